@@ -1,0 +1,365 @@
+//! The one typed configuration of pecd, read from `pecd.toml` (ARCHITECTURE.md "Interfaces").
+//!
+//! Every field has a default that runs unprivileged on loopback high ports, so an absent file
+//! means "development defaults". Unknown keys and bad values are refused with a message that
+//! names the file and the key.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::address::{valid_domain, Address};
+
+/// Where `pecd serve` and `pecctl` look for the configuration when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "config/pecd.toml";
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub provider: Provider,
+    pub listen: Listen,
+    pub tls: Tls,
+    pub signing: Signing,
+    pub peers: Peers,
+    pub store: Store,
+    pub control: Control,
+    pub limits: Limits,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Provider {
+    /// The gestore-emittente name, as in the provider index and the signing certificate.
+    pub name: String,
+    /// The PEC domains whose mailboxes we hold.
+    pub domains: Vec<String>,
+    /// The From address of every message the provider itself emits.
+    pub service_address: String,
+}
+
+impl Default for Provider {
+    fn default() -> Self {
+        Provider {
+            name: "pecd development provider".into(),
+            domains: vec!["pec.localhost".into()],
+            service_address: "posta-certificata@pec.localhost".into(),
+        }
+    }
+}
+
+impl Provider {
+    /// Whether `address` belongs to one of our domains.
+    pub fn serves(&self, address: &Address) -> bool {
+        self.domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(address.domain()))
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Listen {
+    pub smtp: SocketAddr,
+    pub submissions: SocketAddr,
+    pub imaps: SocketAddr,
+    pub pop3s: SocketAddr,
+}
+
+impl Default for Listen {
+    fn default() -> Self {
+        Listen {
+            smtp: ([127, 0, 0, 1], 2525).into(),
+            submissions: ([127, 0, 0, 1], 4465).into(),
+            imaps: ([127, 0, 0, 1], 9993).into(),
+            pop3s: ([127, 0, 0, 1], 9995).into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Tls {
+    /// Server certificate chain (leaf first, then intermediates), PEM.
+    pub cert: PathBuf,
+    /// Server private key, PEM.
+    pub key: PathBuf,
+    /// Create a development CA and certificates where the files are missing. Production
+    /// configurations set this to false so that a missing file is an error instead.
+    pub dev_certificates: bool,
+}
+
+impl Default for Tls {
+    fn default() -> Self {
+        Tls {
+            cert: "data/certs/server.pem".into(),
+            key: "data/certs/server.key".into(),
+            dev_certificates: true,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Signing {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// Issuer chain included in every signature; the development CA is created here.
+    pub chain: PathBuf,
+}
+
+impl Default for Signing {
+    fn default() -> Self {
+        Signing {
+            cert: "data/certs/signer.pem".into(),
+            key: "data/certs/signer.key".into(),
+            chain: "data/certs/ca.pem".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Peers {
+    /// Trusted provider index (LDIF, IGPEC schema).
+    pub index: PathBuf,
+    /// CAs that issue provider signing certificates.
+    pub trust_anchors: PathBuf,
+    /// Static routes: PEC domain -> "host:port", tried before MX records.
+    pub routes: BTreeMap<String, String>,
+}
+
+impl Default for Peers {
+    fn default() -> Self {
+        Peers {
+            index: "certs/providers.ldif".into(),
+            trust_anchors: "data/certs/ca.pem".into(),
+            routes: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Store {
+    pub path: PathBuf,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Store {
+            path: "data/store".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Control {
+    pub socket: PathBuf,
+}
+
+impl Default for Control {
+    fn default() -> Self {
+        Control {
+            socket: "data/pecd.sock".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Messages a sender may submit per minute (burst of the same size).
+    pub sender_per_minute: u32,
+    /// Largest message accepted, in bytes (advertised in SMTP SIZE).
+    pub max_message_bytes: u64,
+    /// Disk quota given to a new mailbox, in bytes.
+    pub mailbox_quota_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            sender_per_minute: 6,
+            max_message_bytes: 31_457_280,
+            mailbox_quota_bytes: 1 << 30,
+        }
+    }
+}
+
+/// Where the configuration in use came from, for the start-up log line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    File(PathBuf),
+    Embedded,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::File(p) => write!(f, "{}", p.display()),
+            Source::Embedded => f.write_str("embedded defaults"),
+        }
+    }
+}
+
+/// A configuration that cannot be used; the text names the file and the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {key}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub key: String,
+    pub message: String,
+}
+
+impl Config {
+    /// Loads `path`, or without one `config/pecd.toml` when present, else the defaults.
+    pub fn load(path: Option<&Path>) -> Result<(Config, Source), ConfigError> {
+        let path = match path {
+            Some(p) => p.to_path_buf(),
+            None => {
+                let default = PathBuf::from(DEFAULT_CONFIG_PATH);
+                if !default.exists() {
+                    let config = Config::default();
+                    config.validate("embedded defaults")?;
+                    return Ok((config, Source::Embedded));
+                }
+                default
+            }
+        };
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
+            file: file.clone(),
+            key: "(file)".into(),
+            message: format!("cannot read: {e}"),
+        })?;
+        let config = Config::parse(&text, &file)?;
+        Ok((config, Source::File(path)))
+    }
+
+    /// Parses and validates TOML text; `file` is only used in error messages.
+    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
+        let deserializer = toml::Deserializer::new(text);
+        let config: Config =
+            serde_path_to_error::deserialize(deserializer).map_err(|e| {
+                let key = e.path().to_string();
+                let inner = e.into_inner();
+                ConfigError {
+                    file: file.to_string(),
+                    key: if key == "." { "(top level)".into() } else { key },
+                    message: inner.message().trim().to_string(),
+                }
+            })?;
+        config.validate(file)?;
+        Ok(config)
+    }
+
+    fn validate(&self, file: &str) -> Result<(), ConfigError> {
+        let err = |key: &str, message: String| ConfigError {
+            file: file.to_string(),
+            key: key.to_string(),
+            message,
+        };
+        if self.provider.name.trim().is_empty() {
+            return Err(err("provider.name", "must not be empty".into()));
+        }
+        if self.provider.domains.is_empty() {
+            return Err(err("provider.domains", "must list at least one domain".into()));
+        }
+        for d in &self.provider.domains {
+            if !valid_domain(d) {
+                return Err(err("provider.domains", format!("{d:?} is not a valid domain name")));
+            }
+        }
+        if let Err(e) = Address::parse(&self.provider.service_address) {
+            return Err(err("provider.service_address", e.to_string()));
+        }
+        for (domain, route) in &self.peers.routes {
+            if !valid_domain(domain) {
+                return Err(err("peers.routes", format!("{domain:?} is not a valid domain name")));
+            }
+            let port_ok = route
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !port_ok {
+                return Err(err(
+                    &format!("peers.routes.{domain}"),
+                    format!("{route:?} must have the form \"host:port\""),
+                ));
+            }
+        }
+        if self.limits.sender_per_minute == 0 {
+            return Err(err("limits.sender_per_minute", "must be at least 1".into()));
+        }
+        if self.limits.max_message_bytes < 1024 {
+            return Err(err("limits.max_message_bytes", "must be at least 1024".into()));
+        }
+        if self.limits.mailbox_quota_bytes < self.limits.max_message_bytes {
+            return Err(err(
+                "limits.mailbox_quota_bytes",
+                "must be at least limits.max_message_bytes".into(),
+            ));
+        }
+        for (key, path) in [
+            ("store.path", &self.store.path),
+            ("control.socket", &self.control.socket),
+            ("tls.cert", &self.tls.cert),
+            ("tls.key", &self.tls.key),
+            ("signing.cert", &self.signing.cert),
+            ("signing.key", &self.signing.key),
+            ("signing.chain", &self.signing.chain),
+        ] {
+            if path.as_os_str().is_empty() {
+                return Err(err(key, "must not be empty".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_file_equals_embedded_defaults() {
+        let text = include_str!("../../../config/pecd.toml");
+        assert_eq!(Config::parse(text, "config/pecd.toml").unwrap(), Config::default());
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let e = Config::parse("[listen]\nsmtpp = \"127.0.0.1:25\"\n", "x.toml").unwrap_err();
+        assert_eq!(e.file, "x.toml");
+        assert_eq!(e.key, "listen.smtpp");
+        assert!(e.message.contains("unknown field `smtpp`"), "{e}");
+        let e = Config::parse("colour = 1\n", "x.toml").unwrap_err();
+        assert!(e.to_string().contains("unknown field `colour`"), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = Config::parse("[limits]\nsender_per_minute = \"six\"\n", "x.toml").unwrap_err();
+        assert_eq!(e.key, "limits.sender_per_minute");
+        let e = Config::parse("[listen]\nimaps = \"localhost\"\n", "x.toml").unwrap_err();
+        assert_eq!(e.key, "listen.imaps");
+        let e = Config::parse("[limits]\nsender_per_minute = 0\n", "x.toml").unwrap_err();
+        assert_eq!(e.to_string(), "x.toml: limits.sender_per_minute: must be at least 1");
+        let e = Config::parse("[provider]\ndomains = [\"bad domain\"]\n", "x.toml").unwrap_err();
+        assert_eq!(e.key, "provider.domains");
+        let e = Config::parse("[peers.routes]\n\"pec.other.it\" = \"mx\"\n", "x.toml").unwrap_err();
+        assert_eq!(e.key, "peers.routes.pec.other.it");
+        let e = Config::parse("[limits\n", "x.toml").unwrap_err();
+        assert_eq!(e.file, "x.toml");
+    }
+
+    #[test]
+    fn serves_only_configured_domains() {
+        let p = Provider::default();
+        assert!(p.serves(&Address::parse("a@PEC.localhost").unwrap()));
+        assert!(!p.serves(&Address::parse("a@example.com").unwrap()));
+    }
+}
