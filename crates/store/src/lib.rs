@@ -1,1 +1,187 @@
+//! pecd's message store: mailboxes, folders, messages, flags, quotas and the per-mailbox
+//! change log that feeds IMAP IDLE, CONDSTORE/QRESYNC and POP3.
+//!
+//! This is the only crate that knows sled. Protocol crates see [`Store`] and the types of
+//! [`types`]; a second backend (PostgreSQL wire protocol) goes behind the same facade.
+//!
+//! Durability contract: every write method returns only once its effect is on disk. Message
+//! bodies live in their own files (write, fsync, rename, fsync the directory); metadata lives
+//! in sled, and the store fsyncs sled's files itself through a group commit, because sled's
+//! `flush()` does not fsync and its large values are never fsynced. Blocking work runs on
+//! tokio's blocking pool; the async methods are safe to call from protocol sessions.
+//!
+//! Entry points: [`Store::open`], [`Store::create_mailbox`], [`Store::append`],
+//! [`Store::changes_since`], [`Store::subscribe`].
 
+mod bodies;
+mod commit;
+mod sled_store;
+pub mod types;
+
+use std::path::Path;
+use std::sync::Arc;
+
+pub use sled_store::normalize_folder_name;
+use sled_store::SledStore;
+use tokio::sync::broadcast;
+pub use types::*;
+
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<SledStore>,
+}
+
+impl Store {
+    /// Opens (creating) the store at `path`, taking an exclusive lock on the directory: a
+    /// second process gets [`StoreError::Locked`]. Sweeps bodies left by interrupted writes.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Ok(Store {
+            inner: Arc::new(SledStore::open(path)?),
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        self.inner.root()
+    }
+
+    async fn run<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&SledStore) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(|e| StoreError::Io(format!("store task failed: {e}")))?
+    }
+
+    /// Creates a mailbox with its default folders (INBOX, Sent, Drafts, Trash, Junk,
+    /// Archive). `address` must already be normalised (lower case).
+    pub async fn create_mailbox(
+        &self,
+        address: &str,
+        password_hash: &str,
+        quota_bytes: u64,
+    ) -> Result<Mailbox, StoreError> {
+        let (address, hash) = (address.to_string(), password_hash.to_string());
+        self.run(move |s| s.create_mailbox(&address, &hash, quota_bytes)).await
+    }
+
+    pub async fn mailbox(&self, id: MailboxId) -> Result<Option<Mailbox>, StoreError> {
+        self.run(move |s| s.mailbox(id)).await
+    }
+
+    pub async fn find_mailbox(&self, address: &str) -> Result<Option<Mailbox>, StoreError> {
+        let address = address.to_ascii_lowercase();
+        self.run(move |s| s.find_mailbox(&address)).await
+    }
+
+    pub async fn list_mailboxes(&self) -> Result<Vec<Mailbox>, StoreError> {
+        self.run(|s| s.list_mailboxes()).await
+    }
+
+    pub async fn set_password(&self, id: MailboxId, password_hash: &str) -> Result<Mailbox, StoreError> {
+        let hash = password_hash.to_string();
+        let at = chrono::Utc::now().timestamp();
+        self.run(move |s| {
+            s.update_mailbox(id, |m| {
+                m.password_hash = hash.clone();
+                m.password_changed_at = at;
+            })
+        })
+        .await
+    }
+
+    pub async fn set_settings(&self, id: MailboxId, settings: MailboxSettings) -> Result<Mailbox, StoreError> {
+        self.run(move |s| s.update_mailbox(id, |m| m.settings = settings.clone())).await
+    }
+
+    pub async fn set_state(&self, id: MailboxId, state: MailboxState) -> Result<Mailbox, StoreError> {
+        self.run(move |s| s.update_mailbox(id, |m| m.state = state)).await
+    }
+
+    pub async fn delete_mailbox(&self, id: MailboxId) -> Result<Mailbox, StoreError> {
+        self.run(move |s| s.delete_mailbox(id)).await
+    }
+
+    pub async fn folders(&self, mailbox: MailboxId) -> Result<Vec<Folder>, StoreError> {
+        self.run(move |s| s.folders(mailbox)).await
+    }
+
+    pub async fn folder(&self, mailbox: MailboxId, name: &str) -> Result<Option<Folder>, StoreError> {
+        let name = name.to_string();
+        self.run(move |s| s.folder(mailbox, &name)).await
+    }
+
+    pub async fn create_folder(
+        &self,
+        mailbox: MailboxId,
+        name: &str,
+        role: Option<SpecialUse>,
+    ) -> Result<Folder, StoreError> {
+        let name = name.to_string();
+        self.run(move |s| s.create_folder(mailbox, &name, role)).await
+    }
+
+    /// Appends a message; the UID is allocated in the same atomic step as the insert, and the
+    /// call returns once the message is durable.
+    pub async fn append(
+        &self,
+        mailbox: MailboxId,
+        folder: &str,
+        message: NewMessage,
+    ) -> Result<Appended, StoreError> {
+        let folder = folder.to_string();
+        self.run(move |s| s.append(mailbox, &folder, message)).await
+    }
+
+    pub async fn messages(&self, folder: FolderId) -> Result<Vec<MessageMeta>, StoreError> {
+        self.run(move |s| s.messages(folder)).await
+    }
+
+    pub async fn read_body(&self, meta: MessageMeta) -> Result<Vec<u8>, StoreError> {
+        self.run(move |s| s.read_body(&meta)).await
+    }
+
+    pub async fn set_flags(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        uids: Vec<Uid>,
+        op: FlagOp,
+    ) -> Result<Vec<MessageMeta>, StoreError> {
+        self.run(move |s| s.set_flags(mailbox, folder, &uids, &op)).await
+    }
+
+    pub async fn expunge(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        only: Option<Vec<Uid>>,
+    ) -> Result<Vec<Uid>, StoreError> {
+        self.run(move |s| s.expunge(mailbox, folder, only.as_deref())).await
+    }
+
+    pub async fn changes_since(&self, mailbox: MailboxId, since: ModSeq) -> Result<Vec<Change>, StoreError> {
+        self.run(move |s| s.changes_since(mailbox, since)).await
+    }
+
+    /// Notices of durable changes, for sessions waiting in IDLE. A lagging receiver should
+    /// re-read [`Store::changes_since`].
+    pub fn subscribe(&self) -> broadcast::Receiver<ChangeNotice> {
+        self.inner.subscribe()
+    }
+
+    pub async fn stats(&self) -> Result<StoreStats, StoreError> {
+        self.run(|s| s.stats()).await
+    }
+
+    pub async fn disk_usage(&self) -> Result<u64, StoreError> {
+        self.run(|s| s.disk_usage()).await
+    }
+
+    /// Makes everything written so far durable (used at shutdown).
+    pub async fn sync(&self) -> Result<(), StoreError> {
+        self.run(|s| s.sync()).await
+    }
+}

@@ -1,0 +1,753 @@
+//! The sled backend: synchronous, called from blocking threads by [`crate::Store`].
+//!
+//! Trees (keys big-endian so that prefix scans return them in order):
+//! - `mailboxes`: mailbox id -> [`Mailbox`];  `addresses`: address -> mailbox id
+//! - `folders`: folder id -> [`Folder`];  `folder_names`: mailbox id ‖ name -> folder id
+//! - `messages`: folder id ‖ uid -> [`MessageMeta`]
+//! - `changes`: mailbox id ‖ modseq -> [`Change`]
+//! - `meta`: store-wide counters (last UIDVALIDITY)
+//!
+//! Durable write, in order (STYLE.md example 4): the body file is written and fsynced and its
+//! directory fsynced; one sled transaction then allocates the UID, inserts the metadata,
+//! updates the quota totals and appends to the change log, atomically; the group commit then
+//! fsyncs sled's files; only then does the call return and the notice go out.
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sled::transaction::{
+    abort, ConflictableTransactionError, TransactionError, TransactionalTree,
+};
+use sled::{Transactional, Tree};
+use tokio::sync::broadcast;
+
+use crate::bodies::{fsync_dir, Bodies};
+use crate::commit::GroupCommit;
+use crate::types::*;
+
+const FORMAT: u8 = 1;
+
+fn enc<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![FORMAT];
+    out.extend(postcard::to_allocvec(value).expect("store records always serialize"));
+    out
+}
+
+fn dec<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
+    match bytes.split_first() {
+        Some((&FORMAT, rest)) => {
+            postcard::from_bytes(rest).map_err(|e| StoreError::Corrupt(e.to_string()))
+        }
+        Some((v, _)) => Err(StoreError::Corrupt(format!("unknown record format {v}"))),
+        None => Err(StoreError::Corrupt("empty record".into())),
+    }
+}
+
+fn id_key(id: u64) -> [u8; 8] {
+    id.to_be_bytes()
+}
+
+fn msg_key(folder: FolderId, uid: Uid) -> [u8; 12] {
+    let mut k = [0u8; 12];
+    k[..8].copy_from_slice(&folder.to_be_bytes());
+    k[8..].copy_from_slice(&uid.to_be_bytes());
+    k
+}
+
+fn change_key(mailbox: MailboxId, modseq: ModSeq) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&mailbox.to_be_bytes());
+    k[8..].copy_from_slice(&modseq.to_be_bytes());
+    k
+}
+
+fn name_key(mailbox: MailboxId, name: &str) -> Vec<u8> {
+    let mut k = mailbox.to_be_bytes().to_vec();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+fn id_from(bytes: &[u8]) -> Result<u64, StoreError> {
+    bytes
+        .try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::Corrupt("bad id".into()))
+}
+
+/// INBOX is case-insensitive (RFC 3501 §5.1); every other name is kept as given.
+pub fn normalize_folder_name(name: &str) -> String {
+    if name.eq_ignore_ascii_case("INBOX") {
+        "INBOX".to_string()
+    } else {
+        name.to_string()
+    }
+}
+
+fn validate_folder_name(name: &str) -> Result<(), StoreError> {
+    if name.is_empty() || name.len() > 255 || name.chars().any(|c| c.is_control()) {
+        return Err(StoreError::Invalid(format!("folder name {name:?}")));
+    }
+    Ok(())
+}
+
+fn validate_keywords(keywords: &[String]) -> Result<(), StoreError> {
+    if keywords.len() > MAX_KEYWORDS {
+        return Err(StoreError::Invalid(format!("more than {MAX_KEYWORDS} keywords")));
+    }
+    if let Some(k) = keywords.iter().find(|k| k.is_empty() || k.len() > MAX_KEYWORD_LEN) {
+        return Err(StoreError::Invalid(format!("keyword {k:?}")));
+    }
+    Ok(())
+}
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+fn tx_get<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<T>> {
+    match tree.get(key)? {
+        Some(v) => dec(&v).map(Some).or_else(abort),
+        None => Ok(None),
+    }
+}
+
+fn tx_mailbox(tree: &TransactionalTree, id: MailboxId) -> TxResult<Mailbox> {
+    tx_get(tree, &id_key(id))?.map_or_else(|| abort(StoreError::NoMailbox(id.to_string())), Ok)
+}
+
+fn finish<T>(r: Result<T, TransactionError<StoreError>>) -> Result<T, StoreError> {
+    r.map_err(|e| match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Io(e.to_string()),
+    })
+}
+
+fn sled_err(e: sled::Error) -> StoreError {
+    StoreError::Io(e.to_string())
+}
+
+pub struct SledStore {
+    root: PathBuf,
+    db: sled::Db,
+    mailboxes: Tree,
+    addresses: Tree,
+    folders: Tree,
+    folder_names: Tree,
+    messages: Tree,
+    changes: Tree,
+    meta: Tree,
+    bodies: Bodies,
+    commit: GroupCommit,
+    /// Our own handle on sled's log file, which sled itself never fsyncs on Linux.
+    log_file: File,
+    sled_dir: PathBuf,
+    /// sled's large-value files already fsynced (they are written once, never changed).
+    synced_sled_blobs: Mutex<HashSet<OsString>>,
+    notices: broadcast::Sender<ChangeNotice>,
+    _lock: File,
+}
+
+fn lock_directory(root: &Path) -> Result<File, StoreError> {
+    let path = root.join("LOCK");
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)?;
+    if file.try_lock().is_err() {
+        let mut holder = String::new();
+        let _ = file.read_to_string(&mut holder);
+        let holder = holder.trim();
+        let who = if holder.is_empty() { String::new() } else { format!(" (pid {holder})") };
+        return Err(StoreError::Locked(format!("{}{who}", root.display())));
+    }
+    file.set_len(0)?;
+    file.rewind()?;
+    writeln!(file, "{}", std::process::id())?;
+    file.sync_all()?;
+    Ok(file)
+}
+
+impl SledStore {
+    pub fn open(root: &Path) -> Result<SledStore, StoreError> {
+        std::fs::create_dir_all(root)?;
+        let lock = lock_directory(root)?;
+        let sled_dir = root.join("meta");
+        let db = sled::Config::new()
+            .path(&sled_dir)
+            .cache_capacity(64 << 20)
+            .open()
+            .map_err(sled_err)?;
+        let tree = |name: &str| db.open_tree(name).map_err(sled_err);
+        let log_file = File::open(sled_dir.join("db"))?;
+        let store = SledStore {
+            root: root.to_path_buf(),
+            mailboxes: tree("mailboxes")?,
+            addresses: tree("addresses")?,
+            folders: tree("folders")?,
+            folder_names: tree("folder_names")?,
+            messages: tree("messages")?,
+            changes: tree("changes")?,
+            meta: tree("meta")?,
+            bodies: Bodies::open(root.join("bodies"))?,
+            commit: GroupCommit::new(),
+            log_file,
+            sled_dir: sled_dir.clone(),
+            synced_sled_blobs: Mutex::new(HashSet::new()),
+            notices: broadcast::channel(4096).0,
+            db,
+            _lock: lock,
+        };
+        store.sync()?;
+        if let Ok(conf) = File::open(sled_dir.join("conf")) {
+            conf.sync_all()?;
+        }
+        fsync_dir(&sled_dir)?;
+        fsync_dir(root)?;
+        let referenced = store.referenced_bodies()?;
+        let swept = store.bodies.sweep(&referenced)?;
+        if swept > 0 {
+            tracing::info!(files = swept, "removed unreferenced message bodies left by an interrupted write");
+        }
+        Ok(store)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn referenced_bodies(&self) -> Result<HashSet<[u8; 16]>, StoreError> {
+        let mut set = HashSet::new();
+        for item in self.messages.iter() {
+            let (_, v) = item.map_err(sled_err)?;
+            set.insert(dec::<MessageMeta>(&v)?.blob);
+        }
+        Ok(set)
+    }
+
+    /// Makes every change made so far durable: sled writes its buffers, then we fsync.
+    fn sync_files(&self) -> std::io::Result<()> {
+        self.db.flush().map_err(std::io::Error::other)?;
+        self.log_file.sync_all()?;
+        let blobs = self.sled_dir.join("blobs");
+        let mut synced = self.synced_sled_blobs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut new = false;
+        if let Ok(entries) = std::fs::read_dir(&blobs) {
+            for entry in entries {
+                let entry = entry?;
+                if !synced.contains(&entry.file_name()) {
+                    File::open(entry.path())?.sync_all()?;
+                    synced.insert(entry.file_name());
+                    new = true;
+                }
+            }
+        }
+        if new {
+            fsync_dir(&blobs)?;
+        }
+        Ok(())
+    }
+
+    /// Waits until every write made before the call is on disk (shared fsync).
+    pub fn sync(&self) -> Result<(), StoreError> {
+        self.commit.barrier(|| self.sync_files()).map_err(StoreError::Io)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<ChangeNotice> {
+        self.notices.subscribe()
+    }
+
+    fn notify(&self, mailbox_id: MailboxId, modseq: ModSeq) {
+        let _ = self.notices.send(ChangeNotice { mailbox_id, modseq });
+    }
+
+    // ---- mailboxes -------------------------------------------------------------------
+
+    pub fn create_mailbox(
+        &self,
+        address: &str,
+        password_hash: &str,
+        quota_bytes: u64,
+    ) -> Result<Mailbox, StoreError> {
+        let id = self.db.generate_id().map_err(sled_err)? + 1;
+        let folder_ids = DEFAULT_FOLDERS
+            .iter()
+            .map(|_| self.db.generate_id().map(|i| i + 1).map_err(sled_err))
+            .collect::<Result<Vec<_>, _>>()?;
+        let created = now();
+        let mailbox = (
+            &self.mailboxes,
+            &self.addresses,
+            &self.folders,
+            &self.folder_names,
+            &self.changes,
+            &self.meta,
+        )
+            .transaction(|(mbx, addr, fld, names, chg, meta)| {
+                if addr.get(address.as_bytes())?.is_some() {
+                    return abort(StoreError::Exists(address.to_string()));
+                }
+                let mut mailbox = Mailbox {
+                    id,
+                    address: address.to_string(),
+                    password_hash: password_hash.to_string(),
+                    password_changed_at: created,
+                    quota_bytes,
+                    used_bytes: 0,
+                    message_count: 0,
+                    state: MailboxState::Active,
+                    settings: MailboxSettings::default(),
+                    created_at: created,
+                    modseq: 0,
+                };
+                for ((name, role), folder_id) in DEFAULT_FOLDERS.iter().zip(&folder_ids) {
+                    Self::tx_create_folder(fld, names, chg, meta, &mut mailbox, *folder_id, name, Some(*role))?;
+                }
+                addr.insert(address.as_bytes(), &id_key(id))?;
+                mbx.insert(&id_key(id), enc(&mailbox))?;
+                Ok(mailbox)
+            });
+        let mailbox = finish(mailbox)?;
+        self.sync()?;
+        self.notify(mailbox.id, mailbox.modseq);
+        Ok(mailbox)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn tx_create_folder(
+        fld: &TransactionalTree,
+        names: &TransactionalTree,
+        chg: &TransactionalTree,
+        meta: &TransactionalTree,
+        mailbox: &mut Mailbox,
+        folder_id: FolderId,
+        name: &str,
+        role: Option<SpecialUse>,
+    ) -> TxResult<Folder> {
+        let key = name_key(mailbox.id, name);
+        if names.get(&key)?.is_some() {
+            return abort(StoreError::Exists(name.to_string()));
+        }
+        // UIDVALIDITY must change whenever a name is reused, so it is a store-wide counter
+        // that starts at the current time (RFC 3501 §2.3.1.1).
+        let last: u32 = tx_get(meta, b"uidvalidity")?.unwrap_or(0);
+        let uidvalidity = last.saturating_add(1).max(now() as u32);
+        meta.insert(b"uidvalidity".as_ref(), enc(&uidvalidity))?;
+        mailbox.modseq += 1;
+        let folder = Folder {
+            id: folder_id,
+            mailbox_id: mailbox.id,
+            name: name.to_string(),
+            uidvalidity,
+            uidnext: 1,
+            highestmodseq: mailbox.modseq,
+            subscribed: true,
+            role,
+            message_count: 0,
+            size_bytes: 0,
+        };
+        fld.insert(&id_key(folder_id), enc(&folder))?;
+        names.insert(key, &id_key(folder_id))?;
+        let change = Change {
+            modseq: mailbox.modseq,
+            folder_id,
+            uid: 0,
+            kind: ChangeKind::FolderCreated,
+        };
+        chg.insert(&change_key(mailbox.id, mailbox.modseq), enc(&change))?;
+        Ok(folder)
+    }
+
+    pub fn mailbox(&self, id: MailboxId) -> Result<Option<Mailbox>, StoreError> {
+        match self.mailboxes.get(id_key(id)).map_err(sled_err)? {
+            Some(v) => dec(&v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn find_mailbox(&self, address: &str) -> Result<Option<Mailbox>, StoreError> {
+        match self.addresses.get(address.as_bytes()).map_err(sled_err)? {
+            Some(id) => self.mailbox(id_from(&id)?),
+            None => Ok(None),
+        }
+    }
+
+    pub fn list_mailboxes(&self) -> Result<Vec<Mailbox>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.addresses.iter() {
+            let (_, id) = item.map_err(sled_err)?;
+            if let Some(m) = self.mailbox(id_from(&id)?)? {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Applies `change` to the mailbox record atomically and durably.
+    pub fn update_mailbox(
+        &self,
+        id: MailboxId,
+        change: impl Fn(&mut Mailbox),
+    ) -> Result<Mailbox, StoreError> {
+        let updated = self.mailboxes.transaction(|mbx| {
+            let mut m = tx_mailbox(mbx, id)?;
+            change(&mut m);
+            mbx.insert(&id_key(id), enc(&m))?;
+            Ok(m)
+        });
+        let updated = finish(updated)?;
+        self.sync()?;
+        Ok(updated)
+    }
+
+    /// Deletes a mailbox with its folders, messages and change log, then its bodies.
+    pub fn delete_mailbox(&self, id: MailboxId) -> Result<Mailbox, StoreError> {
+        let folders = self.folders(id)?;
+        let mut message_keys = Vec::new();
+        let mut blobs = Vec::new();
+        for f in &folders {
+            for m in self.messages(f.id)? {
+                message_keys.push(msg_key(f.id, m.uid));
+                blobs.push(m.blob);
+            }
+        }
+        let change_keys: Vec<_> = self
+            .changes
+            .scan_prefix(id_key(id))
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(sled_err)?;
+        let removed = (
+            &self.mailboxes,
+            &self.addresses,
+            &self.folders,
+            &self.folder_names,
+            &self.messages,
+            &self.changes,
+        )
+            .transaction(|(mbx, addr, fld, names, msgs, chg)| {
+                let m = tx_mailbox(mbx, id)?;
+                mbx.remove(&id_key(id))?;
+                addr.remove(m.address.as_bytes())?;
+                for f in &folders {
+                    fld.remove(&id_key(f.id))?;
+                    names.remove(name_key(id, &f.name))?;
+                }
+                for k in &message_keys {
+                    msgs.remove(k.as_ref())?;
+                }
+                for k in &change_keys {
+                    chg.remove(k)?;
+                }
+                Ok(m)
+            });
+        let removed = finish(removed)?;
+        self.sync()?;
+        for b in &blobs {
+            self.bodies.remove(b);
+        }
+        Ok(removed)
+    }
+
+    // ---- folders ----------------------------------------------------------------------
+
+    pub fn folders(&self, mailbox: MailboxId) -> Result<Vec<Folder>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.folder_names.scan_prefix(id_key(mailbox)) {
+            let (_, fid) = item.map_err(sled_err)?;
+            if let Some(v) = self.folders.get(fid).map_err(sled_err)? {
+                out.push(dec(&v)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn folder(&self, mailbox: MailboxId, name: &str) -> Result<Option<Folder>, StoreError> {
+        let name = normalize_folder_name(name);
+        match self.folder_names.get(name_key(mailbox, &name)).map_err(sled_err)? {
+            Some(fid) => match self.folders.get(fid).map_err(sled_err)? {
+                Some(v) => dec(&v).map(Some),
+                None => Ok(None),
+            },
+            None => Ok(None),
+        }
+    }
+
+    pub fn create_folder(
+        &self,
+        mailbox_id: MailboxId,
+        name: &str,
+        role: Option<SpecialUse>,
+    ) -> Result<Folder, StoreError> {
+        let name = normalize_folder_name(name);
+        validate_folder_name(&name)?;
+        let folder_id = self.db.generate_id().map_err(sled_err)? + 1;
+        let folder = (&self.mailboxes, &self.folders, &self.folder_names, &self.changes, &self.meta)
+            .transaction(|(mbx, fld, names, chg, meta)| {
+                let mut m = tx_mailbox(mbx, mailbox_id)?;
+                let f = Self::tx_create_folder(fld, names, chg, meta, &mut m, folder_id, &name, role)?;
+                mbx.insert(&id_key(mailbox_id), enc(&m))?;
+                Ok(f)
+            });
+        let folder = finish(folder)?;
+        self.sync()?;
+        self.notify(mailbox_id, folder.highestmodseq);
+        Ok(folder)
+    }
+
+    // ---- messages ---------------------------------------------------------------------
+
+    pub fn append(
+        &self,
+        mailbox_id: MailboxId,
+        folder_name: &str,
+        msg: NewMessage,
+    ) -> Result<Appended, StoreError> {
+        validate_keywords(&msg.keywords)?;
+        let folder = self
+            .folder(mailbox_id, folder_name)?
+            .ok_or_else(|| StoreError::NoFolder(folder_name.to_string()))?;
+        let size = msg.bytes.len() as u64;
+        let pre = self
+            .mailbox(mailbox_id)?
+            .ok_or_else(|| StoreError::NoMailbox(mailbox_id.to_string()))?;
+        if pre.used_bytes + size > pre.quota_bytes {
+            return Err(StoreError::OverQuota { used: pre.used_bytes, quota: pre.quota_bytes, size });
+        }
+        let blob = self.bodies.write(&msg.bytes)?;
+        let internal_date = msg.internal_date.unwrap_or_else(now);
+        let result = (&self.mailboxes, &self.folders, &self.messages, &self.changes).transaction(
+            |(mbx, fld, msgs, chg)| {
+                let mut m = tx_mailbox(mbx, mailbox_id)?;
+                if m.used_bytes + size > m.quota_bytes {
+                    return abort(StoreError::OverQuota { used: m.used_bytes, quota: m.quota_bytes, size });
+                }
+                let mut f: Folder = tx_get(fld, &id_key(folder.id))?
+                    .map_or_else(|| abort(StoreError::NoFolder(folder_name.to_string())), Ok)?;
+                let uid = f.uidnext;
+                m.modseq += 1;
+                m.used_bytes += size;
+                m.message_count += 1;
+                f.uidnext += 1;
+                f.highestmodseq = m.modseq;
+                f.message_count += 1;
+                f.size_bytes += size;
+                let meta = MessageMeta {
+                    uid,
+                    folder_id: f.id,
+                    blob,
+                    size,
+                    internal_date,
+                    flags: msg.flags,
+                    keywords: msg.keywords.clone(),
+                    modseq: m.modseq,
+                };
+                msgs.insert(&msg_key(f.id, uid), enc(&meta))?;
+                let change = Change { modseq: m.modseq, folder_id: f.id, uid, kind: ChangeKind::Appended };
+                chg.insert(&change_key(mailbox_id, m.modseq), enc(&change))?;
+                fld.insert(&id_key(f.id), enc(&f))?;
+                mbx.insert(&id_key(mailbox_id), enc(&m))?;
+                Ok(Appended { uidvalidity: f.uidvalidity, uid, modseq: m.modseq, folder_id: f.id, size })
+            },
+        );
+        let appended = match finish(result) {
+            Ok(a) => a,
+            Err(e) => {
+                self.bodies.remove(&blob);
+                return Err(e);
+            }
+        };
+        self.sync()?;
+        self.notify(mailbox_id, appended.modseq);
+        Ok(appended)
+    }
+
+    pub fn messages(&self, folder: FolderId) -> Result<Vec<MessageMeta>, StoreError> {
+        self.messages
+            .scan_prefix(id_key(folder))
+            .values()
+            .map(|v| dec(&v.map_err(sled_err)?))
+            .collect()
+    }
+
+    pub fn read_body(&self, meta: &MessageMeta) -> Result<Vec<u8>, StoreError> {
+        self.bodies.read(&meta.blob).map_err(|e| {
+            StoreError::Corrupt(format!("body of uid {} in folder {}: {e}", meta.uid, meta.folder_id))
+        })
+    }
+
+    /// Updates flags of the given UIDs; UIDs that do not exist are skipped (CLIENTS.md §5
+    /// bug 7: STORE on a missing UID is OK with no effect). Returns the messages changed.
+    pub fn set_flags(
+        &self,
+        mailbox_id: MailboxId,
+        folder_id: FolderId,
+        uids: &[Uid],
+        op: &FlagOp,
+    ) -> Result<Vec<MessageMeta>, StoreError> {
+        let keywords = match op {
+            FlagOp::Set(_, k) | FlagOp::Add(_, k) | FlagOp::Remove(_, k) => k,
+        };
+        validate_keywords(keywords)?;
+        let changed = (&self.mailboxes, &self.folders, &self.messages, &self.changes).transaction(
+            |(mbx, fld, msgs, chg)| {
+                let mut m = tx_mailbox(mbx, mailbox_id)?;
+                let mut f: Folder = tx_get(fld, &id_key(folder_id))?
+                    .map_or_else(|| abort(StoreError::NoFolder(folder_id.to_string())), Ok)?;
+                let mut changed = Vec::new();
+                for &uid in uids {
+                    let key = msg_key(folder_id, uid);
+                    let Some(mut meta) = tx_get::<MessageMeta>(msgs, &key)? else { continue };
+                    let before = (meta.flags, meta.keywords.clone());
+                    apply_flags(&mut meta, op);
+                    if (meta.flags, &meta.keywords) == (before.0, &before.1) {
+                        continue;
+                    }
+                    if meta.keywords.len() > MAX_KEYWORDS {
+                        return abort(StoreError::Invalid(format!("more than {MAX_KEYWORDS} keywords")));
+                    }
+                    m.modseq += 1;
+                    meta.modseq = m.modseq;
+                    msgs.insert(&key, enc(&meta))?;
+                    let change = Change { modseq: m.modseq, folder_id, uid, kind: ChangeKind::FlagsChanged };
+                    chg.insert(&change_key(mailbox_id, m.modseq), enc(&change))?;
+                    changed.push(meta);
+                }
+                if !changed.is_empty() {
+                    f.highestmodseq = m.modseq;
+                    fld.insert(&id_key(folder_id), enc(&f))?;
+                    mbx.insert(&id_key(mailbox_id), enc(&m))?;
+                }
+                Ok((changed, m.modseq))
+            },
+        );
+        let (changed, modseq) = finish(changed)?;
+        if !changed.is_empty() {
+            self.sync()?;
+            self.notify(mailbox_id, modseq);
+        }
+        Ok(changed)
+    }
+
+    /// Removes messages flagged \Deleted (limited to `only` when given, as UID EXPUNGE does)
+    /// and returns their UIDs in ascending order.
+    pub fn expunge(
+        &self,
+        mailbox_id: MailboxId,
+        folder_id: FolderId,
+        only: Option<&[Uid]>,
+    ) -> Result<Vec<Uid>, StoreError> {
+        let candidates: Vec<Uid> = self
+            .messages(folder_id)?
+            .into_iter()
+            .filter(|m| m.flags.contains(Flags::DELETED))
+            .filter(|m| only.is_none_or(|set| set.contains(&m.uid)))
+            .map(|m| m.uid)
+            .collect();
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let removed = (&self.mailboxes, &self.folders, &self.messages, &self.changes).transaction(
+            |(mbx, fld, msgs, chg)| {
+                let mut m = tx_mailbox(mbx, mailbox_id)?;
+                let mut f: Folder = tx_get(fld, &id_key(folder_id))?
+                    .map_or_else(|| abort(StoreError::NoFolder(folder_id.to_string())), Ok)?;
+                let mut removed = Vec::new();
+                for &uid in &candidates {
+                    let key = msg_key(folder_id, uid);
+                    let Some(meta) = tx_get::<MessageMeta>(msgs, &key)? else { continue };
+                    if !meta.flags.contains(Flags::DELETED) {
+                        continue;
+                    }
+                    msgs.remove(key.as_ref())?;
+                    m.modseq += 1;
+                    m.used_bytes -= meta.size;
+                    m.message_count -= 1;
+                    f.message_count -= 1;
+                    f.size_bytes -= meta.size;
+                    let change = Change { modseq: m.modseq, folder_id, uid, kind: ChangeKind::Expunged };
+                    chg.insert(&change_key(mailbox_id, m.modseq), enc(&change))?;
+                    removed.push(meta);
+                }
+                if !removed.is_empty() {
+                    f.highestmodseq = m.modseq;
+                    fld.insert(&id_key(folder_id), enc(&f))?;
+                    mbx.insert(&id_key(mailbox_id), enc(&m))?;
+                }
+                Ok((removed, m.modseq))
+            },
+        );
+        let (removed, modseq) = finish(removed)?;
+        if removed.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.sync()?;
+        for meta in &removed {
+            self.bodies.remove(&meta.blob);
+        }
+        self.notify(mailbox_id, modseq);
+        Ok(removed.iter().map(|m| m.uid).collect())
+    }
+
+    /// Change-log entries of a mailbox with a modseq above `since`, oldest first.
+    pub fn changes_since(&self, mailbox: MailboxId, since: ModSeq) -> Result<Vec<Change>, StoreError> {
+        self.changes
+            .range(change_key(mailbox, since.saturating_add(1))..=change_key(mailbox, u64::MAX))
+            .values()
+            .map(|v| dec(&v.map_err(sled_err)?))
+            .collect()
+    }
+
+    pub fn stats(&self) -> Result<StoreStats, StoreError> {
+        let mut stats = StoreStats::default();
+        for m in self.list_mailboxes()? {
+            stats.mailboxes += 1;
+            stats.messages += m.message_count;
+            stats.used_bytes += m.used_bytes;
+        }
+        (stats.commits, stats.committed_writes) = self.commit.counters();
+        Ok(stats)
+    }
+
+    /// Allocated bytes of the whole store directory.
+    pub fn disk_usage(&self) -> Result<u64, StoreError> {
+        Ok(crate::bodies::disk_usage(&self.root)?)
+    }
+}
+
+fn apply_flags(meta: &mut MessageMeta, op: &FlagOp) {
+    match op {
+        FlagOp::Set(flags, keywords) => {
+            meta.flags = *flags;
+            meta.keywords = dedup(keywords.iter());
+        }
+        FlagOp::Add(flags, keywords) => {
+            meta.flags = meta.flags.union(*flags);
+            meta.keywords = dedup(meta.keywords.iter().chain(keywords));
+        }
+        FlagOp::Remove(flags, keywords) => {
+            meta.flags = meta.flags.without(*flags);
+            meta.keywords.retain(|k| !keywords.iter().any(|r| r.eq_ignore_ascii_case(k)));
+        }
+    }
+}
+
+/// Keywords compare case-insensitively (RFC 3501 §2.3.2); the first spelling wins.
+fn dedup<'a>(keywords: impl Iterator<Item = &'a String>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for k in keywords {
+        if !out.iter().any(|o| o.eq_ignore_ascii_case(k)) {
+            out.push(k.clone());
+        }
+    }
+    out
+}

@@ -1,0 +1,232 @@
+//! The store's own types: what protocol crates see. No sled type appears here, so a second
+//! backend can produce the same values.
+
+use serde::{Deserialize, Serialize};
+
+pub type MailboxId = u64;
+pub type FolderId = u64;
+pub type Uid = u32;
+pub type ModSeq = u64;
+
+/// Administrative state of a mailbox (the provisioning archive maps its richer states here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MailboxState {
+    /// Sends, receives and can be read.
+    Active,
+    /// Cannot send or receive; the holder can still read (PROVISIONING.md §4 `revocata`).
+    Revoked,
+}
+
+/// Per-mailbox settings that override provider-wide configuration.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailboxSettings {
+    /// Messages a minute this sender may submit; `None` means `limits.sender_per_minute`.
+    pub sender_per_minute: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mailbox {
+    pub id: MailboxId,
+    /// Lower-case address; also the login until the provisioning archive adds user ids.
+    pub address: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    /// Unix seconds of the last password change (passwords expire after 12 months).
+    pub password_changed_at: i64,
+    pub quota_bytes: u64,
+    pub used_bytes: u64,
+    pub message_count: u64,
+    pub state: MailboxState,
+    pub settings: MailboxSettings,
+    pub created_at: i64,
+    /// Highest modification sequence given to any change of this mailbox.
+    pub modseq: ModSeq,
+}
+
+/// Special-use roles of RFC 6154.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SpecialUse {
+    Inbox,
+    Sent,
+    Drafts,
+    Trash,
+    Junk,
+    Archive,
+}
+
+impl SpecialUse {
+    /// The RFC 6154 attribute, or `None` for INBOX, which has no attribute.
+    pub fn attribute(self) -> Option<&'static str> {
+        match self {
+            SpecialUse::Inbox => None,
+            SpecialUse::Sent => Some("\\Sent"),
+            SpecialUse::Drafts => Some("\\Drafts"),
+            SpecialUse::Trash => Some("\\Trash"),
+            SpecialUse::Junk => Some("\\Junk"),
+            SpecialUse::Archive => Some("\\Archive"),
+        }
+    }
+}
+
+/// The folders every new mailbox gets, created up front because Outlook 2010 ignores
+/// special-use and Apple Mail invents its own names when they are missing (CLIENTS.md §1).
+pub const DEFAULT_FOLDERS: [(&str, SpecialUse); 6] = [
+    ("INBOX", SpecialUse::Inbox),
+    ("Sent", SpecialUse::Sent),
+    ("Drafts", SpecialUse::Drafts),
+    ("Trash", SpecialUse::Trash),
+    ("Junk", SpecialUse::Junk),
+    ("Archive", SpecialUse::Archive),
+];
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Folder {
+    pub id: FolderId,
+    pub mailbox_id: MailboxId,
+    pub name: String,
+    pub uidvalidity: u32,
+    pub uidnext: Uid,
+    pub highestmodseq: ModSeq,
+    pub subscribed: bool,
+    pub role: Option<SpecialUse>,
+    pub message_count: u32,
+    pub size_bytes: u64,
+}
+
+/// IMAP system flags as a bit set (\Recent is per session and not stored).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Flags(pub u8);
+
+impl Flags {
+    pub const SEEN: Flags = Flags(1);
+    pub const ANSWERED: Flags = Flags(2);
+    pub const FLAGGED: Flags = Flags(4);
+    pub const DELETED: Flags = Flags(8);
+    pub const DRAFT: Flags = Flags(16);
+
+    pub fn contains(self, other: Flags) -> bool {
+        self.0 & other.0 == other.0
+    }
+    pub fn union(self, other: Flags) -> Flags {
+        Flags(self.0 | other.0)
+    }
+    pub fn without(self, other: Flags) -> Flags {
+        Flags(self.0 & !other.0)
+    }
+}
+
+/// Keywords a message may carry at most, and their longest name: bounds that keep every
+/// metadata record small enough for sled to keep inline in its log.
+pub const MAX_KEYWORDS: usize = 64;
+pub const MAX_KEYWORD_LEN: usize = 64;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MessageMeta {
+    pub uid: Uid,
+    pub folder_id: FolderId,
+    /// Name of the body file.
+    pub blob: [u8; 16],
+    pub size: u64,
+    /// Unix seconds.
+    pub internal_date: i64,
+    pub flags: Flags,
+    pub keywords: Vec<String>,
+    pub modseq: ModSeq,
+}
+
+/// A message to append.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub bytes: Vec<u8>,
+    pub flags: Flags,
+    pub keywords: Vec<String>,
+    /// Unix seconds; `None` means now.
+    pub internal_date: Option<i64>,
+}
+
+/// What an append produced (UIDPLUS needs the first two).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Appended {
+    pub uidvalidity: u32,
+    pub uid: Uid,
+    pub modseq: ModSeq,
+    pub folder_id: FolderId,
+    pub size: u64,
+}
+
+/// How a flag update applies (IMAP STORE FLAGS, +FLAGS, -FLAGS).
+#[derive(Clone, Debug)]
+pub enum FlagOp {
+    Set(Flags, Vec<String>),
+    Add(Flags, Vec<String>),
+    Remove(Flags, Vec<String>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChangeKind {
+    Appended,
+    FlagsChanged,
+    Expunged,
+    FolderCreated,
+}
+
+/// One entry of a mailbox's change log, in modseq order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub modseq: ModSeq,
+    pub folder_id: FolderId,
+    /// 0 for folder-level changes.
+    pub uid: Uid,
+    pub kind: ChangeKind,
+}
+
+/// Broadcast after a change is durable, for sessions waiting in IDLE.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChangeNotice {
+    pub mailbox_id: MailboxId,
+    pub modseq: ModSeq,
+}
+
+/// Figures for `pecctl status`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoreStats {
+    pub mailboxes: u64,
+    pub messages: u64,
+    pub used_bytes: u64,
+    /// Group commits performed since start, and the writes they made durable.
+    pub commits: u64,
+    pub committed_writes: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no such mailbox: {0}")]
+    NoMailbox(String),
+    #[error("no such folder: {0}")]
+    NoFolder(String),
+    #[error("already exists: {0}")]
+    Exists(String),
+    #[error("over quota: {used} of {quota} bytes used, message of {size} bytes")]
+    OverQuota { used: u64, quota: u64, size: u64 },
+    #[error("invalid: {0}")]
+    Invalid(String),
+    #[error("store directory {0} is in use by another pecd process")]
+    Locked(String),
+    #[error("store I/O error: {0}")]
+    Io(String),
+    #[error("store data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    /// Whether retrying later may succeed (SMTP 4xx rather than 5xx).
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, StoreError::Io(_) | StoreError::Locked(_))
+    }
+}
+
+impl From<std::io::Error> for StoreError {
+    fn from(e: std::io::Error) -> Self {
+        StoreError::Io(e.to_string())
+    }
+}
