@@ -1,1 +1,135 @@
-fn main(){}
+//! pecd: wiring only. Config → store → certificates and TLS → services → signals.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use pecd_common::{certs, config::Config, tls};
+use pecd_control::{ops::Operations, server};
+use pecd_store::{Store, StoreError};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// How long shutdown waits for requests in flight before syncing the store anyway.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Parser)]
+#[command(
+    name = "pecd",
+    version,
+    about = "PEC (Posta Elettronica Certificata) provider server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (without --config: config/pecd.toml if present, else embedded defaults).
+    Serve {
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match cli.command {
+        Command::Serve { config } => serve(config),
+    }
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("pecd: {message}");
+    ExitCode::FAILURE
+}
+
+fn serve(config_path: Option<PathBuf>) -> ExitCode {
+    let (config, source) = match Config::load(config_path.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    tracing::info!(config = %source, "starting pecd {}", env!("CARGO_PKG_VERSION"));
+    // The store lock comes first: a second pecd on the same data must stop before it touches
+    // anything (certificates, the control socket).
+    let store = match Store::open(&config.store.path) {
+        Ok(s) => s,
+        Err(e @ StoreError::Locked(_)) => return fail(format!("{e}; refusing to start")),
+        Err(e) => {
+            return fail(format!(
+                "cannot open the store at {}: {e}",
+                config.store.path.display()
+            ))
+        }
+    };
+    match certs::ensure_dev_certificates(&config) {
+        Ok(created) => {
+            for path in created.0 {
+                tracing::warn!(path = %path.display(), "created a development certificate file");
+            }
+        }
+        Err(e) => return fail(e),
+    }
+    if let Err(e) = tls::server_config(&config.tls.cert, &config.tls.key) {
+        return fail(e);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return fail(format!("cannot start the runtime: {e}")),
+    };
+    match runtime.block_on(run(Arc::new(config), store)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+async fn run(config: Arc<Config>, store: Store) -> anyhow::Result<()> {
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
+
+    let socket = config.control.socket.clone();
+    let listener = server::bind(&socket)
+        .map_err(|e| anyhow::anyhow!("control.socket {}: {e}", socket.display()))?;
+    let ops = Arc::new(Operations::new(store.clone(), config.clone()));
+    let control = tokio::spawn(server::serve(
+        listener,
+        socket.clone(),
+        ops,
+        shutdown.clone(),
+        tracker.clone(),
+    ));
+    tracing::info!(socket = %socket.display(), store = %store.path().display(), "pecd ready");
+
+    tokio::select! {
+        _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    shutdown.cancel();
+    control.await?;
+    tracker.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still running after {DRAIN_TIMEOUT:?}; syncing the store anyway");
+    }
+    store.sync().await?;
+    tracing::info!("pecd stopped");
+    Ok(())
+}

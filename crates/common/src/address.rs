@@ -110,7 +110,10 @@ mod tests {
         assert_eq!(Address::parse("a b@pec.it"), Err(AddressError::BadLocal));
         assert_eq!(Address::parse("a@pec..it"), Err(AddressError::BadDomain));
         assert_eq!(Address::parse("a@-pec.it"), Err(AddressError::BadDomain));
-        assert_eq!(Address::parse("a@[127.0.0.1]"), Err(AddressError::BadDomain));
+        assert_eq!(
+            Address::parse("a@[127.0.0.1]"),
+            Err(AddressError::BadDomain)
+        );
         let long = format!("{}@pec.it", "a".repeat(65));
         assert_eq!(Address::parse(&long), Err(AddressError::BadLocal));
     }

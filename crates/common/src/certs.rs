@@ -174,9 +174,20 @@ fn unix_now() -> i64 {
 fn make_ca(provider: &str) -> Result<(X509, PKey<Private>), CertError> {
     let key = new_key()?;
     let cn = format!("{provider} development CA");
-    let mut b = builder(&[("C", "IT"), ("O", provider), ("CN", &cn)], None, &key, 3650)?;
+    let mut b = builder(
+        &[("C", "IT"), ("O", provider), ("CN", &cn)],
+        None,
+        &key,
+        3650,
+    )?;
     b.append_extension(BasicConstraints::new().critical().ca().build()?)?;
-    b.append_extension(KeyUsage::new().critical().key_cert_sign().crl_sign().build()?)?;
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .key_cert_sign()
+            .crl_sign()
+            .build()?,
+    )?;
     let ski = SubjectKeyIdentifier::new().build(&b.x509v3_context(None, None))?;
     b.append_extension(ski)?;
     b.sign(&key, MessageDigest::sha256())?;
@@ -191,7 +202,12 @@ fn make_server(
     ca_key: &PKey<Private>,
 ) -> Result<(X509, PKey<Private>), CertError> {
     let key = new_key()?;
-    let first = config.provider.domains.first().map(String::as_str).unwrap_or("localhost");
+    let first = config
+        .provider
+        .domains
+        .first()
+        .map(String::as_str)
+        .unwrap_or("localhost");
     let cn = format!("mail.{first}");
     let mut b = builder(
         &[("C", "IT"), ("O", &config.provider.name), ("CN", &cn)],
@@ -200,11 +216,20 @@ fn make_server(
         825,
     )?;
     b.append_extension(BasicConstraints::new().build()?)?;
-    b.append_extension(KeyUsage::new().critical().digital_signature().key_encipherment().build()?)?;
+    b.append_extension(
+        KeyUsage::new()
+            .critical()
+            .digital_signature()
+            .key_encipherment()
+            .build()?,
+    )?;
     b.append_extension(ExtendedKeyUsage::new().server_auth().build()?)?;
     let mut san = SubjectAlternativeName::new();
     san.dns("localhost");
-    for ip in [IpAddr::from([127, 0, 0, 1]), IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1])] {
+    for ip in [
+        IpAddr::from([127, 0, 0, 1]),
+        IpAddr::from([0u16, 0, 0, 0, 0, 0, 0, 1]),
+    ] {
         san.ip(&ip.to_string());
     }
     for domain in &config.provider.domains {
@@ -228,7 +253,11 @@ fn make_signer(
 ) -> Result<(X509, PKey<Private>), CertError> {
     let key = new_key()?;
     let mut b = builder(
-        &[("C", "IT"), ("O", &config.provider.name), ("CN", "Posta Certificata")],
+        &[
+            ("C", "IT"),
+            ("O", &config.provider.name),
+            ("CN", "Posta Certificata"),
+        ],
         Some(ca),
         &key,
         3 * 365,
@@ -292,13 +321,19 @@ mod tests {
         assert!(again.0.is_empty());
         assert_eq!(fs::read(&config.tls.cert).unwrap(), before);
         let mode = fs::metadata(&config.signing.key).unwrap().permissions();
-        assert_eq!(std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777, 0o600);
+        assert_eq!(
+            std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+            0o600
+        );
 
         // A lost signer is re-issued from the existing CA without touching anything else.
         fs::remove_file(&config.signing.cert).unwrap();
         fs::remove_file(&config.signing.key).unwrap();
         let created = ensure_dev_certificates(&config).unwrap();
-        assert_eq!(created.0, vec![config.signing.cert.clone(), config.signing.key.clone()]);
+        assert_eq!(
+            created.0,
+            vec![config.signing.cert.clone(), config.signing.key.clone()]
+        );
         assert_eq!(fs::read(&config.tls.cert).unwrap(), before);
     }
 
@@ -318,7 +353,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut config = config_in(dir.path());
         config.tls.dev_certificates = false;
-        assert!(matches!(ensure_dev_certificates(&config), Err(CertError::Missing(_))));
+        assert!(matches!(
+            ensure_dev_certificates(&config),
+            Err(CertError::Missing(_))
+        ));
         assert!(!config.signing.chain.exists());
     }
 
@@ -359,12 +397,23 @@ mod tests {
             .filter_map(|n| n.email().map(str::to_string))
             .collect();
         assert_eq!(email, vec![config.provider.service_address.clone()]);
-        let o = signer.subject_name().entries_by_nid(Nid::ORGANIZATIONNAME).next().unwrap();
+        let o = signer
+            .subject_name()
+            .entries_by_nid(Nid::ORGANIZATIONNAME)
+            .next()
+            .unwrap();
         assert_eq!(o.data().to_string().unwrap(), config.provider.name);
-        assert!(signer.subject_name().entries_by_nid(Nid::PKCS9_EMAILADDRESS).next().is_none());
+        assert!(signer
+            .subject_name()
+            .entries_by_nid(Nid::PKCS9_EMAILADDRESS)
+            .next()
+            .is_none());
         // Extension details are checked with openssl's own text form.
         let text = String::from_utf8(signer.to_text().unwrap()).unwrap();
-        assert!(text.contains("X509v3 Key Usage: critical\n                Digital Signature\n"), "{text}");
+        assert!(
+            text.contains("X509v3 Key Usage: critical\n                Digital Signature\n"),
+            "{text}"
+        );
         assert!(text.contains("E-mail Protection"), "{text}");
         assert!(text.contains("X509v3 Subject Key Identifier"), "{text}");
         assert!(text.contains("X509v3 Authority Key Identifier"), "{text}");

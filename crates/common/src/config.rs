@@ -243,16 +243,19 @@ impl Config {
     /// Parses and validates TOML text; `file` is only used in error messages.
     pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
         let deserializer = toml::Deserializer::new(text);
-        let config: Config =
-            serde_path_to_error::deserialize(deserializer).map_err(|e| {
-                let key = e.path().to_string();
-                let inner = e.into_inner();
-                ConfigError {
-                    file: file.to_string(),
-                    key: if key == "." { "(top level)".into() } else { key },
-                    message: inner.message().trim().to_string(),
-                }
-            })?;
+        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            ConfigError {
+                file: file.to_string(),
+                key: if key == "." {
+                    "(top level)".into()
+                } else {
+                    key
+                },
+                message: inner.message().trim().to_string(),
+            }
+        })?;
         config.validate(file)?;
         Ok(config)
     }
@@ -267,11 +270,17 @@ impl Config {
             return Err(err("provider.name", "must not be empty".into()));
         }
         if self.provider.domains.is_empty() {
-            return Err(err("provider.domains", "must list at least one domain".into()));
+            return Err(err(
+                "provider.domains",
+                "must list at least one domain".into(),
+            ));
         }
         for d in &self.provider.domains {
             if !valid_domain(d) {
-                return Err(err("provider.domains", format!("{d:?} is not a valid domain name")));
+                return Err(err(
+                    "provider.domains",
+                    format!("{d:?} is not a valid domain name"),
+                ));
             }
         }
         if let Err(e) = Address::parse(&self.provider.service_address) {
@@ -279,7 +288,10 @@ impl Config {
         }
         for (domain, route) in &self.peers.routes {
             if !valid_domain(domain) {
-                return Err(err("peers.routes", format!("{domain:?} is not a valid domain name")));
+                return Err(err(
+                    "peers.routes",
+                    format!("{domain:?} is not a valid domain name"),
+                ));
             }
             let port_ok = route
                 .rsplit_once(':')
@@ -295,7 +307,10 @@ impl Config {
             return Err(err("limits.sender_per_minute", "must be at least 1".into()));
         }
         if self.limits.max_message_bytes < 1024 {
-            return Err(err("limits.max_message_bytes", "must be at least 1024".into()));
+            return Err(err(
+                "limits.max_message_bytes",
+                "must be at least 1024".into(),
+            ));
         }
         if self.limits.mailbox_quota_bytes < self.limits.max_message_bytes {
             return Err(err(
@@ -327,7 +342,10 @@ mod tests {
     #[test]
     fn shipped_file_equals_embedded_defaults() {
         let text = include_str!("../../../config/pecd.toml");
-        assert_eq!(Config::parse(text, "config/pecd.toml").unwrap(), Config::default());
+        assert_eq!(
+            Config::parse(text, "config/pecd.toml").unwrap(),
+            Config::default()
+        );
     }
 
     #[test]
@@ -347,7 +365,10 @@ mod tests {
         let e = Config::parse("[listen]\nimaps = \"localhost\"\n", "x.toml").unwrap_err();
         assert_eq!(e.key, "listen.imaps");
         let e = Config::parse("[limits]\nsender_per_minute = 0\n", "x.toml").unwrap_err();
-        assert_eq!(e.to_string(), "x.toml: limits.sender_per_minute: must be at least 1");
+        assert_eq!(
+            e.to_string(),
+            "x.toml: limits.sender_per_minute: must be at least 1"
+        );
         let e = Config::parse("[provider]\ndomains = [\"bad domain\"]\n", "x.toml").unwrap_err();
         assert_eq!(e.key, "provider.domains");
         let e = Config::parse("[peers.routes]\n\"pec.other.it\" = \"mx\"\n", "x.toml").unwrap_err();

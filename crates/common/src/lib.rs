@@ -9,5 +9,6 @@
 pub mod address;
 pub mod certs;
 pub mod config;
+pub mod message;
 pub mod password;
 pub mod tls;

@@ -3,7 +3,9 @@
 //! Hashing and verifying are deliberately slow: callers on async threads must run them with
 //! `spawn_blocking`.
 
-use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{
+    rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString,
+};
 use argon2::Argon2;
 
 /// One rule of the policy that a candidate password does not meet.
@@ -25,9 +27,7 @@ impl PolicyViolation {
             PolicyViolation::NoLowercase => "at least one lower-case letter",
             PolicyViolation::NoDigit => "at least one digit",
             PolicyViolation::NoSpecial => "at least one special character",
-            PolicyViolation::RepeatedCharacters => {
-                "no character repeated more than twice in a row"
-            }
+            PolicyViolation::RepeatedCharacters => "no character repeated more than twice in a row",
         }
     }
 }
@@ -49,7 +49,10 @@ pub fn check_policy(password: &str) -> Result<(), Vec<PolicyViolation>> {
     if !password.chars().any(|c| c.is_ascii_digit()) {
         violations.push(PolicyViolation::NoDigit);
     }
-    if !password.chars().any(|c| !c.is_alphanumeric() && !c.is_whitespace()) {
+    if !password
+        .chars()
+        .any(|c| !c.is_alphanumeric() && !c.is_whitespace())
+    {
         violations.push(PolicyViolation::NoSpecial);
     }
     if has_run_longer_than(password, 2) {
@@ -109,11 +112,23 @@ mod tests {
     fn refusal_lists_every_rule_not_met() {
         assert_eq!(
             check_policy("aaa"),
-            Err(vec![TooShort, NoUppercase, NoDigit, NoSpecial, RepeatedCharacters])
+            Err(vec![
+                TooShort,
+                NoUppercase,
+                NoDigit,
+                NoSpecial,
+                RepeatedCharacters
+            ])
         );
-        assert_eq!(check_policy("password"), Err(vec![NoUppercase, NoDigit, NoSpecial]));
+        assert_eq!(
+            check_policy("password"),
+            Err(vec![NoUppercase, NoDigit, NoSpecial])
+        );
         assert_eq!(check_policy("Passsword1!"), Err(vec![RepeatedCharacters]));
-        assert_eq!(check_policy(""), Err(vec![TooShort, NoUppercase, NoLowercase, NoDigit, NoSpecial]));
+        assert_eq!(
+            check_policy(""),
+            Err(vec![TooShort, NoUppercase, NoLowercase, NoDigit, NoSpecial])
+        );
     }
 
     #[test]

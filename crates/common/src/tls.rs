@@ -23,9 +23,15 @@ pub enum TlsError {
 pub fn load_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let shown = path.display().to_string();
     let chain = CertificateDer::pem_file_iter(path)
-        .map_err(|e| TlsError::Certs { path: shown.clone(), message: e.to_string() })?
+        .map_err(|e| TlsError::Certs {
+            path: shown.clone(),
+            message: e.to_string(),
+        })?
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| TlsError::Certs { path: shown.clone(), message: e.to_string() })?;
+        .map_err(|e| TlsError::Certs {
+            path: shown.clone(),
+            message: e.to_string(),
+        })?;
     if chain.is_empty() {
         return Err(TlsError::NoCerts { path: shown });
     }
@@ -90,7 +96,11 @@ mod tests {
             let mut c = connector.connect(name, b).await.unwrap();
             let (_, conn) = c.get_ref();
             assert_eq!(conn.protocol_version(), Some(version.version));
-            assert_eq!(conn.peer_certificates().unwrap().len(), 2, "leaf and CA served");
+            assert_eq!(
+                conn.peer_certificates().unwrap().len(),
+                2,
+                "leaf and CA served"
+            );
             let mut buf = Vec::new();
             c.read_to_end(&mut buf).await.unwrap();
             assert_eq!(buf, b"ok");

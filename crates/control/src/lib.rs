@@ -1,1 +1,11 @@
+//! The admin control socket of pecd: its versioned JSON-lines protocol ([`protocol`]), the
+//! typed operations API the socket serves ([`ops::Operations`]), the server ([`server`]) and
+//! the client pecctl uses ([`client::Client`]).
+//!
+//! pecctl never opens the store: every administrative action goes through this socket, and
+//! every rule (our domains, the password policy, message checks) is enforced in `ops`.
 
+pub mod client;
+pub mod ops;
+pub mod protocol;
+pub mod server;

@@ -143,13 +143,19 @@ mod tests {
         .unwrap();
         first.join().unwrap();
         assert_eq!(seen_at_entry, 0);
-        assert_eq!(generation.load(Ordering::SeqCst), 2, "second barrier ran its own fsync");
+        assert_eq!(
+            generation.load(Ordering::SeqCst),
+            2,
+            "second barrier ran its own fsync"
+        );
     }
 
     #[test]
     fn failure_poisons() {
         let gc = GroupCommit::new();
-        let err = gc.barrier(|| Err(std::io::Error::other("disk gone"))).unwrap_err();
+        let err = gc
+            .barrier(|| Err(std::io::Error::other("disk gone")))
+            .unwrap_err();
         assert!(err.contains("disk gone"));
         assert!(gc.barrier(|| Ok(())).is_err());
     }

@@ -64,7 +64,8 @@ impl Store {
         quota_bytes: u64,
     ) -> Result<Mailbox, StoreError> {
         let (address, hash) = (address.to_string(), password_hash.to_string());
-        self.run(move |s| s.create_mailbox(&address, &hash, quota_bytes)).await
+        self.run(move |s| s.create_mailbox(&address, &hash, quota_bytes))
+            .await
     }
 
     pub async fn mailbox(&self, id: MailboxId) -> Result<Option<Mailbox>, StoreError> {
@@ -80,7 +81,11 @@ impl Store {
         self.run(|s| s.list_mailboxes()).await
     }
 
-    pub async fn set_password(&self, id: MailboxId, password_hash: &str) -> Result<Mailbox, StoreError> {
+    pub async fn set_password(
+        &self,
+        id: MailboxId,
+        password_hash: &str,
+    ) -> Result<Mailbox, StoreError> {
         let hash = password_hash.to_string();
         let at = chrono::Utc::now().timestamp();
         self.run(move |s| {
@@ -92,12 +97,22 @@ impl Store {
         .await
     }
 
-    pub async fn set_settings(&self, id: MailboxId, settings: MailboxSettings) -> Result<Mailbox, StoreError> {
-        self.run(move |s| s.update_mailbox(id, |m| m.settings = settings.clone())).await
+    pub async fn set_settings(
+        &self,
+        id: MailboxId,
+        settings: MailboxSettings,
+    ) -> Result<Mailbox, StoreError> {
+        self.run(move |s| s.update_mailbox(id, |m| m.settings = settings.clone()))
+            .await
     }
 
-    pub async fn set_state(&self, id: MailboxId, state: MailboxState) -> Result<Mailbox, StoreError> {
-        self.run(move |s| s.update_mailbox(id, |m| m.state = state)).await
+    pub async fn set_state(
+        &self,
+        id: MailboxId,
+        state: MailboxState,
+    ) -> Result<Mailbox, StoreError> {
+        self.run(move |s| s.update_mailbox(id, |m| m.state = state))
+            .await
     }
 
     pub async fn delete_mailbox(&self, id: MailboxId) -> Result<Mailbox, StoreError> {
@@ -108,7 +123,11 @@ impl Store {
         self.run(move |s| s.folders(mailbox)).await
     }
 
-    pub async fn folder(&self, mailbox: MailboxId, name: &str) -> Result<Option<Folder>, StoreError> {
+    pub async fn folder(
+        &self,
+        mailbox: MailboxId,
+        name: &str,
+    ) -> Result<Option<Folder>, StoreError> {
         let name = name.to_string();
         self.run(move |s| s.folder(mailbox, &name)).await
     }
@@ -120,7 +139,8 @@ impl Store {
         role: Option<SpecialUse>,
     ) -> Result<Folder, StoreError> {
         let name = name.to_string();
-        self.run(move |s| s.create_folder(mailbox, &name, role)).await
+        self.run(move |s| s.create_folder(mailbox, &name, role))
+            .await
     }
 
     /// Appends a message; the UID is allocated in the same atomic step as the insert, and the
@@ -150,7 +170,8 @@ impl Store {
         uids: Vec<Uid>,
         op: FlagOp,
     ) -> Result<Vec<MessageMeta>, StoreError> {
-        self.run(move |s| s.set_flags(mailbox, folder, &uids, &op)).await
+        self.run(move |s| s.set_flags(mailbox, folder, &uids, &op))
+            .await
     }
 
     pub async fn expunge(
@@ -159,10 +180,15 @@ impl Store {
         folder: FolderId,
         only: Option<Vec<Uid>>,
     ) -> Result<Vec<Uid>, StoreError> {
-        self.run(move |s| s.expunge(mailbox, folder, only.as_deref())).await
+        self.run(move |s| s.expunge(mailbox, folder, only.as_deref()))
+            .await
     }
 
-    pub async fn changes_since(&self, mailbox: MailboxId, since: ModSeq) -> Result<Vec<Change>, StoreError> {
+    pub async fn changes_since(
+        &self,
+        mailbox: MailboxId,
+        since: ModSeq,
+    ) -> Result<Vec<Change>, StoreError> {
         self.run(move |s| s.changes_since(mailbox, since)).await
     }
 

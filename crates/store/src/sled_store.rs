@@ -21,9 +21,7 @@ use std::sync::Mutex;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use sled::transaction::{
-    abort, ConflictableTransactionError, TransactionError, TransactionalTree,
-};
+use sled::transaction::{abort, ConflictableTransactionError, TransactionError, TransactionalTree};
 use sled::{Transactional, Tree};
 use tokio::sync::broadcast;
 
@@ -98,9 +96,14 @@ fn validate_folder_name(name: &str) -> Result<(), StoreError> {
 
 fn validate_keywords(keywords: &[String]) -> Result<(), StoreError> {
     if keywords.len() > MAX_KEYWORDS {
-        return Err(StoreError::Invalid(format!("more than {MAX_KEYWORDS} keywords")));
+        return Err(StoreError::Invalid(format!(
+            "more than {MAX_KEYWORDS} keywords"
+        )));
     }
-    if let Some(k) = keywords.iter().find(|k| k.is_empty() || k.len() > MAX_KEYWORD_LEN) {
+    if let Some(k) = keywords
+        .iter()
+        .find(|k| k.is_empty() || k.len() > MAX_KEYWORD_LEN)
+    {
         return Err(StoreError::Invalid(format!("keyword {k:?}")));
     }
     Ok(())
@@ -167,7 +170,11 @@ fn lock_directory(root: &Path) -> Result<File, StoreError> {
         let mut holder = String::new();
         let _ = file.read_to_string(&mut holder);
         let holder = holder.trim();
-        let who = if holder.is_empty() { String::new() } else { format!(" (pid {holder})") };
+        let who = if holder.is_empty() {
+            String::new()
+        } else {
+            format!(" (pid {holder})")
+        };
         return Err(StoreError::Locked(format!("{}{who}", root.display())));
     }
     file.set_len(0)?;
@@ -216,7 +223,10 @@ impl SledStore {
         let referenced = store.referenced_bodies()?;
         let swept = store.bodies.sweep(&referenced)?;
         if swept > 0 {
-            tracing::info!(files = swept, "removed unreferenced message bodies left by an interrupted write");
+            tracing::info!(
+                files = swept,
+                "removed unreferenced message bodies left by an interrupted write"
+            );
         }
         Ok(store)
     }
@@ -239,7 +249,10 @@ impl SledStore {
         self.db.flush().map_err(std::io::Error::other)?;
         self.log_file.sync_all()?;
         let blobs = self.sled_dir.join("blobs");
-        let mut synced = self.synced_sled_blobs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut synced = self
+            .synced_sled_blobs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let mut new = false;
         if let Ok(entries) = std::fs::read_dir(&blobs) {
             for entry in entries {
@@ -259,7 +272,9 @@ impl SledStore {
 
     /// Waits until every write made before the call is on disk (shared fsync).
     pub fn sync(&self) -> Result<(), StoreError> {
-        self.commit.barrier(|| self.sync_files()).map_err(StoreError::Io)
+        self.commit
+            .barrier(|| self.sync_files())
+            .map_err(StoreError::Io)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<ChangeNotice> {
@@ -310,7 +325,16 @@ impl SledStore {
                     modseq: 0,
                 };
                 for ((name, role), folder_id) in DEFAULT_FOLDERS.iter().zip(&folder_ids) {
-                    Self::tx_create_folder(fld, names, chg, meta, &mut mailbox, *folder_id, name, Some(*role))?;
+                    Self::tx_create_folder(
+                        fld,
+                        names,
+                        chg,
+                        meta,
+                        &mut mailbox,
+                        *folder_id,
+                        name,
+                        Some(*role),
+                    )?;
                 }
                 addr.insert(address.as_bytes(), &id_key(id))?;
                 mbx.insert(&id_key(id), enc(&mailbox))?;
@@ -473,7 +497,11 @@ impl SledStore {
 
     pub fn folder(&self, mailbox: MailboxId, name: &str) -> Result<Option<Folder>, StoreError> {
         let name = normalize_folder_name(name);
-        match self.folder_names.get(name_key(mailbox, &name)).map_err(sled_err)? {
+        match self
+            .folder_names
+            .get(name_key(mailbox, &name))
+            .map_err(sled_err)?
+        {
             Some(fid) => match self.folders.get(fid).map_err(sled_err)? {
                 Some(v) => dec(&v).map(Some),
                 None => Ok(None),
@@ -491,10 +519,17 @@ impl SledStore {
         let name = normalize_folder_name(name);
         validate_folder_name(&name)?;
         let folder_id = self.db.generate_id().map_err(sled_err)? + 1;
-        let folder = (&self.mailboxes, &self.folders, &self.folder_names, &self.changes, &self.meta)
+        let folder = (
+            &self.mailboxes,
+            &self.folders,
+            &self.folder_names,
+            &self.changes,
+            &self.meta,
+        )
             .transaction(|(mbx, fld, names, chg, meta)| {
                 let mut m = tx_mailbox(mbx, mailbox_id)?;
-                let f = Self::tx_create_folder(fld, names, chg, meta, &mut m, folder_id, &name, role)?;
+                let f =
+                    Self::tx_create_folder(fld, names, chg, meta, &mut m, folder_id, &name, role)?;
                 mbx.insert(&id_key(mailbox_id), enc(&m))?;
                 Ok(f)
             });
@@ -521,15 +556,28 @@ impl SledStore {
             .mailbox(mailbox_id)?
             .ok_or_else(|| StoreError::NoMailbox(mailbox_id.to_string()))?;
         if pre.used_bytes + size > pre.quota_bytes {
-            return Err(StoreError::OverQuota { used: pre.used_bytes, quota: pre.quota_bytes, size });
+            return Err(StoreError::OverQuota {
+                used: pre.used_bytes,
+                quota: pre.quota_bytes,
+                size,
+            });
         }
         let blob = self.bodies.write(&msg.bytes)?;
         let internal_date = msg.internal_date.unwrap_or_else(now);
-        let result = (&self.mailboxes, &self.folders, &self.messages, &self.changes).transaction(
-            |(mbx, fld, msgs, chg)| {
+        let result = (
+            &self.mailboxes,
+            &self.folders,
+            &self.messages,
+            &self.changes,
+        )
+            .transaction(|(mbx, fld, msgs, chg)| {
                 let mut m = tx_mailbox(mbx, mailbox_id)?;
                 if m.used_bytes + size > m.quota_bytes {
-                    return abort(StoreError::OverQuota { used: m.used_bytes, quota: m.quota_bytes, size });
+                    return abort(StoreError::OverQuota {
+                        used: m.used_bytes,
+                        quota: m.quota_bytes,
+                        size,
+                    });
                 }
                 let mut f: Folder = tx_get(fld, &id_key(folder.id))?
                     .map_or_else(|| abort(StoreError::NoFolder(folder_name.to_string())), Ok)?;
@@ -552,13 +600,23 @@ impl SledStore {
                     modseq: m.modseq,
                 };
                 msgs.insert(&msg_key(f.id, uid), enc(&meta))?;
-                let change = Change { modseq: m.modseq, folder_id: f.id, uid, kind: ChangeKind::Appended };
+                let change = Change {
+                    modseq: m.modseq,
+                    folder_id: f.id,
+                    uid,
+                    kind: ChangeKind::Appended,
+                };
                 chg.insert(&change_key(mailbox_id, m.modseq), enc(&change))?;
                 fld.insert(&id_key(f.id), enc(&f))?;
                 mbx.insert(&id_key(mailbox_id), enc(&m))?;
-                Ok(Appended { uidvalidity: f.uidvalidity, uid, modseq: m.modseq, folder_id: f.id, size })
-            },
-        );
+                Ok(Appended {
+                    uidvalidity: f.uidvalidity,
+                    uid,
+                    modseq: m.modseq,
+                    folder_id: f.id,
+                    size,
+                })
+            });
         let appended = match finish(result) {
             Ok(a) => a,
             Err(e) => {
@@ -581,7 +639,10 @@ impl SledStore {
 
     pub fn read_body(&self, meta: &MessageMeta) -> Result<Vec<u8>, StoreError> {
         self.bodies.read(&meta.blob).map_err(|e| {
-            StoreError::Corrupt(format!("body of uid {} in folder {}: {e}", meta.uid, meta.folder_id))
+            StoreError::Corrupt(format!(
+                "body of uid {} in folder {}: {e}",
+                meta.uid, meta.folder_id
+            ))
         })
     }
 
@@ -598,27 +659,41 @@ impl SledStore {
             FlagOp::Set(_, k) | FlagOp::Add(_, k) | FlagOp::Remove(_, k) => k,
         };
         validate_keywords(keywords)?;
-        let changed = (&self.mailboxes, &self.folders, &self.messages, &self.changes).transaction(
-            |(mbx, fld, msgs, chg)| {
+        let changed = (
+            &self.mailboxes,
+            &self.folders,
+            &self.messages,
+            &self.changes,
+        )
+            .transaction(|(mbx, fld, msgs, chg)| {
                 let mut m = tx_mailbox(mbx, mailbox_id)?;
                 let mut f: Folder = tx_get(fld, &id_key(folder_id))?
                     .map_or_else(|| abort(StoreError::NoFolder(folder_id.to_string())), Ok)?;
                 let mut changed = Vec::new();
                 for &uid in uids {
                     let key = msg_key(folder_id, uid);
-                    let Some(mut meta) = tx_get::<MessageMeta>(msgs, &key)? else { continue };
+                    let Some(mut meta) = tx_get::<MessageMeta>(msgs, &key)? else {
+                        continue;
+                    };
                     let before = (meta.flags, meta.keywords.clone());
                     apply_flags(&mut meta, op);
                     if (meta.flags, &meta.keywords) == (before.0, &before.1) {
                         continue;
                     }
                     if meta.keywords.len() > MAX_KEYWORDS {
-                        return abort(StoreError::Invalid(format!("more than {MAX_KEYWORDS} keywords")));
+                        return abort(StoreError::Invalid(format!(
+                            "more than {MAX_KEYWORDS} keywords"
+                        )));
                     }
                     m.modseq += 1;
                     meta.modseq = m.modseq;
                     msgs.insert(&key, enc(&meta))?;
-                    let change = Change { modseq: m.modseq, folder_id, uid, kind: ChangeKind::FlagsChanged };
+                    let change = Change {
+                        modseq: m.modseq,
+                        folder_id,
+                        uid,
+                        kind: ChangeKind::FlagsChanged,
+                    };
                     chg.insert(&change_key(mailbox_id, m.modseq), enc(&change))?;
                     changed.push(meta);
                 }
@@ -628,8 +703,7 @@ impl SledStore {
                     mbx.insert(&id_key(mailbox_id), enc(&m))?;
                 }
                 Ok((changed, m.modseq))
-            },
-        );
+            });
         let (changed, modseq) = finish(changed)?;
         if !changed.is_empty() {
             self.sync()?;
@@ -656,15 +730,22 @@ impl SledStore {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        let removed = (&self.mailboxes, &self.folders, &self.messages, &self.changes).transaction(
-            |(mbx, fld, msgs, chg)| {
+        let removed = (
+            &self.mailboxes,
+            &self.folders,
+            &self.messages,
+            &self.changes,
+        )
+            .transaction(|(mbx, fld, msgs, chg)| {
                 let mut m = tx_mailbox(mbx, mailbox_id)?;
                 let mut f: Folder = tx_get(fld, &id_key(folder_id))?
                     .map_or_else(|| abort(StoreError::NoFolder(folder_id.to_string())), Ok)?;
                 let mut removed = Vec::new();
                 for &uid in &candidates {
                     let key = msg_key(folder_id, uid);
-                    let Some(meta) = tx_get::<MessageMeta>(msgs, &key)? else { continue };
+                    let Some(meta) = tx_get::<MessageMeta>(msgs, &key)? else {
+                        continue;
+                    };
                     if !meta.flags.contains(Flags::DELETED) {
                         continue;
                     }
@@ -674,7 +755,12 @@ impl SledStore {
                     m.message_count -= 1;
                     f.message_count -= 1;
                     f.size_bytes -= meta.size;
-                    let change = Change { modseq: m.modseq, folder_id, uid, kind: ChangeKind::Expunged };
+                    let change = Change {
+                        modseq: m.modseq,
+                        folder_id,
+                        uid,
+                        kind: ChangeKind::Expunged,
+                    };
                     chg.insert(&change_key(mailbox_id, m.modseq), enc(&change))?;
                     removed.push(meta);
                 }
@@ -684,8 +770,7 @@ impl SledStore {
                     mbx.insert(&id_key(mailbox_id), enc(&m))?;
                 }
                 Ok((removed, m.modseq))
-            },
-        );
+            });
         let (removed, modseq) = finish(removed)?;
         if removed.is_empty() {
             return Ok(Vec::new());
@@ -699,7 +784,11 @@ impl SledStore {
     }
 
     /// Change-log entries of a mailbox with a modseq above `since`, oldest first.
-    pub fn changes_since(&self, mailbox: MailboxId, since: ModSeq) -> Result<Vec<Change>, StoreError> {
+    pub fn changes_since(
+        &self,
+        mailbox: MailboxId,
+        since: ModSeq,
+    ) -> Result<Vec<Change>, StoreError> {
         self.changes
             .range(change_key(mailbox, since.saturating_add(1))..=change_key(mailbox, u64::MAX))
             .values()
@@ -736,7 +825,8 @@ fn apply_flags(meta: &mut MessageMeta, op: &FlagOp) {
         }
         FlagOp::Remove(flags, keywords) => {
             meta.flags = meta.flags.without(*flags);
-            meta.keywords.retain(|k| !keywords.iter().any(|r| r.eq_ignore_ascii_case(k)));
+            meta.keywords
+                .retain(|k| !keywords.iter().any(|r| r.eq_ignore_ascii_case(k)));
         }
     }
 }

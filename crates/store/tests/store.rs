@@ -5,13 +5,21 @@ use pecd_store::*;
 fn msg(subject: &str, size: usize) -> NewMessage {
     let mut bytes = format!("From: a@pec.localhost\r\nSubject: {subject}\r\n\r\n").into_bytes();
     bytes.resize(size.max(bytes.len()), b'x');
-    NewMessage { bytes, flags: Flags::default(), keywords: vec![], internal_date: None }
+    NewMessage {
+        bytes,
+        flags: Flags::default(),
+        keywords: vec![],
+        internal_date: None,
+    }
 }
 
 async fn fresh() -> (tempfile::TempDir, Store, Mailbox) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store")).unwrap();
-    let mbx = store.create_mailbox("mario@pec.localhost", "$argon2id$x", 1 << 20).await.unwrap();
+    let mbx = store
+        .create_mailbox("mario@pec.localhost", "$argon2id$x", 1 << 20)
+        .await
+        .unwrap();
     (dir, store, mbx)
 }
 
@@ -39,21 +47,36 @@ async fn new_mailbox_has_the_special_use_folders() {
         store.create_mailbox("mario@pec.localhost", "h", 1).await,
         Err(StoreError::Exists(_))
     ));
-    assert_eq!(store.folder(mbx.id, "inbox").await.unwrap().unwrap().name, "INBOX");
+    assert_eq!(
+        store.folder(mbx.id, "inbox").await.unwrap().unwrap().name,
+        "INBOX"
+    );
 }
 
 #[tokio::test]
 async fn appends_allocate_uids_and_account_quota() {
     let (_d, store, mbx) = fresh().await;
-    let a = store.append(mbx.id, "INBOX", msg("one", 1000)).await.unwrap();
-    let b = store.append(mbx.id, "inbox", msg("two", 2000)).await.unwrap();
-    let c = store.append(mbx.id, "Sent", msg("three", 500)).await.unwrap();
+    let a = store
+        .append(mbx.id, "INBOX", msg("one", 1000))
+        .await
+        .unwrap();
+    let b = store
+        .append(mbx.id, "inbox", msg("two", 2000))
+        .await
+        .unwrap();
+    let c = store
+        .append(mbx.id, "Sent", msg("three", 500))
+        .await
+        .unwrap();
     assert_eq!((a.uid, b.uid, c.uid), (1, 2, 1));
     assert!(a.modseq < b.modseq && b.modseq < c.modseq);
     let m = store.mailbox(mbx.id).await.unwrap().unwrap();
     assert_eq!((m.used_bytes, m.message_count), (3500, 3));
     let inbox = store.folder(mbx.id, "INBOX").await.unwrap().unwrap();
-    assert_eq!((inbox.uidnext, inbox.message_count, inbox.size_bytes), (3, 2, 3000));
+    assert_eq!(
+        (inbox.uidnext, inbox.message_count, inbox.size_bytes),
+        (3, 2, 3000)
+    );
     assert_eq!(inbox.highestmodseq, b.modseq);
     let metas = store.messages(inbox.id).await.unwrap();
     assert_eq!(metas.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1, 2]);
@@ -68,8 +91,14 @@ async fn appends_allocate_uids_and_account_quota() {
 #[tokio::test]
 async fn over_quota_is_refused_and_changes_nothing() {
     let (d, store, mbx) = fresh().await;
-    store.append(mbx.id, "INBOX", msg("fits", 1 << 19)).await.unwrap();
-    let err = store.append(mbx.id, "INBOX", msg("too big", (1 << 19) + 10)).await.unwrap_err();
+    store
+        .append(mbx.id, "INBOX", msg("fits", 1 << 19))
+        .await
+        .unwrap();
+    let err = store
+        .append(mbx.id, "INBOX", msg("too big", (1 << 19) + 10))
+        .await
+        .unwrap_err();
     assert!(matches!(err, StoreError::OverQuota { .. }), "{err}");
     let m = store.mailbox(mbx.id).await.unwrap().unwrap();
     assert_eq!(m.message_count, 1);
@@ -77,7 +106,11 @@ async fn over_quota_is_refused_and_changes_nothing() {
         .unwrap()
         .map(|e| {
             let p = e.unwrap().path();
-            if p.ends_with("tmp") { 0 } else { std::fs::read_dir(p).unwrap().count() }
+            if p.ends_with("tmp") {
+                0
+            } else {
+                std::fs::read_dir(p).unwrap().count()
+            }
         })
         .sum();
     assert_eq!(bodies, 1, "the refused body was not left behind");
@@ -89,7 +122,11 @@ async fn concurrent_appends_get_distinct_consecutive_uids() {
     let tasks: Vec<_> = (0..32)
         .map(|i| {
             let store = store.clone();
-            tokio::spawn(async move { store.append(mbx.id, "INBOX", msg(&i.to_string(), 100)).await })
+            tokio::spawn(async move {
+                store
+                    .append(mbx.id, "INBOX", msg(&i.to_string(), 100))
+                    .await
+            })
         })
         .collect();
     let mut uids = Vec::new();
@@ -106,30 +143,57 @@ async fn concurrent_appends_get_distinct_consecutive_uids() {
 async fn flags_expunge_and_change_log() {
     let (_d, store, mbx) = fresh().await;
     for i in 0..3 {
-        store.append(mbx.id, "INBOX", msg(&i.to_string(), 100)).await.unwrap();
+        store
+            .append(mbx.id, "INBOX", msg(&i.to_string(), 100))
+            .await
+            .unwrap();
     }
     let inbox = store.folder(mbx.id, "INBOX").await.unwrap().unwrap();
     let start = store.mailbox(mbx.id).await.unwrap().unwrap().modseq;
     let changed = store
-        .set_flags(mbx.id, inbox.id, vec![1, 2, 99], FlagOp::Add(Flags::DELETED, vec!["NonJunk".into()]))
+        .set_flags(
+            mbx.id,
+            inbox.id,
+            vec![1, 2, 99],
+            FlagOp::Add(Flags::DELETED, vec!["NonJunk".into()]),
+        )
         .await
         .unwrap();
-    assert_eq!(changed.iter().map(|m| m.uid).collect::<Vec<_>>(), vec![1, 2], "missing uid 99 skipped");
+    assert_eq!(
+        changed.iter().map(|m| m.uid).collect::<Vec<_>>(),
+        vec![1, 2],
+        "missing uid 99 skipped"
+    );
     let again = store
-        .set_flags(mbx.id, inbox.id, vec![1], FlagOp::Add(Flags::DELETED, vec!["nonjunk".into()]))
+        .set_flags(
+            mbx.id,
+            inbox.id,
+            vec![1],
+            FlagOp::Add(Flags::DELETED, vec!["nonjunk".into()]),
+        )
         .await
         .unwrap();
     assert!(again.is_empty(), "no-op store changes nothing");
-    let removed = store.expunge(mbx.id, inbox.id, Some(vec![2, 3])).await.unwrap();
+    let removed = store
+        .expunge(mbx.id, inbox.id, Some(vec![2, 3]))
+        .await
+        .unwrap();
     assert_eq!(removed, vec![2]);
     let log = store.changes_since(mbx.id, start).await.unwrap();
     let kinds: Vec<_> = log.iter().map(|c| (c.uid, c.kind)).collect();
     assert_eq!(
         kinds,
-        vec![(1, ChangeKind::FlagsChanged), (2, ChangeKind::FlagsChanged), (2, ChangeKind::Expunged)]
+        vec![
+            (1, ChangeKind::FlagsChanged),
+            (2, ChangeKind::FlagsChanged),
+            (2, ChangeKind::Expunged)
+        ]
     );
     let m = store.mailbox(mbx.id).await.unwrap().unwrap();
-    assert_eq!((m.message_count, m.used_bytes, m.modseq), (2, 200, log[2].modseq));
+    assert_eq!(
+        (m.message_count, m.used_bytes, m.modseq),
+        (2, 200, log[2].modseq)
+    );
     let left = store.messages(inbox.id).await.unwrap();
     assert_eq!(left[0].keywords, vec!["NonJunk".to_string()]);
     assert!(left[0].flags.contains(Flags::DELETED));
@@ -141,7 +205,13 @@ async fn notices_follow_durable_changes() {
     let mut rx = store.subscribe();
     let a = store.append(mbx.id, "INBOX", msg("n", 10)).await.unwrap();
     let notice = rx.recv().await.unwrap();
-    assert_eq!(notice, ChangeNotice { mailbox_id: mbx.id, modseq: a.modseq });
+    assert_eq!(
+        notice,
+        ChangeNotice {
+            mailbox_id: mbx.id,
+            modseq: a.modseq
+        }
+    );
 }
 
 #[tokio::test]
@@ -150,16 +220,30 @@ async fn reopen_keeps_everything_and_a_second_opener_is_refused() {
     let path = dir.path().join("store");
     let (id, uidvalidity) = {
         let store = Store::open(&path).unwrap();
-        let mbx = store.create_mailbox("a@pec.localhost", "h", 1 << 20).await.unwrap();
-        store.append(mbx.id, "INBOX", msg("kept", 100)).await.unwrap();
+        let mbx = store
+            .create_mailbox("a@pec.localhost", "h", 1 << 20)
+            .await
+            .unwrap();
+        store
+            .append(mbx.id, "INBOX", msg("kept", 100))
+            .await
+            .unwrap();
         let err = Store::open(&path).err().expect("second open must fail");
         assert!(matches!(err, StoreError::Locked(_)), "{err}");
-        assert!(err.to_string().contains(&format!("pid {}", std::process::id())), "{err}");
+        assert!(
+            err.to_string()
+                .contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
         let f = store.folder(mbx.id, "INBOX").await.unwrap().unwrap();
         (mbx.id, f.uidvalidity)
     };
     let store = Store::open(&path).unwrap();
-    let mbx = store.find_mailbox("A@pec.localhost").await.unwrap().unwrap();
+    let mbx = store
+        .find_mailbox("A@pec.localhost")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(mbx.id, id);
     let f = store.folder(id, "INBOX").await.unwrap().unwrap();
     assert_eq!((f.uidvalidity, f.uidnext), (uidvalidity, 2));
@@ -171,27 +255,55 @@ async fn reopen_keeps_everything_and_a_second_opener_is_refused() {
 async fn recreated_folder_gets_a_new_uidvalidity() {
     let (_d, store, mbx) = fresh().await;
     let a = store.create_folder(mbx.id, "Clienti", None).await.unwrap();
-    assert!(matches!(store.create_folder(mbx.id, "Clienti", None).await, Err(StoreError::Exists(_))));
-    assert!(matches!(store.create_folder(mbx.id, "", None).await, Err(StoreError::Invalid(_))));
-    let b = store.create_folder(mbx.id, "Fornitori", None).await.unwrap();
+    assert!(matches!(
+        store.create_folder(mbx.id, "Clienti", None).await,
+        Err(StoreError::Exists(_))
+    ));
+    assert!(matches!(
+        store.create_folder(mbx.id, "", None).await,
+        Err(StoreError::Invalid(_))
+    ));
+    let b = store
+        .create_folder(mbx.id, "Fornitori", None)
+        .await
+        .unwrap();
     assert!(b.uidvalidity > a.uidvalidity);
 }
 
 #[tokio::test]
 async fn delete_mailbox_removes_everything() {
     let (d, store, mbx) = fresh().await;
-    store.append(mbx.id, "INBOX", msg("gone", 100)).await.unwrap();
-    let other = store.create_mailbox("luigi@pec.localhost", "h", 1 << 20).await.unwrap();
-    store.append(other.id, "INBOX", msg("stays", 100)).await.unwrap();
+    store
+        .append(mbx.id, "INBOX", msg("gone", 100))
+        .await
+        .unwrap();
+    let other = store
+        .create_mailbox("luigi@pec.localhost", "h", 1 << 20)
+        .await
+        .unwrap();
+    store
+        .append(other.id, "INBOX", msg("stays", 100))
+        .await
+        .unwrap();
     store.delete_mailbox(mbx.id).await.unwrap();
-    assert!(store.find_mailbox("mario@pec.localhost").await.unwrap().is_none());
+    assert!(store
+        .find_mailbox("mario@pec.localhost")
+        .await
+        .unwrap()
+        .is_none());
     assert!(store.folders(mbx.id).await.unwrap().is_empty());
     assert!(store.changes_since(mbx.id, 0).await.unwrap().is_empty());
     let list = store.list_mailboxes().await.unwrap();
-    assert_eq!(list.iter().map(|m| m.address.as_str()).collect::<Vec<_>>(), vec!["luigi@pec.localhost"]);
+    assert_eq!(
+        list.iter().map(|m| m.address.as_str()).collect::<Vec<_>>(),
+        vec!["luigi@pec.localhost"]
+    );
     drop(store);
     // Only luigi's body remains on disk.
     let store = Store::open(&d.path().join("store")).unwrap();
     let stats = store.stats().await.unwrap();
-    assert_eq!((stats.mailboxes, stats.messages, stats.used_bytes), (1, 1, 100));
+    assert_eq!(
+        (stats.mailboxes, stats.messages, stats.used_bytes),
+        (1, 1, 100)
+    );
 }

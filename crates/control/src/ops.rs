@@ -1,0 +1,319 @@
+//! The typed operations API behind the control socket. pecctl, the socket and any future UI
+//! call these, so every rule (domains, password policy, sizes) is checked in one place.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use pecd_common::address::Address;
+use pecd_common::config::Config;
+use pecd_common::message::{check_rfc5322, to_crlf};
+use pecd_common::password;
+use pecd_store::{Flags, Mailbox, MailboxSettings, MailboxState, NewMessage, Store, StoreError};
+
+use crate::protocol::*;
+
+pub struct Operations {
+    store: Store,
+    config: Arc<Config>,
+    started: Instant,
+}
+
+fn store_error(e: StoreError) -> ControlError {
+    match e {
+        StoreError::NoMailbox(m) => {
+            ControlError::new(ErrorCode::NoMailbox, format!("no such mailbox: {m}"))
+        }
+        StoreError::NoFolder(f) => {
+            ControlError::new(ErrorCode::NoFolder, format!("no such folder: {f}"))
+        }
+        StoreError::Exists(what) => {
+            ControlError::new(ErrorCode::MailboxExists, format!("already exists: {what}"))
+        }
+        StoreError::OverQuota { used, quota, size } => ControlError::new(
+            ErrorCode::OverQuota,
+            format!("mailbox over quota: {used} of {quota} bytes used, message is {size} bytes"),
+        ),
+        StoreError::Invalid(what) => {
+            ControlError::new(ErrorCode::InvalidValue, format!("invalid {what}"))
+        }
+        e if e.is_temporary() => {
+            tracing::error!(error = %e, "store failure in a control operation");
+            ControlError::new(
+                ErrorCode::Unavailable,
+                "the store is unavailable; try again later",
+            )
+        }
+        e => {
+            tracing::error!(error = %e, "store failure in a control operation");
+            ControlError::new(ErrorCode::Internal, "internal error; see the server log")
+        }
+    }
+}
+
+fn time(secs: i64) -> String {
+    DateTime::<Utc>::from_timestamp(secs, 0)
+        .map(|t| t.to_rfc3339())
+        .unwrap_or_default()
+}
+
+fn state_name(state: MailboxState) -> &'static str {
+    match state {
+        MailboxState::Active => "active",
+        MailboxState::Revoked => "revoked",
+    }
+}
+
+fn summary(m: &Mailbox) -> MailboxSummary {
+    MailboxSummary {
+        address: m.address.clone(),
+        state: state_name(m.state).into(),
+        messages: m.message_count,
+        used_bytes: m.used_bytes,
+        quota_bytes: m.quota_bytes,
+    }
+}
+
+async fn checked_hash(password: String) -> Result<String, ControlError> {
+    if let Err(violations) = password::check_policy(&password) {
+        return Err(ControlError::new(
+            ErrorCode::WeakPassword,
+            "the password does not meet the policy",
+        )
+        .with_details(violations.iter().map(|v| v.text().to_string()).collect()));
+    }
+    tokio::task::spawn_blocking(move || password::hash(&password))
+        .await
+        .map_err(|_| ControlError::new(ErrorCode::Internal, "password hashing failed"))
+}
+
+impl Operations {
+    pub fn new(store: Store, config: Arc<Config>) -> Operations {
+        Operations {
+            store,
+            config,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Parses an address and checks that it belongs to one of our domains.
+    fn our_address(&self, address: &str) -> Result<Address, ControlError> {
+        let parsed = Address::parse(address).map_err(|e| {
+            ControlError::new(ErrorCode::InvalidAddress, format!("{address:?}: {e}"))
+        })?;
+        if !self.config.provider.serves(&parsed) {
+            return Err(ControlError::new(
+                ErrorCode::ForeignDomain,
+                format!(
+                    "{parsed}: domain {} is not one of ours ({})",
+                    parsed.domain(),
+                    self.config.provider.domains.join(", ")
+                ),
+            ));
+        }
+        Ok(parsed)
+    }
+
+    async fn existing(&self, address: &str) -> Result<Mailbox, ControlError> {
+        let parsed = self.our_address(address)?;
+        self.store
+            .find_mailbox(parsed.as_str())
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| {
+                ControlError::new(ErrorCode::NoMailbox, format!("no such mailbox: {parsed}"))
+            })
+    }
+
+    pub async fn status(&self) -> Result<Status, ControlError> {
+        let stats = self.store.stats().await.map_err(store_error)?;
+        Ok(Status {
+            version: env!("CARGO_PKG_VERSION").into(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            provider: self.config.provider.name.clone(),
+            domains: self.config.provider.domains.clone(),
+            store_path: self.store.path().display().to_string(),
+            mailboxes: stats.mailboxes,
+            messages: stats.messages,
+            used_bytes: stats.used_bytes,
+            commits: stats.commits,
+            committed_writes: stats.committed_writes,
+        })
+    }
+
+    pub async fn create_mailbox(
+        &self,
+        address: &str,
+        password: String,
+    ) -> Result<MailboxDetail, ControlError> {
+        let parsed = self.our_address(address)?;
+        let hash = checked_hash(password).await?;
+        let m = self
+            .store
+            .create_mailbox(
+                parsed.as_str(),
+                &hash,
+                self.config.limits.mailbox_quota_bytes,
+            )
+            .await
+            .map_err(|e| match e {
+                StoreError::Exists(_) => ControlError::new(
+                    ErrorCode::MailboxExists,
+                    format!("mailbox {parsed} already exists"),
+                ),
+                e => store_error(e),
+            })?;
+        tracing::info!(address = %m.address, "mailbox created");
+        self.detail(m).await
+    }
+
+    pub async fn list_mailboxes(&self) -> Result<Vec<MailboxSummary>, ControlError> {
+        let all = self.store.list_mailboxes().await.map_err(store_error)?;
+        Ok(all.iter().map(summary).collect())
+    }
+
+    pub async fn show_mailbox(&self, address: &str) -> Result<MailboxDetail, ControlError> {
+        let m = self.existing(address).await?;
+        self.detail(m).await
+    }
+
+    async fn detail(&self, m: Mailbox) -> Result<MailboxDetail, ControlError> {
+        let mut folders = self.store.folders(m.id).await.map_err(store_error)?;
+        // INBOX first, then the special-use folders, then the rest by name.
+        folders.sort_by_key(|f| (f.role.is_none(), f.name != "INBOX", f.name.clone()));
+        Ok(MailboxDetail {
+            summary: summary(&m),
+            created_at: time(m.created_at),
+            password_changed_at: time(m.password_changed_at),
+            sender_per_minute: m.settings.sender_per_minute,
+            effective_sender_per_minute: m
+                .settings
+                .sender_per_minute
+                .unwrap_or(self.config.limits.sender_per_minute),
+            folders: folders
+                .into_iter()
+                .map(|f| FolderInfo {
+                    special_use: f.role.and_then(|r| r.attribute()).map(str::to_string),
+                    name: f.name,
+                    uidvalidity: f.uidvalidity,
+                    uidnext: f.uidnext,
+                    highestmodseq: f.highestmodseq,
+                    messages: f.message_count,
+                    size_bytes: f.size_bytes,
+                    subscribed: f.subscribed,
+                })
+                .collect(),
+        })
+    }
+
+    pub async fn delete_mailbox(&self, address: &str) -> Result<MailboxSummary, ControlError> {
+        let m = self.existing(address).await?;
+        let removed = self.store.delete_mailbox(m.id).await.map_err(store_error)?;
+        tracing::info!(address = %removed.address, messages = removed.message_count, "mailbox deleted");
+        Ok(summary(&removed))
+    }
+
+    pub async fn set_password(
+        &self,
+        address: &str,
+        password: String,
+    ) -> Result<MailboxSummary, ControlError> {
+        let m = self.existing(address).await?;
+        let hash = checked_hash(password).await?;
+        let m = self
+            .store
+            .set_password(m.id, &hash)
+            .await
+            .map_err(store_error)?;
+        tracing::info!(address = %m.address, "password changed");
+        Ok(summary(&m))
+    }
+
+    pub async fn set_sender_limit(
+        &self,
+        address: &str,
+        limit: SenderLimit,
+    ) -> Result<MailboxDetail, ControlError> {
+        if limit.per_minute() == Some(0) {
+            return Err(ControlError::new(
+                ErrorCode::InvalidValue,
+                "sender_per_minute must be at least 1",
+            ));
+        }
+        let m = self.existing(address).await?;
+        let settings = MailboxSettings {
+            sender_per_minute: limit.per_minute(),
+            ..m.settings.clone()
+        };
+        let m = self
+            .store
+            .set_settings(m.id, settings)
+            .await
+            .map_err(store_error)?;
+        tracing::info!(address = %m.address, limit = ?m.settings.sender_per_minute, "sender limit set");
+        self.detail(m).await
+    }
+
+    /// Largest message an import may carry.
+    pub fn max_message_bytes(&self) -> u64 {
+        self.config.limits.max_message_bytes
+    }
+
+    /// Appends one RFC 5322 message; returns once it is durable.
+    pub async fn import(
+        &self,
+        address: &str,
+        folder: Option<&str>,
+        bytes: Vec<u8>,
+    ) -> Result<Imported, ControlError> {
+        let m = self.existing(address).await?;
+        if bytes.len() as u64 > self.max_message_bytes() {
+            return Err(ControlError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "message of {} bytes exceeds limits.max_message_bytes ({})",
+                    bytes.len(),
+                    self.max_message_bytes()
+                ),
+            ));
+        }
+        check_rfc5322(&bytes).map_err(|e| {
+            ControlError::new(
+                ErrorCode::NotRfc5322,
+                format!("not an RFC 5322 message: {e}"),
+            )
+        })?;
+        let bytes = to_crlf(&bytes);
+        let internal_date = mail_parser::MessageParser::new()
+            .parse_headers(&bytes)
+            .and_then(|msg| msg.date().map(|d| d.to_timestamp()));
+        let folder = folder.unwrap_or("INBOX");
+        let appended = self
+            .store
+            .append(
+                m.id,
+                folder,
+                NewMessage {
+                    bytes,
+                    flags: Flags::default(),
+                    keywords: vec![],
+                    internal_date,
+                },
+            )
+            .await
+            .map_err(store_error)?;
+        let folder = pecd_store::normalize_folder_name(folder);
+        tracing::debug!(address = %m.address, folder, uid = appended.uid, "message imported");
+        Ok(Imported {
+            address: m.address,
+            folder,
+            uidvalidity: appended.uidvalidity,
+            uid: appended.uid,
+            size: appended.size,
+        })
+    }
+}

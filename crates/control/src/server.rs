@@ -1,0 +1,264 @@
+//! The control socket server: a Unix socket with mode 0600, one task per connection, requests
+//! answered in order. At shutdown, connections waiting for a request are closed, and a request
+//! being served runs to the end (its reply included) before the task exits.
+
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::io::{
+    AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
+};
+use tokio::net::UnixListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::ops::Operations;
+use crate::protocol::*;
+
+/// A connection that sends nothing for this long is closed.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Binds the socket, replacing a stale file left by a crash (the caller holds the store lock,
+/// so no other pecd can be using it), with permissions 0600 from the start.
+pub fn bind(path: &Path) -> io::Result<UnixListener> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    match std::fs::remove_file(path) {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    // The umask covers the window between bind() and chmod(); it is restored at once.
+    // SAFETY: umask only swaps the process file-creation mask.
+    let old = unsafe { libc::umask(0o177) };
+    let listener = UnixListener::bind(path);
+    // SAFETY: as above, restoring the previous mask.
+    unsafe { libc::umask(old) };
+    let listener = listener?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+/// Serves connections until `shutdown` is cancelled; connection tasks are spawned on
+/// `tracker` so the caller can wait for requests in flight. The socket file is removed on
+/// return.
+pub async fn serve(
+    listener: UnixListener,
+    path: PathBuf,
+    ops: Arc<Operations>,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let (ops, shutdown) = (ops.clone(), shutdown.clone());
+                    tracker.spawn(async move {
+                        let (r, w) = stream.into_split();
+                        if let Err(e) = session(BufReader::new(r), w, &ops, &shutdown).await {
+                            tracing::debug!(error = %e, "control connection ended");
+                        }
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "control socket accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }
+    }
+    drop(listener);
+    let _ = std::fs::remove_file(&path);
+}
+
+enum Line {
+    Request(Vec<u8>),
+    TooLong,
+    Eof,
+}
+
+/// Reads one line of at most `max` bytes without buffering more than that.
+async fn read_line(r: &mut (impl AsyncBufRead + Unpin), max: usize) -> io::Result<Line> {
+    let mut line = Vec::new();
+    loop {
+        let buf = r.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(if line.is_empty() {
+                Line::Eof
+            } else {
+                Line::Request(line)
+            });
+        }
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        if line.len() + chunk.len() > max {
+            return Ok(Line::TooLong);
+        }
+        line.extend_from_slice(chunk);
+        let used = done.unwrap_or(chunk.len());
+        r.consume(used);
+        if done.is_some() {
+            return Ok(Line::Request(line));
+        }
+    }
+}
+
+async fn send(w: &mut (impl AsyncWrite + Unpin), reply: &Reply) -> io::Result<()> {
+    let mut line = serde_json::to_vec(reply).map_err(io::Error::other)?;
+    line.push(b'\n');
+    w.write_all(&line).await?;
+    w.flush().await
+}
+
+fn ok<T: Serialize>(value: T) -> Reply {
+    Reply {
+        ok: true,
+        result: Some(serde_json::to_value(value).unwrap_or_default()),
+        error: None,
+    }
+}
+
+fn refusal(e: ControlError) -> Reply {
+    Reply {
+        ok: false,
+        result: None,
+        error: Some(e),
+    }
+}
+
+/// One control connection, generic over the stream so tests can drive it in memory.
+pub async fn session(
+    mut r: impl AsyncBufRead + Unpin,
+    mut w: impl AsyncWrite + Unpin,
+    ops: &Operations,
+    shutdown: &CancellationToken,
+) -> io::Result<()> {
+    let greeting = Greeting {
+        pecd_control: PROTOCOL_VERSION,
+        server: format!("pecd {}", env!("CARGO_PKG_VERSION")),
+    };
+    let mut line = serde_json::to_vec(&greeting).map_err(io::Error::other)?;
+    line.push(b'\n');
+    w.write_all(&line).await?;
+    loop {
+        let next = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            next = tokio::time::timeout(IDLE_TIMEOUT, read_line(&mut r, MAX_REQUEST_LINE)) => next,
+        };
+        let line = match next {
+            Err(_) => return Ok(()),
+            Ok(line) => line?,
+        };
+        let line = match line {
+            Line::Eof => return Ok(()),
+            Line::TooLong => {
+                let e = ControlError::new(
+                    ErrorCode::RequestTooLong,
+                    format!("request line longer than {MAX_REQUEST_LINE} bytes"),
+                );
+                return send(&mut w, &refusal(e)).await;
+            }
+            Line::Request(line) => line,
+        };
+        let request = match parse(&line) {
+            Ok(request) => request,
+            Err(e) => {
+                send(&mut w, &refusal(e)).await?;
+                continue;
+            }
+        };
+        let mut body = None;
+        if let Request::MailboxImport { size, .. } = request {
+            if size > ops.max_message_bytes() {
+                let e = ControlError::new(
+                    ErrorCode::TooLarge,
+                    format!(
+                        "message of {size} bytes exceeds limits.max_message_bytes ({})",
+                        ops.max_message_bytes()
+                    ),
+                );
+                // The announced bytes would follow; the stream cannot be resynchronised.
+                return send(&mut w, &refusal(e)).await;
+            }
+            let mut bytes = vec![0; size as usize];
+            match tokio::time::timeout(IDLE_TIMEOUT, r.read_exact(&mut bytes)).await {
+                Ok(Ok(_)) => body = Some(bytes),
+                Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    tracing::warn!(
+                        "control client disconnected in the middle of an import; nothing stored"
+                    );
+                    return Ok(());
+                }
+                Ok(Err(e)) => return Err(e),
+                Err(_) => return Ok(()),
+            }
+        }
+        let reply = dispatch(ops, request, body).await;
+        send(&mut w, &reply).await?;
+    }
+}
+
+fn parse(line: &[u8]) -> Result<Request, ControlError> {
+    let value: serde_json::Value = serde_json::from_slice(line).map_err(|e| {
+        ControlError::new(ErrorCode::BadRequest, format!("request is not JSON: {e}"))
+    })?;
+    let command = value
+        .get("command")
+        .and_then(|c| c.as_str())
+        .ok_or_else(|| {
+            ControlError::new(ErrorCode::BadRequest, "request has no \"command\" string")
+        })?
+        .to_string();
+    if !COMMANDS.contains(&command.as_str()) {
+        return Err(ControlError::new(
+            ErrorCode::UnknownCommand,
+            format!("unknown command {command:?}"),
+        )
+        .with_details(COMMANDS.iter().map(|c| c.to_string()).collect()));
+    }
+    serde_json::from_value(value).map_err(|e| {
+        ControlError::new(
+            ErrorCode::BadRequest,
+            format!("bad arguments for {command}: {e}"),
+        )
+    })
+}
+
+/// Runs one request; `body` holds the message bytes that followed a `mailbox.import` line.
+async fn dispatch(ops: &Operations, request: Request, body: Option<Vec<u8>>) -> Reply {
+    let result = match request {
+        Request::Status => ops.status().await.map(ok),
+        Request::MailboxCreate { address, password } => {
+            ops.create_mailbox(&address, password).await.map(ok)
+        }
+        Request::MailboxList => ops.list_mailboxes().await.map(ok),
+        Request::MailboxShow { address } => ops.show_mailbox(&address).await.map(ok),
+        Request::MailboxDelete { address } => ops.delete_mailbox(&address).await.map(ok),
+        Request::MailboxPasswd { address, password } => {
+            ops.set_password(&address, password).await.map(ok)
+        }
+        Request::MailboxSet {
+            address,
+            sender_per_minute,
+        } => ops
+            .set_sender_limit(&address, sender_per_minute)
+            .await
+            .map(ok),
+        Request::MailboxImport {
+            address, folder, ..
+        } => ops
+            .import(&address, folder.as_deref(), body.unwrap_or_default())
+            .await
+            .map(ok),
+    };
+    result.unwrap_or_else(refusal)
+}
