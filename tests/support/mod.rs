@@ -1,0 +1,235 @@
+//! Starts the real `pecd` binary on a temporary data directory and drives it with the real
+//! `pecctl` binary.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub const PECD: &str = env!("CARGO_BIN_EXE_pecd");
+pub const PECCTL: &str = env!("CARGO_BIN_EXE_pecctl");
+pub const PASSWORD: &str = "Pec-Strong9!";
+
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub child: Option<Child>,
+    /// Extra arguments put before `serve`'s own (e.g. a wrapper such as strace).
+    pub wrapper: Vec<String>,
+}
+
+/// A configuration with every path inside `dir` and ephemeral loopback ports.
+pub fn config_text(dir: &Path) -> String {
+    let d = dir.display();
+    format!(
+        r#"[provider]
+name = "pecd test provider"
+domains = ["pec.localhost", "pec.example.it"]
+service_address = "posta-certificata@pec.localhost"
+
+[listen]
+smtp = "127.0.0.1:0"
+submissions = "127.0.0.1:0"
+imaps = "127.0.0.1:0"
+pop3s = "127.0.0.1:0"
+
+[tls]
+cert = "{d}/certs/server.pem"
+key = "{d}/certs/server.key"
+
+[signing]
+cert = "{d}/certs/signer.pem"
+key = "{d}/certs/signer.key"
+chain = "{d}/certs/ca.pem"
+
+[peers]
+trust_anchors = "{d}/certs/ca.pem"
+
+[store]
+path = "{d}/store"
+
+[control]
+socket = "{d}/pecd.sock"
+"#
+    )
+}
+
+impl Server {
+    /// Writes the configuration without starting pecd.
+    pub fn prepare() -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pecd.toml"), config_text(dir.path())).unwrap();
+        Server {
+            dir,
+            child: None,
+            wrapper: Vec::new(),
+        }
+    }
+
+    pub fn start() -> Server {
+        let mut s = Server::prepare();
+        s.spawn();
+        s
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("pecd.toml")
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("pecd.sock")
+    }
+
+    pub fn store_path(&self) -> PathBuf {
+        self.dir.path().join("store")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("pecd.log")).unwrap_or_default()
+    }
+
+    /// Starts pecd and waits until its control socket answers.
+    pub fn spawn(&mut self) {
+        let _ = std::fs::remove_file(self.socket());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("pecd.log"))
+            .unwrap();
+        let mut args: Vec<String> = self.wrapper.clone();
+        args.extend([
+            PECD.to_string(),
+            "serve".into(),
+            "--config".into(),
+            self.config().display().to_string(),
+        ]);
+        let child = Command::new(&args[0])
+            .args(&args[1..])
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if std::os::unix::net::UnixStream::connect(self.socket()).is_ok() {
+                return;
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!(
+                    "pecd exited with {status} before it was ready:\n{}",
+                    self.log()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!(
+            "pecd did not open its control socket in time:\n{}",
+            self.log()
+        );
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.as_ref().expect("pecd running").id() as i32
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        assert_eq!(unsafe { libc::kill(self.pid(), sig) }, 0);
+    }
+
+    /// SIGKILL and reap.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM and wait for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        self.signal(libc::SIGTERM);
+        self.terminate_wait()
+    }
+
+    /// Waits for a pecd that was already signalled to exit.
+    pub fn terminate_wait(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "pecd did not stop after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs pecctl against this server, with `stdin` piped in.
+    pub fn pecctl(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(PECCTL)
+            .arg("--socket")
+            .arg(self.socket())
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// pecctl --json, expecting success; returns the parsed document.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = self.pecctl(&full, "");
+        assert!(
+            out.status.success(),
+            "pecctl {args:?} failed: {}",
+            text(&out)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    pub fn create_mailbox(&self, address: &str) {
+        let out = self.pecctl(
+            &["mailbox", "create", address, "--password-stdin"],
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(out.status.success(), "create {address}: {}", text(&out));
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn text(out: &Output) -> String {
+    format!(
+        "status {:?}\nstdout: {}\nstderr: {}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+pub fn message(marker: &str, body_len: usize) -> Vec<u8> {
+    let mut m = format!(
+        "From: Mario Rossi <mario@pec.localhost>\r\nTo: luigi@pec.localhost\r\nSubject: {marker}\r\nMessage-ID: <{marker}@test>\r\nDate: Mon, 02 Nov 2026 10:00:00 +0100\r\n\r\n"
+    )
+    .into_bytes();
+    while m.len() < body_len {
+        m.extend_from_slice(b"Lorem ipsum dolor sit amet, consectetur adipiscing elit.\r\n");
+    }
+    m
+}
