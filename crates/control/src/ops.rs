@@ -9,7 +9,7 @@ use pecd_common::address::Address;
 use pecd_common::config::Config;
 use pecd_common::message::{check_rfc5322, to_crlf};
 use pecd_common::password;
-use pecd_store::{Flags, Mailbox, MailboxSettings, MailboxState, NewMessage, Store, StoreError};
+use pecd_store::{Flags, Mailbox, MailboxState, NewMessage, Store, StoreError};
 
 use crate::protocol::*;
 
@@ -245,13 +245,10 @@ impl Operations {
             ));
         }
         let m = self.existing(address).await?;
-        let settings = MailboxSettings {
-            sender_per_minute: limit.per_minute(),
-            ..m.settings.clone()
-        };
+        let per_minute = limit.per_minute();
         let m = self
             .store
-            .set_settings(m.id, settings)
+            .update_settings(m.id, move |s| s.sender_per_minute = per_minute)
             .await
             .map_err(store_error)?;
         tracing::info!(address = %m.address, limit = ?m.settings.sender_per_minute, "sender limit set");

@@ -97,12 +97,14 @@ impl Store {
         .await
     }
 
-    pub async fn set_settings(
+    /// Changes per-mailbox settings inside the store's transaction, so that concurrent
+    /// updates of different settings do not overwrite each other.
+    pub async fn update_settings(
         &self,
         id: MailboxId,
-        settings: MailboxSettings,
+        change: impl Fn(&mut MailboxSettings) + Send + 'static,
     ) -> Result<Mailbox, StoreError> {
-        self.run(move |s| s.update_mailbox(id, |m| m.settings = settings.clone()))
+        self.run(move |s| s.update_mailbox(id, |m| change(&mut m.settings)))
             .await
     }
 
