@@ -26,7 +26,11 @@ async fn writer(socket: std::path::PathBuf, round: usize, id: usize, acked: Acke
     let Ok(mut client) = Client::connect(&socket).await else {
         return;
     };
-    let folder = if id.is_multiple_of(2) { "INBOX" } else { "Archive" };
+    let folder = if id.is_multiple_of(2) {
+        "INBOX"
+    } else {
+        "Archive"
+    };
     for i in 0.. {
         let marker = format!("r{round}-w{id}-m{i}");
         let size = 500 + (i * 997 % 20_000);

@@ -244,7 +244,11 @@ mod tests {
             serde_json::to_string(&Request::Status).unwrap(),
             r#"{"command":"status"}"#
         );
-        assert!(serde_json::from_str::<Request>(r#"{"command":"status","x":1}"#).is_err());
+        // Misspelt arguments are refused rather than silently ignored.
+        assert!(serde_json::from_str::<Request>(
+            r#"{"command":"mailbox.show","address":"a@pec.localhost","adress":"b"}"#
+        )
+        .is_err());
     }
 
     #[test]

@@ -3,18 +3,51 @@
 //! Sequence for a new body: write `tmp/<id>`, fsync it, rename it to `<shard>/<id>`, fsync the
 //! shard directory. Only then does the caller insert the metadata that points at it, so a
 //! crash can leave an unreferenced body (swept at the next open) but never a reference to a
-//! missing one.
+//! missing one. [`Bodies::prepare`] writes and fdatasyncs the temporary file in the writer's
+//! own thread (concurrent writers' fdatasyncs overlap, and the filesystem journal merges their
+//! commits); [`make_durable`] then renames every body of a commit round and fsyncs each shard
+//! directory involved once.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct Bodies {
     root: PathBuf,
+    /// Bodies written so far; picks the shard, see [`Bodies::write`].
+    written: AtomicU64,
 }
 
+/// Consecutive bodies that share a shard directory.
+const BODIES_PER_SHARD_TURN: u64 = 64;
+
 pub type BlobId = [u8; 16];
+
+/// A body durable in its temporary file, not yet in place.
+pub struct PreparedBody {
+    pub id: BlobId,
+    tmp: PathBuf,
+    dest: PathBuf,
+}
+
+/// Puts prepared bodies in place durably: rename each into its shard directory, then fsync
+/// every shard directory involved, once.
+pub fn make_durable(bodies: &[PreparedBody]) -> io::Result<()> {
+    let mut dirs: Vec<&Path> = Vec::with_capacity(bodies.len());
+    for b in bodies {
+        fs::rename(&b.tmp, &b.dest)?;
+        let dir = b.dest.parent().expect("body path has a shard directory");
+        if !dirs.contains(&dir) {
+            dirs.push(dir);
+        }
+    }
+    for dir in dirs {
+        fsync_dir(dir)?;
+    }
+    Ok(())
+}
 
 fn hex(id: &BlobId) -> String {
     id.iter().map(|b| format!("{b:02x}")).collect()
@@ -49,29 +82,35 @@ impl Bodies {
         if let Some(parent) = root.parent() {
             fsync_dir(parent)?;
         }
-        Ok(Bodies { root })
+        Ok(Bodies {
+            root,
+            written: AtomicU64::new(0),
+        })
     }
 
     fn path(&self, id: &BlobId) -> PathBuf {
         self.root.join(format!("{:02x}", id[0])).join(hex(id))
     }
 
-    /// Writes a new body durably and returns its id.
-    pub fn write(&self, bytes: &[u8]) -> io::Result<BlobId> {
-        let id = *uuid::Uuid::new_v4().as_bytes();
+    /// Writes and fdatasyncs a new body in a temporary file; [`make_durable`] must run before
+    /// anything refers to it. The first byte of the id names the shard directory. It turns every
+    /// [`BODIES_PER_SHARD_TURN`] bodies rather than being random, so that the bodies of one
+    /// commit round mostly share a directory and one fsync of it covers them all, while the
+    /// directories still fill evenly over time.
+    pub fn prepare(&self, bytes: &[u8]) -> io::Result<PreparedBody> {
+        let mut id = *uuid::Uuid::new_v4().as_bytes();
+        id[0] = (self.written.fetch_add(1, Ordering::Relaxed) / BODIES_PER_SHARD_TURN) as u8;
         let tmp = self.root.join("tmp").join(hex(&id));
-        let result = (|| {
-            let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-            f.write_all(bytes)?;
-            f.sync_data()?;
-            let dest = self.path(&id);
-            fs::rename(&tmp, &dest)?;
-            fsync_dir(dest.parent().expect("body path has a shard directory"))
-        })();
-        if result.is_err() {
+        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        if let Err(e) = file.write_all(bytes).and_then(|_| file.sync_data()) {
             let _ = fs::remove_file(&tmp);
+            return Err(e);
         }
-        result.map(|_| id)
+        Ok(PreparedBody {
+            id,
+            tmp,
+            dest: self.path(&id),
+        })
     }
 
     pub fn read(&self, id: &BlobId) -> io::Result<Vec<u8>> {
@@ -138,8 +177,16 @@ mod tests {
     fn write_read_sweep() {
         let dir = tempfile::tempdir().unwrap();
         let bodies = Bodies::open(dir.path().join("bodies")).unwrap();
-        let kept = bodies.write(b"Subject: a\r\n\r\nkept\r\n").unwrap();
-        let orphan = bodies.write(b"Subject: b\r\n\r\norphan\r\n").unwrap();
+        let prepared = [
+            bodies.prepare(b"Subject: a\r\n\r\nkept\r\n").unwrap(),
+            bodies.prepare(b"Subject: b\r\n\r\norphan\r\n").unwrap(),
+        ];
+        assert!(
+            bodies.read(&prepared[0].id).is_err(),
+            "not in place before make_durable"
+        );
+        make_durable(&prepared).unwrap();
+        let (kept, orphan) = (prepared[0].id, prepared[1].id);
         fs::write(dir.path().join("bodies/tmp/partial"), b"half").unwrap();
         assert_eq!(bodies.read(&kept).unwrap(), b"Subject: a\r\n\r\nkept\r\n");
         let removed = bodies.sweep(&HashSet::from([kept])).unwrap();

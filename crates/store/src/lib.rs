@@ -89,7 +89,7 @@ impl Store {
         let hash = password_hash.to_string();
         let at = chrono::Utc::now().timestamp();
         self.run(move |s| {
-            s.update_mailbox(id, |m| {
+            s.update_mailbox(id, move |m| {
                 m.password_hash = hash.clone();
                 m.password_changed_at = at;
             })
@@ -102,9 +102,9 @@ impl Store {
     pub async fn update_settings(
         &self,
         id: MailboxId,
-        change: impl Fn(&mut MailboxSettings) + Send + 'static,
+        change: impl Fn(&mut MailboxSettings) + Send + Sync + 'static,
     ) -> Result<Mailbox, StoreError> {
-        self.run(move |s| s.update_mailbox(id, |m| change(&mut m.settings)))
+        self.run(move |s| s.update_mailbox(id, move |m| change(&mut m.settings)))
             .await
     }
 
@@ -113,7 +113,7 @@ impl Store {
         id: MailboxId,
         state: MailboxState,
     ) -> Result<Mailbox, StoreError> {
-        self.run(move |s| s.update_mailbox(id, |m| m.state = state))
+        self.run(move |s| s.update_mailbox(id, move |m| m.state = state))
             .await
     }
 

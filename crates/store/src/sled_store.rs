@@ -17,7 +17,7 @@ use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -25,7 +25,7 @@ use sled::transaction::{abort, ConflictableTransactionError, TransactionError, T
 use sled::{Transactional, Tree};
 use tokio::sync::broadcast;
 
-use crate::bodies::{fsync_dir, Bodies};
+use crate::bodies::{fsync_dir, make_durable, Bodies, PreparedBody};
 use crate::commit::GroupCommit;
 use crate::types::*;
 
@@ -115,6 +115,17 @@ fn now() -> i64 {
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
+/// A metadata write handed to the group commit: the round's leader runs every job of the round
+/// one after another, then flushes and fsyncs sled once for all of them. Running the
+/// transactions in the leader matters with sled 0.34: its `flush()` holds a process-wide lock
+/// that transactions also need, so writers running their own transactions would queue behind
+/// each flush and reach the barrier one or two at a time.
+struct Job {
+    /// A message body the transaction refers to, made durable before any transaction runs.
+    body: Option<PreparedBody>,
+    op: Box<dyn FnOnce(&SledStore) + Send>,
+}
+
 fn tx_get<T: DeserializeOwned>(tree: &TransactionalTree, key: &[u8]) -> TxResult<Option<T>> {
     match tree.get(key)? {
         Some(v) => dec(&v).map(Some).or_else(abort),
@@ -148,7 +159,7 @@ pub struct SledStore {
     changes: Tree,
     meta: Tree,
     bodies: Bodies,
-    commit: GroupCommit,
+    group: GroupCommit<Job>,
     /// Our own handle on sled's log file, which sled itself never fsyncs on Linux.
     log_file: File,
     sled_dir: PathBuf,
@@ -206,7 +217,7 @@ impl SledStore {
             changes: tree("changes")?,
             meta: tree("meta")?,
             bodies: Bodies::open(root.join("bodies"))?,
-            commit: GroupCommit::new(),
+            group: GroupCommit::new(),
             log_file,
             sled_dir: sled_dir.clone(),
             synced_sled_blobs: Mutex::new(HashSet::new()),
@@ -272,9 +283,41 @@ impl SledStore {
 
     /// Waits until every write made before the call is on disk (shared fsync).
     pub fn sync(&self) -> Result<(), StoreError> {
-        self.commit
-            .barrier(|| self.sync_files())
+        self.group
+            .barrier_with(None, |jobs| self.run_round(jobs))
             .map_err(StoreError::Io)
+    }
+
+    /// One commit round, in the order durability needs: bodies (fdatasync, rename, directory
+    /// fsync), then the metadata transactions, then sled's flush and fsync.
+    fn run_round(&self, jobs: Vec<Job>) -> std::io::Result<()> {
+        let (bodies, ops): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.body, j.op)).unzip();
+        let bodies: Vec<PreparedBody> = bodies.into_iter().flatten().collect();
+        make_durable(&bodies)?;
+        for op in ops {
+            op(self);
+        }
+        self.sync_files()
+    }
+
+    /// Runs `op` (a metadata transaction) in the next group-commit round and returns its
+    /// result once the round's fsync is done, so a successful result is durable.
+    fn commit<R: Send + 'static>(
+        &self,
+        body: Option<PreparedBody>,
+        op: impl FnOnce(&SledStore) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let slot = Arc::new(Mutex::new(None));
+        let out = slot.clone();
+        let op = Box::new(move |s: &SledStore| {
+            *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(op(s));
+        });
+        let job = Job { body, op };
+        self.group
+            .barrier_with(Some(job), |jobs| self.run_round(jobs))
+            .map_err(StoreError::Io)?;
+        let result = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
+        result.expect("the round that released this caller ran its job")
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<ChangeNotice> {
@@ -299,49 +342,52 @@ impl SledStore {
             .map(|_| self.db.generate_id().map(|i| i + 1).map_err(sled_err))
             .collect::<Result<Vec<_>, _>>()?;
         let created = now();
-        let mailbox = (
-            &self.mailboxes,
-            &self.addresses,
-            &self.folders,
-            &self.folder_names,
-            &self.changes,
-            &self.meta,
-        )
-            .transaction(|(mbx, addr, fld, names, chg, meta)| {
-                if addr.get(address.as_bytes())?.is_some() {
-                    return abort(StoreError::Exists(address.to_string()));
-                }
-                let mut mailbox = Mailbox {
-                    id,
-                    address: address.to_string(),
-                    password_hash: password_hash.to_string(),
-                    password_changed_at: created,
-                    quota_bytes,
-                    used_bytes: 0,
-                    message_count: 0,
-                    state: MailboxState::Active,
-                    settings: MailboxSettings::default(),
-                    created_at: created,
-                    modseq: 0,
-                };
-                for ((name, role), folder_id) in DEFAULT_FOLDERS.iter().zip(&folder_ids) {
-                    Self::tx_create_folder(
-                        fld,
-                        names,
-                        chg,
-                        meta,
-                        &mut mailbox,
-                        *folder_id,
-                        name,
-                        Some(*role),
-                    )?;
-                }
-                addr.insert(address.as_bytes(), &id_key(id))?;
-                mbx.insert(&id_key(id), enc(&mailbox))?;
-                Ok(mailbox)
-            });
-        let mailbox = finish(mailbox)?;
-        self.sync()?;
+        let (address, password_hash) = (address.to_string(), password_hash.to_string());
+        let mailbox = self.commit(None, move |s| {
+            finish(
+                (
+                    &s.mailboxes,
+                    &s.addresses,
+                    &s.folders,
+                    &s.folder_names,
+                    &s.changes,
+                    &s.meta,
+                )
+                    .transaction(|(mbx, addr, fld, names, chg, meta)| {
+                        if addr.get(address.as_bytes())?.is_some() {
+                            return abort(StoreError::Exists(address.to_string()));
+                        }
+                        let mut mailbox = Mailbox {
+                            id,
+                            address: address.to_string(),
+                            password_hash: password_hash.to_string(),
+                            password_changed_at: created,
+                            quota_bytes,
+                            used_bytes: 0,
+                            message_count: 0,
+                            state: MailboxState::Active,
+                            settings: MailboxSettings::default(),
+                            created_at: created,
+                            modseq: 0,
+                        };
+                        for ((name, role), folder_id) in DEFAULT_FOLDERS.iter().zip(&folder_ids) {
+                            Self::tx_create_folder(
+                                fld,
+                                names,
+                                chg,
+                                meta,
+                                &mut mailbox,
+                                *folder_id,
+                                name,
+                                Some(*role),
+                            )?;
+                        }
+                        addr.insert(address.as_bytes(), &id_key(id))?;
+                        mbx.insert(&id_key(id), enc(&mailbox))?;
+                        Ok(mailbox)
+                    }),
+            )
+        })?;
         self.notify(mailbox.id, mailbox.modseq);
         Ok(mailbox)
     }
@@ -420,16 +466,16 @@ impl SledStore {
     pub fn update_mailbox(
         &self,
         id: MailboxId,
-        change: impl Fn(&mut Mailbox),
+        change: impl Fn(&mut Mailbox) + Send + 'static,
     ) -> Result<Mailbox, StoreError> {
-        let updated = self.mailboxes.transaction(|mbx| {
-            let mut m = tx_mailbox(mbx, id)?;
-            change(&mut m);
-            mbx.insert(&id_key(id), enc(&m))?;
-            Ok(m)
-        });
-        let updated = finish(updated)?;
-        self.sync()?;
+        let updated = self.commit(None, move |s| {
+            finish(s.mailboxes.transaction(|mbx| {
+                let mut m = tx_mailbox(mbx, id)?;
+                change(&mut m);
+                mbx.insert(&id_key(id), enc(&m))?;
+                Ok(m)
+            }))
+        })?;
         Ok(updated)
     }
 
@@ -450,32 +496,34 @@ impl SledStore {
             .keys()
             .collect::<Result<_, _>>()
             .map_err(sled_err)?;
-        let removed = (
-            &self.mailboxes,
-            &self.addresses,
-            &self.folders,
-            &self.folder_names,
-            &self.messages,
-            &self.changes,
-        )
-            .transaction(|(mbx, addr, fld, names, msgs, chg)| {
-                let m = tx_mailbox(mbx, id)?;
-                mbx.remove(&id_key(id))?;
-                addr.remove(m.address.as_bytes())?;
-                for f in &folders {
-                    fld.remove(&id_key(f.id))?;
-                    names.remove(name_key(id, &f.name))?;
-                }
-                for k in &message_keys {
-                    msgs.remove(k.as_ref())?;
-                }
-                for k in &change_keys {
-                    chg.remove(k)?;
-                }
-                Ok(m)
-            });
-        let removed = finish(removed)?;
-        self.sync()?;
+        let removed = self.commit(None, move |s| {
+            finish(
+                (
+                    &s.mailboxes,
+                    &s.addresses,
+                    &s.folders,
+                    &s.folder_names,
+                    &s.messages,
+                    &s.changes,
+                )
+                    .transaction(|(mbx, addr, fld, names, msgs, chg)| {
+                        let m = tx_mailbox(mbx, id)?;
+                        mbx.remove(&id_key(id))?;
+                        addr.remove(m.address.as_bytes())?;
+                        for f in &folders {
+                            fld.remove(&id_key(f.id))?;
+                            names.remove(name_key(id, &f.name))?;
+                        }
+                        for k in &message_keys {
+                            msgs.remove(k.as_ref())?;
+                        }
+                        for k in &change_keys {
+                            chg.remove(k)?;
+                        }
+                        Ok(m)
+                    }),
+            )
+        })?;
         for b in &blobs {
             self.bodies.remove(b);
         }
@@ -519,22 +567,25 @@ impl SledStore {
         let name = normalize_folder_name(name);
         validate_folder_name(&name)?;
         let folder_id = self.db.generate_id().map_err(sled_err)? + 1;
-        let folder = (
-            &self.mailboxes,
-            &self.folders,
-            &self.folder_names,
-            &self.changes,
-            &self.meta,
-        )
-            .transaction(|(mbx, fld, names, chg, meta)| {
-                let mut m = tx_mailbox(mbx, mailbox_id)?;
-                let f =
-                    Self::tx_create_folder(fld, names, chg, meta, &mut m, folder_id, &name, role)?;
-                mbx.insert(&id_key(mailbox_id), enc(&m))?;
-                Ok(f)
-            });
-        let folder = finish(folder)?;
-        self.sync()?;
+        let folder = self.commit(None, move |s| {
+            finish(
+                (
+                    &s.mailboxes,
+                    &s.folders,
+                    &s.folder_names,
+                    &s.changes,
+                    &s.meta,
+                )
+                    .transaction(|(mbx, fld, names, chg, meta)| {
+                        let mut m = tx_mailbox(mbx, mailbox_id)?;
+                        let f = Self::tx_create_folder(
+                            fld, names, chg, meta, &mut m, folder_id, &name, role,
+                        )?;
+                        mbx.insert(&id_key(mailbox_id), enc(&m))?;
+                        Ok(f)
+                    }),
+            )
+        })?;
         self.notify(mailbox_id, folder.highestmodseq);
         Ok(folder)
     }
@@ -562,69 +613,72 @@ impl SledStore {
                 size,
             });
         }
-        let blob = self.bodies.write(&msg.bytes)?;
+        let prepared = self.bodies.prepare(&msg.bytes)?;
+        let blob = prepared.id;
         let internal_date = msg.internal_date.unwrap_or_else(now);
-        let result = (
-            &self.mailboxes,
-            &self.folders,
-            &self.messages,
-            &self.changes,
-        )
-            .transaction(|(mbx, fld, msgs, chg)| {
-                let mut m = tx_mailbox(mbx, mailbox_id)?;
-                if m.used_bytes + size > m.quota_bytes {
-                    return abort(StoreError::OverQuota {
-                        used: m.used_bytes,
-                        quota: m.quota_bytes,
-                        size,
-                    });
-                }
-                let mut f: Folder = tx_get(fld, &id_key(folder.id))?
-                    .map_or_else(|| abort(StoreError::NoFolder(folder_name.to_string())), Ok)?;
-                let uid = f.uidnext;
-                m.modseq += 1;
-                m.used_bytes += size;
-                m.message_count += 1;
-                f.uidnext += 1;
-                f.highestmodseq = m.modseq;
-                f.message_count += 1;
-                f.size_bytes += size;
-                let meta = MessageMeta {
-                    uid,
-                    folder_id: f.id,
-                    blob,
-                    size,
-                    internal_date,
-                    flags: msg.flags,
-                    keywords: msg.keywords.clone(),
-                    modseq: m.modseq,
-                };
-                msgs.insert(&msg_key(f.id, uid), enc(&meta))?;
-                let change = Change {
-                    modseq: m.modseq,
-                    folder_id: f.id,
-                    uid,
-                    kind: ChangeKind::Appended,
-                };
-                chg.insert(&change_key(mailbox_id, m.modseq), enc(&change))?;
-                fld.insert(&id_key(f.id), enc(&f))?;
-                mbx.insert(&id_key(mailbox_id), enc(&m))?;
-                Ok(Appended {
-                    uidvalidity: f.uidvalidity,
-                    uid,
-                    modseq: m.modseq,
-                    folder_id: f.id,
-                    size,
-                })
-            });
-        let appended = match finish(result) {
+        let folder_name = folder_name.to_string();
+        let result = self.commit(Some(prepared), move |s| {
+            finish(
+                (&s.mailboxes, &s.folders, &s.messages, &s.changes).transaction(
+                    |(mbx, fld, msgs, chg)| {
+                        let mut m = tx_mailbox(mbx, mailbox_id)?;
+                        if m.used_bytes + size > m.quota_bytes {
+                            return abort(StoreError::OverQuota {
+                                used: m.used_bytes,
+                                quota: m.quota_bytes,
+                                size,
+                            });
+                        }
+                        let mut f: Folder = tx_get(fld, &id_key(folder.id))?.map_or_else(
+                            || abort(StoreError::NoFolder(folder_name.to_string())),
+                            Ok,
+                        )?;
+                        let uid = f.uidnext;
+                        m.modseq += 1;
+                        m.used_bytes += size;
+                        m.message_count += 1;
+                        f.uidnext += 1;
+                        f.highestmodseq = m.modseq;
+                        f.message_count += 1;
+                        f.size_bytes += size;
+                        let meta = MessageMeta {
+                            uid,
+                            folder_id: f.id,
+                            blob,
+                            size,
+                            internal_date,
+                            flags: msg.flags,
+                            keywords: msg.keywords.clone(),
+                            modseq: m.modseq,
+                        };
+                        msgs.insert(&msg_key(f.id, uid), enc(&meta))?;
+                        let change = Change {
+                            modseq: m.modseq,
+                            folder_id: f.id,
+                            uid,
+                            kind: ChangeKind::Appended,
+                        };
+                        chg.insert(&change_key(mailbox_id, m.modseq), enc(&change))?;
+                        fld.insert(&id_key(f.id), enc(&f))?;
+                        mbx.insert(&id_key(mailbox_id), enc(&m))?;
+                        Ok(Appended {
+                            uidvalidity: f.uidvalidity,
+                            uid,
+                            modseq: m.modseq,
+                            folder_id: f.id,
+                            size,
+                        })
+                    },
+                ),
+            )
+        });
+        let appended = match result {
             Ok(a) => a,
             Err(e) => {
                 self.bodies.remove(&blob);
                 return Err(e);
             }
         };
-        self.sync()?;
         self.notify(mailbox_id, appended.modseq);
         Ok(appended)
     }
@@ -659,54 +713,56 @@ impl SledStore {
             FlagOp::Set(_, k) | FlagOp::Add(_, k) | FlagOp::Remove(_, k) => k,
         };
         validate_keywords(keywords)?;
-        let changed = (
-            &self.mailboxes,
-            &self.folders,
-            &self.messages,
-            &self.changes,
-        )
-            .transaction(|(mbx, fld, msgs, chg)| {
-                let mut m = tx_mailbox(mbx, mailbox_id)?;
-                let mut f: Folder = tx_get(fld, &id_key(folder_id))?
-                    .map_or_else(|| abort(StoreError::NoFolder(folder_id.to_string())), Ok)?;
-                let mut changed = Vec::new();
-                for &uid in uids {
-                    let key = msg_key(folder_id, uid);
-                    let Some(mut meta) = tx_get::<MessageMeta>(msgs, &key)? else {
-                        continue;
-                    };
-                    let before = (meta.flags, meta.keywords.clone());
-                    apply_flags(&mut meta, op);
-                    if (meta.flags, &meta.keywords) == (before.0, &before.1) {
-                        continue;
-                    }
-                    if meta.keywords.len() > MAX_KEYWORDS {
-                        return abort(StoreError::Invalid(format!(
-                            "more than {MAX_KEYWORDS} keywords"
-                        )));
-                    }
-                    m.modseq += 1;
-                    meta.modseq = m.modseq;
-                    msgs.insert(&key, enc(&meta))?;
-                    let change = Change {
-                        modseq: m.modseq,
-                        folder_id,
-                        uid,
-                        kind: ChangeKind::FlagsChanged,
-                    };
-                    chg.insert(&change_key(mailbox_id, m.modseq), enc(&change))?;
-                    changed.push(meta);
-                }
-                if !changed.is_empty() {
-                    f.highestmodseq = m.modseq;
-                    fld.insert(&id_key(folder_id), enc(&f))?;
-                    mbx.insert(&id_key(mailbox_id), enc(&m))?;
-                }
-                Ok((changed, m.modseq))
-            });
-        let (changed, modseq) = finish(changed)?;
+        let (uids, op) = (uids.to_vec(), op.clone());
+        let changed = self.commit(None, move |s| {
+            finish(
+                (&s.mailboxes, &s.folders, &s.messages, &s.changes).transaction(
+                    |(mbx, fld, msgs, chg)| {
+                        let mut m = tx_mailbox(mbx, mailbox_id)?;
+                        let mut f: Folder = tx_get(fld, &id_key(folder_id))?.map_or_else(
+                            || abort(StoreError::NoFolder(folder_id.to_string())),
+                            Ok,
+                        )?;
+                        let mut changed = Vec::new();
+                        for &uid in &uids {
+                            let key = msg_key(folder_id, uid);
+                            let Some(mut meta) = tx_get::<MessageMeta>(msgs, &key)? else {
+                                continue;
+                            };
+                            let before = (meta.flags, meta.keywords.clone());
+                            apply_flags(&mut meta, &op);
+                            if (meta.flags, &meta.keywords) == (before.0, &before.1) {
+                                continue;
+                            }
+                            if meta.keywords.len() > MAX_KEYWORDS {
+                                return abort(StoreError::Invalid(format!(
+                                    "more than {MAX_KEYWORDS} keywords"
+                                )));
+                            }
+                            m.modseq += 1;
+                            meta.modseq = m.modseq;
+                            msgs.insert(&key, enc(&meta))?;
+                            let change = Change {
+                                modseq: m.modseq,
+                                folder_id,
+                                uid,
+                                kind: ChangeKind::FlagsChanged,
+                            };
+                            chg.insert(&change_key(mailbox_id, m.modseq), enc(&change))?;
+                            changed.push(meta);
+                        }
+                        if !changed.is_empty() {
+                            f.highestmodseq = m.modseq;
+                            fld.insert(&id_key(folder_id), enc(&f))?;
+                            mbx.insert(&id_key(mailbox_id), enc(&m))?;
+                        }
+                        Ok((changed, m.modseq))
+                    },
+                ),
+            )
+        });
+        let (changed, modseq) = changed?;
         if !changed.is_empty() {
-            self.sync()?;
             self.notify(mailbox_id, modseq);
         }
         Ok(changed)
@@ -730,52 +786,53 @@ impl SledStore {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        let removed = (
-            &self.mailboxes,
-            &self.folders,
-            &self.messages,
-            &self.changes,
-        )
-            .transaction(|(mbx, fld, msgs, chg)| {
-                let mut m = tx_mailbox(mbx, mailbox_id)?;
-                let mut f: Folder = tx_get(fld, &id_key(folder_id))?
-                    .map_or_else(|| abort(StoreError::NoFolder(folder_id.to_string())), Ok)?;
-                let mut removed = Vec::new();
-                for &uid in &candidates {
-                    let key = msg_key(folder_id, uid);
-                    let Some(meta) = tx_get::<MessageMeta>(msgs, &key)? else {
-                        continue;
-                    };
-                    if !meta.flags.contains(Flags::DELETED) {
-                        continue;
-                    }
-                    msgs.remove(key.as_ref())?;
-                    m.modseq += 1;
-                    m.used_bytes -= meta.size;
-                    m.message_count -= 1;
-                    f.message_count -= 1;
-                    f.size_bytes -= meta.size;
-                    let change = Change {
-                        modseq: m.modseq,
-                        folder_id,
-                        uid,
-                        kind: ChangeKind::Expunged,
-                    };
-                    chg.insert(&change_key(mailbox_id, m.modseq), enc(&change))?;
-                    removed.push(meta);
-                }
-                if !removed.is_empty() {
-                    f.highestmodseq = m.modseq;
-                    fld.insert(&id_key(folder_id), enc(&f))?;
-                    mbx.insert(&id_key(mailbox_id), enc(&m))?;
-                }
-                Ok((removed, m.modseq))
-            });
-        let (removed, modseq) = finish(removed)?;
+        let removed = self.commit(None, move |s| {
+            finish(
+                (&s.mailboxes, &s.folders, &s.messages, &s.changes).transaction(
+                    |(mbx, fld, msgs, chg)| {
+                        let mut m = tx_mailbox(mbx, mailbox_id)?;
+                        let mut f: Folder = tx_get(fld, &id_key(folder_id))?.map_or_else(
+                            || abort(StoreError::NoFolder(folder_id.to_string())),
+                            Ok,
+                        )?;
+                        let mut removed = Vec::new();
+                        for &uid in &candidates {
+                            let key = msg_key(folder_id, uid);
+                            let Some(meta) = tx_get::<MessageMeta>(msgs, &key)? else {
+                                continue;
+                            };
+                            if !meta.flags.contains(Flags::DELETED) {
+                                continue;
+                            }
+                            msgs.remove(key.as_ref())?;
+                            m.modseq += 1;
+                            m.used_bytes -= meta.size;
+                            m.message_count -= 1;
+                            f.message_count -= 1;
+                            f.size_bytes -= meta.size;
+                            let change = Change {
+                                modseq: m.modseq,
+                                folder_id,
+                                uid,
+                                kind: ChangeKind::Expunged,
+                            };
+                            chg.insert(&change_key(mailbox_id, m.modseq), enc(&change))?;
+                            removed.push(meta);
+                        }
+                        if !removed.is_empty() {
+                            f.highestmodseq = m.modseq;
+                            fld.insert(&id_key(folder_id), enc(&f))?;
+                            mbx.insert(&id_key(mailbox_id), enc(&m))?;
+                        }
+                        Ok((removed, m.modseq))
+                    },
+                ),
+            )
+        });
+        let (removed, modseq) = removed?;
         if removed.is_empty() {
             return Ok(Vec::new());
         }
-        self.sync()?;
         for meta in &removed {
             self.bodies.remove(&meta.blob);
         }
@@ -803,7 +860,7 @@ impl SledStore {
             stats.messages += m.message_count;
             stats.used_bytes += m.used_bytes;
         }
-        (stats.commits, stats.committed_writes) = self.commit.counters();
+        (stats.commits, stats.committed_writes) = self.group.counters();
         Ok(stats)
     }
 
