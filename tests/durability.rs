@@ -176,12 +176,8 @@ fn fsync_happens_between_request_and_acknowledgement() {
     .chain([trace.display().to_string()])
     .collect();
     s.spawn();
-    s.create_mailbox(ADDRESS);
-    let file = s.dir.path().join("traced.eml");
-    std::fs::write(&file, message("traced-import", 4000)).unwrap();
-    let out = s.pecctl(&["mailbox", "import", ADDRESS, file.to_str().unwrap()], "");
-    assert!(out.status.success(), "{}", text(&out));
-    // strace detaches on SIGTERM instead of passing it on: signal the traced pecd itself.
+    // strace detaches on SIGTERM and SIGKILL instead of passing them on, so the traced pecd
+    // is signalled directly, and killed by this guard should the test fail before that.
     let children =
         std::fs::read_to_string(format!("/proc/{0}/task/{0}/children", s.pid())).unwrap();
     let pecd: i32 = children
@@ -190,6 +186,19 @@ fn fsync_happens_between_request_and_acknowledgement() {
         .expect("pecd under strace")
         .parse()
         .unwrap();
+    struct KillOnDrop(i32);
+    impl Drop for KillOnDrop {
+        fn drop(&mut self) {
+            // SAFETY: kill(2) on the pecd process this test started; harmless once it exited.
+            unsafe { libc::kill(self.0, libc::SIGKILL) };
+        }
+    }
+    let _guard = KillOnDrop(pecd);
+    s.create_mailbox(ADDRESS);
+    let file = s.dir.path().join("traced.eml");
+    std::fs::write(&file, message("traced-import", 4000)).unwrap();
+    let out = s.pecctl(&["mailbox", "import", ADDRESS, file.to_str().unwrap()], "");
+    assert!(out.status.success(), "{}", text(&out));
     // SAFETY: kill(2) on the pecd process this test started.
     assert_eq!(unsafe { libc::kill(pecd, libc::SIGTERM) }, 0);
     s.terminate_wait();
