@@ -349,6 +349,14 @@ mod tests {
     }
 
     #[test]
+    fn production_example_is_a_valid_configuration() {
+        let text = include_str!("../../../config/production.example.toml");
+        let c = Config::parse(text, "config/production.example.toml").unwrap();
+        assert_eq!(c.listen.smtp.port(), 25);
+        assert!(!c.tls.dev_certificates);
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let e = Config::parse("[listen]\nsmtpp = \"127.0.0.1:25\"\n", "x.toml").unwrap_err();
         assert_eq!(e.file, "x.toml");

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Runs the whole pecd test suite: unit tests, end-to-end tests against the real pecd and
+# pecctl binaries, and every bench once in test mode. Installs what the tests need first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian packages: libssl-dev and pkg-config build the openssl crate; strace shows the
+# fsync-before-acknowledgement order; openssl is the command-line client of the TLS checks.
+needed=()
+for pkg in libssl-dev pkg-config strace openssl; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || needed+=("$pkg")
+done
+if [ ${#needed[@]} -gt 0 ]; then
+    echo "installing: ${needed[*]}"
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${needed[@]}"
+fi
+
+cargo test --workspace --all-targets --locked
