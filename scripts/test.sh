@@ -5,9 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: libssl-dev and pkg-config build the openssl crate; strace shows the
-# fsync-before-acknowledgement order; openssl is the command-line client of the TLS checks.
+# fsync-before-acknowledgement order.
 needed=()
-for pkg in libssl-dev pkg-config strace openssl; do
+for pkg in libssl-dev pkg-config strace; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || needed+=("$pkg")
 done
 if [ ${#needed[@]} -gt 0 ]; then
