@@ -222,7 +222,11 @@ fn fsync_happens_between_request_and_acknowledgement() {
     let store = s.store_path().display().to_string();
     let body_sync = between
         .iter()
-        .position(|l| l.contains("fdatasync(") && l.contains(&format!("{store}/bodies/tmp/")))
+        .position(|l| {
+            l.contains("fdatasync(")
+                && l.contains(&format!("{store}/bodies/"))
+                && l.contains(".tmp>")
+        })
         .expect("body file fsynced before the acknowledgement");
     let rename = between
         .iter()
@@ -231,14 +235,15 @@ fn fsync_happens_between_request_and_acknowledgement() {
     let dir_sync = between
         .iter()
         .position(|l| {
-            l.contains("fsync(")
-                && l.contains(&format!("{store}/bodies/"))
-                && !l.contains("/bodies/tmp/")
+            l.contains("fsync(") && l.contains(&format!("{store}/bodies/")) && !l.contains(".tmp>")
         })
         .expect("body directory fsynced");
     let log_sync = between
         .iter()
-        .position(|l| l.contains("fsync(") && l.contains(&format!("{store}/meta/db>")))
+        .position(|l| {
+            (l.contains(" fsync(") || l.contains(" fdatasync("))
+                && l.contains(&format!("{store}/meta/db>"))
+        })
         .expect("sled's log fsynced before the acknowledgement");
     assert!(
         body_sync < rename && rename < dir_sync && dir_sync < log_sync,

@@ -1,7 +1,8 @@
 //! Message bodies, one file each, made durable before any metadata names them.
 //!
-//! Sequence for a new body: write `tmp/<id>`, fsync it, rename it to `<shard>/<id>`, fsync the
-//! shard directory. Only then does the caller insert the metadata that points at it, so a
+//! Sequence for a new body: write `<shard>/<id>.tmp`, fsync it, rename it to `<shard>/<id>`,
+//! fsync the shard directory. The temporary file lives in its final directory so that one
+//! directory, not two, changes and needs the fsync. Only then does the caller insert the metadata that points at it, so a
 //! crash can leave an unreferenced body (swept at the next open) but never a reference to a
 //! missing one. [`Bodies::prepare`] writes and fdatasyncs the temporary file in the writer's
 //! own thread (concurrent writers' fdatasyncs overlap, and the filesystem journal merges their
@@ -71,7 +72,7 @@ pub(crate) fn fsync_dir(dir: &Path) -> io::Result<()> {
 impl Bodies {
     /// Opens (creating) the body directory with its 256 shard directories.
     pub fn open(root: PathBuf) -> io::Result<Bodies> {
-        fs::create_dir_all(root.join("tmp"))?;
+        fs::create_dir_all(&root)?;
         for shard in 0..=255u8 {
             let dir = root.join(format!("{shard:02x}"));
             if !dir.exists() {
@@ -100,7 +101,7 @@ impl Bodies {
     pub fn prepare(&self, bytes: &[u8]) -> io::Result<PreparedBody> {
         let mut id = *uuid::Uuid::new_v4().as_bytes();
         id[0] = (self.written.fetch_add(1, Ordering::Relaxed) / BODIES_PER_SHARD_TURN) as u8;
-        let tmp = self.root.join("tmp").join(hex(&id));
+        let tmp = self.path(&id).with_extension("tmp");
         let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
         if let Err(e) = file.write_all(bytes).and_then(|_| file.sync_data()) {
             let _ = fs::remove_file(&tmp);
@@ -131,10 +132,6 @@ impl Bodies {
     /// many files were removed.
     pub fn sweep(&self, referenced: &HashSet<BlobId>) -> io::Result<usize> {
         let mut removed = 0;
-        for entry in fs::read_dir(self.root.join("tmp"))? {
-            fs::remove_file(entry?.path())?;
-            removed += 1;
-        }
         for shard in 0..=255u8 {
             for entry in fs::read_dir(self.root.join(format!("{shard:02x}")))? {
                 let entry = entry?;
@@ -187,7 +184,8 @@ mod tests {
         );
         make_durable(&prepared).unwrap();
         let (kept, orphan) = (prepared[0].id, prepared[1].id);
-        fs::write(dir.path().join("bodies/tmp/partial"), b"half").unwrap();
+        let partial = bodies.path(&kept).with_extension("tmp");
+        fs::write(&partial, b"half").unwrap();
         assert_eq!(bodies.read(&kept).unwrap(), b"Subject: a\r\n\r\nkept\r\n");
         let removed = bodies.sweep(&HashSet::from([kept])).unwrap();
         assert_eq!(removed, 2);
