@@ -79,13 +79,19 @@ async fn run(store: &Store, ids: &[u64], total: u64) -> Duration {
     start.elapsed()
 }
 
-fn durable_append(c: &mut Criterion) {
+/// A runtime and an empty store in a temporary directory (kept alive by the caller).
+fn fresh_store() -> (tokio::runtime::Runtime, tempfile::TempDir, Store) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store")).unwrap();
+    (rt, dir, store)
+}
+
+fn durable_append(c: &mut Criterion) {
+    let (rt, _dir, store) = fresh_store();
     let mut group = c.benchmark_group("durable_append_10KB");
     group.throughput(Throughput::Elements(1));
     group.sample_size(10);
@@ -101,12 +107,7 @@ fn durable_append(c: &mut Criterion) {
 
 /// Disk use of 2,000 messages of 10 KB against their payload (allocated blocks, all files).
 fn disk_use() {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("store")).unwrap();
+    let (rt, _dir, store) = fresh_store();
     let (payload, used) = rt.block_on(async {
         let empty = store.disk_usage().await.unwrap();
         let ids = mailboxes(&store, 16).await;

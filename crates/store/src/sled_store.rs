@@ -137,6 +137,38 @@ fn tx_mailbox(tree: &TransactionalTree, id: MailboxId) -> TxResult<Mailbox> {
     tx_get(tree, &id_key(id))?.map_or_else(|| abort(StoreError::NoMailbox(id.to_string())), Ok)
 }
 
+/// Logs one change at the mailbox's current modseq (the caller has just advanced it).
+fn tx_log_change(
+    chg: &TransactionalTree,
+    mailbox: &Mailbox,
+    folder_id: FolderId,
+    uid: Uid,
+    kind: ChangeKind,
+) -> TxResult<()> {
+    let change = Change {
+        modseq: mailbox.modseq,
+        folder_id,
+        uid,
+        kind,
+    };
+    chg.insert(&change_key(mailbox.id, mailbox.modseq), enc(&change))?;
+    Ok(())
+}
+
+/// Writes back a folder and its mailbox after changes, the folder's HIGHESTMODSEQ set to the
+/// mailbox's modseq.
+fn tx_save(
+    fld: &TransactionalTree,
+    mbx: &TransactionalTree,
+    folder: &mut Folder,
+    mailbox: &Mailbox,
+) -> TxResult<()> {
+    folder.highestmodseq = mailbox.modseq;
+    fld.insert(&id_key(folder.id), enc(folder))?;
+    mbx.insert(&id_key(mailbox.id), enc(mailbox))?;
+    Ok(())
+}
+
 fn finish<T>(r: Result<T, TransactionError<StoreError>>) -> Result<T, StoreError> {
     r.map_err(|e| match e {
         TransactionError::Abort(e) => e,
@@ -428,13 +460,7 @@ impl SledStore {
         };
         fld.insert(&id_key(folder_id), enc(&folder))?;
         names.insert(key, &id_key(folder_id))?;
-        let change = Change {
-            modseq: mailbox.modseq,
-            folder_id,
-            uid: 0,
-            kind: ChangeKind::FolderCreated,
-        };
-        chg.insert(&change_key(mailbox.id, mailbox.modseq), enc(&change))?;
+        tx_log_change(chg, mailbox, folder_id, 0, ChangeKind::FolderCreated)?;
         Ok(folder)
     }
 
@@ -639,7 +665,6 @@ impl SledStore {
                         m.used_bytes += size;
                         m.message_count += 1;
                         f.uidnext += 1;
-                        f.highestmodseq = m.modseq;
                         f.message_count += 1;
                         f.size_bytes += size;
                         let meta = MessageMeta {
@@ -653,15 +678,8 @@ impl SledStore {
                             modseq: m.modseq,
                         };
                         msgs.insert(&msg_key(f.id, uid), enc(&meta))?;
-                        let change = Change {
-                            modseq: m.modseq,
-                            folder_id: f.id,
-                            uid,
-                            kind: ChangeKind::Appended,
-                        };
-                        chg.insert(&change_key(mailbox_id, m.modseq), enc(&change))?;
-                        fld.insert(&id_key(f.id), enc(&f))?;
-                        mbx.insert(&id_key(mailbox_id), enc(&m))?;
+                        tx_log_change(chg, &m, f.id, uid, ChangeKind::Appended)?;
+                        tx_save(fld, mbx, &mut f, &m)?;
                         Ok(Appended {
                             uidvalidity: f.uidvalidity,
                             uid,
@@ -743,19 +761,11 @@ impl SledStore {
                             m.modseq += 1;
                             meta.modseq = m.modseq;
                             msgs.insert(&key, enc(&meta))?;
-                            let change = Change {
-                                modseq: m.modseq,
-                                folder_id,
-                                uid,
-                                kind: ChangeKind::FlagsChanged,
-                            };
-                            chg.insert(&change_key(mailbox_id, m.modseq), enc(&change))?;
+                            tx_log_change(chg, &m, folder_id, uid, ChangeKind::FlagsChanged)?;
                             changed.push(meta);
                         }
                         if !changed.is_empty() {
-                            f.highestmodseq = m.modseq;
-                            fld.insert(&id_key(folder_id), enc(&f))?;
-                            mbx.insert(&id_key(mailbox_id), enc(&m))?;
+                            tx_save(fld, mbx, &mut f, &m)?;
                         }
                         Ok((changed, m.modseq))
                     },
@@ -811,19 +821,11 @@ impl SledStore {
                             m.message_count -= 1;
                             f.message_count -= 1;
                             f.size_bytes -= meta.size;
-                            let change = Change {
-                                modseq: m.modseq,
-                                folder_id,
-                                uid,
-                                kind: ChangeKind::Expunged,
-                            };
-                            chg.insert(&change_key(mailbox_id, m.modseq), enc(&change))?;
+                            tx_log_change(chg, &m, folder_id, uid, ChangeKind::Expunged)?;
                             removed.push(meta);
                         }
                         if !removed.is_empty() {
-                            f.highestmodseq = m.modseq;
-                            fld.insert(&id_key(folder_id), enc(&f))?;
-                            mbx.insert(&id_key(mailbox_id), enc(&m))?;
+                            tx_save(fld, mbx, &mut f, &m)?;
                         }
                         Ok((removed, m.modseq))
                     },
