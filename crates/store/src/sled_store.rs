@@ -137,6 +137,10 @@ fn tx_mailbox(tree: &TransactionalTree, id: MailboxId) -> TxResult<Mailbox> {
     tx_get(tree, &id_key(id))?.map_or_else(|| abort(StoreError::NoMailbox(id.to_string())), Ok)
 }
 
+fn tx_folder(tree: &TransactionalTree, id: FolderId) -> TxResult<Folder> {
+    tx_get(tree, &id_key(id))?.map_or_else(|| abort(StoreError::NoFolder(id.to_string())), Ok)
+}
+
 /// Logs one change at the mailbox's current modseq (the caller has just advanced it).
 fn tx_log_change(
     chg: &TransactionalTree,
@@ -643,7 +647,6 @@ impl SledStore {
         let prepared = self.bodies.prepare(&msg.bytes)?;
         let blob = prepared.id;
         let internal_date = msg.internal_date.unwrap_or_else(now);
-        let folder_name = folder_name.to_string();
         let result = self.commit(Some(prepared), move |s| {
             finish(
                 (&s.mailboxes, &s.folders, &s.messages, &s.changes).transaction(
@@ -656,10 +659,7 @@ impl SledStore {
                                 size,
                             });
                         }
-                        let mut f: Folder = tx_get(fld, &id_key(folder.id))?.map_or_else(
-                            || abort(StoreError::NoFolder(folder_name.to_string())),
-                            Ok,
-                        )?;
+                        let mut f = tx_folder(fld, folder.id)?;
                         let uid = f.uidnext;
                         m.modseq += 1;
                         m.used_bytes += size;
@@ -738,10 +738,7 @@ impl SledStore {
                 (&s.mailboxes, &s.folders, &s.messages, &s.changes).transaction(
                     |(mbx, fld, msgs, chg)| {
                         let mut m = tx_mailbox(mbx, mailbox_id)?;
-                        let mut f: Folder = tx_get(fld, &id_key(folder_id))?.map_or_else(
-                            || abort(StoreError::NoFolder(folder_id.to_string())),
-                            Ok,
-                        )?;
+                        let mut f = tx_folder(fld, folder_id)?;
                         let mut changed = Vec::new();
                         for &uid in &uids {
                             let key = msg_key(folder_id, uid);
@@ -802,10 +799,7 @@ impl SledStore {
                 (&s.mailboxes, &s.folders, &s.messages, &s.changes).transaction(
                     |(mbx, fld, msgs, chg)| {
                         let mut m = tx_mailbox(mbx, mailbox_id)?;
-                        let mut f: Folder = tx_get(fld, &id_key(folder_id))?.map_or_else(
-                            || abort(StoreError::NoFolder(folder_id.to_string())),
-                            Ok,
-                        )?;
+                        let mut f = tx_folder(fld, folder_id)?;
                         let mut removed = Vec::new();
                         for &uid in &candidates {
                             let key = msg_key(folder_id, uid);
