@@ -285,14 +285,25 @@ fn bad_input_is_refused_and_changes_nothing() {
         (r["ok"].as_bool(), r["error"]["code"].as_str()),
         (Some(false), Some("unknown_command"))
     );
-    let r = ask(b"this is not json\n");
-    assert_eq!(r["error"]["code"], "bad_request");
     let r = ask(b"{\"command\":\"mailbox.show\"}\n");
     assert_eq!(r["error"]["code"], "bad_request");
     let r = ask(b"{\"command\":\"mailbox.set\",\"address\":\"mario@pec.localhost\",\"sender_per_minute\":0}\n");
     assert_eq!(r["error"]["code"], "invalid_value");
     let r = ask(b"{\"command\":\"mailbox.import\",\"address\":\"mario@pec.localhost\",\"size\":999999999999}\n");
     assert_eq!(r["error"]["code"], "too_large");
+
+    // A line that is not JSON might have announced raw bytes: answered, then closed.
+    let mut sock = UnixStream::connect(s.socket()).unwrap();
+    let mut reader = BufReader::new(sock.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    sock.write_all(b"this is not json\n").unwrap();
+    let mut reply = String::new();
+    reader.read_line(&mut reply).unwrap();
+    let r: serde_json::Value = serde_json::from_str(&reply).unwrap();
+    assert_eq!(r["error"]["code"], "bad_request");
+    let mut rest = String::new();
+    assert_eq!(reader.read_line(&mut rest).unwrap_or(0), 0);
 
     let mut sock = UnixStream::connect(s.socket()).unwrap();
     let mut reader = BufReader::new(sock.try_clone().unwrap());
@@ -313,11 +324,87 @@ fn bad_input_is_refused_and_changes_nothing() {
 
     // A client that vanishes in the middle of an import leaves nothing behind.
     let mut sock = UnixStream::connect(s.socket()).unwrap();
+    let mut greeting = String::new();
+    BufReader::new(sock.try_clone().unwrap())
+        .read_line(&mut greeting)
+        .unwrap();
     sock.write_all(b"{\"command\":\"mailbox.import\",\"address\":\"mario@pec.localhost\",\"size\":5000}\nFrom: a@b.it\r\n\r\nhalf").unwrap();
     drop(sock);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !s.log().contains("disconnected in the middle of an import") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "server never saw the disconnect"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 
     assert_eq!(snapshot(), before, "refused requests changed nothing");
     assert!(s.json(&["status"])["messages"] == 0);
+}
+
+#[test]
+fn an_oversized_file_is_refused_and_the_next_one_imported() {
+    let mut s = Server::prepare();
+    let mut config = std::fs::read_to_string(s.config()).unwrap();
+    config.push_str("\n[limits]\nmax_message_bytes = 2048\n");
+    std::fs::write(s.config(), config).unwrap();
+    s.spawn();
+    s.create_mailbox("mario@pec.localhost");
+    let dir = tempfile::tempdir().unwrap();
+    let big = dir.path().join("big.eml");
+    std::fs::write(&big, message("big", 5000)).unwrap();
+    // 1,900 bytes with LF endings, over 2,048 once they become CRLF.
+    let lf = dir.path().join("lf.eml");
+    let mut lf_text = String::from("From: a@pec.localhost\nSubject: lf\n\n");
+    while lf_text.len() < 1900 {
+        lf_text.push_str("short line\n");
+    }
+    std::fs::write(&lf, lf_text).unwrap();
+    let args = ["--json", "mailbox", "import", "mario@pec.localhost"];
+    let files = [
+        big.to_str().unwrap(),
+        lf.to_str().unwrap(),
+        &fixture("plain-lf.eml"),
+    ];
+    let out = s.pecctl(&[&args[..], &files[..]].concat(), "");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let codes: Vec<_> = doc["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["error"]["code"].clone())
+        .collect();
+    assert_eq!(codes, vec!["too_large", "too_large"], "{doc}");
+    assert_eq!(doc["imported"].as_array().unwrap().len(), 1, "{doc}");
+}
+
+#[test]
+fn an_import_line_that_cannot_be_parsed_closes_the_connection() {
+    let s = Server::start();
+    s.create_mailbox("mario@pec.localhost");
+    let mut sock = UnixStream::connect(s.socket()).unwrap();
+    let mut reader = BufReader::new(sock.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    // The body would hold a request; it must not be executed.
+    let body = "{\"command\":\"mailbox.delete\",\"address\":\"mario@pec.localhost\"}\n";
+    let request = format!(
+        "{{\"command\":\"mailbox.import\",\"address\":\"mario@pec.localhost\",\"size\":{},\"flags\":[]}}\n{body}",
+        body.len()
+    );
+    sock.write_all(request.as_bytes()).unwrap();
+    let mut reply = String::new();
+    reader.read_line(&mut reply).unwrap();
+    assert!(reply.contains("bad_request"), "{reply}");
+    let mut rest = String::new();
+    assert_eq!(
+        reader.read_line(&mut rest).unwrap_or(0),
+        0,
+        "closed, not reading the body as requests"
+    );
+    assert_eq!(s.json(&["mailbox", "list"]).as_array().unwrap().len(), 1);
 }
 
 #[test]

@@ -13,6 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::address::{valid_domain, Address};
 
+/// Largest accepted value of `limits.max_message_bytes` (1 GiB): a message is held in memory
+/// while it is checked and stored.
+pub const MAX_MESSAGE_BYTES_CEILING: u64 = 1 << 30;
+
 /// Where `pecd serve` and `pecctl` look for the configuration when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/pecd.toml";
 
@@ -269,6 +273,10 @@ impl Config {
         if self.provider.name.trim().is_empty() {
             return Err(err("provider.name", "must not be empty".into()));
         }
+        // It becomes the O attribute of the signing certificate (at most 64 characters).
+        if self.provider.name.chars().count() > 64 {
+            return Err(err("provider.name", "must be at most 64 characters".into()));
+        }
         if self.provider.domains.is_empty() {
             return Err(err(
                 "provider.domains",
@@ -293,9 +301,9 @@ impl Config {
                     format!("{domain:?} is not a valid domain name"),
                 ));
             }
-            let port_ok = route
-                .rsplit_once(':')
-                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            let port_ok = route.rsplit_once(':').is_some_and(|(host, port)| {
+                !host.is_empty() && port.parse::<u16>().is_ok_and(|p| p > 0)
+            });
             if !port_ok {
                 return Err(err(
                     &format!("peers.routes.{domain}"),
@@ -306,10 +314,10 @@ impl Config {
         if self.limits.sender_per_minute == 0 {
             return Err(err("limits.sender_per_minute", "must be at least 1".into()));
         }
-        if self.limits.max_message_bytes < 1024 {
+        if !(1024..=MAX_MESSAGE_BYTES_CEILING).contains(&self.limits.max_message_bytes) {
             return Err(err(
                 "limits.max_message_bytes",
-                "must be at least 1024".into(),
+                format!("must be between 1024 and {MAX_MESSAGE_BYTES_CEILING}"),
             ));
         }
         if self.limits.mailbox_quota_bytes < self.limits.max_message_bytes {
@@ -326,9 +334,32 @@ impl Config {
             ("signing.cert", &self.signing.cert),
             ("signing.key", &self.signing.key),
             ("signing.chain", &self.signing.chain),
+            ("peers.index", &self.peers.index),
+            ("peers.trust_anchors", &self.peers.trust_anchors),
         ] {
             if path.as_os_str().is_empty() {
                 return Err(err(key, "must not be empty".into()));
+            }
+        }
+        // sockaddr_un holds 108 bytes including the terminating NUL.
+        if self.control.socket.as_os_str().len() > 107 {
+            return Err(err(
+                "control.socket",
+                "path longer than 107 bytes, the Unix socket limit".into(),
+            ));
+        }
+        let listeners = [
+            ("listen.smtp", self.listen.smtp),
+            ("listen.submissions", self.listen.submissions),
+            ("listen.imaps", self.listen.imaps),
+            ("listen.pop3s", self.listen.pop3s),
+        ];
+        for (i, (key, addr)) in listeners.iter().enumerate() {
+            if addr.port() != 0 && listeners[..i].iter().any(|(_, other)| other == addr) {
+                return Err(err(
+                    key,
+                    format!("{addr} is already used by another listener"),
+                ));
             }
         }
         Ok(())
@@ -381,6 +412,20 @@ mod tests {
         assert_eq!(e.key, "provider.domains");
         let e = Config::parse("[peers.routes]\n\"pec.other.it\" = \"mx\"\n", "x.toml").unwrap_err();
         assert_eq!(e.key, "peers.routes.pec.other.it");
+        let e = Config::parse("[limits]\nmax_message_bytes = 99999999999\n", "x.toml").unwrap_err();
+        assert_eq!(e.key, "limits.max_message_bytes");
+        let e = Config::parse("[listen]\nimaps = \"127.0.0.1:2525\"\n", "x.toml").unwrap_err();
+        assert_eq!(e.key, "listen.imaps");
+        let long = format!("[control]\nsocket = \"/{}/pecd.sock\"\n", "d".repeat(120));
+        assert_eq!(
+            Config::parse(&long, "x.toml").unwrap_err().key,
+            "control.socket"
+        );
+        let name = format!("[provider]\nname = \"{}\"\n", "N".repeat(65));
+        assert_eq!(
+            Config::parse(&name, "x.toml").unwrap_err().key,
+            "provider.name"
+        );
         let e = Config::parse("[limits\n", "x.toml").unwrap_err();
         assert_eq!(e.file, "x.toml");
     }

@@ -1,5 +1,6 @@
 //! The typed operations API behind the control socket. pecctl, the socket and any future UI
-//! call these, so every rule (domains, password policy, sizes) is checked in one place.
+//! call these, so every rule (domains, password policy, message checks) is checked in one place.
+//! (The socket server also refuses an announced import size early, before reading the bytes.)
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -268,23 +269,24 @@ impl Operations {
         bytes: Vec<u8>,
     ) -> Result<Imported, ControlError> {
         let m = self.existing(address).await?;
-        if bytes.len() as u64 > self.max_message_bytes() {
-            return Err(ControlError::new(
-                ErrorCode::TooLarge,
-                format!(
-                    "message of {} bytes exceeds limits.max_message_bytes ({})",
-                    bytes.len(),
-                    self.max_message_bytes()
-                ),
-            ));
-        }
         check_rfc5322(&bytes).map_err(|e| {
             ControlError::new(
                 ErrorCode::NotRfc5322,
                 format!("not an RFC 5322 message: {e}"),
             )
         })?;
+        // The limit applies to the message as stored, after LF line endings become CRLF.
         let bytes = to_crlf(&bytes);
+        if bytes.len() as u64 > self.max_message_bytes() {
+            return Err(ControlError::new(
+                ErrorCode::TooLarge,
+                format!(
+                    "message of {} bytes (with CRLF line endings) exceeds limits.max_message_bytes ({})",
+                    bytes.len(),
+                    self.max_message_bytes()
+                ),
+            ));
+        }
         let internal_date = mail_parser::MessageParser::new()
             .parse_headers(&bytes)
             .and_then(|msg| msg.date().map(|d| d.to_timestamp()));

@@ -1,6 +1,7 @@
 //! The control socket server: a Unix socket with mode 0600, one task per connection, requests
 //! answered in order. At shutdown, connections waiting for a request are closed, and a request
-//! being served runs to the end (its reply included) before the task exits.
+//! being served runs to the end (its reply included) before the task exits; pecd waits up to
+//! its drain timeout for those.
 
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -13,25 +14,48 @@ use tokio::io::{
     AsyncBufRead, AsyncBufReadExt, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader,
 };
 use tokio::net::UnixListener;
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::ops::Operations;
 use crate::protocol::*;
 
+/// Imports whose bodies may be in memory at once, across all connections.
+const MAX_CONCURRENT_IMPORTS: usize = 4;
+
+/// An oversized import up to this many times the limit is read and discarded, so pecctl can
+/// go on with its next file; larger ones close the connection.
+const DRAIN_FACTOR: u64 = 4;
+
 /// A connection that sends nothing for this long is closed.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Binds the socket, replacing a stale file left by a crash (the caller holds the store lock,
-/// so no other pecd can be using it), with permissions 0600 from the start.
+/// Binds the socket with permissions 0600 from the start, replacing a stale socket left by a
+/// crash. A path that is not a socket, or a socket someone still serves, is left alone.
 pub fn bind(path: &Path) -> io::Result<UnixListener> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)?;
     }
-    match std::fs::remove_file(path) {
-        Ok(()) => {}
+    match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {}
         Err(e) => return Err(e),
+        Ok(meta) => {
+            use std::os::unix::fs::FileTypeExt;
+            if !meta.file_type().is_socket() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "exists and is not a socket; refusing to replace it",
+                ));
+            }
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AddrInUse,
+                    "another process is serving this socket",
+                ));
+            }
+            std::fs::remove_file(path)?;
+        }
     }
     // The umask covers the window between bind() and chmod(); it is restored at once.
     // SAFETY: umask only swaps the process file-creation mask.
@@ -54,15 +78,16 @@ pub async fn serve(
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
+    let imports = Arc::new(Semaphore::new(MAX_CONCURRENT_IMPORTS));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => {
-                    let (ops, shutdown) = (ops.clone(), shutdown.clone());
+                    let (ops, shutdown, imports) = (ops.clone(), shutdown.clone(), imports.clone());
                     tracker.spawn(async move {
                         let (r, w) = stream.into_split();
-                        if let Err(e) = session(BufReader::new(r), w, &ops, &shutdown).await {
+                        if let Err(e) = session(BufReader::new(r), w, &ops, &imports, &shutdown).await {
                             tracing::debug!(error = %e, "control connection ended");
                         }
                     });
@@ -140,6 +165,7 @@ pub async fn session(
     mut r: impl AsyncBufRead + Unpin,
     mut w: impl AsyncWrite + Unpin,
     ops: &Operations,
+    imports: &Semaphore,
     shutdown: &CancellationToken,
 ) -> io::Result<()> {
     let greeting = Greeting {
@@ -173,10 +199,16 @@ pub async fn session(
             Ok(request) => request,
             Err(e) => {
                 send(&mut w, &refusal(e)).await?;
+                // An import line announces raw bytes we could not size: they must never be
+                // read as requests.
+                if mentions_import(&line) {
+                    return Ok(());
+                }
                 continue;
             }
         };
         let mut body = None;
+        let mut permit = None;
         if let Request::MailboxImport { size, .. } = request {
             if size > ops.max_message_bytes() {
                 let e = ControlError::new(
@@ -186,9 +218,23 @@ pub async fn session(
                         ops.max_message_bytes()
                     ),
                 );
-                // The announced bytes would follow; the stream cannot be resynchronised.
-                return send(&mut w, &refusal(e)).await;
+                // Skip the announced bytes without keeping them, so the client can go on with
+                // its next file; an absurd size is answered and the connection closed instead.
+                if size > ops.max_message_bytes().saturating_mul(DRAIN_FACTOR) {
+                    return send(&mut w, &refusal(e)).await;
+                }
+                let (mut announced, mut sink) = ((&mut r).take(size), tokio::io::sink());
+                let drain = tokio::io::copy(&mut announced, &mut sink);
+                match tokio::time::timeout(IDLE_TIMEOUT, drain).await {
+                    Ok(Ok(n)) if n == size => {}
+                    _ => return Ok(()),
+                }
+                send(&mut w, &refusal(e)).await?;
+                continue;
             }
+            // Bounded so that clients announcing large imports cannot exhaust memory together;
+            // held until the import is done with the bytes.
+            permit = Some(imports.acquire().await.map_err(io::Error::other)?);
             let mut bytes = vec![0; size as usize];
             match tokio::time::timeout(IDLE_TIMEOUT, r.read_exact(&mut bytes)).await {
                 Ok(Ok(_)) => body = Some(bytes),
@@ -203,8 +249,20 @@ pub async fn session(
             }
         }
         let reply = dispatch(ops, request, body).await;
+        drop(permit);
         send(&mut w, &reply).await?;
     }
+}
+
+fn mentions_import(line: &[u8]) -> bool {
+    serde_json::from_slice::<serde_json::Value>(line)
+        .ok()
+        .and_then(|v| {
+            v.get("command")
+                .and_then(|c| c.as_str())
+                .map(|c| c == "mailbox.import")
+        })
+        .unwrap_or(true)
 }
 
 fn parse(line: &[u8]) -> Result<Request, ControlError> {

@@ -140,7 +140,7 @@ impl Bodies {
                     .to_str()
                     .and_then(unhex)
                     .is_some_and(|id| referenced.contains(&id));
-                if !keep {
+                if !keep && entry.file_type()?.is_file() {
                     fs::remove_file(entry.path())?;
                     removed += 1;
                 }

@@ -76,7 +76,9 @@ impl<T> GroupCommit<T> {
             let previous = st.completed;
             let items = std::mem::take(&mut st.pending);
             drop(st);
-            let result = sync(items);
+            // A panic in the round must not leave `running` set with everyone waiting forever.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sync(items)))
+                .unwrap_or_else(|_| Err(std::io::Error::other("panic in a commit round")));
             st = self.state.lock().unwrap_or_else(|p| p.into_inner());
             st.running = false;
             match result {
@@ -196,6 +198,16 @@ mod tests {
             t.join().unwrap();
         }
         assert_eq!(seen.lock().unwrap().len(), 200);
+    }
+
+    #[test]
+    fn a_panicking_round_poisons_instead_of_hanging() {
+        let gc: Arc<GroupCommit> = Arc::new(GroupCommit::new());
+        let gc2 = gc.clone();
+        let first = std::thread::spawn(move || gc2.barrier_with(None, |_| panic!("bug")));
+        assert!(first.join().unwrap().is_err());
+        let err = gc.barrier_with(None, |_| Ok(())).unwrap_err();
+        assert!(err.contains("panic"), "{err}");
     }
 
     #[test]

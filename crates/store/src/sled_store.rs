@@ -16,6 +16,7 @@ use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, Write};
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -306,7 +307,12 @@ impl SledStore {
             for entry in entries {
                 let entry = entry?;
                 if !synced.contains(&entry.file_name()) {
-                    File::open(entry.path())?.sync_all()?;
+                    match File::open(entry.path()) {
+                        Ok(f) => f.sync_all()?,
+                        // sled removed it between the listing and the open: nothing to sync.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(e) => return Err(e),
+                    }
                     synced.insert(entry.file_name());
                     new = true;
                 }
@@ -332,7 +338,11 @@ impl SledStore {
         let bodies: Vec<PreparedBody> = bodies.into_iter().flatten().collect();
         make_durable(&bodies)?;
         for op in ops {
-            op(self);
+            // A panicking transaction must not take the round down with it: its caller finds
+            // its result slot empty and gets an error; the others proceed.
+            if std::panic::catch_unwind(AssertUnwindSafe(|| op(self))).is_err() {
+                tracing::error!("a store transaction panicked; its write was refused");
+            }
         }
         self.sync_files()
     }
@@ -354,7 +364,11 @@ impl SledStore {
             .barrier_with(Some(job), |jobs| self.run_round(jobs))
             .map_err(StoreError::Io)?;
         let result = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-        result.expect("the round that released this caller ran its job")
+        result.unwrap_or_else(|| {
+            Err(StoreError::Corrupt(
+                "internal error in a store transaction".into(),
+            ))
+        })
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<ChangeNotice> {
@@ -512,23 +526,25 @@ impl SledStore {
 
     /// Deletes a mailbox with its folders, messages and change log, then its bodies.
     pub fn delete_mailbox(&self, id: MailboxId) -> Result<Mailbox, StoreError> {
-        let folders = self.folders(id)?;
-        let mut message_keys = Vec::new();
-        let mut blobs = Vec::new();
-        for f in &folders {
-            for m in self.messages(f.id)? {
-                message_keys.push(msg_key(f.id, m.uid));
-                blobs.push(m.blob);
+        // The scans run inside the round, where no other write can interleave, so nothing
+        // committed in the meantime is left behind.
+        let (removed, blobs) = self.commit(None, move |s| {
+            let folders = s.folders(id)?;
+            let mut message_keys = Vec::new();
+            let mut blobs = Vec::new();
+            for f in &folders {
+                for m in s.messages(f.id)? {
+                    message_keys.push(msg_key(f.id, m.uid));
+                    blobs.push(m.blob);
+                }
             }
-        }
-        let change_keys: Vec<_> = self
-            .changes
-            .scan_prefix(id_key(id))
-            .keys()
-            .collect::<Result<_, _>>()
-            .map_err(sled_err)?;
-        let removed = self.commit(None, move |s| {
-            finish(
+            let change_keys: Vec<_> = s
+                .changes
+                .scan_prefix(id_key(id))
+                .keys()
+                .collect::<Result<_, _>>()
+                .map_err(sled_err)?;
+            let removed = finish(
                 (
                     &s.mailboxes,
                     &s.addresses,
@@ -553,11 +569,14 @@ impl SledStore {
                         }
                         Ok(m)
                     }),
-            )
+            )?;
+            Ok((removed, blobs))
         })?;
         for b in &blobs {
             self.bodies.remove(b);
         }
+        // Sessions of the deleted mailbox learn of it from a notice past its last modseq.
+        self.notify(id, removed.modseq + 1);
         Ok(removed)
     }
 
@@ -693,10 +712,14 @@ impl SledStore {
         });
         let appended = match result {
             Ok(a) => a,
-            Err(e) => {
+            // The transaction refused the message: nothing refers to the body.
+            Err(e) if !e.is_temporary() => {
                 self.bodies.remove(&blob);
                 return Err(e);
             }
+            // The round failed after the transaction may have run; sled may still write the
+            // record, so the body stays for the sweep at the next open to judge.
+            Err(e) => return Err(e),
         };
         self.notify(mailbox_id, appended.modseq);
         Ok(appended)
@@ -811,10 +834,11 @@ impl SledStore {
                             }
                             msgs.remove(key.as_ref())?;
                             m.modseq += 1;
-                            m.used_bytes -= meta.size;
-                            m.message_count -= 1;
-                            f.message_count -= 1;
-                            f.size_bytes -= meta.size;
+                            // Saturating: a corrupt total must not panic the commit round.
+                            m.used_bytes = m.used_bytes.saturating_sub(meta.size);
+                            m.message_count = m.message_count.saturating_sub(1);
+                            f.message_count = f.message_count.saturating_sub(1);
+                            f.size_bytes = f.size_bytes.saturating_sub(meta.size);
                             tx_log_change(chg, &m, folder_id, uid, ChangeKind::Expunged)?;
                             removed.push(meta);
                         }

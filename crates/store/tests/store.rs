@@ -91,6 +91,7 @@ async fn appends_allocate_uids_and_account_quota() {
 #[tokio::test]
 async fn over_quota_is_refused_and_changes_nothing() {
     let (d, store, mbx) = fresh().await;
+    // Refused by the check before any body is written.
     store
         .append(mbx.id, "INBOX", msg("fits", 1 << 19))
         .await
@@ -100,20 +101,42 @@ async fn over_quota_is_refused_and_changes_nothing() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::OverQuota { .. }), "{err}");
-    let m = store.mailbox(mbx.id).await.unwrap().unwrap();
-    assert_eq!(m.message_count, 1);
-    let bodies: usize = std::fs::read_dir(d.path().join("store/bodies"))
-        .unwrap()
-        .map(|e| {
-            let p = e.unwrap().path();
-            if p.ends_with("tmp") {
-                0
-            } else {
-                std::fs::read_dir(p).unwrap().count()
-            }
+    // Refused inside the transaction: eight appends that each pass the early check, of which
+    // only three fit together, so the others reach the transaction's refusal with their body
+    // already written.
+    let tasks: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .append(mbx.id, "Sent", msg(&format!("race {i}"), (1 << 17) + 1000))
+                    .await
+            })
         })
-        .sum();
-    assert_eq!(bodies, 1, "the refused body was not left behind");
+        .collect();
+    let mut accepted = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(_) => accepted += 1,
+            Err(e) => assert!(matches!(e, StoreError::OverQuota { .. }), "{e}"),
+        }
+    }
+    assert_eq!(accepted, 3);
+    let m = store.mailbox(mbx.id).await.unwrap().unwrap();
+    assert_eq!(m.message_count, 4);
+    assert_eq!(
+        body_files(d.path()),
+        4,
+        "refused bodies were not left behind"
+    );
+}
+
+/// Message body files on disk, temporary ones included.
+fn body_files(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join("store/bodies"))
+        .unwrap()
+        .map(|shard| std::fs::read_dir(shard.unwrap().path()).unwrap().count())
+        .sum()
 }
 
 #[tokio::test]
@@ -252,7 +275,7 @@ async fn reopen_keeps_everything_and_a_second_opener_is_refused() {
 }
 
 #[tokio::test]
-async fn recreated_folder_gets_a_new_uidvalidity() {
+async fn new_folders_get_increasing_uidvalidity() {
     let (_d, store, mbx) = fresh().await;
     let a = store.create_folder(mbx.id, "Clienti", None).await.unwrap();
     assert!(matches!(
@@ -298,8 +321,8 @@ async fn delete_mailbox_removes_everything() {
         list.iter().map(|m| m.address.as_str()).collect::<Vec<_>>(),
         vec!["luigi@pec.localhost"]
     );
+    assert_eq!(body_files(d.path()), 1, "only luigi's body remains on disk");
     drop(store);
-    // Only luigi's body remains on disk.
     let store = Store::open(&d.path().join("store")).unwrap();
     let stats = store.stats().await.unwrap();
     assert_eq!(
