@@ -8,7 +8,12 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 use pecd_common::{certs, config::Config, tls};
 use pecd_control::{ops::Operations, server};
+use pecd_smtp::context::Context;
+use pecd_smtp::ehlo::Listener;
+use pecd_smtp::server as smtp_server;
 use pecd_store::{Store, StoreError};
+use std::collections::BTreeMap;
+use tokio::net::TcpListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -81,9 +86,10 @@ fn serve(config_path: Option<PathBuf>) -> ExitCode {
         }
         Err(e) => return fail(e),
     }
-    if let Err(e) = tls::server_config(&config.tls.cert, &config.tls.key) {
-        return fail(e);
-    }
+    let tls = match tls::server_config(&config.tls.cert, &config.tls.key) {
+        Ok(t) => tokio_rustls::TlsAcceptor::from(t),
+        Err(e) => return fail(e),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -91,22 +97,53 @@ fn serve(config_path: Option<PathBuf>) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
-    match runtime.block_on(run(Arc::new(config), store)) {
+    match runtime.block_on(run(Arc::new(config), store, tls)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
 }
 
-async fn run(config: Arc<Config>, store: Store) -> anyhow::Result<()> {
+async fn run(
+    config: Arc<Config>,
+    store: Store,
+    tls: tokio_rustls::TlsAcceptor,
+) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
 
+    let smtp = Context::new(config.clone(), store.clone());
+    let mut bound = BTreeMap::new();
+    let mut services = Vec::new();
+    for (key, addr, kind) in [
+        ("listen.smtp", config.listen.smtp, Listener::Smtp),
+        (
+            "listen.submissions",
+            config.listen.submissions,
+            Listener::Submissions,
+        ),
+    ] {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|e| anyhow::anyhow!("{key} {addr}: cannot listen: {e}"))?;
+        let local = listener.local_addr()?;
+        tracing::info!(listener = kind.name(), address = %local, "SMTP listening");
+        bound.insert(kind.name().to_string(), local.to_string());
+        services.push(tokio::spawn(smtp_server::serve(
+            smtp.clone(),
+            listener,
+            kind,
+            tls.clone(),
+            shutdown.clone(),
+            tracker.clone(),
+        )));
+    }
+
     let socket = config.control.socket.clone();
     let listener = server::bind(&socket)
         .map_err(|e| anyhow::anyhow!("control.socket {}: {e}", socket.display()))?;
-    let ops = Arc::new(Operations::new(store.clone(), config.clone()));
+    let ops = Arc::new(Operations::new(store.clone(), config.clone(), bound));
     let control = tokio::spawn(server::serve(
         listener,
         socket.clone(),
@@ -122,6 +159,9 @@ async fn run(config: Arc<Config>, store: Store) -> anyhow::Result<()> {
     }
     shutdown.cancel();
     control.await?;
+    for service in services {
+        service.await?;
+    }
     tracker.close();
     if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
         .await

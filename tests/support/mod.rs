@@ -2,6 +2,8 @@
 //! `pecctl` binary.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -82,6 +84,30 @@ impl Server {
 
     pub fn store_path(&self) -> PathBuf {
         self.dir.path().join("store")
+    }
+
+    /// A server whose configuration gets `extra` appended (new sections only).
+    pub fn with_config(extra: &str) -> Server {
+        let mut s = Server::prepare();
+        let mut text = std::fs::read_to_string(s.config()).unwrap();
+        text.push_str(extra);
+        std::fs::write(s.config(), text).unwrap();
+        s.spawn();
+        s
+    }
+
+    /// The address a listener is bound to, from `pecctl status`.
+    pub fn listener(&self, name: &str) -> std::net::SocketAddr {
+        let status = self.json(&["status"]);
+        status["listeners"][name]
+            .as_str()
+            .expect("listener in status")
+            .parse()
+            .unwrap()
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.dir.path().join("certs/ca.pem")
     }
 
     pub fn log(&self) -> String {

@@ -31,6 +31,7 @@ pub struct Config {
     pub store: Store,
     pub control: Control,
     pub limits: Limits,
+    pub smtp: Smtp,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -182,6 +183,9 @@ pub struct Limits {
     pub max_message_bytes: u64,
     /// Disk quota given to a new mailbox, in bytes.
     pub mailbox_quota_bytes: u64,
+    /// Reply code when a sender is over its limit: 550 (permanent, the provider's documented
+    /// behaviour) or 451 (temporary: the client keeps the message in its Outbox and retries).
+    pub sender_over_limit_code: u16,
 }
 
 impl Default for Limits {
@@ -190,6 +194,39 @@ impl Default for Limits {
             sender_per_minute: 6,
             max_message_bytes: 31_457_280,
             mailbox_quota_bytes: 1 << 30,
+            sender_over_limit_code: 550,
+        }
+    }
+}
+
+/// Bounds of the SMTP service (both listeners).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Smtp {
+    /// Our name in the greeting, the EHLO reply and Received: headers.
+    pub hostname: String,
+    /// Longest command line accepted, CRLF included (RFC 5321 §4.5.3.1.4 asks for 512 at least).
+    pub max_command_bytes: usize,
+    /// Recipients accepted per message.
+    pub max_recipients: usize,
+    /// Simultaneous connections from one IP address, both listeners together.
+    pub max_connections_per_ip: usize,
+    /// A client silent for this long is disconnected.
+    pub idle_timeout_seconds: u64,
+    /// Failed logins per minute allowed from one IP address, and for one login, before the
+    /// replies to further attempts are slowed down (never refused for good).
+    pub auth_failures_per_minute: u32,
+}
+
+impl Default for Smtp {
+    fn default() -> Self {
+        Smtp {
+            hostname: "mail.pec.localhost".into(),
+            max_command_bytes: 4096,
+            max_recipients: 100,
+            max_connections_per_ip: 50,
+            idle_timeout_seconds: 300,
+            auth_failures_per_minute: 5,
         }
     }
 }
@@ -340,6 +377,45 @@ impl Config {
             if path.as_os_str().is_empty() {
                 return Err(err(key, "must not be empty".into()));
             }
+        }
+        if ![550, 451].contains(&self.limits.sender_over_limit_code) {
+            return Err(err(
+                "limits.sender_over_limit_code",
+                "must be 550 or 451".into(),
+            ));
+        }
+        if !valid_domain(&self.smtp.hostname) {
+            return Err(err(
+                "smtp.hostname",
+                format!("{:?} is not a valid host name", self.smtp.hostname),
+            ));
+        }
+        if self.smtp.max_command_bytes < 512 {
+            return Err(err(
+                "smtp.max_command_bytes",
+                "must be at least 512 (RFC 5321)".into(),
+            ));
+        }
+        if self.smtp.max_recipients == 0 {
+            return Err(err("smtp.max_recipients", "must be at least 1".into()));
+        }
+        if self.smtp.max_connections_per_ip == 0 {
+            return Err(err(
+                "smtp.max_connections_per_ip",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.smtp.idle_timeout_seconds == 0 {
+            return Err(err(
+                "smtp.idle_timeout_seconds",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.smtp.auth_failures_per_minute == 0 {
+            return Err(err(
+                "smtp.auth_failures_per_minute",
+                "must be at least 1".into(),
+            ));
         }
         // sockaddr_un holds 108 bytes including the terminating NUL.
         if self.control.socket.as_os_str().len() > 107 {

@@ -2,6 +2,7 @@
 //! call these, so every rule (domains, password policy, message checks) is checked in one place.
 //! (The socket server also refuses an announced import size early, before reading the bytes.)
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,6 +19,7 @@ pub struct Operations {
     store: Store,
     config: Arc<Config>,
     started: Instant,
+    listeners: BTreeMap<String, String>,
 }
 
 fn store_error(e: StoreError) -> ControlError {
@@ -89,11 +91,17 @@ async fn checked_hash(password: String) -> Result<String, ControlError> {
 }
 
 impl Operations {
-    pub fn new(store: Store, config: Arc<Config>) -> Operations {
+    /// `listeners` maps each listener's name to the address it is bound to, for status.
+    pub fn new(
+        store: Store,
+        config: Arc<Config>,
+        listeners: BTreeMap<String, String>,
+    ) -> Operations {
         Operations {
             store,
             config,
             started: Instant::now(),
+            listeners,
         }
     }
 
@@ -143,6 +151,7 @@ impl Operations {
             used_bytes: stats.used_bytes,
             commits: stats.commits,
             committed_writes: stats.committed_writes,
+            listeners: self.listeners.clone(),
         })
     }
 

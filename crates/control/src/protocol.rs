@@ -167,6 +167,9 @@ pub struct Status {
     pub used_bytes: u64,
     pub commits: u64,
     pub committed_writes: u64,
+    /// Listener name -> the address it is bound to (ports resolved when configured as 0).
+    #[serde(default)]
+    pub listeners: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

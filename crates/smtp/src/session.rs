@@ -1,0 +1,633 @@
+//! One SMTP conversation, generic over the stream so tests can drive it in memory.
+//!
+//! Input is buffered: pipelined commands (RFC 2920) are answered in order, replies are
+//! collected and written before the session waits for more input. A STARTTLS ends the
+//! session (the caller runs a fresh one over TLS) and discards anything the client sent after
+//! the command, so no plaintext can be injected into the TLS session (RFC 3207 §4.2).
+
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::time::Duration;
+
+use pecd_common::address::Address;
+use pecd_store::{Mailbox, MailboxId, MailboxState, StoreError};
+use smtp_proto::{Request, AUTH_LOGIN, AUTH_PLAIN};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+use crate::auth::{authenticate, AuthError};
+use crate::context::Context;
+use crate::data::DataReceiver;
+use crate::delivery;
+use crate::ehlo::{self, EhloState, Listener};
+use crate::message::{self, Trace};
+use crate::reply::Reply;
+use crate::sasl::{self, SaslError};
+
+/// How a session ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum End {
+    /// QUIT answered, or the client went away, or a timeout: the connection is done.
+    Closed,
+    /// STARTTLS accepted: the caller must run the TLS handshake and a new session.
+    StartTls,
+}
+
+/// Longest wait for a failed login reply to be slowed by.
+const MAX_AUTH_DELAY: Duration = Duration::from_secs(10);
+
+struct Transaction {
+    /// Envelope sender, lower-cased; empty for the null reverse-path.
+    from: String,
+    /// Recipients accepted so far: address and mailbox.
+    recipients: Vec<(String, MailboxId)>,
+    /// Message bytes collected by BDAT chunks.
+    chunks: Vec<u8>,
+    chunks_too_big: bool,
+}
+
+pub struct Session<'a, S> {
+    ctx: &'a Context,
+    stream: S,
+    listener: Listener,
+    tls: bool,
+    peer: SocketAddr,
+    shutdown: CancellationToken,
+    input: Vec<u8>,
+    pos: usize,
+    out: Vec<u8>,
+    helo: Option<String>,
+    user: Option<Mailbox>,
+    tx: Option<Transaction>,
+}
+
+/// Result of reading one command line.
+enum Line {
+    Text(Vec<u8>),
+    TooLong,
+}
+
+impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
+    pub fn new(
+        ctx: &'a Context,
+        stream: S,
+        listener: Listener,
+        tls: bool,
+        peer: SocketAddr,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Session {
+            ctx,
+            stream,
+            listener,
+            tls,
+            peer,
+            shutdown,
+            input: Vec::new(),
+            pos: 0,
+            out: Vec::new(),
+            helo: None,
+            user: None,
+            tx: None,
+        }
+    }
+
+    /// Gives the stream back (after [`End::StartTls`]).
+    pub fn into_stream(self) -> S {
+        self.stream
+    }
+
+    fn reply(&mut self, r: Reply) {
+        r.write_to(&mut self.out);
+    }
+
+    async fn flush(&mut self) -> std::io::Result<()> {
+        if !self.out.is_empty() {
+            self.stream.write_all(&self.out).await?;
+            self.stream.flush().await?;
+            self.out.clear();
+        }
+        Ok(())
+    }
+
+    /// Reads more input; `false` when the client is gone, timed out, or pecd is stopping (the
+    /// goodbye has then been written).
+    async fn fill(&mut self) -> std::io::Result<bool> {
+        self.flush().await?;
+        if self.pos > 0 {
+            self.input.drain(..self.pos);
+            self.pos = 0;
+        }
+        let idle = Duration::from_secs(self.ctx.config.smtp.idle_timeout_seconds);
+        let mut chunk = [0u8; 16 * 1024];
+        let read = tokio::select! {
+            _ = self.shutdown.cancelled() => {
+                self.reply(Reply::shutting_down());
+                self.flush().await?;
+                return Ok(false);
+            }
+            r = tokio::time::timeout(idle, self.stream.read(&mut chunk)) => r,
+        };
+        match read {
+            Err(_) => {
+                self.reply(Reply::idle_timeout());
+                self.flush().await?;
+                Ok(false)
+            }
+            Ok(Ok(0)) => Ok(false),
+            Ok(Ok(n)) => {
+                self.input.extend_from_slice(&chunk[..n]);
+                Ok(true)
+            }
+            // A TLS client that leaves without close_notify: gone, like a plain EOF.
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
+            Ok(Err(e)) => Err(e),
+        }
+    }
+
+    /// Next command line (CRLF stripped), or `None` at the end of the conversation. A line
+    /// longer than `smtp.max_command_bytes` is skipped to its end and reported as too long.
+    async fn line(&mut self) -> std::io::Result<Option<Line>> {
+        let max = self.ctx.config.smtp.max_command_bytes;
+        let mut too_long = false;
+        loop {
+            let pending = &self.input[self.pos..];
+            if let Some(i) = pending.iter().position(|&b| b == b'\n') {
+                let line = pending[..i]
+                    .strip_suffix(b"\r")
+                    .unwrap_or(&pending[..i])
+                    .to_vec();
+                self.pos += i + 1;
+                return Ok(Some(if too_long || i + 1 > max {
+                    Line::TooLong
+                } else {
+                    Line::Text(line)
+                }));
+            }
+            if pending.len() > max {
+                // Drop what we have of the line and keep skipping to its end.
+                too_long = true;
+                self.pos = self.input.len();
+            }
+            if !self.fill().await? {
+                return Ok(None);
+            }
+        }
+    }
+
+    pub async fn run(&mut self) -> std::io::Result<End> {
+        if !self.tls || self.listener == Listener::Submissions {
+            let greeting = format!("{} ESMTP pecd", self.ctx.config.smtp.hostname);
+            self.reply(Reply::new(220, "", greeting));
+        }
+        loop {
+            let line = match self.line().await? {
+                None => return Ok(End::Closed),
+                Some(Line::TooLong) => {
+                    self.reply(Reply::line_too_long(self.ctx.config.smtp.max_command_bytes));
+                    continue;
+                }
+                Some(Line::Text(line)) => line,
+            };
+            let mut with_crlf = line.clone();
+            with_crlf.extend_from_slice(b"\r\n");
+            let request = match Request::parse(&mut with_crlf.iter()) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.reply(parse_error(e));
+                    continue;
+                }
+            };
+            match request {
+                Request::Ehlo { host } => self.ehlo(host, true),
+                Request::Helo { host } => self.ehlo(host, false),
+                Request::Lhlo { .. } => self.reply(Reply::unknown_command()),
+                Request::StartTls => {
+                    if self.tls || self.listener != Listener::Smtp {
+                        self.reply(Reply::bad_sequence("TLS already active"));
+                    } else {
+                        self.reply(Reply::new(220, "2.0.0", "Ready to start TLS"));
+                        self.flush().await?;
+                        return Ok(End::StartTls);
+                    }
+                }
+                Request::Auth {
+                    mechanism,
+                    initial_response,
+                } => {
+                    self.auth(mechanism, initial_response).await?;
+                }
+                Request::Mail { from } => self.mail(from.address, from.size).await,
+                Request::Rcpt { to } => self.rcpt(to.address).await,
+                Request::Data => self.data().await?,
+                Request::Bdat {
+                    chunk_size,
+                    is_last,
+                } => self.bdat(chunk_size, is_last).await?,
+                Request::Rset => {
+                    self.tx = None;
+                    self.reply(Reply::ok("Reset"));
+                }
+                Request::Noop { .. } => self.reply(Reply::ok("OK")),
+                Request::Vrfy { .. } => self.reply(Reply::new(
+                    252,
+                    "2.5.0",
+                    "Cannot VRFY user, but will accept the message",
+                )),
+                Request::Help { .. } => self.reply(Reply::new(214, "2.0.0", "See RFC 5321")),
+                Request::Quit => {
+                    self.reply(Reply::new(221, "2.0.0", "Bye"));
+                    self.flush().await?;
+                    self.stream.shutdown().await?;
+                    return Ok(End::Closed);
+                }
+                Request::Expn { .. }
+                | Request::Etrn { .. }
+                | Request::Atrn { .. }
+                | Request::Burl { .. } => self.reply(Reply::not_implemented()),
+            }
+        }
+    }
+
+    fn ehlo_state(&self) -> EhloState {
+        EhloState {
+            listener: self.listener,
+            tls: self.tls,
+            authenticated: self.user.is_some(),
+            max_message_bytes: self.ctx.config.limits.max_message_bytes,
+        }
+    }
+
+    fn ehlo(&mut self, host: String, extended: bool) {
+        self.tx = None;
+        let client = if host.is_empty() {
+            self.peer.ip().to_string()
+        } else {
+            host
+        };
+        if extended {
+            let reply = ehlo::reply(&self.ctx.config.smtp.hostname, &client, &self.ehlo_state());
+            self.out.extend_from_slice(&reply);
+        } else {
+            let text = format!("{} greets {client}", self.ctx.config.smtp.hostname);
+            self.reply(Reply::new(250, "", text));
+        }
+        self.helo = Some(client);
+    }
+
+    /// Reads one SASL response line.
+    async fn sasl_line(&mut self, challenge: &str) -> std::io::Result<Result<Vec<u8>, SaslError>> {
+        self.reply(Reply::new(334, "", challenge));
+        match self.line().await? {
+            Some(Line::Text(l)) => Ok(sasl::decode(&l)),
+            Some(Line::TooLong) => Ok(Err(SaslError::Malformed)),
+            None => Ok(Err(SaslError::Cancelled)),
+        }
+    }
+
+    async fn auth(&mut self, mechanism: u64, initial: String) -> std::io::Result<()> {
+        if !self.tls {
+            self.reply(Reply::encryption_required());
+            return Ok(());
+        }
+        if self.user.is_some() {
+            self.reply(Reply::bad_sequence("Already authenticated"));
+            return Ok(());
+        }
+        if self.tx.is_some() {
+            self.reply(Reply::bad_sequence(
+                "AUTH not allowed during a mail transaction",
+            ));
+            return Ok(());
+        }
+        let initial = if initial.is_empty() {
+            None
+        } else {
+            Some(sasl::decode(initial.as_bytes()))
+        };
+        let credentials = if mechanism == AUTH_PLAIN {
+            let response = match initial {
+                Some(r) => r,
+                None => self.sasl_line("").await?,
+            };
+            response.and_then(|r| sasl::plain(&r))
+        } else if mechanism == AUTH_LOGIN {
+            let login = match initial {
+                Some(r) => r,
+                None => self.sasl_line(sasl::LOGIN_USERNAME).await?,
+            };
+            match login.and_then(sasl::text) {
+                Ok(login) => self
+                    .sasl_line(sasl::LOGIN_PASSWORD)
+                    .await?
+                    .and_then(sasl::text)
+                    .map(|p| (login, p)),
+                Err(e) => Err(e),
+            }
+        } else {
+            self.reply(Reply::new(
+                504,
+                "5.5.4",
+                "Unrecognised authentication mechanism",
+            ));
+            return Ok(());
+        };
+        let (login, secret) = match credentials {
+            Ok(c) => c,
+            Err(SaslError::Cancelled) => {
+                self.reply(Reply::new(501, "5.0.0", "Authentication cancelled"));
+                return Ok(());
+            }
+            Err(SaslError::Malformed) => {
+                self.reply(Reply::new(
+                    501,
+                    "5.5.2",
+                    "Malformed authentication response",
+                ));
+                return Ok(());
+            }
+        };
+        match authenticate(&self.ctx.store, &login, secret).await {
+            Ok(mailbox) => {
+                tracing::info!(peer = %self.peer, login = %mailbox.address, "SMTP authenticated");
+                self.user = Some(mailbox);
+                self.reply(Reply::new(235, "2.7.0", "Authentication successful"));
+            }
+            Err(AuthError::Unavailable) => {
+                self.reply(Reply::new(454, "4.7.0", "Temporary authentication failure"))
+            }
+            Err(e) => {
+                let ip = self.peer.ip();
+                tracing::warn!(peer = %self.peer, login = %login, expired = (e == AuthError::Expired), "SMTP authentication failed");
+                // Slowed, never refused for good: once the client stops failing, the buckets
+                // refill and the holder logs in at normal speed.
+                let per_minute = NonZeroU32::new(self.ctx.config.smtp.auth_failures_per_minute)
+                    .unwrap_or(NonZeroU32::MIN);
+                let waits = [
+                    self.ctx
+                        .auth_failures
+                        .check(&format!("ip {ip}"), per_minute),
+                    self.ctx
+                        .auth_failures
+                        .check(&format!("login {}", login.to_ascii_lowercase()), per_minute),
+                ];
+                let delay = waits
+                    .iter()
+                    .filter_map(|w| w.err())
+                    .map(|o| o.retry_after)
+                    .max();
+                if let Some(delay) = delay {
+                    self.flush().await?;
+                    tokio::time::sleep(delay.min(MAX_AUTH_DELAY)).await;
+                }
+                self.reply(if e == AuthError::Expired {
+                    Reply::password_expired()
+                } else {
+                    Reply::bad_credentials()
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn mail(&mut self, address: String, size: usize) {
+        if self.helo.is_none() {
+            return self.reply(Reply::bad_sequence("Send EHLO or HELO first"));
+        }
+        if self.tx.is_some() {
+            return self.reply(Reply::bad_sequence("Nested MAIL command"));
+        }
+        let max = self.ctx.config.limits.max_message_bytes;
+        if size as u64 > max {
+            return self.reply(Reply::too_big(max));
+        }
+        let from = address.to_ascii_lowercase();
+        match &self.user {
+            None if self.listener == Listener::Submissions => {
+                return self.reply(Reply::auth_required())
+            }
+            None => {
+                if !from.is_empty() && Address::parse(&from).is_err() {
+                    return self.reply(Reply::new(501, "5.1.7", "Bad sender address syntax"));
+                }
+            }
+            Some(user) => {
+                if from != user.address {
+                    return self.reply(Reply::sender_mismatch());
+                }
+                // Fresh settings at every message, so `pecctl mailbox set` applies at once.
+                let mailbox = match self.ctx.store.find_mailbox(&user.address).await {
+                    Ok(Some(m)) => m,
+                    Ok(None) => {
+                        return self.reply(Reply::new(550, "5.7.1", "Mailbox no longer exists"))
+                    }
+                    Err(_) => return self.reply(Reply::store_unavailable()),
+                };
+                if mailbox.state != MailboxState::Active {
+                    return self.reply(Reply::new(
+                        550,
+                        "5.7.1",
+                        "Mailbox revoked: it can no longer send",
+                    ));
+                }
+                let limit = mailbox
+                    .settings
+                    .sender_per_minute
+                    .unwrap_or(self.ctx.config.limits.sender_per_minute);
+                let limit = NonZeroU32::new(limit).unwrap_or(NonZeroU32::MIN);
+                if self.ctx.senders.check(&mailbox.address, limit).is_err() {
+                    tracing::warn!(sender = %mailbox.address, limit, "sender over its per-minute limit");
+                    let code = self.ctx.config.limits.sender_over_limit_code;
+                    return self.reply(Reply::over_sender_limit(&mailbox.address, code));
+                }
+            }
+        }
+        self.tx = Some(Transaction {
+            from,
+            recipients: Vec::new(),
+            chunks: Vec::new(),
+            chunks_too_big: false,
+        });
+        self.reply(Reply::new(250, "2.1.0", "Sender OK"));
+    }
+
+    async fn rcpt(&mut self, address: String) {
+        let Some(tx) = &self.tx else {
+            return self.reply(Reply::bad_sequence("Need MAIL command first"));
+        };
+        let max = self.ctx.config.smtp.max_recipients;
+        if tx.recipients.len() >= max {
+            return self.reply(Reply::too_many_recipients(max));
+        }
+        let Ok(rcpt) = Address::parse(&address) else {
+            return self.reply(Reply::new(501, "5.1.3", "Bad recipient address syntax"));
+        };
+        if !self.ctx.config.provider.serves(&rcpt) {
+            return self.reply(Reply::no_relay(rcpt.as_str()));
+        }
+        let mailbox = match self.ctx.store.find_mailbox(rcpt.as_str()).await {
+            Ok(Some(m)) => m,
+            Ok(None) => return self.reply(Reply::no_such_mailbox(rcpt.as_str())),
+            Err(_) => return self.reply(Reply::store_unavailable()),
+        };
+        if mailbox.state != MailboxState::Active {
+            return self.reply(Reply::mailbox_disabled(rcpt.as_str()));
+        }
+        if mailbox.used_bytes >= mailbox.quota_bytes {
+            return self.reply(Reply::mailbox_full(rcpt.as_str()));
+        }
+        let tx = self.tx.as_mut().expect("checked above");
+        if !tx.recipients.iter().any(|(a, _)| a == rcpt.as_str()) {
+            tx.recipients.push((rcpt.as_str().to_string(), mailbox.id));
+        }
+        self.reply(Reply::new(250, "2.1.5", "Recipient OK"));
+    }
+
+    fn ready_for_data(&mut self) -> bool {
+        match &self.tx {
+            None => {
+                self.reply(Reply::bad_sequence("Need MAIL command first"));
+                false
+            }
+            Some(tx) if tx.recipients.is_empty() => {
+                self.reply(Reply::bad_sequence("Need RCPT command first"));
+                false
+            }
+            Some(_) => true,
+        }
+    }
+
+    async fn data(&mut self) -> std::io::Result<()> {
+        if !self.ready_for_data() {
+            return Ok(());
+        }
+        self.reply(Reply::new(
+            354,
+            "",
+            "Start mail input; end with <CRLF>.<CRLF>",
+        ));
+        let max = self.ctx.config.limits.max_message_bytes as usize;
+        let mut receiver = DataReceiver::new(max);
+        loop {
+            let (used, done) = receiver.ingest(&self.input[self.pos..]);
+            self.pos += used;
+            if done {
+                break;
+            }
+            if !self.fill().await? {
+                // Gone in the middle of DATA: nothing was stored.
+                tracing::info!(peer = %self.peer, "client left during DATA; message discarded");
+                self.tx = None;
+                return Ok(());
+            }
+        }
+        if receiver.too_big {
+            self.tx = None;
+            self.reply(Reply::too_big(max as u64));
+            return Ok(());
+        }
+        self.finish(receiver.message).await;
+        Ok(())
+    }
+
+    async fn bdat(&mut self, size: usize, last: bool) -> std::io::Result<()> {
+        // The chunk follows the command whatever the state, so it is always read (or skipped).
+        let ready = self.tx.as_ref().is_some_and(|t| !t.recipients.is_empty());
+        let max = self.ctx.config.limits.max_message_bytes as usize;
+        let mut left = size;
+        while left > 0 {
+            if self.pos == self.input.len() && !self.fill().await? {
+                self.tx = None;
+                return Ok(());
+            }
+            let take = left.min(self.input.len() - self.pos);
+            if let Some(tx) = self.tx.as_mut().filter(|_| ready) {
+                if tx.chunks.len() + take <= max {
+                    tx.chunks
+                        .extend_from_slice(&self.input[self.pos..self.pos + take]);
+                } else {
+                    tx.chunks_too_big = true;
+                    tx.chunks.clear();
+                }
+            }
+            self.pos += take;
+            left -= take;
+        }
+        if !ready {
+            self.ready_for_data();
+            return Ok(());
+        }
+        if !last {
+            self.reply(Reply::ok(format!("{size} bytes received")));
+            return Ok(());
+        }
+        let tx = self.tx.as_mut().expect("ready");
+        if tx.chunks_too_big {
+            self.tx = None;
+            self.reply(Reply::too_big(max as u64));
+            return Ok(());
+        }
+        let message = std::mem::take(&mut tx.chunks);
+        self.finish(message).await;
+        Ok(())
+    }
+
+    /// End of message: sender checks, headers, durable hand-off, then the reply.
+    async fn finish(&mut self, message: Vec<u8>) {
+        let tx = self.tx.take().expect("a transaction is open");
+        if let Some(user) = &self.user {
+            let from = message::from_addresses(&message);
+            if from.len() != 1 || from[0] != user.address {
+                tracing::warn!(sender = %user.address, from = ?from, "From header does not match the authenticated mailbox");
+                return self.reply(Reply::from_header_mismatch());
+            }
+        }
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let add_id = !message::has_message_id(&message);
+        if add_id {
+            tracing::info!(id = %id, sender = %tx.from, "message had no Message-ID; one was added");
+        }
+        let helo = self.helo.clone().unwrap_or_default();
+        let trace = Trace {
+            helo: &helo,
+            peer_ip: self.peer.ip(),
+            hostname: &self.ctx.config.smtp.hostname,
+            tls: self.tls,
+            authenticated: self.user.is_some(),
+            id: &id,
+        };
+        let message = message::prepare(message, &trace, add_id);
+        let recipients: Vec<MailboxId> = tx.recipients.iter().map(|(_, m)| *m).collect();
+        match delivery::hand_off(&self.ctx.store, &recipients, message).await {
+            Ok(()) => {
+                tracing::info!(id = %id, sender = %tx.from, recipients = recipients.len(), "message accepted");
+                self.reply(Reply::ok(format!("Message accepted as {id}")));
+            }
+            Err(StoreError::OverQuota { .. }) => {
+                self.reply(Reply::new(452, "4.2.2", "A recipient's mailbox is full"))
+            }
+            Err(e) => {
+                tracing::error!(id = %id, error = %e, "storing an accepted message failed");
+                self.reply(Reply::store_unavailable());
+            }
+        }
+    }
+}
+
+fn parse_error(e: smtp_proto::Error) -> Reply {
+    use smtp_proto::Error as E;
+    match e {
+        E::UnknownCommand => Reply::unknown_command(),
+        E::InvalidSenderAddress => Reply::new(501, "5.1.7", "Bad sender address syntax"),
+        E::InvalidRecipientAddress => Reply::new(501, "5.1.3", "Bad recipient address syntax"),
+        E::SyntaxError { syntax } => Reply::syntax(format!("Syntax: {syntax}")),
+        E::InvalidParameter { param } => {
+            Reply::new(501, "5.5.4", format!("Invalid parameter {param}"))
+        }
+        E::UnsupportedParameter { param } => {
+            Reply::new(504, "5.5.4", format!("Unsupported parameter {param}"))
+        }
+        E::ResponseTooLong => Reply::new(500, "5.5.2", "Line too long"),
+        E::NeedsMoreData { .. } | E::InvalidResponse { .. } => Reply::syntax("Syntax error"),
+    }
+}

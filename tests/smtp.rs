@@ -1,0 +1,531 @@
+//! The SMTP service against the real pecd: both listeners, AUTH, sender rules, the per-sender
+//! limit, sizes and bounds, durability of what was answered 250, and the client bugs of
+//! CLIENTS.md §5 that apply to SMTP, each named after the bug it pins.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::smtp::{b64, plain, Conn};
+use support::*;
+
+const MARIO: &str = "mario@pec.localhost";
+const LUIGI: &str = "luigi@pec.localhost";
+
+fn msg(from: &str, subject: &str) -> String {
+    format!("From: <{from}>\r\nTo: <{LUIGI}>\r\nSubject: {subject}\r\nMessage-ID: <{subject}@client.test>\r\n\r\nbody of {subject}\r\n")
+}
+
+fn server(extra: &str) -> Server {
+    let s = Server::with_config(extra);
+    s.create_mailbox(MARIO);
+    s.create_mailbox(LUIGI);
+    s
+}
+
+/// Stops pecd and returns the messages in a mailbox's INBOX, oldest first.
+async fn inbox(s: &mut Server, address: &str) -> Vec<String> {
+    s.terminate();
+    let store = pecd_store::Store::open(&s.store_path()).unwrap();
+    let m = store.find_mailbox(address).await.unwrap().unwrap();
+    let inbox = store.folder(m.id, "INBOX").await.unwrap().unwrap();
+    let mut out = Vec::new();
+    for meta in store.messages(inbox.id).await.unwrap() {
+        out.push(String::from_utf8(store.read_body(meta).await.unwrap()).unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn ehlo_per_listener_and_auth_state() {
+    let s = server("");
+    let (mut c, greeting) = Conn::plain(s.listener("smtp")).await;
+    assert!(
+        greeting.starts_with("220 mail.pec.localhost ESMTP"),
+        "{greeting}"
+    );
+    let before = c.cmd("EHLO client.test").await;
+    assert!(
+        before.ends_with("250-CHUNKING\r\n250 STARTTLS\r\n"),
+        "{before}"
+    );
+    assert!(!before.contains("AUTH"), "no AUTH before TLS: {before}");
+    let mut c = c.starttls(&s.ca()).await;
+    let after = c.cmd("EHLO client.test").await;
+    assert!(
+        after.ends_with("250-CHUNKING\r\n250 AUTH PLAIN LOGIN\r\n"),
+        "{after}"
+    );
+    assert!(!after.contains("STARTTLS"));
+    for ext in [
+        "PIPELINING",
+        "SIZE 31457280",
+        "8BITMIME",
+        "SMTPUTF8",
+        "ENHANCEDSTATUSCODES",
+    ] {
+        assert!(
+            after.contains(&format!("250-{ext}\r\n")),
+            "{ext} in {after}"
+        );
+    }
+    let (mut c, greeting) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    assert!(greeting.starts_with("220 "), "{greeting}");
+    let r = c.cmd("EHLO client.test").await;
+    assert!(
+        r.ends_with("250 AUTH PLAIN LOGIN\r\n") && !r.contains("STARTTLS"),
+        "{r}"
+    );
+    c.login(MARIO, PASSWORD).await;
+    let r = c.cmd("EHLO client.test").await;
+    assert!(
+        r.ends_with("250 CHUNKING\r\n"),
+        "no AUTH once authenticated: {r}"
+    );
+    assert!(c.cmd("STARTTLS").await.starts_with("503 5.5.1"));
+}
+
+/// CLIENTS.md §5 bug 2 (Stalwart PR #400) and bug 3 (mox #51): Outlook's AUTH LOGIN needs the
+/// exact base64 challenges, and sends the user name as an initial response.
+#[tokio::test]
+async fn stalwart_pr400_auth_login_challenges_are_exact() {
+    let s = server("");
+    let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    c.cmd("EHLO outlook.test").await;
+    assert_eq!(c.cmd("AUTH LOGIN").await, "334 VXNlcm5hbWU6\r\n");
+    assert_eq!(c.cmd(&b64(MARIO.as_bytes())).await, "334 UGFzc3dvcmQ6\r\n");
+    assert_eq!(
+        c.cmd(&b64(PASSWORD.as_bytes())).await,
+        "235 2.7.0 Authentication successful\r\n"
+    );
+
+    let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    c.cmd("EHLO outlook.test").await;
+    assert_eq!(
+        c.cmd(&format!("AUTH LOGIN {}", b64(MARIO.as_bytes())))
+            .await,
+        "334 UGFzc3dvcmQ6\r\n"
+    );
+    assert!(c
+        .cmd(&b64(PASSWORD.as_bytes()))
+        .await
+        .starts_with("235 2.7.0"));
+
+    // PLAIN without an initial response gets an empty challenge; `*` cancels any exchange.
+    let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    c.cmd("EHLO client.test").await;
+    assert_eq!(c.cmd("AUTH PLAIN").await, "334 \r\n");
+    assert_eq!(c.cmd("*").await, "501 5.0.0 Authentication cancelled\r\n");
+    assert_eq!(c.cmd("AUTH LOGIN").await, "334 VXNlcm5hbWU6\r\n");
+    assert_eq!(c.cmd("*").await, "501 5.0.0 Authentication cancelled\r\n");
+    assert_eq!(c.cmd("AUTH PLAIN").await, "334 \r\n");
+    assert!(c
+        .cmd(&plain(MARIO, PASSWORD))
+        .await
+        .starts_with("235 2.7.0"));
+}
+
+#[tokio::test]
+async fn auth_needs_tls_and_right_credentials() {
+    let s = server("");
+    let (mut c, _) = Conn::plain(s.listener("smtp")).await;
+    c.cmd("EHLO client.test").await;
+    let r = c
+        .cmd(&format!("AUTH PLAIN {}", plain(MARIO, PASSWORD)))
+        .await;
+    assert!(r.starts_with("538 5.7.11"), "AUTH before STARTTLS: {r}");
+    let mut c = c.starttls(&s.ca()).await;
+    c.cmd("EHLO client.test").await;
+    let wrong = c
+        .cmd(&format!("AUTH PLAIN {}", plain(MARIO, "Wrong-Pass1!")))
+        .await;
+    let unknown = c
+        .cmd(&format!(
+            "AUTH PLAIN {}",
+            plain("nobody@pec.localhost", PASSWORD)
+        ))
+        .await;
+    assert_eq!(wrong, "535 5.7.8 Authentication credentials invalid\r\n");
+    assert_eq!(
+        unknown, wrong,
+        "the reply never reveals whether the address exists"
+    );
+    let proxy = b64(format!("{LUIGI}\0{MARIO}\0{PASSWORD}").as_bytes());
+    assert!(
+        c.cmd(&format!("AUTH PLAIN {proxy}"))
+            .await
+            .starts_with("501"),
+        "no authzid of another mailbox"
+    );
+    assert!(c.cmd("AUTH CRAM-MD5").await.starts_with("504 5.5.4"));
+    // 465 requires AUTH before MAIL.
+    let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    c.cmd("EHLO client.test").await;
+    assert!(c
+        .cmd(&format!("MAIL FROM:<{MARIO}>"))
+        .await
+        .starts_with("530 5.7.0"));
+}
+
+#[tokio::test]
+async fn repeated_failed_logins_are_slowed_but_the_holder_is_not_locked_out() {
+    // 10 a minute: after 10 failures the next is held until a 6-second slot frees.
+    let s = server("\n[smtp]\nauth_failures_per_minute = 10\n");
+    let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    c.cmd("EHLO attacker.test").await;
+    for _ in 0..10 {
+        c.cmd(&format!("AUTH PLAIN {}", plain(MARIO, "Wrong-Pass1!")))
+            .await;
+    }
+    let start = Instant::now();
+    let r = c
+        .cmd(&format!("AUTH PLAIN {}", plain(MARIO, "Wrong-Pass1!")))
+        .await;
+    assert!(r.starts_with("535 5.7.8"), "{r}");
+    assert!(
+        start.elapsed() >= Duration::from_secs(3),
+        "11th failure slowed: {:?}",
+        start.elapsed()
+    );
+    assert!(s.log().contains("SMTP authentication failed"));
+    let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    c.login(MARIO, PASSWORD).await;
+}
+
+#[tokio::test]
+async fn spoofed_sender_and_spoofed_from_header_are_refused() {
+    let mut s = server("");
+    let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    c.login(MARIO, PASSWORD).await;
+    let r = c
+        .send_message(LUIGI, &[LUIGI], &msg(LUIGI, "envelope-spoof"))
+        .await;
+    assert_eq!(
+        r,
+        "553 5.7.1 Sender address is not the authenticated mailbox\r\n"
+    );
+    let r = c
+        .send_message(MARIO, &[LUIGI], &msg(LUIGI, "header-spoof"))
+        .await;
+    assert_eq!(
+        r,
+        "553 5.7.1 From header must be the authenticated mailbox\r\n"
+    );
+    let r = c
+        .send_message(MARIO, &[LUIGI], &msg(MARIO, "genuine"))
+        .await;
+    assert!(r.starts_with("250 2.0.0"), "{r}");
+    let stored = inbox(&mut s, LUIGI).await;
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].contains("Subject: genuine"));
+}
+
+#[tokio::test]
+async fn no_relay_and_unauthenticated_mail_only_for_our_domains() {
+    let mut s = server("");
+    // A peer delivering to us on port 25 without AUTH.
+    let (mut c, _) = Conn::plain(s.listener("smtp")).await;
+    c.cmd("EHLO peer.example").await;
+    assert!(c
+        .cmd("MAIL FROM:<someone@elsewhere.example>")
+        .await
+        .starts_with("250"));
+    let r = c.cmd("RCPT TO:<victim@gmail.com>").await;
+    assert_eq!(
+        r,
+        "550 5.7.1 <victim@gmail.com>: relaying to domains other than ours is not available\r\n"
+    );
+    assert!(c
+        .cmd("RCPT TO:<nobody@pec.localhost>")
+        .await
+        .starts_with("550 5.1.1"));
+    assert!(c
+        .cmd(&format!("RCPT TO:<{LUIGI}>"))
+        .await
+        .starts_with("250 2.1.5"));
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.send(b"From: someone@elsewhere.example\r\nSubject: inbound\r\n\r\nhi\r\n.\r\n")
+        .await;
+    assert!(c.reply().await.starts_with("250 2.0.0"));
+    // Authenticated users cannot relay either (until the relay issue lands).
+    let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    c.login(MARIO, PASSWORD).await;
+    let r = c
+        .send_message(MARIO, &["friend@example.com"], &msg(MARIO, "out"))
+        .await;
+    assert!(r.starts_with("550 5.7.1"), "{r}");
+    let stored = inbox(&mut s, LUIGI).await;
+    assert_eq!(stored.len(), 1);
+    assert!(stored[0].contains("Subject: inbound"));
+    assert!(stored[0].starts_with("Received: from peer.example ([127.0.0.1])\r\n\tby mail.pec.localhost (pecd) with ESMTP id "));
+}
+
+#[tokio::test]
+async fn a_burst_of_seven_sees_the_seventh_refused_on_either_port() {
+    let s = server("");
+    let (mut a, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    a.login(MARIO, PASSWORD).await;
+    let (b, _) = Conn::plain(s.listener("smtp")).await;
+    let mut b = b.starttls(&s.ca()).await;
+    b.login(MARIO, PASSWORD).await;
+    for i in 0..6 {
+        let c = if i % 2 == 0 { &mut a } else { &mut b };
+        let r = c
+            .send_message(MARIO, &[LUIGI], &msg(MARIO, &format!("burst{i}")))
+            .await;
+        assert!(r.starts_with("250 2.0.0"), "message {i}: {r}");
+    }
+    let refused = "550 5.7.1 MAIL from: \"<mario@pec.localhost>\" blocked \"Class Of Service\" - Too much traffic from this sender\r\n";
+    assert_eq!(a.cmd(&format!("MAIL FROM:<{MARIO}>")).await, refused);
+    assert_eq!(b.cmd(&format!("MAIL FROM:<{MARIO}>")).await, refused);
+    // Another sender is unaffected.
+    let (mut l, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    l.login(LUIGI, PASSWORD).await;
+    assert!(l
+        .send_message(LUIGI, &[MARIO], &msg(LUIGI, "other"))
+        .await
+        .starts_with("250"));
+    // One more every 10 seconds.
+    tokio::time::sleep(Duration::from_millis(10_100)).await;
+    assert!(a
+        .send_message(MARIO, &[LUIGI], &msg(MARIO, "after10s"))
+        .await
+        .starts_with("250"));
+    assert_eq!(a.cmd(&format!("MAIL FROM:<{MARIO}>")).await, refused);
+    // The per-mailbox override lifts the limit at once, and `default` restores it.
+    s.json(&["mailbox", "set", MARIO, "--sender-per-minute", "20"]);
+    for i in 0..8 {
+        let r = b
+            .send_message(MARIO, &[LUIGI], &msg(MARIO, &format!("lifted{i}")))
+            .await;
+        assert!(r.starts_with("250"), "lifted {i}: {r}");
+    }
+    s.json(&["mailbox", "set", MARIO, "--sender-per-minute", "default"]);
+    for i in 0..6 {
+        assert!(b
+            .send_message(MARIO, &[LUIGI], &msg(MARIO, &format!("restored{i}")))
+            .await
+            .starts_with("250"));
+    }
+    assert_eq!(b.cmd(&format!("MAIL FROM:<{MARIO}>")).await, refused);
+}
+
+#[tokio::test]
+async fn over_limit_code_451_keeps_the_text() {
+    let s = server("\n[limits]\nsender_per_minute = 1\nsender_over_limit_code = 451\n");
+    let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    c.login(MARIO, PASSWORD).await;
+    assert!(c
+        .send_message(MARIO, &[LUIGI], &msg(MARIO, "one"))
+        .await
+        .starts_with("250"));
+    assert_eq!(
+        c.cmd(&format!("MAIL FROM:<{MARIO}>")).await,
+        "451 4.7.1 MAIL from: \"<mario@pec.localhost>\" blocked \"Class Of Service\" - Too much traffic from this sender\r\n"
+    );
+}
+
+#[tokio::test]
+async fn pipelined_commands_in_one_packet_are_answered_in_order() {
+    let mut s = server("");
+    let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    c.login(MARIO, PASSWORD).await;
+    let body = msg(MARIO, "pipelined");
+    let batch = format!(
+        "MAIL FROM:<{MARIO}>\r\nRCPT TO:<{LUIGI}>\r\nRCPT TO:<nobody@pec.localhost>\r\nDATA\r\n"
+    );
+    c.send(batch.as_bytes()).await;
+    assert!(c.reply().await.starts_with("250 2.1.0"));
+    assert!(c.reply().await.starts_with("250 2.1.5"));
+    assert!(c.reply().await.starts_with("550 5.1.1"));
+    assert!(c.reply().await.starts_with("354"));
+    c.send(format!("{body}.\r\nNOOP\r\nQUIT\r\n").as_bytes())
+        .await;
+    assert!(c.reply().await.starts_with("250 2.0.0 Message accepted"));
+    assert!(c.reply().await.starts_with("250 2.0.0 OK"));
+    assert_eq!(c.reply().await, "221 2.0.0 Bye\r\n");
+    assert_eq!(inbox(&mut s, LUIGI).await.len(), 1);
+}
+
+#[tokio::test]
+async fn max_size_plus_one_is_refused_and_the_connection_stays_usable() {
+    let mut s = server("\n[limits]\nmax_message_bytes = 2048\n");
+    let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    c.login(MARIO, PASSWORD).await;
+    assert!(c.cmd("EHLO x").await.contains("250-SIZE 2048\r\n"));
+    let r = c.cmd(&format!("MAIL FROM:<{MARIO}> SIZE=2049")).await;
+    assert_eq!(
+        r,
+        "552 5.3.4 Message size exceeds the limit of 2048 bytes\r\n"
+    );
+    let mut big = msg(MARIO, "big");
+    big.push_str(&"x".repeat(2049 - big.len()));
+    assert_eq!(big.len(), 2049);
+    let r = c.send_message(MARIO, &[LUIGI], &big).await;
+    assert!(r.starts_with("552 5.3.4"), "{r}");
+    assert!(
+        c.cmd("NOOP").await.starts_with("250"),
+        "connection still usable"
+    );
+    let mut fits = msg(MARIO, "fits");
+    fits.push_str(&"y".repeat(2048 - 2 - fits.len()));
+    assert!(c
+        .send_message(MARIO, &[LUIGI], &fits)
+        .await
+        .starts_with("250"));
+    // BDAT (CHUNKING) with the same limit.
+    assert!(c
+        .cmd(&format!("MAIL FROM:<{MARIO}>"))
+        .await
+        .starts_with("250"));
+    assert!(c
+        .cmd(&format!("RCPT TO:<{LUIGI}>"))
+        .await
+        .starts_with("250"));
+    let chunk = msg(MARIO, "bdat");
+    c.send(format!("BDAT {} LAST\r\n{chunk}", chunk.len()).as_bytes())
+        .await;
+    assert!(c.reply().await.starts_with("250 2.0.0 Message accepted"));
+    let stored = inbox(&mut s, LUIGI).await;
+    assert_eq!(stored.len(), 2);
+    assert!(stored[1].ends_with(&chunk), "BDAT bytes stored exactly");
+}
+
+#[tokio::test]
+async fn a_10000_byte_command_line_is_refused_and_the_connection_stays_usable() {
+    let s = server("");
+    let (mut c, _) = Conn::plain(s.listener("smtp")).await;
+    c.cmd("EHLO client.test").await;
+    let long = format!("MAIL FROM:<{}@pec.localhost>", "a".repeat(10_000));
+    assert_eq!(
+        c.cmd(&long).await,
+        "500 5.5.2 Line too long (at most 4096 bytes)\r\n"
+    );
+    assert!(c.cmd("NOOP").await.starts_with("250 2.0.0"));
+}
+
+#[tokio::test]
+async fn a_disconnect_in_the_middle_of_data_leaves_nothing_behind() {
+    let mut s = server("");
+    let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    c.login(MARIO, PASSWORD).await;
+    c.cmd(&format!("MAIL FROM:<{MARIO}>")).await;
+    c.cmd(&format!("RCPT TO:<{LUIGI}>")).await;
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.send(msg(MARIO, "half").as_bytes()).await;
+    drop(c);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s.log().contains("client left during DATA") {
+        assert!(
+            Instant::now() < deadline,
+            "server never noticed the disconnect"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(inbox(&mut s, LUIGI).await.is_empty());
+}
+
+/// CLIENTS.md §5 bug 11 (Stalwart #567): QUIT must answer and close TLS cleanly.
+#[tokio::test]
+async fn stalwart_567_quit_replies_221_and_closes_tls_cleanly() {
+    let s = server("");
+    let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    c.cmd("EHLO client.test").await;
+    assert_eq!(c.cmd("QUIT").await, "221 2.0.0 Bye\r\n");
+    let mut rest = [0u8; 16];
+    // rustls reports a missing close_notify as an error; a clean close reads 0.
+    assert_eq!(c.read_some(&mut rest).await.expect("clean TLS close"), 0);
+}
+
+#[tokio::test]
+async fn received_header_and_generated_message_id() {
+    let mut s = server("");
+    let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    c.login(MARIO, PASSWORD).await;
+    let without_id = format!("From: <{MARIO}>\r\nTo: <{LUIGI}>\r\nSubject: no id\r\n\r\nx\r\n");
+    assert!(c
+        .send_message(MARIO, &[LUIGI], &without_id)
+        .await
+        .starts_with("250"));
+    assert!(c
+        .send_message(MARIO, &[LUIGI], &msg(MARIO, "with-id"))
+        .await
+        .starts_with("250"));
+    assert!(s.log().contains("message had no Message-ID; one was added"));
+    let stored = inbox(&mut s, LUIGI).await;
+    assert!(stored[0].starts_with("Received: from client.test ([127.0.0.1])\r\n\tby mail.pec.localhost (pecd) with ESMTPSA id "));
+    assert!(
+        stored[0].contains("@mail.pec.localhost>\r\nFrom: <mario@pec.localhost>"),
+        "{}",
+        stored[0]
+    );
+    assert_eq!(
+        stored[1].matches("Message-ID:").count(),
+        1,
+        "the client's own id is kept alone"
+    );
+}
+
+#[tokio::test]
+async fn bounds_connections_per_ip_and_idle_timeout() {
+    let s = server("\n[smtp]\nmax_connections_per_ip = 2\nidle_timeout_seconds = 1\n");
+    let (_a, _) = Conn::plain(s.listener("smtp")).await;
+    let (_b, _) = Conn::plain(s.listener("smtp")).await;
+    let (mut c, greeting) = Conn::plain(s.listener("smtp")).await;
+    assert_eq!(
+        greeting,
+        "421 4.7.0 Too many connections from your address; try again later\r\n"
+    );
+    assert_eq!(c.reply().await, "", "then closed");
+    // The limit counts both listeners together; on 465 the refusal comes over TLS.
+    let (mut d, greeting) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    assert!(greeting.starts_with("421 4.7.0"), "{greeting}");
+    assert_eq!(d.reply().await, "");
+    // The two idle ones time out, which frees the slots.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let (mut e, greeting) = Conn::plain(s.listener("smtp")).await;
+    assert!(greeting.starts_with("220"), "{greeting}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        e.reply().await,
+        "421 4.4.2 Idle timeout, closing connection\r\n"
+    );
+}
+
+#[tokio::test]
+async fn lettre_sends_over_both_ports() {
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+    let mut s = server("");
+    let ca = Certificate::from_pem(&std::fs::read(s.ca()).unwrap()).unwrap();
+    let tls = TlsParameters::builder("mail.pec.localhost".into())
+        .add_root_certificate(ca)
+        .build_rustls()
+        .unwrap();
+    let creds = Credentials::new(MARIO.into(), PASSWORD.into());
+    for (name, mode) in [
+        ("submissions", Tls::Wrapper(tls.clone())),
+        ("smtp", Tls::Required(tls.clone())),
+    ] {
+        let addr = s.listener(name);
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(addr.port())
+            .tls(mode)
+            .credentials(creds.clone())
+            .build();
+        let email = Message::builder()
+            .from(MARIO.parse().unwrap())
+            .to(LUIGI.parse().unwrap())
+            .subject(format!("via lettre {name}"))
+            .body(String::from("Ciao Luigi"))
+            .unwrap();
+        let response = transport.send(email).await.unwrap();
+        assert_eq!(response.code().to_string(), "250");
+    }
+    let stored = inbox(&mut s, LUIGI).await;
+    assert_eq!(stored.len(), 2);
+    assert!(stored[0].contains("Subject: via lettre submissions"));
+    assert!(stored[1].contains("Subject: via lettre smtp"));
+}
