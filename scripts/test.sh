@@ -5,9 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages: libssl-dev and pkg-config build the openssl crate; strace shows the
-# fsync-before-acknowledgement order.
+# fsync-before-acknowledgement order; swaks, openssl and python3 are the SMTP clients of
+# tests/smtp_clients.rs.
 needed=()
-for pkg in libssl-dev pkg-config strace; do
+for pkg in libssl-dev pkg-config strace swaks openssl python3; do
+    command -v "$pkg" >/dev/null 2>&1 && continue
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || needed+=("$pkg")
 done
 if [ ${#needed[@]} -gt 0 ]; then

@@ -149,6 +149,85 @@ async fn sigkill_during_imports_loses_nothing_acknowledged() {
     );
 }
 
+/// One SMTP sender: submits until the connection dies, recording each message answered 250.
+/// When pecd is killed in the middle of a write the raw client panics on the broken pipe: that
+/// ends this task, which is what the kill is for.
+async fn smtp_writer(
+    addr: std::net::SocketAddr,
+    ca: std::path::PathBuf,
+    round: usize,
+    id: usize,
+    acked: Acked,
+) {
+    use support::smtp::Conn;
+    let (mut c, greeting) = Conn::tls(addr, &ca).await;
+    if !greeting.starts_with("220") {
+        return;
+    }
+    c.login(ADDRESS, PASSWORD).await;
+    for i in 0.. {
+        let marker = format!("smtp-r{round}-w{id}-m{i}");
+        let body = String::from_utf8(message(&marker, 2000 + i * 131 % 8000)).unwrap();
+        let body = body.replace(
+            "From: Mario Rossi <mario@pec.localhost>",
+            "From: <mario@pec.localhost>",
+        );
+        let r = c
+            .send_message(ADDRESS, &[ADDRESS], body.trim_end_matches("\r\n"))
+            .await;
+        if !r.starts_with("250 2.0.0") {
+            return;
+        }
+        acked.lock().unwrap().insert(marker, ("INBOX".into(), 0));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigkill_during_smtp_submissions_loses_nothing_answered_250() {
+    let mut s = Server::start();
+    s.create_mailbox(ADDRESS);
+    s.json(&["mailbox", "set", ADDRESS, "--sender-per-minute", "1000000"]);
+    let acked: Acked = Arc::default();
+    for round in 0..3 {
+        if round > 0 {
+            s.spawn();
+        }
+        let addr = s.listener("submissions");
+        let writers: Vec<_> = (0..WRITERS)
+            .map(|id| tokio::spawn(smtp_writer(addr, s.ca(), round, id, acked.clone())))
+            .collect();
+        let delay = rand::thread_rng().gen_range(300..1200);
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+        s.kill9();
+        for w in writers {
+            let _ = w.await;
+        }
+        // UIDs are not part of an SMTP reply: check presence by subject.
+        let snapshot = acked.lock().unwrap().clone();
+        let store = Store::open(&s.store_path()).expect("store opens after SIGKILL");
+        let mbx = store.find_mailbox(ADDRESS).await.unwrap().unwrap();
+        let inbox = store.folder(mbx.id, "INBOX").await.unwrap().unwrap();
+        let mut subjects = HashSet::new();
+        for meta in store.messages(inbox.id).await.unwrap() {
+            let body = store.read_body(meta).await.unwrap();
+            let text = String::from_utf8_lossy(&body);
+            if let Some(subject) = text.lines().find_map(|l| l.strip_prefix("Subject: ")) {
+                subjects.insert(subject.to_string());
+            }
+        }
+        for marker in snapshot.keys() {
+            assert!(
+                subjects.contains(marker),
+                "message {marker} was answered 250 and lost"
+            );
+        }
+        drop(store);
+    }
+    let total = acked.lock().unwrap().len();
+    assert!(total > 0, "no message was accepted at all");
+    eprintln!("{total} SMTP messages answered 250 over 3 SIGKILL rounds, none lost");
+}
+
 #[test]
 fn fsync_happens_between_request_and_acknowledgement() {
     if std::process::Command::new("strace")

@@ -36,8 +36,10 @@ async fn inbox(s: &mut Server, address: &str) -> Vec<String> {
     out
 }
 
+/// CLIENTS.md §5 bug 13 (maddy #761): LOGIN was enabled but not announced. The EHLO reply is
+/// checked per listener and per TLS and authentication state.
 #[tokio::test]
-async fn ehlo_per_listener_and_auth_state() {
+async fn maddy_761_ehlo_announces_plain_and_login_per_listener_and_auth_state() {
     let s = server("");
     let (mut c, greeting) = Conn::plain(s.listener("smtp")).await;
     assert!(
@@ -123,6 +125,28 @@ async fn stalwart_pr400_auth_login_challenges_are_exact() {
         .cmd(&plain(MARIO, PASSWORD))
         .await
         .starts_with("235 2.7.0"));
+}
+
+/// CLIENTS.md §3 (modern-email/defects #14): Outlook has sent `MAIL FROM: <address>` with a
+/// space after the colon; it must be accepted.
+#[tokio::test]
+async fn outlook_extra_space_in_mail_from_is_accepted() {
+    let mut s = server("");
+    let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    c.login(MARIO, PASSWORD).await;
+    assert!(c
+        .cmd(&format!("MAIL FROM: <{MARIO}>"))
+        .await
+        .starts_with("250 2.1.0"));
+    assert!(c
+        .cmd(&format!("RCPT TO: <{LUIGI}>"))
+        .await
+        .starts_with("250 2.1.5"));
+    assert!(c.cmd("DATA").await.starts_with("354"));
+    c.send(format!("{}.\r\n", msg(MARIO, "outlook")).as_bytes())
+        .await;
+    assert!(c.reply().await.starts_with("250 2.0.0"));
+    assert_eq!(inbox(&mut s, LUIGI).await.len(), 1);
 }
 
 #[tokio::test]
@@ -389,6 +413,52 @@ async fn max_size_plus_one_is_refused_and_the_connection_stays_usable() {
     let stored = inbox(&mut s, LUIGI).await;
     assert_eq!(stored.len(), 2);
     assert!(stored[1].ends_with(&chunk), "BDAT bytes stored exactly");
+}
+
+/// RFC 3207 §4.2 (the STARTTLS command-injection class): plaintext pipelined after STARTTLS
+/// must be thrown away, not executed inside the TLS session.
+#[tokio::test]
+async fn starttls_discards_plaintext_pipelined_after_it() {
+    let s = server("");
+    let (mut c, _) = Conn::plain(s.listener("smtp")).await;
+    c.cmd("EHLO client.test").await;
+    c.send(b"STARTTLS\r\nNOOP injected\r\n").await;
+    assert!(c.reply().await.starts_with("220 2.0.0"));
+    let support::smtp::Stream::Plain(tcp) = c.stream else {
+        unreachable!()
+    };
+    let tls = tokio_rustls::TlsConnector::from(support::smtp::tls_config(&s.ca()));
+    let name = rustls_pki_types::ServerName::try_from("mail.pec.localhost").unwrap();
+    let mut stream = tls.connect(name, tcp).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    stream.write_all(b"EHLO client.test\r\n").await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = stream.read(&mut buf).await.unwrap();
+    let first = String::from_utf8_lossy(&buf[..n]);
+    assert!(
+        first.starts_with("250-mail.pec.localhost"),
+        "no reply to the injected NOOP: {first}"
+    );
+}
+
+#[tokio::test]
+async fn recipients_per_message_are_bounded() {
+    let s = server("\n[smtp]\nmax_recipients = 2\n");
+    let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    c.login(MARIO, PASSWORD).await;
+    c.cmd(&format!("MAIL FROM:<{MARIO}>")).await;
+    assert!(c
+        .cmd(&format!("RCPT TO:<{LUIGI}>"))
+        .await
+        .starts_with("250"));
+    assert!(c
+        .cmd(&format!("RCPT TO:<{MARIO}>"))
+        .await
+        .starts_with("250"));
+    assert_eq!(
+        c.cmd("RCPT TO:<third@pec.localhost>").await,
+        "452 4.5.3 Too many recipients (at most 2 per message)\r\n"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,325 @@
+//! SMTP load generator: the real pecd (release build) on loopback, 10 KB messages submitted
+//! over implicit TLS with AUTH by 1, 4 and 16 concurrent connections. Reports messages/s
+//! accepted (each answered 250 only once durable) and the p50/p99 latency of one message
+//! (MAIL FROM to the 250 after DATA), with throughput as a ratio to the single connection
+//! measured in the same run. Target (issue 3): >= 600 messages/s over 4 connections, p99
+//! under 50 ms.
+//!
+//! Run: `cargo bench --bench smtp_load` (add `-- --quick` for a short run; `cargo test
+//! --benches` runs it in that short form).
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tokio_rustls::TlsConnector;
+
+const PASSWORD: &str = "Bench-Pass9!";
+
+struct Pecd {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Pecd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn pecctl(socket: &Path, args: &[&str], stdin: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pecctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all_sync(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "pecctl {args:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+trait WriteAllSync {
+    fn write_all_sync(self, data: &[u8]);
+}
+
+impl WriteAllSync for std::process::ChildStdin {
+    fn write_all_sync(mut self, data: &[u8]) {
+        std::io::Write::write_all(&mut self, data).unwrap();
+    }
+}
+
+fn start(senders: usize) -> (Pecd, std::net::SocketAddr, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let config = format!(
+        "[listen]\nsmtp = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\n[tls]\ncert = \"{d}/certs/server.pem\"\nkey = \"{d}/certs/server.key\"\n[signing]\ncert = \"{d}/certs/signer.pem\"\nkey = \"{d}/certs/signer.key\"\nchain = \"{d}/certs/ca.pem\"\n[peers]\ntrust_anchors = \"{d}/certs/ca.pem\"\n[store]\npath = \"{d}/store\"\n[control]\nsocket = \"{d}/pecd.sock\"\n[smtp]\nmax_connections_per_ip = 5000\n"
+    );
+    std::fs::write(dir.path().join("pecd.toml"), config).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_pecd"))
+        .args(["serve", "--config"])
+        .arg(dir.path().join("pecd.toml"))
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = dir.path().join("pecd.sock");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline, "pecd did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for i in 0..senders {
+        let address = format!("sender{i}@pec.localhost");
+        pecctl(
+            &socket,
+            &["mailbox", "create", &address, "--password-stdin"],
+            &format!("{PASSWORD}\n"),
+        );
+        pecctl(
+            &socket,
+            &["mailbox", "set", &address, "--sender-per-minute", "1000000"],
+            "",
+        );
+    }
+    pecctl(
+        &socket,
+        &[
+            "mailbox",
+            "create",
+            "sink@pec.localhost",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    let status: String = pecctl(&socket, &["--json", "status"], "");
+    let addr = status
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("\"submissions\": \""))
+        .and_then(|l| l.strip_suffix("\""))
+        .expect("submissions listener in status")
+        .parse()
+        .unwrap();
+    let ca = dir.path().join("certs/ca.pem");
+    (Pecd { child, _dir: dir }, addr, ca)
+}
+
+fn tls_config(ca: &Path) -> Arc<ClientConfig> {
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Arc::new(
+        ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+async fn expect<S: AsyncReadExt + Unpin>(s: &mut S, buf: &mut Vec<u8>, code: &str) {
+    loop {
+        if let Some(end) = find_reply_end(buf) {
+            let reply: Vec<u8> = buf.drain(..end).collect();
+            assert!(
+                reply.starts_with(code.as_bytes()),
+                "expected {code}: {}",
+                String::from_utf8_lossy(&reply)
+            );
+            return;
+        }
+        let mut chunk = [0u8; 4096];
+        let n = s.read(&mut chunk).await.unwrap();
+        assert!(n > 0, "connection closed");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+fn find_reply_end(buf: &[u8]) -> Option<usize> {
+    let mut start = 0;
+    while let Some(i) = buf[start..].iter().position(|&b| b == b'\n') {
+        if buf.len() >= start + 4 && buf[start + 3] == b' ' {
+            return Some(start + i + 1);
+        }
+        start += i + 1;
+    }
+    None
+}
+
+/// One connection sending `count` messages; returns per-message latencies.
+async fn connection(
+    addr: std::net::SocketAddr,
+    config: Arc<ClientConfig>,
+    sender: String,
+    count: usize,
+) -> Vec<Duration> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let name = ServerName::try_from("mail.pec.localhost").unwrap();
+    let mut s = TlsConnector::from(config).connect(name, tcp).await.unwrap();
+    let mut buf = Vec::new();
+    expect(&mut s, &mut buf, "220").await;
+    s.write_all(b"EHLO bench\r\n").await.unwrap();
+    expect(&mut s, &mut buf, "250").await;
+    let auth = base64_plain(&sender, PASSWORD);
+    s.write_all(format!("AUTH PLAIN {auth}\r\n").as_bytes())
+        .await
+        .unwrap();
+    expect(&mut s, &mut buf, "235").await;
+    let mut body = format!("From: <{sender}>\r\nTo: <sink@pec.localhost>\r\nSubject: load\r\n\r\n");
+    while body.len() < 10 * 1024 {
+        body.push_str(
+            "0123456789 abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ 0123456789\r\n",
+        );
+    }
+    let mut latencies = Vec::with_capacity(count);
+    for _ in 0..count {
+        let start = Instant::now();
+        // Pipelined as a real client would (RFC 2920): MAIL, RCPT, DATA in one write.
+        s.write_all(
+            format!("MAIL FROM:<{sender}>\r\nRCPT TO:<sink@pec.localhost>\r\nDATA\r\n").as_bytes(),
+        )
+        .await
+        .unwrap();
+        expect(&mut s, &mut buf, "250").await;
+        expect(&mut s, &mut buf, "250").await;
+        expect(&mut s, &mut buf, "354").await;
+        s.write_all(body.as_bytes()).await.unwrap();
+        s.write_all(b".\r\n").await.unwrap();
+        expect(&mut s, &mut buf, "250").await;
+        latencies.push(start.elapsed());
+    }
+    s.write_all(b"QUIT\r\n").await.unwrap();
+    latencies
+}
+
+fn base64_plain(user: &str, password: &str) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let data = format!("\0{user}\0{password}").into_bytes();
+    let mut out = String::new();
+    for chunk in data.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | (b as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            out.push(if i <= chunk.len() {
+                T[(n >> (18 - 6 * i)) as usize & 63] as char
+            } else {
+                '='
+            });
+        }
+    }
+    out
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+fn main() {
+    // `cargo bench` passes --bench; `cargo test --benches` does not: run short then.
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick") || !args.iter().any(|a| a == "--bench");
+    let per_connection_total = if quick { 48 } else { 1600 };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (pecd, addr, ca) = start(16);
+    let config = tls_config(&ca);
+    let mut baseline = None;
+    println!("smtp_load: 10 KB messages over implicit TLS with AUTH, pipelined MAIL/RCPT/DATA");
+    for connections in [1usize, 4, 16] {
+        let count = (per_connection_total / connections).max(3);
+        let start = Instant::now();
+        let mut latencies: Vec<Duration> = rt.block_on(async {
+            let tasks: Vec<_> = (0..connections)
+                .map(|i| {
+                    tokio::spawn(connection(
+                        addr,
+                        config.clone(),
+                        format!("sender{i}@pec.localhost"),
+                        count,
+                    ))
+                })
+                .collect();
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.unwrap());
+            }
+            all
+        });
+        let elapsed = start.elapsed();
+        latencies.sort();
+        let rate = latencies.len() as f64 / elapsed.as_secs_f64();
+        let base = *baseline.get_or_insert(rate);
+        println!(
+            "{connections:>2} connections: {:>5} messages in {:>6.2} s = {rate:>7.1} msg/s ({:.2}x one connection), p50 {:>6.2} ms, p99 {:>6.2} ms",
+            latencies.len(),
+            elapsed.as_secs_f64(),
+            rate / base,
+            percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
+            percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
+        );
+    }
+    idle_memory(&rt, &pecd, addr, config, if quick { 50 } else { 1000 });
+    drop(pecd);
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// RSS of pecd before and after `n` idle TLS connections that have said EHLO.
+fn idle_memory(
+    rt: &tokio::runtime::Runtime,
+    pecd: &Pecd,
+    addr: std::net::SocketAddr,
+    config: Arc<ClientConfig>,
+    n: usize,
+) {
+    let pid = pecd.child.id();
+    let before = rss_kib(pid);
+    let held = rt.block_on(async {
+        let mut held = Vec::with_capacity(n);
+        for _ in 0..n {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let name = ServerName::try_from("mail.pec.localhost").unwrap();
+            let mut s = TlsConnector::from(config.clone())
+                .connect(name, tcp)
+                .await
+                .unwrap();
+            let mut buf = Vec::new();
+            expect(&mut s, &mut buf, "220").await;
+            s.write_all(b"EHLO idle\r\n").await.unwrap();
+            expect(&mut s, &mut buf, "250").await;
+            held.push(s);
+        }
+        held
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let after = rss_kib(pid);
+    println!(
+        "idle connections: {n} TLS sessions after EHLO: pecd RSS {before} KiB -> {after} KiB, {:.1} KiB per connection",
+        after.saturating_sub(before) as f64 / n as f64
+    );
+    drop(held);
+}
