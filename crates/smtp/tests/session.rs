@@ -1,0 +1,107 @@
+//! SMTP sessions driven in memory (no sockets): the session is generic over its stream.
+
+use std::sync::Arc;
+
+use pecd_common::config::Config;
+use pecd_smtp::context::Context;
+use pecd_smtp::ehlo::Listener;
+use pecd_smtp::session::{End, Session};
+use pecd_store::Store;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio_util::sync::CancellationToken;
+
+async fn context() -> (tempfile::TempDir, Arc<Context>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    store
+        .create_mailbox("luigi@pec.localhost", "$argon2id$unused", 1 << 20)
+        .await
+        .unwrap();
+    (dir, Context::new(Arc::new(Config::default()), store))
+}
+
+/// Runs one cleartext port-25 session over an in-memory pipe with `input` already sent,
+/// then returns everything the server wrote and how the session ended.
+async fn converse(ctx: &Context, input: &[u8]) -> (String, End) {
+    let (client, server) = tokio::io::duplex(64 * 1024);
+    let (mut read, mut write) = tokio::io::split(client);
+    write.write_all(input).await.unwrap();
+    let peer = "192.0.2.7:40000".parse().unwrap();
+    let mut session = Session::new(
+        ctx,
+        server,
+        Listener::Smtp,
+        false,
+        peer,
+        CancellationToken::new(),
+    );
+    let end = session.run().await.unwrap();
+    drop(session);
+    drop(write);
+    let mut out = String::new();
+    read.read_to_string(&mut out).await.unwrap();
+    (out, end)
+}
+
+#[tokio::test]
+async fn a_peer_delivery_pipelined_in_one_write() {
+    let (_dir, ctx) = context().await;
+    let input = b"EHLO peer.example\r\nMAIL FROM:<a@peer.example>\r\nRCPT TO:<luigi@pec.localhost>\r\nDATA\r\n\
+From: a@peer.example\r\nSubject: hi\r\n\r\n..dot-stuffed\r\n.\r\nQUIT\r\n";
+    let (out, end) = converse(&ctx, input).await;
+    assert_eq!(end, End::Closed);
+    let codes: Vec<&str> = out
+        .lines()
+        .map(|l| &l[..4])
+        .filter(|c| !c.ends_with('-'))
+        .collect();
+    assert_eq!(
+        codes,
+        vec!["220 ", "250 ", "250 ", "250 ", "354 ", "250 ", "221 "],
+        "{out}"
+    );
+    let m = ctx
+        .store
+        .find_mailbox("luigi@pec.localhost")
+        .await
+        .unwrap()
+        .unwrap();
+    let inbox = ctx.store.folder(m.id, "INBOX").await.unwrap().unwrap();
+    let metas = ctx.store.messages(inbox.id).await.unwrap();
+    let body = String::from_utf8(ctx.store.read_body(metas[0].clone()).await.unwrap()).unwrap();
+    assert!(
+        body.starts_with("Received: from peer.example ([192.0.2.7])"),
+        "{body}"
+    );
+    assert!(
+        body.ends_with("\r\n\r\n.dot-stuffed\r\n"),
+        "unstuffed: {body:?}"
+    );
+}
+
+#[tokio::test]
+async fn starttls_ends_the_cleartext_session_and_drops_what_followed() {
+    let (_dir, ctx) = context().await;
+    let (out, end) = converse(&ctx, b"EHLO x\r\nSTARTTLS\r\nMAIL FROM:<a@b.c>\r\n").await;
+    assert_eq!(end, End::StartTls);
+    assert!(out.ends_with("220 2.0.0 Ready to start TLS\r\n"), "{out}");
+}
+
+#[tokio::test]
+async fn commands_out_of_order_get_503_and_unknown_ones_500() {
+    let (_dir, ctx) = context().await;
+    let (out, _) = converse(&ctx, b"MAIL FROM:<a@b.c>\r\nHELO x\r\nRCPT TO:<luigi@pec.localhost>\r\nDATA\r\nFOO\r\nVRFY luigi\r\nQUIT\r\n").await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines[1..],
+        [
+            "503 5.5.1 Send EHLO or HELO first",
+            "250 mail.pec.localhost greets x",
+            "503 5.5.1 Need MAIL command first",
+            "503 5.5.1 Need MAIL command first",
+            "500 5.5.1 Command not recognised",
+            "252 2.5.0 Cannot VRFY user, but will accept the message",
+            "221 2.0.0 Bye",
+        ]
+    );
+}
