@@ -13,12 +13,15 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_rustls::rustls::{self, ClientConfig, RootCertStore};
+use tokio_rustls::rustls::ClientConfig;
 use tokio_rustls::TlsConnector;
+
+/// The raw SMTP client of the tests: its TLS configuration and SASL encoding.
+#[path = "../tests/support/smtp.rs"]
+mod client;
 
 const PASSWORD: &str = "Bench-Pass9!";
 
@@ -114,21 +117,6 @@ fn start(senders: usize) -> (Pecd, std::net::SocketAddr, PathBuf) {
     (Pecd { child, _dir: dir }, addr, ca)
 }
 
-fn tls_config(ca: &Path) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    for cert in CertificateDer::pem_file_iter(ca).unwrap() {
-        roots.add(cert.unwrap()).unwrap();
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Arc::new(
-        ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth(),
-    )
-}
-
 async fn expect<S: AsyncReadExt + Unpin>(s: &mut S, buf: &mut Vec<u8>, code: &str) {
     loop {
         if let Some(end) = find_reply_end(buf) {
@@ -173,7 +161,7 @@ async fn connection(
     expect(&mut s, &mut buf, "220").await;
     s.write_all(b"EHLO bench\r\n").await.unwrap();
     expect(&mut s, &mut buf, "250").await;
-    let auth = base64_plain(&sender, PASSWORD);
+    let auth = client::plain(&sender, PASSWORD);
     s.write_all(format!("AUTH PLAIN {auth}\r\n").as_bytes())
         .await
         .unwrap();
@@ -205,26 +193,6 @@ async fn connection(
     latencies
 }
 
-fn base64_plain(user: &str, password: &str) -> String {
-    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let data = format!("\0{user}\0{password}").into_bytes();
-    let mut out = String::new();
-    for chunk in data.chunks(3) {
-        let n = chunk
-            .iter()
-            .enumerate()
-            .fold(0u32, |acc, (i, &b)| acc | (b as u32) << (16 - 8 * i));
-        for i in 0..4 {
-            out.push(if i <= chunk.len() {
-                T[(n >> (18 - 6 * i)) as usize & 63] as char
-            } else {
-                '='
-            });
-        }
-    }
-    out
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -239,7 +207,7 @@ fn main() {
         .build()
         .unwrap();
     let (pecd, addr, ca) = start(16);
-    let config = tls_config(&ca);
+    let config = client::tls_config(&ca);
     let mut baseline = None;
     println!("smtp_load: 10 KB messages over implicit TLS with AUTH, pipelined MAIL/RCPT/DATA");
     for connections in [1usize, 4, 16] {
