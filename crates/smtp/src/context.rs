@@ -4,6 +4,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 
+use pecd_archive::login::Throttle;
 use pecd_common::config::Config;
 use pecd_limiter::SenderLimiter;
 use pecd_store::Store;
@@ -13,18 +14,18 @@ pub struct Context {
     pub store: Store,
     /// The per-sender submission limit, shared by both ports.
     pub senders: SenderLimiter,
-    /// Failed logins, keyed by "ip ADDR" and "login NAME".
-    pub auth_failures: SenderLimiter,
+    /// Slows repeated failed logins.
+    pub logins: Throttle,
     connections: Mutex<HashMap<IpAddr, usize>>,
 }
 
 impl Context {
     pub fn new(config: Arc<Config>, store: Store) -> Arc<Context> {
         Arc::new(Context {
+            logins: Throttle::new(config.smtp.auth_failures_per_minute),
             config,
             store,
             senders: SenderLimiter::new(),
-            auth_failures: SenderLimiter::new(),
             connections: Mutex::new(HashMap::new()),
         })
     }

@@ -12,7 +12,6 @@
 //! [`context::Context::new`] and [`server::serve`]; [`session::Session`] runs one
 //! conversation over any stream.
 
-pub mod auth;
 pub mod context;
 pub mod data;
 pub mod delivery;

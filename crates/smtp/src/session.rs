@@ -9,13 +9,13 @@ use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::time::Duration;
 
+use pecd_archive::login::{authenticate, AuthError};
 use pecd_common::address::Address;
 use pecd_store::{Mailbox, MailboxId, MailboxState, StoreError};
 use smtp_proto::{Request, AUTH_LOGIN, AUTH_PLAIN};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
-use crate::auth::{authenticate, AuthError};
 use crate::context::Context;
 use crate::data::DataReceiver;
 use crate::delivery;
@@ -32,9 +32,6 @@ pub enum End {
     /// STARTTLS accepted: the caller must run the TLS handshake and a new session.
     StartTls,
 }
-
-/// Longest wait for a failed login reply to be slowed by.
-const MAX_AUTH_DELAY: Duration = Duration::from_secs(10);
 
 struct Transaction {
     /// Envelope sender, lower-cased; empty for the null reverse-path.
@@ -357,28 +354,10 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 self.reply(Reply::new(454, "4.7.0", "Temporary authentication failure"))
             }
             Err(e) => {
-                let ip = self.peer.ip();
                 tracing::warn!(peer = %self.peer, login = %login, expired = (e == AuthError::Expired), "SMTP authentication failed");
-                // Slowed, never refused for good: once the client stops failing, the buckets
-                // refill and the holder logs in at normal speed.
-                let per_minute = NonZeroU32::new(self.ctx.config.smtp.auth_failures_per_minute)
-                    .unwrap_or(NonZeroU32::MIN);
-                let waits = [
-                    self.ctx
-                        .auth_failures
-                        .check(&format!("ip {ip}"), per_minute),
-                    self.ctx
-                        .auth_failures
-                        .check(&format!("login {}", login.to_ascii_lowercase()), per_minute),
-                ];
-                let delay = waits
-                    .iter()
-                    .filter_map(|w| w.err())
-                    .map(|o| o.retry_after)
-                    .max();
-                if let Some(delay) = delay {
+                if let Some(delay) = self.ctx.logins.failed(self.peer.ip(), &login) {
                     self.flush().await?;
-                    tokio::time::sleep(delay.min(MAX_AUTH_DELAY)).await;
+                    tokio::time::sleep(delay).await;
                 }
                 self.reply(if e == AuthError::Expired {
                     Reply::password_expired()

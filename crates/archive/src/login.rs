@@ -1,8 +1,12 @@
-//! Login → mailbox. Today the login is the mailbox address; the provisioning archive will add
-//! master and slave user ids here, in this one place (ARCHITECTURE.md §5).
+//! Login → mailbox. Today the login is the mailbox address; master and slave user ids
+//! (PROVISIONING.md §4) will be added here, in this one place (ARCHITECTURE.md §5).
+
+use std::num::NonZeroU32;
+use std::time::Duration;
 
 use pecd_common::address::Address;
 use pecd_common::password;
+use pecd_limiter::SenderLimiter;
 use pecd_store::{Mailbox, Store};
 
 /// Passwords older than this are expired (PROVISIONING.md §7).
@@ -49,5 +53,41 @@ pub async fn authenticate(
             }
         }
         _ => Err(AuthError::Invalid),
+    }
+}
+
+/// Longest a failed login's reply is held back.
+const MAX_DELAY: Duration = Duration::from_secs(10);
+
+/// Slows repeated failed logins per client address and per login name (PROVISIONING.md §7):
+/// after `per_minute` failures the next failure's reply waits, up to 10 s. Successful logins
+/// are never delayed or counted, so the holder is never locked out.
+pub struct Throttle {
+    failures: SenderLimiter,
+    per_minute: NonZeroU32,
+}
+
+impl Throttle {
+    pub fn new(per_minute: u32) -> Throttle {
+        Throttle {
+            failures: SenderLimiter::new(),
+            per_minute: NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN),
+        }
+    }
+
+    /// Records a failure and returns how long to hold back the reply.
+    pub fn failed(&self, ip: std::net::IpAddr, login: &str) -> Option<Duration> {
+        let waits = [
+            self.failures.check(&format!("ip {ip}"), self.per_minute),
+            self.failures.check(
+                &format!("login {}", login.to_ascii_lowercase()),
+                self.per_minute,
+            ),
+        ];
+        waits
+            .iter()
+            .filter_map(|w| w.err())
+            .map(|o| o.retry_after.min(MAX_DELAY))
+            .max()
     }
 }
