@@ -186,6 +186,17 @@ impl Store {
             .await
     }
 
+    /// Removes the given messages whatever their flags, atomically and durably (POP3 QUIT).
+    pub async fn delete_messages(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        uids: Vec<Uid>,
+    ) -> Result<Vec<Uid>, StoreError> {
+        self.run(move |s| s.delete_messages(mailbox, folder, &uids))
+            .await
+    }
+
     pub async fn changes_since(
         &self,
         mailbox: MailboxId,

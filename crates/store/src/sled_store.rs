@@ -814,6 +814,28 @@ impl SledStore {
             .filter(|m| only.is_none_or(|set| set.contains(&m.uid)))
             .map(|m| m.uid)
             .collect();
+        self.remove(mailbox_id, folder_id, candidates, true)
+    }
+
+    /// Removes the given messages whatever their flags (POP3's deletions at QUIT), in one
+    /// atomic, durable step; UIDs already gone are skipped. Returns the UIDs removed.
+    pub fn delete_messages(
+        &self,
+        mailbox_id: MailboxId,
+        folder_id: FolderId,
+        uids: &[Uid],
+    ) -> Result<Vec<Uid>, StoreError> {
+        self.remove(mailbox_id, folder_id, uids.to_vec(), false)
+    }
+
+    /// Removes `candidates` (when `only_deleted`, those still flagged \Deleted at commit time).
+    fn remove(
+        &self,
+        mailbox_id: MailboxId,
+        folder_id: FolderId,
+        candidates: Vec<Uid>,
+        only_deleted: bool,
+    ) -> Result<Vec<Uid>, StoreError> {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
@@ -829,7 +851,7 @@ impl SledStore {
                             let Some(meta) = tx_get::<MessageMeta>(msgs, &key)? else {
                                 continue;
                             };
-                            if !meta.flags.contains(Flags::DELETED) {
+                            if only_deleted && !meta.flags.contains(Flags::DELETED) {
                                 continue;
                             }
                             msgs.remove(key.as_ref())?;

@@ -223,6 +223,44 @@ async fn flags_expunge_and_change_log() {
 }
 
 #[tokio::test]
+async fn delete_messages_ignores_flags_and_skips_missing_uids() {
+    let (_d, store, mbx) = fresh().await;
+    for i in 0..3 {
+        store
+            .append(mbx.id, "INBOX", msg(&i.to_string(), 100))
+            .await
+            .unwrap();
+    }
+    let inbox = store.folder(mbx.id, "INBOX").await.unwrap().unwrap();
+    let removed = store
+        .delete_messages(mbx.id, inbox.id, vec![1, 3, 42])
+        .await
+        .unwrap();
+    assert_eq!(removed, vec![1, 3]);
+    let left: Vec<_> = store
+        .messages(inbox.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.uid)
+        .collect();
+    assert_eq!(left, vec![2]);
+    let m = store.mailbox(mbx.id).await.unwrap().unwrap();
+    assert_eq!((m.message_count, m.used_bytes), (1, 100));
+    let kinds: Vec<_> = store
+        .changes_since(mbx.id, m.modseq - 2)
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| (c.uid, c.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![(1, ChangeKind::Expunged), (3, ChangeKind::Expunged)]
+    );
+}
+
+#[tokio::test]
 async fn notices_follow_durable_changes() {
     let (_d, store, mbx) = fresh().await;
     let mut rx = store.subscribe();
