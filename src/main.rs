@@ -140,6 +140,22 @@ async fn run(
         )));
     }
 
+    let pop3 = pecd_pop3::Context::new(config.clone(), store.clone());
+    let addr = config.listen.pop3s;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("listen.pop3s {addr}: cannot listen: {e}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(listener = "pop3s", address = %local, "POP3 listening");
+    bound.insert("pop3s".to_string(), local.to_string());
+    services.push(tokio::spawn(pecd_pop3::server::serve(
+        pop3,
+        listener,
+        tls.clone(),
+        shutdown.clone(),
+        tracker.clone(),
+    )));
+
     let socket = config.control.socket.clone();
     let listener = server::bind(&socket)
         .map_err(|e| anyhow::anyhow!("control.socket {}: {e}", socket.display()))?;

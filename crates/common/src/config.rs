@@ -32,6 +32,7 @@ pub struct Config {
     pub control: Control,
     pub limits: Limits,
     pub smtp: Smtp,
+    pub pop3: Pop3,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -231,6 +232,25 @@ impl Default for Smtp {
     }
 }
 
+/// Bounds of the POP3 service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Pop3 {
+    /// A client silent for this long is disconnected (RFC 1939 asks for at least 10 minutes).
+    pub idle_timeout_seconds: u64,
+    /// Failed logins per minute from one IP, and for one login, before replies are slowed.
+    pub auth_failures_per_minute: u32,
+}
+
+impl Default for Pop3 {
+    fn default() -> Self {
+        Pop3 {
+            idle_timeout_seconds: 600,
+            auth_failures_per_minute: 5,
+        }
+    }
+}
+
 /// Where the configuration in use came from, for the start-up log line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -414,6 +434,18 @@ impl Config {
         if self.smtp.auth_failures_per_minute == 0 {
             return Err(err(
                 "smtp.auth_failures_per_minute",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.pop3.idle_timeout_seconds == 0 {
+            return Err(err(
+                "pop3.idle_timeout_seconds",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.pop3.auth_failures_per_minute == 0 {
+            return Err(err(
+                "pop3.auth_failures_per_minute",
                 "must be at least 1".into(),
             ));
         }

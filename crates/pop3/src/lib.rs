@@ -1,0 +1,66 @@
+//! pecd's POP3 service on `listen.pop3s` (implicit TLS, port 995 in production): RFC 1939 with
+//! the extensions of RFC 2449 (CAPA, response codes) and RFC 5034 (AUTH PLAIN).
+//!
+//! The maildrop is the INBOX, seen as it was at login. Deletions are applied at QUIT only, in
+//! one durable step; a session that ends otherwise deletes nothing. One POP3 session per
+//! mailbox at a time (`-ERR [IN-USE]`). What Outlook and others rely on (CLIENTS.md §2): UIDL
+//! derived from UIDVALIDITY and UID, never reused; sizes that count CRLF; TOP that always ends
+//! the headers with a blank line; no NUL byte ever sent; +OK and a clean TLS close on QUIT.
+//!
+//! Entry points: [`Context::new`], [`server::serve`]; [`session::Session`] runs over any stream.
+
+pub mod capa;
+pub mod server;
+pub mod session;
+
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use pecd_archive::login::Throttle;
+use pecd_common::config::Config;
+use pecd_store::{MailboxId, Store};
+
+/// State shared by every POP3 session.
+pub struct Context {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub logins: Throttle,
+    /// Mailboxes with a POP3 session in the TRANSACTION state.
+    locked: Mutex<HashSet<MailboxId>>,
+}
+
+impl Context {
+    pub fn new(config: Arc<Config>, store: Store) -> Arc<Context> {
+        Arc::new(Context {
+            logins: Throttle::new(config.pop3.auth_failures_per_minute),
+            config,
+            store,
+            locked: Mutex::new(HashSet::new()),
+        })
+    }
+
+    /// Takes the maildrop lock, or `None` when another session holds it.
+    pub fn lock(self: &Arc<Self>, mailbox: MailboxId) -> Option<MaildropLock> {
+        let mut locked = self.locked.lock().unwrap_or_else(|p| p.into_inner());
+        locked.insert(mailbox).then(|| MaildropLock {
+            ctx: self.clone(),
+            mailbox,
+        })
+    }
+}
+
+/// Held for the life of a TRANSACTION state; released when dropped.
+pub struct MaildropLock {
+    ctx: Arc<Context>,
+    mailbox: MailboxId,
+}
+
+impl Drop for MaildropLock {
+    fn drop(&mut self) {
+        self.ctx
+            .locked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&self.mailbox);
+    }
+}
