@@ -6,9 +6,10 @@ cd "$(dirname "$0")/.."
 
 # Debian packages: libssl-dev and pkg-config build the openssl crate; strace shows the
 # fsync-before-acknowledgement order; swaks, openssl and python3 are the SMTP clients of
-# tests/smtp_clients.rs.
+# tests/smtp_clients.rs; curl and fetchmail (with python3's poplib) the POP3 clients of
+# tests/pop3.rs.
 needed=()
-for pkg in libssl-dev pkg-config strace swaks openssl python3; do
+for pkg in libssl-dev pkg-config strace swaks openssl python3 curl fetchmail; do
     command -v "$pkg" >/dev/null 2>&1 && continue
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || needed+=("$pkg")
 done
