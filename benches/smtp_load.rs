@@ -8,8 +8,6 @@
 //! Run: `cargo bench --bench smtp_load` (add `-- --quick` for a short run; `cargo test
 //! --benches` runs it in that short form).
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -22,100 +20,11 @@ use tokio_rustls::TlsConnector;
 /// The raw SMTP client of the tests: its TLS configuration and SASL encoding.
 #[path = "../tests/support/smtp.rs"]
 mod client;
+mod common;
 
-const PASSWORD: &str = "Bench-Pass9!";
+use common::{start, Pecd};
 
-struct Pecd {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Pecd {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn pecctl(socket: &Path, args: &[&str], stdin: &str) -> String {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_pecctl"))
-        .arg("--socket")
-        .arg(socket)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all_sync(stdin.as_bytes());
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "pecctl {args:?}");
-    String::from_utf8(out.stdout).unwrap()
-}
-
-trait WriteAllSync {
-    fn write_all_sync(self, data: &[u8]);
-}
-
-impl WriteAllSync for std::process::ChildStdin {
-    fn write_all_sync(mut self, data: &[u8]) {
-        std::io::Write::write_all(&mut self, data).unwrap();
-    }
-}
-
-fn start(senders: usize) -> (Pecd, std::net::SocketAddr, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display();
-    let config = format!(
-        "[listen]\nsmtp = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\n[tls]\ncert = \"{d}/certs/server.pem\"\nkey = \"{d}/certs/server.key\"\n[signing]\ncert = \"{d}/certs/signer.pem\"\nkey = \"{d}/certs/signer.key\"\nchain = \"{d}/certs/ca.pem\"\n[peers]\ntrust_anchors = \"{d}/certs/ca.pem\"\n[store]\npath = \"{d}/store\"\n[control]\nsocket = \"{d}/pecd.sock\"\n[smtp]\nmax_connections_per_ip = 5000\n"
-    );
-    std::fs::write(dir.path().join("pecd.toml"), config).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_pecd"))
-        .args(["serve", "--config"])
-        .arg(dir.path().join("pecd.toml"))
-        .env("RUST_LOG", "warn")
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let socket = dir.path().join("pecd.sock");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(Instant::now() < deadline, "pecd did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    for i in 0..senders {
-        let address = format!("sender{i}@pec.localhost");
-        pecctl(
-            &socket,
-            &["mailbox", "create", &address, "--password-stdin"],
-            &format!("{PASSWORD}\n"),
-        );
-        pecctl(
-            &socket,
-            &["mailbox", "set", &address, "--sender-per-minute", "1000000"],
-            "",
-        );
-    }
-    pecctl(
-        &socket,
-        &[
-            "mailbox",
-            "create",
-            "sink@pec.localhost",
-            "--password-stdin",
-        ],
-        &format!("{PASSWORD}\n"),
-    );
-    let status: String = pecctl(&socket, &["--json", "status"], "");
-    let addr = status
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("\"submissions\": \""))
-        .and_then(|l| l.strip_suffix("\""))
-        .expect("submissions listener in status")
-        .parse()
-        .unwrap();
-    let ca = dir.path().join("certs/ca.pem");
-    (Pecd { child, _dir: dir }, addr, ca)
-}
+use common::PASSWORD;
 
 async fn expect<S: AsyncReadExt + Unpin>(s: &mut S, buf: &mut Vec<u8>, code: &str) {
     loop {
@@ -206,7 +115,7 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let (pecd, addr, ca) = start(16);
+    let (pecd, addr, ca) = start(16, "submissions");
     let config = client::tls_config(&ca);
     let mut baseline = None;
     println!("smtp_load: 10 KB messages over implicit TLS with AUTH, pipelined MAIL/RCPT/DATA");

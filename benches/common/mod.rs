@@ -1,0 +1,109 @@
+//! Starting the real pecd (release build) for the load generators.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const PASSWORD: &str = "Bench-Pass9!";
+
+pub struct Pecd {
+    pub child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Pecd {
+    pub fn socket(&self) -> PathBuf {
+        self._dir.path().join("pecd.sock")
+    }
+}
+
+impl Drop for Pecd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn pecctl(socket: &Path, args: &[&str], stdin: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pecctl"))
+        .arg("--socket")
+        .arg(socket)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all_sync(stdin.as_bytes());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "pecctl {args:?}");
+    String::from_utf8(out.stdout).unwrap()
+}
+
+trait WriteAllSync {
+    fn write_all_sync(self, data: &[u8]);
+}
+
+impl WriteAllSync for std::process::ChildStdin {
+    fn write_all_sync(mut self, data: &[u8]) {
+        std::io::Write::write_all(&mut self, data).unwrap();
+    }
+}
+
+/// Starts pecd with `senders` mailboxes (limit lifted) and a sink; returns it, the address of
+/// `listener` and the CA file.
+pub fn start(senders: usize, listener: &str) -> (Pecd, std::net::SocketAddr, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().display();
+    let config = format!(
+        "[listen]\nsmtp = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\nimaps = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n[tls]\ncert = \"{d}/certs/server.pem\"\nkey = \"{d}/certs/server.key\"\n[signing]\ncert = \"{d}/certs/signer.pem\"\nkey = \"{d}/certs/signer.key\"\nchain = \"{d}/certs/ca.pem\"\n[peers]\ntrust_anchors = \"{d}/certs/ca.pem\"\n[store]\npath = \"{d}/store\"\n[control]\nsocket = \"{d}/pecd.sock\"\n[smtp]\nmax_connections_per_ip = 5000\n"
+    );
+    std::fs::write(dir.path().join("pecd.toml"), config).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_pecd"))
+        .args(["serve", "--config"])
+        .arg(dir.path().join("pecd.toml"))
+        .env("RUST_LOG", "warn")
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Guarded at once, so a failure below does not leave pecd running.
+    let pecd = Pecd { child, _dir: dir };
+    let socket = pecd.socket();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(Instant::now() < deadline, "pecd did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for i in 0..senders {
+        let address = format!("sender{i}@pec.localhost");
+        pecctl(
+            &socket,
+            &["mailbox", "create", &address, "--password-stdin"],
+            &format!("{PASSWORD}\n"),
+        );
+        pecctl(
+            &socket,
+            &["mailbox", "set", &address, "--sender-per-minute", "1000000"],
+            "",
+        );
+    }
+    pecctl(
+        &socket,
+        &[
+            "mailbox",
+            "create",
+            "sink@pec.localhost",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    let status: serde_json::Value =
+        serde_json::from_str(&pecctl(&socket, &["--json", "status"], "")).unwrap();
+    let addr = status["listeners"][listener]
+        .as_str()
+        .expect("listener in status")
+        .parse()
+        .unwrap();
+    let ca = pecd._dir.path().join("certs/ca.pem");
+    (pecd, addr, ca)
+}
