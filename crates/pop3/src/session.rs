@@ -8,8 +8,9 @@ use std::time::Duration;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use pecd_archive::login::{authenticate, AuthError};
+use pecd_common::input::{Input, Line, Read};
 use pecd_store::{Folder, Mailbox, MessageMeta};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::{capa, Context, MaildropLock};
@@ -59,16 +60,10 @@ pub struct Session<'a, S> {
     stream: S,
     peer: SocketAddr,
     shutdown: CancellationToken,
-    input: Vec<u8>,
-    pos: usize,
+    input: Input,
     out: Vec<u8>,
     user: Option<String>,
     maildrop: Option<Maildrop>,
-}
-
-enum Line {
-    Text(String),
-    TooLong,
 }
 
 /// Appends `body` as a multi-line response: CRLF line endings, dot-stuffed, NUL bytes turned
@@ -133,8 +128,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             stream,
             peer,
             shutdown,
-            input: Vec::new(),
-            pos: 0,
+            input: Input::default(),
             out: Vec::new(),
             user: None,
             maildrop: None,
@@ -160,48 +154,28 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         Ok(())
     }
 
+    /// Next command line, or `None` at the end of the conversation (after the goodbye, when
+    /// the client timed out or pecd is stopping).
     async fn line(&mut self) -> std::io::Result<Option<Line>> {
-        let mut too_long = false;
         loop {
-            let pending = &self.input[self.pos..];
-            if let Some(i) = pending.iter().position(|&b| b == b'\n') {
-                let line = pending[..i].strip_suffix(b"\r").unwrap_or(&pending[..i]);
-                let text = String::from_utf8_lossy(line).into_owned();
-                self.pos += i + 1;
-                return Ok(Some(if too_long || i + 1 > MAX_LINE {
-                    Line::TooLong
-                } else {
-                    Line::Text(text)
-                }));
-            }
-            if pending.len() > MAX_LINE {
-                too_long = true;
-                self.pos = self.input.len();
+            if let Some(line) = self.input.next_line(MAX_LINE) {
+                return Ok(Some(line));
             }
             self.flush().await?;
-            self.input.drain(..self.pos);
-            self.pos = 0;
             let idle = Duration::from_secs(self.ctx.config.pop3.idle_timeout_seconds);
-            let mut chunk = [0u8; 4096];
-            let read = tokio::select! {
-                _ = self.shutdown.cancelled() => {
-                    self.err("[SYS/TEMP] Server shutting down");
-                    self.flush().await?;
-                    return Ok(None);
-                }
-                r = tokio::time::timeout(idle, self.stream.read(&mut chunk)) => r,
+            let goodbye = match self
+                .input
+                .read_from(&mut self.stream, idle, &self.shutdown)
+                .await?
+            {
+                Read::Data => continue,
+                Read::Eof => return Ok(None),
+                Read::Timeout => "Idle timeout, closing connection",
+                Read::Shutdown => "[SYS/TEMP] Server shutting down",
             };
-            match read {
-                Err(_) => {
-                    self.err("Idle timeout, closing connection");
-                    self.flush().await?;
-                    return Ok(None);
-                }
-                Ok(Ok(0)) => return Ok(None),
-                Ok(Ok(n)) => self.input.extend_from_slice(&chunk[..n]),
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
-                Ok(Err(e)) => return Err(e),
-            }
+            self.err(goodbye);
+            self.flush().await?;
+            return Ok(None);
         }
     }
 
@@ -214,7 +188,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                     self.err("Line too long");
                     continue;
                 }
-                Some(Line::Text(line)) => line,
+                Some(Line::Text(line)) => String::from_utf8_lossy(&line).into_owned(),
             };
             let mut words = line.splitn(3, ' ');
             let command = words.next().unwrap_or("").to_ascii_uppercase();
@@ -335,7 +309,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                     None => {
                         self.out.extend_from_slice(b"+ \r\n");
                         match self.line().await? {
-                            Some(Line::Text(t)) => t,
+                            Some(Line::Text(t)) => String::from_utf8_lossy(&t).into_owned(),
                             _ => String::new(),
                         }
                     }

@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use pecd_archive::login::{authenticate, AuthError};
 use pecd_common::address::Address;
+use pecd_common::input::{Input, Line, Read};
 use pecd_store::{Mailbox, MailboxId, MailboxState, StoreError};
 use smtp_proto::{Request, AUTH_LOGIN, AUTH_PLAIN};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::Context;
@@ -50,18 +51,11 @@ pub struct Session<'a, S> {
     tls: bool,
     peer: SocketAddr,
     shutdown: CancellationToken,
-    input: Vec<u8>,
-    pos: usize,
+    input: Input,
     out: Vec<u8>,
     helo: Option<String>,
     user: Option<Mailbox>,
     tx: Option<Transaction>,
-}
-
-/// Result of reading one command line.
-enum Line {
-    Text(Vec<u8>),
-    TooLong,
 }
 
 impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
@@ -80,8 +74,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             tls,
             peer,
             shutdown,
-            input: Vec::new(),
-            pos: 0,
+            input: Input::default(),
             out: Vec::new(),
             helo: None,
             user: None,
@@ -111,60 +104,28 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     /// goodbye has then been written).
     async fn fill(&mut self) -> std::io::Result<bool> {
         self.flush().await?;
-        if self.pos > 0 {
-            self.input.drain(..self.pos);
-            self.pos = 0;
-        }
         let idle = Duration::from_secs(self.ctx.config.smtp.idle_timeout_seconds);
-        let mut chunk = [0u8; 16 * 1024];
-        let read = tokio::select! {
-            _ = self.shutdown.cancelled() => {
-                self.reply(Reply::shutting_down());
-                self.flush().await?;
-                return Ok(false);
-            }
-            r = tokio::time::timeout(idle, self.stream.read(&mut chunk)) => r,
+        let goodbye = match self
+            .input
+            .read_from(&mut self.stream, idle, &self.shutdown)
+            .await?
+        {
+            Read::Data => return Ok(true),
+            Read::Eof => return Ok(false),
+            Read::Timeout => Reply::idle_timeout(),
+            Read::Shutdown => Reply::shutting_down(),
         };
-        match read {
-            Err(_) => {
-                self.reply(Reply::idle_timeout());
-                self.flush().await?;
-                Ok(false)
-            }
-            Ok(Ok(0)) => Ok(false),
-            Ok(Ok(n)) => {
-                self.input.extend_from_slice(&chunk[..n]);
-                Ok(true)
-            }
-            // A TLS client that leaves without close_notify: gone, like a plain EOF.
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(false),
-            Ok(Err(e)) => Err(e),
-        }
+        self.reply(goodbye);
+        self.flush().await?;
+        Ok(false)
     }
 
-    /// Next command line (CRLF stripped), or `None` at the end of the conversation. A line
-    /// longer than `smtp.max_command_bytes` is skipped to its end and reported as too long.
+    /// Next command line, or `None` at the end of the conversation. A line longer than
+    /// `smtp.max_command_bytes` is skipped to its end and reported as too long.
     async fn line(&mut self) -> std::io::Result<Option<Line>> {
-        let max = self.ctx.config.smtp.max_command_bytes;
-        let mut too_long = false;
         loop {
-            let pending = &self.input[self.pos..];
-            if let Some(i) = pending.iter().position(|&b| b == b'\n') {
-                let line = pending[..i]
-                    .strip_suffix(b"\r")
-                    .unwrap_or(&pending[..i])
-                    .to_vec();
-                self.pos += i + 1;
-                return Ok(Some(if too_long || i + 1 > max {
-                    Line::TooLong
-                } else {
-                    Line::Text(line)
-                }));
-            }
-            if pending.len() > max {
-                // Drop what we have of the line and keep skipping to its end.
-                too_long = true;
-                self.pos = self.input.len();
+            if let Some(line) = self.input.next_line(self.ctx.config.smtp.max_command_bytes) {
+                return Ok(Some(line));
             }
             if !self.fill().await? {
                 return Ok(None);
@@ -488,8 +449,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         let max = self.ctx.config.limits.max_message_bytes as usize;
         let mut receiver = DataReceiver::new(max);
         loop {
-            let (used, done) = receiver.ingest(&self.input[self.pos..]);
-            self.pos += used;
+            let (used, done) = receiver.ingest(self.input.pending());
+            self.input.consume(used);
             if done {
                 break;
             }
@@ -515,21 +476,20 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         let max = self.ctx.config.limits.max_message_bytes as usize;
         let mut left = size;
         while left > 0 {
-            if self.pos == self.input.len() && !self.fill().await? {
+            if self.input.pending().is_empty() && !self.fill().await? {
                 self.tx = None;
                 return Ok(());
             }
-            let take = left.min(self.input.len() - self.pos);
+            let take = left.min(self.input.pending().len());
             if let Some(tx) = self.tx.as_mut().filter(|_| ready) {
                 if tx.chunks.len() + take <= max {
-                    tx.chunks
-                        .extend_from_slice(&self.input[self.pos..self.pos + take]);
+                    tx.chunks.extend_from_slice(&self.input.pending()[..take]);
                 } else {
                     tx.chunks_too_big = true;
                     tx.chunks.clear();
                 }
             }
-            self.pos += take;
+            self.input.consume(take);
             left -= take;
         }
         if !ready {
