@@ -5,12 +5,14 @@
 //! This crate does no network I/O and knows nothing of the store's format. Entry points:
 //! [`config::Config::load`], [`certs::ensure_dev_certificates`], [`tls::server_config`],
 //! [`address::Address`], [`password::check_policy`], [`password::hash`], and
-//! [`input::Input`], the buffered command-line reader of the protocol sessions.
+//! [`input::Input`], the buffered command-line reader of the protocol sessions, and
+//! [`net::accept_loop`], the listener loop they share.
 
 pub mod address;
 pub mod certs;
 pub mod config;
 pub mod input;
 pub mod message;
+pub mod net;
 pub mod password;
 pub mod tls;

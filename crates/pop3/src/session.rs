@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use pecd_archive::login::{authenticate, AuthError};
 use pecd_common::input::{Input, Line, Read};
+use pecd_common::net::write_out;
 use pecd_store::{Folder, Mailbox, MessageMeta};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -146,12 +147,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
-        if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await?;
-            self.stream.flush().await?;
-            self.out.clear();
-        }
-        Ok(())
+        write_out(&mut self.stream, &mut self.out).await
     }
 
     /// Next command line, or `None` at the end of the conversation (after the goodbye, when

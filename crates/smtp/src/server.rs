@@ -4,8 +4,8 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
+use pecd_common::net::{accept_loop, accept_tls};
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -17,9 +17,6 @@ use crate::ehlo::Listener;
 use crate::reply::Reply;
 use crate::session::{End, Session};
 
-/// A TLS handshake must finish within this.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
-
 pub async fn serve(
     ctx: Arc<Context>,
     listener: TcpListener,
@@ -28,25 +25,15 @@ pub async fn serve(
     shutdown: CancellationToken,
     tracker: TaskTracker,
 ) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            _ = shutdown.cancelled() => return,
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, listener = kind.name(), "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            },
-        };
+    accept_loop(listener, kind.name(), shutdown.clone(), tracker, |stream, peer| {
         let (ctx, tls, shutdown) = (ctx.clone(), tls.clone(), shutdown.clone());
-        tracker.spawn(async move {
+        async move {
             if let Err(e) = connection(&ctx, stream, peer, kind, tls, shutdown).await {
                 tracing::debug!(peer = %peer, error = %e, "SMTP connection ended with an error");
             }
-        });
-    }
+        }
+    })
+    .await
 }
 
 async fn connection(
@@ -57,16 +44,13 @@ async fn connection(
     tls: TlsAcceptor,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let _ = stream.set_nodelay(true);
     let Some(_slot) = ctx.admit(peer.ip()) else {
         tracing::warn!(peer = %peer, "too many SMTP connections from this address");
         let mut out = Vec::new();
         Reply::too_many_connections().write_to(&mut out);
         // On the implicit-TLS port the refusal, too, is said over TLS.
         if kind == Listener::Submissions {
-            if let Ok(Ok(mut tls_stream)) =
-                tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await
-            {
+            if let Some(mut tls_stream) = accept_tls(&tls, stream).await {
                 tls_stream.write_all(&out).await?;
                 tls_stream.shutdown().await?;
             }
@@ -85,13 +69,8 @@ async fn connection(
             }
         }
     };
-    let tls_stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            tracing::debug!(peer = %peer, error = %e, "TLS handshake failed");
-            return Ok(());
-        }
-        Err(_) => return Ok(()),
+    let Some(tls_stream) = accept_tls(&tls, stream).await else {
+        return Ok(());
     };
     let mut session = Session::new(ctx, tls_stream, kind, true, peer, shutdown);
     session.run().await.map(|_| ())

@@ -12,6 +12,7 @@ use std::time::Duration;
 use pecd_archive::login::{authenticate, AuthError};
 use pecd_common::address::Address;
 use pecd_common::input::{Input, Line, Read};
+use pecd_common::net::write_out;
 use pecd_store::{Mailbox, MailboxId, MailboxState, StoreError};
 use smtp_proto::{Request, AUTH_LOGIN, AUTH_PLAIN};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -92,12 +93,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
-        if !self.out.is_empty() {
-            self.stream.write_all(&self.out).await?;
-            self.stream.flush().await?;
-            self.out.clear();
-        }
-        Ok(())
+        write_out(&mut self.stream, &mut self.out).await
     }
 
     /// Reads more input; `false` when the client is gone, timed out, or pecd is stopping (the
