@@ -10,34 +10,44 @@
 mod common;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use common::{start, PASSWORD};
+use common::{start, tls_connect, Tls, PASSWORD};
 use pecd_control::client::Client;
-use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_rustls::rustls::ClientConfig;
-use tokio_rustls::TlsConnector;
 
 #[path = "../tests/support/smtp.rs"]
 mod client;
 
 const MAILBOX: &str = "sink@pec.localhost";
 
-type Tls = tokio_rustls::client::TlsStream<TcpStream>;
-
 async fn connect(addr: std::net::SocketAddr, config: &Arc<ClientConfig>) -> (Tls, Vec<u8>) {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    tcp.set_nodelay(true).unwrap();
-    let name = ServerName::try_from("mail.pec.localhost").unwrap();
-    let mut s = TlsConnector::from(config.clone())
-        .connect(name, tcp)
-        .await
-        .unwrap();
+    let mut s = tls_connect(addr, config).await;
     let mut buf = Vec::new();
     line(&mut s, &mut buf).await;
     (s, buf)
+}
+
+/// `n` sessions one after another (POP3 allows one session per maildrop); with `login`, each
+/// logs in and sends STAT before QUIT. Returns sessions per second.
+async fn sessions(
+    addr: std::net::SocketAddr,
+    config: &Arc<ClientConfig>,
+    n: usize,
+    login: bool,
+) -> f64 {
+    let start = Instant::now();
+    for _ in 0..n {
+        let (mut s, mut buf) = connect(addr, config).await;
+        if login {
+            ok(&mut s, &mut buf, &format!("USER {MAILBOX}")).await;
+            ok(&mut s, &mut buf, &format!("PASS {PASSWORD}")).await;
+            ok(&mut s, &mut buf, "STAT").await;
+        }
+        ok(&mut s, &mut buf, "QUIT").await;
+    }
+    n as f64 / start.elapsed().as_secs_f64()
 }
 
 async fn line(s: &mut Tls, buf: &mut Vec<u8>) -> Vec<u8> {
@@ -73,7 +83,7 @@ async fn multiline(s: &mut Tls, buf: &mut Vec<u8>) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick") || !args.iter().any(|a| a == "--bench");
-    let (messages, sessions) = if quick { (200, 40) } else { (5000, 400) };
+    let (messages, sessions_count) = if quick { (200, 40) } else { (5000, 400) };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -111,58 +121,8 @@ fn main() {
         fill.elapsed().as_secs_f64()
     );
 
-    let rate = |f: &dyn Fn() -> Duration, n: usize| n as f64 / f().as_secs_f64();
-    let clients = 1;
-    let per = sessions / clients;
-    let baseline = rate(
-        &|| {
-            rt.block_on(async {
-                let start = Instant::now();
-                let tasks: Vec<_> = (0..clients)
-                    .map(|_| {
-                        let config = config.clone();
-                        tokio::spawn(async move {
-                            for _ in 0..per {
-                                let (mut s, mut buf) = connect(addr, &config).await;
-                                ok(&mut s, &mut buf, "QUIT").await;
-                            }
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
-                }
-                start.elapsed()
-            })
-        },
-        per * clients,
-    );
-    let logins = rate(
-        &|| {
-            rt.block_on(async {
-                let start = Instant::now();
-                let tasks: Vec<_> = (0..clients)
-                    .map(|_| {
-                        let config = config.clone();
-                        tokio::spawn(async move {
-                            for _ in 0..per {
-                                let (mut s, mut buf) = connect(addr, &config).await;
-                                ok(&mut s, &mut buf, &format!("USER {MAILBOX}")).await;
-                                ok(&mut s, &mut buf, &format!("PASS {PASSWORD}")).await;
-                                ok(&mut s, &mut buf, "STAT").await;
-                                ok(&mut s, &mut buf, "QUIT").await;
-                            }
-                        })
-                    })
-                    .collect();
-                for t in tasks {
-                    t.await.unwrap();
-                }
-                start.elapsed()
-            })
-        },
-        per * clients,
-    );
+    let baseline = rt.block_on(sessions(addr, &config, sessions_count, false));
+    let logins = rt.block_on(sessions(addr, &config, sessions_count, true));
     println!(
         "login+STAT+QUIT on {messages} messages: {logins:.1}/s; TLS connect+QUIT alone: {baseline:.1}/s (login path at {:.2}x of that)",
         logins / baseline

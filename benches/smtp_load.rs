@@ -11,18 +11,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rustls_pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio_rustls::rustls::ClientConfig;
-use tokio_rustls::TlsConnector;
 
 /// The raw SMTP client of the tests: its TLS configuration and SASL encoding.
 #[path = "../tests/support/smtp.rs"]
 mod client;
 mod common;
 
-use common::{start, Pecd};
+use common::{start, tls_connect, Pecd};
 
 use common::PASSWORD;
 
@@ -62,10 +59,7 @@ async fn connection(
     sender: String,
     count: usize,
 ) -> Vec<Duration> {
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    tcp.set_nodelay(true).unwrap();
-    let name = ServerName::try_from("mail.pec.localhost").unwrap();
-    let mut s = TlsConnector::from(config).connect(name, tcp).await.unwrap();
+    let mut s = tls_connect(addr, &config).await;
     let mut buf = Vec::new();
     expect(&mut s, &mut buf, "220").await;
     s.write_all(b"EHLO bench\r\n").await.unwrap();
@@ -178,12 +172,7 @@ fn idle_memory(
     let held = rt.block_on(async {
         let mut held = Vec::with_capacity(n);
         for _ in 0..n {
-            let tcp = TcpStream::connect(addr).await.unwrap();
-            let name = ServerName::try_from("mail.pec.localhost").unwrap();
-            let mut s = TlsConnector::from(config.clone())
-                .connect(name, tcp)
-                .await
-                .unwrap();
+            let mut s = tls_connect(addr, &config).await;
             let mut buf = Vec::new();
             expect(&mut s, &mut buf, "220").await;
             s.write_all(b"EHLO idle\r\n").await.unwrap();

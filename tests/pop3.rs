@@ -318,28 +318,21 @@ print("ok")
         PASSWORD,
     ]));
     assert!(out.contains("ok"));
-    let url = format!("pop3s://mail.pec.localhost:{port}/1");
-    let out = tool(Command::new("curl").args([
-        "-s",
-        "--cacert",
-        s.ca().to_str().unwrap(),
-        "--resolve",
-        &format!("mail.pec.localhost:{port}:127.0.0.1"),
-        "--user",
-        &format!("{MARIO}:{PASSWORD}"),
-        &url,
-    ]));
+    let curl = |path: &str| {
+        tool(Command::new("curl").args([
+            "-s",
+            "--cacert",
+            s.ca().to_str().unwrap(),
+            "--resolve",
+            &format!("mail.pec.localhost:{port}:127.0.0.1"),
+            "--user",
+            &format!("{MARIO}:{PASSWORD}"),
+            &format!("pop3s://mail.pec.localhost:{port}/{path}"),
+        ]))
+    };
+    let out = curl("1");
     assert!(out.contains("Subject: one"), "{out}");
-    let list = tool(Command::new("curl").args([
-        "-s",
-        "--cacert",
-        s.ca().to_str().unwrap(),
-        "--resolve",
-        &format!("mail.pec.localhost:{port}:127.0.0.1"),
-        "--user",
-        &format!("{MARIO}:{PASSWORD}"),
-        &format!("pop3s://mail.pec.localhost:{port}/"),
-    ]));
+    let list = curl("");
     assert_eq!(
         list.lines().count(),
         1,

@@ -7,6 +7,23 @@ use std::time::{Duration, Instant};
 
 pub const PASSWORD: &str = "Bench-Pass9!";
 
+/// A client TLS stream to pecd.
+pub type Tls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
+
+/// Connects with TLS as a mail client does, Nagle off.
+pub async fn tls_connect(
+    addr: std::net::SocketAddr,
+    config: &std::sync::Arc<tokio_rustls::rustls::ClientConfig>,
+) -> Tls {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.set_nodelay(true).unwrap();
+    let name = rustls_pki_types::ServerName::try_from("mail.pec.localhost").unwrap();
+    tokio_rustls::TlsConnector::from(config.clone())
+        .connect(name, tcp)
+        .await
+        .unwrap()
+}
+
 pub struct Pecd {
     pub child: Child,
     _dir: tempfile::TempDir,

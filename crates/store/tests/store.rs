@@ -23,6 +23,16 @@ async fn fresh() -> (tempfile::TempDir, Store, Mailbox) {
     (dir, store, mbx)
 }
 
+/// Appends `n` messages of 100 bytes to INBOX.
+async fn append_n(store: &Store, mbx: &Mailbox, n: usize) {
+    for i in 0..n {
+        store
+            .append(mbx.id, "INBOX", msg(&i.to_string(), 100))
+            .await
+            .unwrap();
+    }
+}
+
 #[tokio::test]
 async fn new_mailbox_has_the_special_use_folders() {
     let (_d, store, mbx) = fresh().await;
@@ -165,12 +175,7 @@ async fn concurrent_appends_get_distinct_consecutive_uids() {
 #[tokio::test]
 async fn flags_expunge_and_change_log() {
     let (_d, store, mbx) = fresh().await;
-    for i in 0..3 {
-        store
-            .append(mbx.id, "INBOX", msg(&i.to_string(), 100))
-            .await
-            .unwrap();
-    }
+    append_n(&store, &mbx, 3).await;
     let inbox = store.folder(mbx.id, "INBOX").await.unwrap().unwrap();
     let start = store.mailbox(mbx.id).await.unwrap().unwrap().modseq;
     let changed = store
@@ -225,12 +230,7 @@ async fn flags_expunge_and_change_log() {
 #[tokio::test]
 async fn delete_messages_ignores_flags_and_skips_missing_uids() {
     let (_d, store, mbx) = fresh().await;
-    for i in 0..3 {
-        store
-            .append(mbx.id, "INBOX", msg(&i.to_string(), 100))
-            .await
-            .unwrap();
-    }
+    append_n(&store, &mbx, 3).await;
     let inbox = store.folder(mbx.id, "INBOX").await.unwrap().unwrap();
     let removed = store
         .delete_messages(mbx.id, inbox.id, vec![1, 3, 42])
