@@ -156,6 +156,22 @@ async fn run(
         tracker.clone(),
     )));
 
+    let imap = pecd_imap::Context::new(config.clone(), store.clone());
+    let addr = config.listen.imaps;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("listen.imaps {addr}: cannot listen: {e}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(listener = "imaps", address = %local, "IMAP listening");
+    bound.insert("imaps".to_string(), local.to_string());
+    services.push(tokio::spawn(pecd_imap::server::serve(
+        imap,
+        listener,
+        tls.clone(),
+        shutdown.clone(),
+        tracker.clone(),
+    )));
+
     let socket = config.control.socket.clone();
     let listener = server::bind(&socket)
         .map_err(|e| anyhow::anyhow!("control.socket {}: {e}", socket.display()))?;

@@ -2,6 +2,7 @@
 //! `pecctl` binary.
 #![allow(dead_code)]
 
+pub mod imap;
 pub mod smtp;
 
 use std::io::Write;

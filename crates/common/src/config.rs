@@ -33,6 +33,7 @@ pub struct Config {
     pub limits: Limits,
     pub smtp: Smtp,
     pub pop3: Pop3,
+    pub imap: Imap,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -251,6 +252,36 @@ impl Default for Pop3 {
     }
 }
 
+/// Bounds of the IMAP service.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Imap {
+    /// A client silent for this long outside IDLE is disconnected (RFC 3501 §5.4: at least
+    /// 30 minutes).
+    pub idle_timeout_seconds: u64,
+    /// Seconds between `* OK Still here` lines during IDLE, so that carrier NATs keep the flow
+    /// (CLIENTS.md §5 bug 10).
+    pub idle_heartbeat_seconds: u64,
+    /// Simultaneous IMAP connections of one mailbox (CLIENTS.md §5 bug 9: at least 10).
+    pub max_connections_per_user: u32,
+    /// Longest command line, literals excluded.
+    pub max_command_bytes: usize,
+    /// Failed logins per minute from one IP, and for one login, before replies are slowed.
+    pub auth_failures_per_minute: u32,
+}
+
+impl Default for Imap {
+    fn default() -> Self {
+        Imap {
+            idle_timeout_seconds: 1800,
+            idle_heartbeat_seconds: 120,
+            max_connections_per_user: 20,
+            max_command_bytes: 65536,
+            auth_failures_per_minute: 5,
+        }
+    }
+}
+
 /// Where the configuration in use came from, for the start-up log line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -446,6 +477,36 @@ impl Config {
         if self.pop3.auth_failures_per_minute == 0 {
             return Err(err(
                 "pop3.auth_failures_per_minute",
+                "must be at least 1".into(),
+            ));
+        }
+        if self.imap.idle_timeout_seconds < 1800 {
+            return Err(err(
+                "imap.idle_timeout_seconds",
+                "must be at least 1800 (RFC 3501 §5.4)".into(),
+            ));
+        }
+        if !(1..=1800).contains(&self.imap.idle_heartbeat_seconds) {
+            return Err(err(
+                "imap.idle_heartbeat_seconds",
+                "must be between 1 and 1800".into(),
+            ));
+        }
+        if self.imap.max_connections_per_user < 10 {
+            return Err(err(
+                "imap.max_connections_per_user",
+                "must be at least 10 (clients keep several connections per device)".into(),
+            ));
+        }
+        if !(1024..=1_048_576).contains(&self.imap.max_command_bytes) {
+            return Err(err(
+                "imap.max_command_bytes",
+                "must be between 1024 and 1048576".into(),
+            ));
+        }
+        if self.imap.auth_failures_per_minute == 0 {
+            return Err(err(
+                "imap.auth_failures_per_minute",
                 "must be at least 1".into(),
             ));
         }

@@ -8,6 +8,12 @@
 //! own thread (concurrent writers' fdatasyncs overlap, and the filesystem journal merges their
 //! commits); [`make_durable`] then renames every body of a commit round and fsyncs each shard
 //! directory involved once.
+//!
+//! A copied message (IMAP COPY, MOVE) gets its own body file without copying bytes:
+//! [`Bodies::link`] hard-links the source's file under a new temporary name, and the copy then
+//! goes through the same [`make_durable`] step. The data was already durable; only the new
+//! directory entry needs the shard directory's fsync. Each message owning its own name keeps
+//! the rule "removing a message removes its body file" true for copies.
 
 use std::collections::HashSet;
 use std::fs::{self, File, OpenOptions};
@@ -99,19 +105,42 @@ impl Bodies {
     /// commit round mostly share a directory and one fsync of it covers them all, while the
     /// directories still fill evenly over time.
     pub fn prepare(&self, bytes: &[u8]) -> io::Result<PreparedBody> {
-        let mut id = *uuid::Uuid::new_v4().as_bytes();
-        id[0] = (self.written.fetch_add(1, Ordering::Relaxed) / BODIES_PER_SHARD_TURN) as u8;
-        let tmp = self.path(&id).with_extension("tmp");
-        let mut file = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        let body = self.new_body();
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&body.tmp)?;
         if let Err(e) = file.write_all(bytes).and_then(|_| file.sync_data()) {
-            let _ = fs::remove_file(&tmp);
+            let _ = fs::remove_file(&body.tmp);
             return Err(e);
         }
-        Ok(PreparedBody {
+        Ok(body)
+    }
+
+    /// Gives the body `source` a second name under a new id, as a temporary file that
+    /// [`make_durable`] puts in place like a written one. Fails with `NotFound` when `source`
+    /// is gone (its message was removed meanwhile).
+    pub fn link(&self, source: &BlobId) -> io::Result<PreparedBody> {
+        let body = self.new_body();
+        fs::hard_link(self.path(source), &body.tmp)?;
+        Ok(body)
+    }
+
+    /// Throws away a prepared body that will not be made durable.
+    pub fn discard(&self, body: PreparedBody) {
+        if let Err(e) = fs::remove_file(&body.tmp) {
+            tracing::warn!(blob = %hex(&body.id), error = %e, "cannot remove temporary body");
+        }
+    }
+
+    fn new_body(&self) -> PreparedBody {
+        let mut id = *uuid::Uuid::new_v4().as_bytes();
+        id[0] = (self.written.fetch_add(1, Ordering::Relaxed) / BODIES_PER_SHARD_TURN) as u8;
+        PreparedBody {
             id,
-            tmp,
+            tmp: self.path(&id).with_extension("tmp"),
             dest: self.path(&id),
-        })
+        }
     }
 
     pub fn read(&self, id: &BlobId) -> io::Result<Vec<u8>> {
@@ -192,5 +221,28 @@ mod tests {
         assert!(bodies.read(&orphan).is_err());
         assert!(bodies.read(&kept).is_ok());
         assert_eq!(unhex(&hex(&kept)), Some(kept));
+    }
+
+    #[test]
+    fn a_linked_body_outlives_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let bodies = Bodies::open(dir.path().join("bodies")).unwrap();
+        let source = bodies.prepare(b"Subject: s\r\n\r\nbody\r\n").unwrap();
+        let source_id = source.id;
+        make_durable(&[source]).unwrap();
+        let copy = bodies.link(&source_id).unwrap();
+        let copy_id = copy.id;
+        assert_ne!(copy_id, source_id);
+        make_durable(&[copy]).unwrap();
+        bodies.remove(&source_id);
+        assert_eq!(
+            bodies.read(&copy_id).unwrap(),
+            b"Subject: s\r\n\r\nbody\r\n"
+        );
+        let gone = bodies.link(&source_id).err().expect("source is gone");
+        assert_eq!(gone.kind(), io::ErrorKind::NotFound);
+        let unused = bodies.link(&copy_id).unwrap();
+        bodies.discard(unused);
+        assert_eq!(bodies.sweep(&HashSet::from([copy_id])).unwrap(), 0);
     }
 }

@@ -134,6 +134,10 @@ impl Store {
         self.run(move |s| s.folder(mailbox, &name)).await
     }
 
+    pub async fn folder_by_id(&self, id: FolderId) -> Result<Option<Folder>, StoreError> {
+        self.run(move |s| s.folder_by_id(id)).await
+    }
+
     pub async fn create_folder(
         &self,
         mailbox: MailboxId,
@@ -142,6 +146,42 @@ impl Store {
     ) -> Result<Folder, StoreError> {
         let name = name.to_string();
         self.run(move |s| s.create_folder(mailbox, &name, role))
+            .await
+    }
+
+    /// Deletes a folder with its messages (each logged as expunged) and returns it as it was.
+    /// System folders (those with a role, INBOX among them) are refused with `Invalid`; folders
+    /// below it in the hierarchy are kept.
+    pub async fn delete_folder(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+    ) -> Result<Folder, StoreError> {
+        self.run(move |s| s.delete_folder(mailbox, folder)).await
+    }
+
+    /// Renames a folder and the folders below it ("Old/Child" becomes "New/Child"), keeping
+    /// its id, UIDVALIDITY and messages. To keep things simple, system folders cannot be
+    /// renamed, INBOX included (RFC 3501's move-INBOX's-messages rename is not offered);
+    /// `Exists` when a new name is taken.
+    pub async fn rename_folder(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        new_name: &str,
+    ) -> Result<Folder, StoreError> {
+        let new_name = new_name.to_string();
+        self.run(move |s| s.rename_folder(mailbox, folder, &new_name))
+            .await
+    }
+
+    pub async fn set_subscribed(
+        &self,
+        mailbox: MailboxId,
+        folder: FolderId,
+        subscribed: bool,
+    ) -> Result<Folder, StoreError> {
+        self.run(move |s| s.set_subscribed(mailbox, folder, subscribed))
             .await
     }
 
@@ -161,8 +201,44 @@ impl Store {
         self.run(move |s| s.messages(folder)).await
     }
 
+    /// The messages of `uids` that exist, in the order given, by point lookups.
+    pub async fn message_metas(
+        &self,
+        folder: FolderId,
+        uids: Vec<Uid>,
+    ) -> Result<Vec<MessageMeta>, StoreError> {
+        self.run(move |s| s.message_metas(folder, &uids)).await
+    }
+
+    /// IMAP COPY (`remove_source` false) or MOVE (true, RFC 6851) in one atomic, durable
+    /// step. Copies get new UIDs in the destination in ascending order of their sources and
+    /// keep flags, keywords and internal date; UIDs that do not exist are skipped. A COPY that
+    /// does not fit the quota is refused whole (`OverQuota`); a MOVE leaves the used bytes
+    /// alone. COPY into the source folder duplicates; MOVE into it is `Invalid`.
+    pub async fn copy_messages(
+        &self,
+        mailbox: MailboxId,
+        from: FolderId,
+        uids: Vec<Uid>,
+        to: FolderId,
+        remove_source: bool,
+    ) -> Result<Copied, StoreError> {
+        self.run(move |s| s.copy_messages(mailbox, from, &uids, to, remove_source))
+            .await
+    }
+
     pub async fn read_body(&self, meta: MessageMeta) -> Result<Vec<u8>, StoreError> {
         self.run(move |s| s.read_body(&meta)).await
+    }
+
+    /// Bodies of several messages in one blocking task (IMAP FETCH and SEARCH read many);
+    /// each entry fails on its own when that body is gone (expunged meanwhile).
+    pub async fn read_bodies(
+        &self,
+        metas: Vec<MessageMeta>,
+    ) -> Result<Vec<Result<Vec<u8>, StoreError>>, StoreError> {
+        self.run(move |s| Ok(metas.iter().map(|m| s.read_body(m)).collect()))
+            .await
     }
 
     pub async fn set_flags(

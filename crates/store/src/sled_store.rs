@@ -7,10 +7,11 @@
 //! - `changes`: mailbox id ‖ modseq -> [`Change`]
 //! - `meta`: store-wide counters (last UIDVALIDITY)
 //!
-//! Durable write, in order (STYLE.md example 4): the body file is written and fsynced and its
-//! directory fsynced; one sled transaction then allocates the UID, inserts the metadata,
-//! updates the quota totals and appends to the change log, atomically; the group commit then
-//! fsyncs sled's files; only then does the call return and the notice go out.
+//! Durable write, in order (STYLE.md example 4): the body file is written and fsynced (a copy
+//! hard-links its source's instead) and its directory fsynced; one sled transaction then
+//! allocates the UID, inserts the metadata, updates the quota totals and appends to the change
+//! log, atomically; the group commit then fsyncs sled's files; only then does the call return
+//! and the notice go out. Bodies of removed messages are unlinked after that commit.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -26,7 +27,7 @@ use sled::transaction::{abort, ConflictableTransactionError, TransactionError, T
 use sled::{Transactional, Tree};
 use tokio::sync::broadcast;
 
-use crate::bodies::{fsync_dir, make_durable, Bodies, PreparedBody};
+use crate::bodies::{fsync_dir, make_durable, BlobId, Bodies, PreparedBody};
 use crate::commit::GroupCommit;
 use crate::types::*;
 
@@ -122,8 +123,8 @@ type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 /// that transactions also need, so writers running their own transactions would queue behind
 /// each flush and reach the barrier one or two at a time.
 struct Job {
-    /// A message body the transaction refers to, made durable before any transaction runs.
-    body: Option<PreparedBody>,
+    /// Message bodies the transaction refers to, made durable before any transaction runs.
+    bodies: Vec<PreparedBody>,
     op: Box<dyn FnOnce(&SledStore) + Send>,
 }
 
@@ -140,6 +141,26 @@ fn tx_mailbox(tree: &TransactionalTree, id: MailboxId) -> TxResult<Mailbox> {
 
 fn tx_folder(tree: &TransactionalTree, id: FolderId) -> TxResult<Folder> {
     tx_get(tree, &id_key(id))?.map_or_else(|| abort(StoreError::NoFolder(id.to_string())), Ok)
+}
+
+/// A folder of `mailbox`: a session naming another mailbox's folder id gets `NoFolder`.
+fn tx_owned_folder(tree: &TransactionalTree, mailbox: MailboxId, id: FolderId) -> TxResult<Folder> {
+    let folder = tx_folder(tree, id)?;
+    if folder.mailbox_id != mailbox {
+        return abort(StoreError::NoFolder(id.to_string()));
+    }
+    Ok(folder)
+}
+
+/// INBOX and the special-use folders every client expects (CLIENTS.md §1) stay in place.
+fn refuse_system_folder(folder: &Folder) -> Result<(), StoreError> {
+    match folder.role {
+        Some(_) => Err(StoreError::Invalid(format!(
+            "{} is a system folder",
+            folder.name
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Logs one change at the mailbox's current modseq (the caller has just advanced it).
@@ -334,7 +355,7 @@ impl SledStore {
     /// One commit round, in the order durability needs: bodies (fdatasync, rename, directory
     /// fsync), then the metadata transactions, then sled's flush and fsync.
     fn run_round(&self, jobs: Vec<Job>) -> std::io::Result<()> {
-        let (bodies, ops): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.body, j.op)).unzip();
+        let (bodies, ops): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.bodies, j.op)).unzip();
         let bodies: Vec<PreparedBody> = bodies.into_iter().flatten().collect();
         make_durable(&bodies)?;
         for op in ops {
@@ -351,7 +372,7 @@ impl SledStore {
     /// result once the round's fsync is done, so a successful result is durable.
     fn commit<R: Send + 'static>(
         &self,
-        body: Option<PreparedBody>,
+        bodies: Vec<PreparedBody>,
         op: impl FnOnce(&SledStore) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
         let slot = Arc::new(Mutex::new(None));
@@ -359,7 +380,7 @@ impl SledStore {
         let op = Box::new(move |s: &SledStore| {
             *out.lock().unwrap_or_else(|p| p.into_inner()) = Some(op(s));
         });
-        let job = Job { body, op };
+        let job = Job { bodies, op };
         self.group
             .barrier_with(Some(job), |jobs| self.run_round(jobs))
             .map_err(StoreError::Io)?;
@@ -394,7 +415,7 @@ impl SledStore {
             .collect::<Result<Vec<_>, _>>()?;
         let created = now();
         let (address, password_hash) = (address.to_string(), password_hash.to_string());
-        let mailbox = self.commit(None, move |s| {
+        let mailbox = self.commit(Vec::new(), move |s| {
             finish(
                 (
                     &s.mailboxes,
@@ -513,7 +534,7 @@ impl SledStore {
         id: MailboxId,
         change: impl Fn(&mut Mailbox) + Send + 'static,
     ) -> Result<Mailbox, StoreError> {
-        let updated = self.commit(None, move |s| {
+        let updated = self.commit(Vec::new(), move |s| {
             finish(s.mailboxes.transaction(|mbx| {
                 let mut m = tx_mailbox(mbx, id)?;
                 change(&mut m);
@@ -528,7 +549,7 @@ impl SledStore {
     pub fn delete_mailbox(&self, id: MailboxId) -> Result<Mailbox, StoreError> {
         // The scans run inside the round, where no other write can interleave, so nothing
         // committed in the meantime is left behind.
-        let (removed, blobs) = self.commit(None, move |s| {
+        let (removed, blobs) = self.commit(Vec::new(), move |s| {
             let folders = s.folders(id)?;
             let mut message_keys = Vec::new();
             let mut blobs = Vec::new();
@@ -600,12 +621,23 @@ impl SledStore {
             .get(name_key(mailbox, &name))
             .map_err(sled_err)?
         {
-            Some(fid) => match self.folders.get(fid).map_err(sled_err)? {
-                Some(v) => dec(&v).map(Some),
-                None => Ok(None),
-            },
+            Some(fid) => self.folder_by_id(id_from(&fid)?),
             None => Ok(None),
         }
+    }
+
+    pub fn folder_by_id(&self, id: FolderId) -> Result<Option<Folder>, StoreError> {
+        match self.folders.get(id_key(id)).map_err(sled_err)? {
+            Some(v) => dec(&v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The folder `id` when it belongs to `mailbox`.
+    fn owned_folder(&self, mailbox: MailboxId, id: FolderId) -> Result<Folder, StoreError> {
+        self.folder_by_id(id)?
+            .filter(|f| f.mailbox_id == mailbox)
+            .ok_or_else(|| StoreError::NoFolder(id.to_string()))
     }
 
     pub fn create_folder(
@@ -617,7 +649,7 @@ impl SledStore {
         let name = normalize_folder_name(name);
         validate_folder_name(&name)?;
         let folder_id = self.db.generate_id().map_err(sled_err)? + 1;
-        let folder = self.commit(None, move |s| {
+        let folder = self.commit(Vec::new(), move |s| {
             finish(
                 (
                     &s.mailboxes,
@@ -638,6 +670,145 @@ impl SledStore {
         })?;
         self.notify(mailbox_id, folder.highestmodseq);
         Ok(folder)
+    }
+
+    /// Deletes a folder and its messages, each logged as expunged, then their bodies; returns
+    /// the folder as it was. System folders are refused. Folders below it ("Old/Child" for
+    /// "Old") stay: names are flat here, and RFC 3501 §6.3.4 lets inferior names outlive their
+    /// parent.
+    pub fn delete_folder(
+        &self,
+        mailbox_id: MailboxId,
+        folder_id: FolderId,
+    ) -> Result<Folder, StoreError> {
+        refuse_system_folder(&self.owned_folder(mailbox_id, folder_id)?)?;
+        // The scan runs inside the round, where no other write can interleave, so a message
+        // appended meanwhile cannot be left behind without its folder.
+        let (folder, blobs, modseq) = self.commit(Vec::new(), move |s| {
+            let messages = s.messages(folder_id)?;
+            let (folder, modseq) = finish(
+                (
+                    &s.mailboxes,
+                    &s.folders,
+                    &s.folder_names,
+                    &s.messages,
+                    &s.changes,
+                )
+                    .transaction(|(mbx, fld, names, msgs, chg)| {
+                        let mut m = tx_mailbox(mbx, mailbox_id)?;
+                        let f = tx_owned_folder(fld, mailbox_id, folder_id)?;
+                        for meta in &messages {
+                            msgs.remove(msg_key(folder_id, meta.uid).as_ref())?;
+                            m.modseq += 1;
+                            m.used_bytes = m.used_bytes.saturating_sub(meta.size);
+                            m.message_count = m.message_count.saturating_sub(1);
+                            tx_log_change(chg, &m, folder_id, meta.uid, ChangeKind::Expunged)?;
+                        }
+                        fld.remove(&id_key(folder_id))?;
+                        names.remove(name_key(mailbox_id, &f.name))?;
+                        m.modseq += 1;
+                        tx_log_change(chg, &m, folder_id, 0, ChangeKind::FolderDeleted)?;
+                        mbx.insert(&id_key(mailbox_id), enc(&m))?;
+                        Ok((f, m.modseq))
+                    }),
+            )?;
+            let blobs: Vec<BlobId> = messages.iter().map(|m| m.blob).collect();
+            Ok((folder, blobs, modseq))
+        })?;
+        for b in &blobs {
+            self.bodies.remove(b);
+        }
+        self.notify(mailbox_id, modseq);
+        Ok(folder)
+    }
+
+    /// Renames a folder and the folders below it ("Old/Child" becomes "New/Child"; the
+    /// hierarchy separator is "/"), keeping ids, UIDVALIDITY and messages. System folders,
+    /// INBOX among them, are refused, as is a rename when a system folder sits below the
+    /// folder, or when the new name lies below the folder itself. Missing parents of the new
+    /// name are not created. Returns the renamed folder.
+    pub fn rename_folder(
+        &self,
+        mailbox_id: MailboxId,
+        folder_id: FolderId,
+        new_name: &str,
+    ) -> Result<Folder, StoreError> {
+        let new_name = normalize_folder_name(new_name);
+        validate_folder_name(&new_name)?;
+        refuse_system_folder(&self.owned_folder(mailbox_id, folder_id)?)?;
+        let (folder, modseq) = self.commit(Vec::new(), move |s| {
+            // Names change only in commit rounds, so what is read here holds for the
+            // transaction.
+            let folder = s.owned_folder(mailbox_id, folder_id)?;
+            if new_name == folder.name {
+                return Err(StoreError::Exists(new_name));
+            }
+            let old_prefix = format!("{}/", folder.name);
+            if new_name.starts_with(&old_prefix) {
+                return Err(StoreError::Invalid(format!(
+                    "cannot move {} below itself",
+                    folder.name
+                )));
+            }
+            let mut renames = vec![(folder.id, new_name.clone())];
+            for child in s.folders(mailbox_id)? {
+                if let Some(rest) = child.name.strip_prefix(&old_prefix) {
+                    refuse_system_folder(&child)?;
+                    let name = format!("{new_name}/{rest}");
+                    validate_folder_name(&name)?;
+                    renames.push((child.id, name));
+                }
+            }
+            finish(
+                (&s.mailboxes, &s.folders, &s.folder_names, &s.changes).transaction(
+                    |(mbx, fld, names, chg)| {
+                        let mut m = tx_mailbox(mbx, mailbox_id)?;
+                        let mut folders = Vec::with_capacity(renames.len());
+                        // Old names go first, so a new name may take one of them ("A/B/B"
+                        // becoming "A/B" when "A/B" is renamed to "A").
+                        for (id, _) in &renames {
+                            let f = tx_owned_folder(fld, mailbox_id, *id)?;
+                            names.remove(name_key(mailbox_id, &f.name))?;
+                            folders.push(f);
+                        }
+                        for (f, (_, name)) in folders.iter_mut().zip(&renames) {
+                            let key = name_key(mailbox_id, name);
+                            if names.get(&key)?.is_some() {
+                                return abort(StoreError::Exists(name.clone()));
+                            }
+                            names.insert(key, &id_key(f.id))?;
+                            f.name = name.clone();
+                            fld.insert(&id_key(f.id), enc(&*f))?;
+                            m.modseq += 1;
+                            tx_log_change(chg, &m, f.id, 0, ChangeKind::FolderRenamed)?;
+                        }
+                        mbx.insert(&id_key(mailbox_id), enc(&m))?;
+                        // The folder itself is the first of `renames`.
+                        Ok((folders.swap_remove(0), m.modseq))
+                    },
+                ),
+            )
+        })?;
+        self.notify(mailbox_id, modseq);
+        Ok(folder)
+    }
+
+    /// Sets the folder's subscription (IMAP SUBSCRIBE, UNSUBSCRIBE); not a change of its
+    /// contents, so neither modseq nor change log moves.
+    pub fn set_subscribed(
+        &self,
+        mailbox_id: MailboxId,
+        folder_id: FolderId,
+        subscribed: bool,
+    ) -> Result<Folder, StoreError> {
+        self.commit(Vec::new(), move |s| {
+            finish(s.folders.transaction(|fld| {
+                let mut f = tx_owned_folder(fld, mailbox_id, folder_id)?;
+                f.subscribed = subscribed;
+                fld.insert(&id_key(folder_id), enc(&f))?;
+                Ok(f)
+            }))
+        })
     }
 
     // ---- messages ---------------------------------------------------------------------
@@ -666,7 +837,7 @@ impl SledStore {
         let prepared = self.bodies.prepare(&msg.bytes)?;
         let blob = prepared.id;
         let internal_date = msg.internal_date.unwrap_or_else(now);
-        let result = self.commit(Some(prepared), move |s| {
+        let result = self.commit(vec![prepared], move |s| {
             finish(
                 (&s.mailboxes, &s.folders, &s.messages, &s.changes).transaction(
                     |(mbx, fld, msgs, chg)| {
@@ -742,6 +913,212 @@ impl SledStore {
         })
     }
 
+    /// The messages of `uids` in `folder` that exist, in the order given (point lookups).
+    pub fn message_metas(
+        &self,
+        folder: FolderId,
+        uids: &[Uid],
+    ) -> Result<Vec<MessageMeta>, StoreError> {
+        let mut out = Vec::with_capacity(uids.len());
+        for &uid in uids {
+            if let Some(v) = self.messages.get(msg_key(folder, uid)).map_err(sled_err)? {
+                out.push(dec(&v)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// IMAP COPY (`remove_source` false) and MOVE (true, RFC 6851) of `uids` from `from` to
+    /// `to`, in one atomic, durable step. Copies get new UIDs in ascending order of their
+    /// sources, keep flags, keywords and internal date, and each gets its own body file, a
+    /// hard link to its source's ([`Bodies::link`]). UIDs that do not exist are skipped (a
+    /// COPY of a missing UID is OK with no effect). A COPY counts against the quota and is
+    /// refused whole when it does not fit; a MOVE stays in the mailbox and leaves its used
+    /// bytes alone. COPY into the same folder duplicates; MOVE into it is refused.
+    pub fn copy_messages(
+        &self,
+        mailbox_id: MailboxId,
+        from: FolderId,
+        uids: &[Uid],
+        to: FolderId,
+        remove_source: bool,
+    ) -> Result<Copied, StoreError> {
+        if remove_source && from == to {
+            return Err(StoreError::Invalid(
+                "cannot move messages to the folder they are in".into(),
+            ));
+        }
+        self.owned_folder(mailbox_id, from)?;
+        let dest = self.owned_folder(mailbox_id, to)?;
+        let pre = self
+            .mailbox(mailbox_id)?
+            .ok_or_else(|| StoreError::NoMailbox(mailbox_id.to_string()))?;
+        let mut uids = uids.to_vec();
+        uids.sort_unstable();
+        uids.dedup();
+        let sources = self.message_metas(from, &uids)?;
+        if sources.is_empty() {
+            return Ok(Copied {
+                uidvalidity: dest.uidvalidity,
+                pairs: Vec::new(),
+                modseq: pre.modseq,
+            });
+        }
+        let size: u64 = sources.iter().map(|m| m.size).sum();
+        if !remove_source && pre.used_bytes + size > pre.quota_bytes {
+            return Err(StoreError::OverQuota {
+                used: pre.used_bytes,
+                quota: pre.quota_bytes,
+                size,
+            });
+        }
+        let links = self.link_bodies(from, &sources)?;
+        // (source uid, blob of its copy), ascending by uid.
+        let planned: Vec<(Uid, BlobId)> = links.iter().map(|(uid, b)| (*uid, b.id)).collect();
+        let links: Vec<PreparedBody> = links.into_iter().map(|(_, b)| b).collect();
+        let plan = planned.clone();
+        let result = self.commit(links, move |s| {
+            finish(
+                (&s.mailboxes, &s.folders, &s.messages, &s.changes).transaction(
+                    |(mbx, fld, msgs, chg)| {
+                        let mut m = tx_mailbox(mbx, mailbox_id)?;
+                        let mut dst = tx_owned_folder(fld, mailbox_id, to)?;
+                        let mut src = if remove_source {
+                            Some(tx_owned_folder(fld, mailbox_id, from)?)
+                        } else {
+                            None
+                        };
+                        let mut pairs = Vec::with_capacity(plan.len());
+                        let mut copied = Vec::with_capacity(plan.len());
+                        let mut unused = Vec::new();
+                        for &(uid, blob) in &plan {
+                            let key = msg_key(from, uid);
+                            let Some(source) = tx_get::<MessageMeta>(msgs, &key)? else {
+                                unused.push(blob);
+                                continue;
+                            };
+                            m.modseq += 1;
+                            let copy = MessageMeta {
+                                uid: dst.uidnext,
+                                folder_id: to,
+                                blob,
+                                modseq: m.modseq,
+                                ..source.clone()
+                            };
+                            dst.uidnext += 1;
+                            dst.message_count += 1;
+                            dst.size_bytes += copy.size;
+                            msgs.insert(&msg_key(to, copy.uid), enc(&copy))?;
+                            tx_log_change(chg, &m, to, copy.uid, ChangeKind::Appended)?;
+                            pairs.push((uid, copy.uid));
+                            copied.push(source);
+                        }
+                        if copied.is_empty() {
+                            return Ok((
+                                Copied {
+                                    uidvalidity: dst.uidvalidity,
+                                    pairs,
+                                    modseq: m.modseq,
+                                },
+                                unused,
+                                Vec::new(),
+                            ));
+                        }
+                        let mut moved = Vec::new();
+                        if let Some(src) = &mut src {
+                            for source in &copied {
+                                msgs.remove(msg_key(from, source.uid).as_ref())?;
+                                m.modseq += 1;
+                                src.message_count = src.message_count.saturating_sub(1);
+                                src.size_bytes = src.size_bytes.saturating_sub(source.size);
+                                tx_log_change(chg, &m, from, source.uid, ChangeKind::Expunged)?;
+                                moved.push(source.blob);
+                            }
+                            src.highestmodseq = m.modseq;
+                            fld.insert(&id_key(from), enc(&*src))?;
+                        } else {
+                            let size: u64 = copied.iter().map(|c| c.size).sum();
+                            if m.used_bytes + size > m.quota_bytes {
+                                return abort(StoreError::OverQuota {
+                                    used: m.used_bytes,
+                                    quota: m.quota_bytes,
+                                    size,
+                                });
+                            }
+                            m.used_bytes += size;
+                            m.message_count += copied.len() as u64;
+                        }
+                        tx_save(fld, mbx, &mut dst, &m)?;
+                        Ok((
+                            Copied {
+                                uidvalidity: dst.uidvalidity,
+                                pairs,
+                                modseq: m.modseq,
+                            },
+                            unused,
+                            moved,
+                        ))
+                    },
+                ),
+            )
+        });
+        let (copied, unused, moved) = match result {
+            Ok(r) => r,
+            // The transaction refused the copy: nothing refers to the new links.
+            Err(e) if !e.is_temporary() => {
+                for (_, blob) in &planned {
+                    self.bodies.remove(blob);
+                }
+                return Err(e);
+            }
+            // As in `append`: the links stay for the sweep at the next open to judge.
+            Err(e) => return Err(e),
+        };
+        // Sources removed between the lookup and the transaction: their links are unused.
+        for blob in unused.iter().chain(&moved) {
+            self.bodies.remove(blob);
+        }
+        if !copied.pairs.is_empty() {
+            self.notify(mailbox_id, copied.modseq);
+        }
+        Ok(copied)
+    }
+
+    /// New body files for copies of `sources`, hard links to theirs, paired with the source
+    /// UIDs. A source whose body is gone because its message was removed meanwhile is left
+    /// out; a body missing under a message that still exists is corruption.
+    fn link_bodies(
+        &self,
+        folder: FolderId,
+        sources: &[MessageMeta],
+    ) -> Result<Vec<(Uid, PreparedBody)>, StoreError> {
+        let mut links = Vec::with_capacity(sources.len());
+        for meta in sources {
+            let error = match self.bodies.link(&meta.blob) {
+                Ok(body) => {
+                    links.push((meta.uid, body));
+                    continue;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    match self.message_metas(folder, &[meta.uid]) {
+                        Ok(still) if still.is_empty() => continue,
+                        Ok(_) => StoreError::Corrupt(format!(
+                            "body of uid {} in folder {folder}: {e}",
+                            meta.uid
+                        )),
+                        Err(lookup) => lookup,
+                    }
+                }
+                Err(e) => StoreError::from(e),
+            };
+            for (_, body) in links {
+                self.bodies.discard(body);
+            }
+            return Err(error);
+        }
+        Ok(links)
+    }
+
     /// Updates flags of the given UIDs; UIDs that do not exist are skipped (CLIENTS.md §5
     /// bug 7: STORE on a missing UID is OK with no effect). Returns the messages changed.
     pub fn set_flags(
@@ -756,7 +1133,7 @@ impl SledStore {
         };
         validate_keywords(keywords)?;
         let (uids, op) = (uids.to_vec(), op.clone());
-        let changed = self.commit(None, move |s| {
+        let changed = self.commit(Vec::new(), move |s| {
             finish(
                 (&s.mailboxes, &s.folders, &s.messages, &s.changes).transaction(
                     |(mbx, fld, msgs, chg)| {
@@ -839,7 +1216,7 @@ impl SledStore {
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
-        let removed = self.commit(None, move |s| {
+        let removed = self.commit(Vec::new(), move |s| {
             finish(
                 (&s.mailboxes, &s.folders, &s.messages, &s.changes).transaction(
                     |(mbx, fld, msgs, chg)| {

@@ -154,6 +154,18 @@ pub struct Appended {
     pub size: u64,
 }
 
+/// What a COPY or MOVE produced (UIDPLUS's COPYUID needs the first two).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Copied {
+    /// The destination folder's UIDVALIDITY.
+    pub uidvalidity: u32,
+    /// (source UID, new UID in the destination), ascending by source UID; empty when none of
+    /// the requested UIDs existed.
+    pub pairs: Vec<(Uid, Uid)>,
+    /// The mailbox's modseq after the operation.
+    pub modseq: ModSeq,
+}
+
 /// How a flag update applies (IMAP STORE FLAGS, +FLAGS, -FLAGS).
 #[derive(Clone, Debug)]
 pub enum FlagOp {
@@ -168,6 +180,10 @@ pub enum ChangeKind {
     FlagsChanged,
     Expunged,
     FolderCreated,
+    /// The folder and its messages are gone (each message also logged as `Expunged`).
+    FolderDeleted,
+    /// The folder has a new name; its id, UIDVALIDITY and messages are unchanged.
+    FolderRenamed,
 }
 
 /// One entry of a mailbox's change log, in modseq order.

@@ -1,37 +1,9 @@
 //! The store's contract, through its public async API.
 
+mod common;
+
+use common::*;
 use pecd_store::*;
-
-fn msg(subject: &str, size: usize) -> NewMessage {
-    let mut bytes = format!("From: a@pec.localhost\r\nSubject: {subject}\r\n\r\n").into_bytes();
-    bytes.resize(size.max(bytes.len()), b'x');
-    NewMessage {
-        bytes,
-        flags: Flags::default(),
-        keywords: vec![],
-        internal_date: None,
-    }
-}
-
-async fn fresh() -> (tempfile::TempDir, Store, Mailbox) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("store")).unwrap();
-    let mbx = store
-        .create_mailbox("mario@pec.localhost", "$argon2id$x", 1 << 20)
-        .await
-        .unwrap();
-    (dir, store, mbx)
-}
-
-/// Appends `n` messages of 100 bytes to INBOX.
-async fn append_n(store: &Store, mbx: &Mailbox, n: usize) {
-    for i in 0..n {
-        store
-            .append(mbx.id, "INBOX", msg(&i.to_string(), 100))
-            .await
-            .unwrap();
-    }
-}
 
 #[tokio::test]
 async fn new_mailbox_has_the_special_use_folders() {
@@ -139,14 +111,6 @@ async fn over_quota_is_refused_and_changes_nothing() {
         4,
         "refused bodies were not left behind"
     );
-}
-
-/// Message body files on disk, temporary ones included.
-fn body_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir.join("store/bodies"))
-        .unwrap()
-        .map(|shard| std::fs::read_dir(shard.unwrap().path()).unwrap().count())
-        .sum()
 }
 
 #[tokio::test]
@@ -361,7 +325,7 @@ async fn delete_mailbox_removes_everything() {
     );
     assert_eq!(body_files(d.path()), 1, "only luigi's body remains on disk");
     drop(store);
-    let store = Store::open(&d.path().join("store")).unwrap();
+    let store = reopen(d.path());
     let stats = store.stats().await.unwrap();
     assert_eq!(
         (stats.mailboxes, stats.messages, stats.used_bytes),

@@ -1,0 +1,253 @@
+//! FETCH (RFC 3501 §6.4.5) with CONDSTORE's MODSEQ: message data items built from the store's
+//! metadata and, when an item needs them, the bodies (read in one batch) seen through
+//! [`pecd_imap_message::MessageView`].
+
+use std::borrow::Cow;
+use std::num::{NonZeroU32, NonZeroU64};
+
+use chrono::{FixedOffset, TimeZone};
+use imap_codec::imap_types::core::{IString, NString, Vec1};
+use imap_codec::imap_types::datetime::DateTime;
+use imap_codec::imap_types::fetch::{
+    Macro, MacroOrMessageDataItemNames, MessageDataItem, MessageDataItemName, Section,
+};
+use imap_codec::imap_types::response::Data;
+use pecd_imap_message::MessageView;
+use pecd_store::{FlagOp, Flags};
+use tokio::io::{AsyncRead, AsyncWrite};
+
+use crate::session::{store_refusal, Refusal, Session};
+
+fn nz(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n.max(1)).expect("nonzero")
+}
+
+/// An IMAP string of message bytes. IMAP4rev1 literals cannot carry NUL, so a NUL byte is
+/// sent as a space rather than breaking the response.
+fn nstring(bytes: Cow<'_, [u8]>) -> NString<'static> {
+    let bytes: Vec<u8> = if bytes.contains(&0) {
+        bytes
+            .iter()
+            .map(|&b| if b == 0 { b' ' } else { b })
+            .collect()
+    } else {
+        bytes.into_owned()
+    };
+    NString(Some(IString::try_from(bytes).unwrap_or_else(|_| {
+        IString::try_from("").expect("empty string")
+    })))
+}
+
+/// `<origin.length>` of a partial fetch applied to `data`.
+fn partial<'a>(data: Cow<'a, [u8]>, range: Option<(u32, NonZeroU32)>) -> Cow<'a, [u8]> {
+    match range {
+        None => data,
+        Some((start, len)) => {
+            let start = (start as usize).min(data.len());
+            let end = start.saturating_add(len.get() as usize).min(data.len());
+            match data {
+                Cow::Borrowed(b) => Cow::Borrowed(&b[start..end]),
+                Cow::Owned(v) => Cow::Owned(v[start..end].to_vec()),
+            }
+        }
+    }
+}
+
+fn expand(items: MacroOrMessageDataItemNames<'_>) -> Vec<MessageDataItemName<'_>> {
+    use MessageDataItemName as N;
+    match items {
+        MacroOrMessageDataItemNames::Macro(m) => match m {
+            Macro::All => vec![N::Flags, N::InternalDate, N::Rfc822Size, N::Envelope],
+            Macro::Fast => vec![N::Flags, N::InternalDate, N::Rfc822Size],
+            Macro::Full => vec![
+                N::Flags,
+                N::InternalDate,
+                N::Rfc822Size,
+                N::Envelope,
+                N::Body,
+            ],
+            _ => vec![N::Flags],
+        },
+        MacroOrMessageDataItemNames::MessageDataItemNames(names) => names,
+    }
+}
+
+fn needs_body(name: &MessageDataItemName<'_>) -> bool {
+    use MessageDataItemName as N;
+    matches!(
+        name,
+        N::Body
+            | N::BodyExt { .. }
+            | N::BodyStructure
+            | N::Envelope
+            | N::Rfc822
+            | N::Rfc822Header
+            | N::Rfc822Text
+            | N::Binary { .. }
+            | N::BinarySize { .. }
+    )
+}
+
+/// Whether fetching `name` sets \Seen (RFC 3501 §6.4.5: BODY[...] without PEEK, RFC822,
+/// RFC822.TEXT).
+fn marks_seen(name: &MessageDataItemName<'_>) -> bool {
+    use MessageDataItemName as N;
+    matches!(
+        name,
+        N::BodyExt { peek: false, .. } | N::Rfc822 | N::Rfc822Text | N::Binary { peek: false, .. }
+    )
+}
+
+pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    session: &mut Session<'_, S>,
+    indexes: Vec<usize>,
+    items: MacroOrMessageDataItemNames<'_>,
+    uid: bool,
+    changed_since: bool,
+) -> Result<(), Refusal> {
+    let mut names = expand(items);
+    // RFC 3501 §6.4.8: UID FETCH always returns the UID; CHANGEDSINCE returns MODSEQ.
+    if uid && !names.iter().any(|n| matches!(n, MessageDataItemName::Uid)) {
+        names.insert(0, MessageDataItemName::Uid);
+    }
+    if changed_since
+        && !names
+            .iter()
+            .any(|n| matches!(n, MessageDataItemName::ModSeq))
+    {
+        names.push(MessageDataItemName::ModSeq);
+    }
+    if names
+        .iter()
+        .any(|n| matches!(n, MessageDataItemName::ModSeq))
+    {
+        session.condstore = true;
+    }
+    let utf8 = session.utf8;
+    let mailbox = session.mailbox_id();
+    let mut sel = session.selected.take().expect("selected state");
+    let result = async {
+        // Reading a body without PEEK sets \Seen first, so the response shows it.
+        if !sel.read_only && names.iter().any(marks_seen) {
+            let unseen: Vec<u32> = indexes
+                .iter()
+                .map(|&i| &sel.messages[i])
+                .filter(|m| !m.flags.contains(Flags::SEEN))
+                .map(|m| m.uid)
+                .collect();
+            if !unseen.is_empty() {
+                let changed = session
+                    .ctx
+                    .store
+                    .set_flags(
+                        mailbox,
+                        sel.folder.id,
+                        unseen,
+                        FlagOp::Add(Flags::SEEN, Vec::new()),
+                    )
+                    .await
+                    .map_err(store_refusal)?;
+                for meta in changed {
+                    if let Ok(i) = sel.messages.binary_search_by_key(&meta.uid, |m| m.uid) {
+                        sel.messages[i] = meta;
+                    }
+                    if !names
+                        .iter()
+                        .any(|n| matches!(n, MessageDataItemName::Flags))
+                    {
+                        names.push(MessageDataItemName::Flags);
+                    }
+                }
+            }
+        }
+        let bodies = if names.iter().any(needs_body) {
+            let metas = indexes.iter().map(|&i| sel.messages[i].clone()).collect();
+            session
+                .ctx
+                .store
+                .read_bodies(metas)
+                .await
+                .map_err(store_refusal)?
+        } else {
+            Vec::new()
+        };
+        for (k, &i) in indexes.iter().enumerate() {
+            let meta = &sel.messages[i];
+            let body = match bodies.get(k) {
+                Some(Ok(b)) => Some(b.as_slice()),
+                // Expunged by another session after this one last looked: nothing to send
+                // for it; the EXPUNGE follows at the next command that may carry it.
+                Some(Err(_)) => continue,
+                None => None,
+            };
+            let view = body.map(MessageView::parse);
+            let mut items = Vec::with_capacity(names.len());
+            for name in &names {
+                use MessageDataItemName as N;
+                let item = match name {
+                    N::Uid => MessageDataItem::Uid(nz(meta.uid)),
+                    N::Flags => MessageDataItem::Flags(sel.flags_of(meta)),
+                    N::Rfc822Size => MessageDataItem::Rfc822Size(meta.size as u32),
+                    N::InternalDate => {
+                        let utc = FixedOffset::east_opt(0).expect("zero offset");
+                        let date = utc
+                            .timestamp_opt(meta.internal_date, 0)
+                            .single()
+                            .unwrap_or_else(|| utc.timestamp_opt(0, 0).single().expect("epoch"));
+                        MessageDataItem::InternalDate(DateTime::unvalidated(date))
+                    }
+                    N::ModSeq => MessageDataItem::ModSeq(
+                        NonZeroU64::new(meta.modseq.max(1)).expect("nonzero"),
+                    ),
+                    N::Envelope => {
+                        MessageDataItem::Envelope(view.as_ref().expect("body read").envelope(utf8))
+                    }
+                    N::BodyStructure => MessageDataItem::BodyStructure(
+                        view.as_ref().expect("body read").body_structure(true),
+                    ),
+                    N::Body => MessageDataItem::Body(
+                        view.as_ref().expect("body read").body_structure(false),
+                    ),
+                    N::Rfc822 => {
+                        MessageDataItem::Rfc822(nstring(Cow::Borrowed(body.expect("body read"))))
+                    }
+                    N::Rfc822Header => {
+                        let v = view.as_ref().expect("body read");
+                        let header = v.section(Some(&Section::Header(None))).unwrap_or_default();
+                        MessageDataItem::Rfc822Header(nstring(header))
+                    }
+                    N::Rfc822Text => {
+                        let v = view.as_ref().expect("body read");
+                        let text = v.section(Some(&Section::Text(None))).unwrap_or_default();
+                        MessageDataItem::Rfc822Text(nstring(text))
+                    }
+                    N::BodyExt {
+                        section,
+                        partial: range,
+                        ..
+                    } => {
+                        let v = view.as_ref().expect("body read");
+                        let data = v.section(section.as_ref()).unwrap_or_default();
+                        MessageDataItem::BodyExt {
+                            section: section.clone(),
+                            origin: range.map(|(start, _)| start),
+                            data: nstring(partial(data, *range)),
+                        }
+                    }
+                    N::Binary { .. } | N::BinarySize { .. } => continue,
+                };
+                items.push(item);
+            }
+            if let Ok(items) = Vec1::try_from(items) {
+                session.data(Data::Fetch {
+                    seq: nz(i as u32 + 1),
+                    items,
+                });
+            }
+        }
+        Ok(())
+    }
+    .await;
+    session.selected = Some(sel);
+    result
+}

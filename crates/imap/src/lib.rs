@@ -1,0 +1,118 @@
+//! pecd's IMAP service on `listen.imaps` (implicit TLS, port 993 in production): IMAP4rev1
+//! (RFC 3501) with the extensions Outlook, Thunderbird and Apple Mail rely on (CLIENTS.md §1):
+//! IDLE, UIDPLUS, MOVE, SPECIAL-USE, NAMESPACE, ID, ENABLE, UNSELECT, CHILDREN,
+//! LIST-EXTENDED, LIST-STATUS, CONDSTORE, QRESYNC, QUOTA, UTF8=ACCEPT, ESEARCH, LITERAL+,
+//! SASL-IR.
+//!
+//! Commands are decoded and responses encoded with imap-codec; the few extended syntaxes it
+//! does not know (LIST-EXTENDED options, SEARCH RETURN) are recognised in [`extended`] and
+//! the rest handed to imap-codec. Messages are served out of the store; a selected session
+//! follows other sessions' changes through the store's per-mailbox change log.
+//!
+//! Entry points: [`Context::new`], [`server::serve`]; [`session::Session`] runs over any
+//! stream, so protocol tests need no socket.
+
+pub mod capability;
+pub mod extended;
+mod fetch;
+mod framing;
+mod list;
+mod selected;
+pub mod server;
+pub mod session;
+pub mod utf7;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use pecd_archive::login::Throttle;
+use pecd_common::config::Config;
+use pecd_store::{FolderId, MailboxId, Store, Uid};
+
+/// State shared by every IMAP session.
+pub struct Context {
+    pub config: Arc<Config>,
+    pub store: Store,
+    pub logins: Throttle,
+    /// Open connections per logged-in mailbox.
+    connections: Mutex<HashMap<MailboxId, u32>>,
+    /// Per folder, the highest UID some session has already seen: messages above it are
+    /// `\Recent` for the next session that sees them (RFC 3501 §2.3.2). Kept in memory, so
+    /// after a restart every message counts as recent once.
+    recent: Mutex<HashMap<FolderId, Uid>>,
+}
+
+impl Context {
+    pub fn new(config: Arc<Config>, store: Store) -> Arc<Context> {
+        Arc::new(Context {
+            logins: Throttle::new(config.imap.auth_failures_per_minute),
+            config,
+            store,
+            connections: Mutex::new(HashMap::new()),
+            recent: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Counts a connection of `mailbox`, or `None` when it already has the configured most.
+    pub fn connect(self: &Arc<Self>, mailbox: MailboxId) -> Option<ConnectionSlot> {
+        let mut open = self.connections.lock().unwrap_or_else(|p| p.into_inner());
+        let n = open.entry(mailbox).or_insert(0);
+        if *n >= self.config.imap.max_connections_per_user {
+            return None;
+        }
+        *n += 1;
+        Some(ConnectionSlot {
+            ctx: self.clone(),
+            mailbox,
+        })
+    }
+
+    /// Claims the messages of `folder` with a UID above the last claim and up to `up_to`
+    /// as recent for the caller; returns the lowest UID that is recent for it.
+    pub(crate) fn claim_recent(&self, folder: FolderId, up_to: Uid) -> Uid {
+        let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let seen = recent.entry(folder).or_insert(0);
+        let first = *seen + 1;
+        *seen = (*seen).max(up_to);
+        first
+    }
+
+    /// The lowest UID that would be recent for the next session, without claiming (EXAMINE).
+    pub(crate) fn peek_first_recent(&self, folder: FolderId) -> Uid {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        recent.get(&folder).copied().unwrap_or(0) + 1
+    }
+
+    /// How many of `messages` would be recent for the next session, without claiming them.
+    pub(crate) fn peek_recent(
+        &self,
+        folder: FolderId,
+        messages: &[pecd_store::MessageMeta],
+    ) -> u32 {
+        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let seen = recent.get(&folder).copied().unwrap_or(0);
+        messages.iter().filter(|m| m.uid > seen).count() as u32
+    }
+}
+
+/// One counted connection of a mailbox; released when dropped.
+pub struct ConnectionSlot {
+    ctx: Arc<Context>,
+    mailbox: MailboxId,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .ctx
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = open.get_mut(&self.mailbox) {
+            *n -= 1;
+            if *n == 0 {
+                open.remove(&self.mailbox);
+            }
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! The imaps listener: TCP keepalive, implicit TLS, then a session per connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pecd_common::net::{accept_loop, accept_tls};
+use socket2::{SockRef, TcpKeepalive};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::session::Session;
+use crate::Context;
+
+/// Keepalive probes start after this much silence, so that a client that vanished during
+/// IDLE is noticed and NATs see traffic (CLIENTS.md §5 bug 10; mox uses 5 minutes).
+const KEEPALIVE: Duration = Duration::from_secs(300);
+
+pub async fn serve(
+    ctx: Arc<Context>,
+    listener: TcpListener,
+    tls: TlsAcceptor,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+) {
+    accept_loop(listener, "imaps", shutdown.clone(), tracker, |stream, peer| {
+        let (ctx, tls, shutdown) = (ctx.clone(), tls.clone(), shutdown.clone());
+        async move {
+            let keepalive = TcpKeepalive::new()
+                .with_time(KEEPALIVE)
+                .with_interval(Duration::from_secs(60));
+            if let Err(e) = SockRef::from(&stream).set_tcp_keepalive(&keepalive) {
+                tracing::debug!(peer = %peer, error = %e, "could not set TCP keepalive");
+            }
+            let Some(stream) = accept_tls(&tls, stream).await else { return };
+            let mut session = Session::new(&ctx, stream, peer, shutdown);
+            if let Err(e) = session.run().await {
+                tracing::debug!(peer = %peer, error = %e, "IMAP connection ended with an error");
+            }
+        }
+    })
+    .await
+}
