@@ -7,9 +7,9 @@ cd "$(dirname "$0")/.."
 # Debian packages: libssl-dev and pkg-config build the openssl crate; strace shows the
 # fsync-before-acknowledgement order; swaks, openssl and python3 are the SMTP clients of
 # tests/smtp_clients.rs; curl and fetchmail (with python3's poplib) the POP3 clients of
-# tests/pop3.rs.
+# tests/pop3.rs; isync (mbsync) the IMAP synchroniser of tests/imap_clients.rs.
 needed=()
-for pkg in libssl-dev pkg-config strace swaks openssl python3 curl fetchmail; do
+for pkg in libssl-dev pkg-config strace swaks openssl python3 curl fetchmail isync; do
     command -v "$pkg" >/dev/null 2>&1 && continue
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || needed+=("$pkg")
 done

@@ -2,8 +2,8 @@
 //! BODY[section] bytes, and SEARCH key evaluation.
 //!
 //! Everything here is a pure function of the message octets and the metadata the caller
-//! passes in: this crate does no I/O, keeps no state across calls and never panics on
-//! malformed mail. The IMAP session (`pecd-imap`) loads a message, builds a
+//! passes in: this crate does no I/O, keeps nothing beyond a per-message cache of decoded
+//! text, and never panics on malformed mail. The IMAP session (`pecd-imap`) loads a message, builds a
 //! [`MessageView`] over the stored bytes and asks it for what a FETCH or SEARCH needs;
 //! sections are slices of the stored octets, so sizes and offsets agree with RFC822.SIZE.
 //!

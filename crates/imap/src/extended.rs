@@ -278,6 +278,22 @@ pub fn search(command: &[u8]) -> Option<Result<(Vec<u8>, SearchReturn), &'static
     Some(Ok((rewritten, options)))
 }
 
+/// Rewrites `CHANGEDSINCE 0` (valid in RFC 7162, sent by iOS Mail, refused by imap-codec,
+/// which wants a non-zero value) as `CHANGEDSINCE 1`; the caller then treats the 1 as 0.
+/// `None` when the command has no such modifier.
+pub fn changedsince_zero(command: &[u8]) -> Option<Vec<u8>> {
+    let upper = command.to_ascii_uppercase();
+    let needle = b"CHANGEDSINCE 0";
+    let at = upper.windows(needle.len()).position(|w| w == needle)?;
+    let after = command.get(at + needle.len()).copied();
+    if after.is_some_and(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let mut out = command.to_vec();
+    out[at + needle.len() - 1] = b'1';
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,6 +343,19 @@ mod tests {
         assert_eq!(cmd, b"t2 SEARCH ALL\r\n".to_vec());
         assert!(r.all);
         assert_eq!(search(b"t3 SEARCH UNSEEN"), None);
+    }
+
+    #[test]
+    fn changedsince_zero_rewrite() {
+        assert_eq!(
+            changedsince_zero(b"a FETCH 1:* (FLAGS) (CHANGEDSINCE 0)\r\n").unwrap(),
+            b"a FETCH 1:* (FLAGS) (CHANGEDSINCE 1)\r\n".to_vec()
+        );
+        assert_eq!(
+            changedsince_zero(b"a FETCH 1 (FLAGS) (CHANGEDSINCE 05)"),
+            None
+        );
+        assert_eq!(changedsince_zero(b"a FETCH 1 (FLAGS)"), None);
     }
 
     #[test]

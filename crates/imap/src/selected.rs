@@ -847,6 +847,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         let mut vanished = false;
         for m in &modifiers {
             match m {
+                FetchModifier::ChangedSince(_) if self.changed_since_zero => {
+                    changed_since = Some(0)
+                }
                 FetchModifier::ChangedSince(v) => changed_since = Some(v.get()),
                 FetchModifier::Vanished => vanished = true,
             }

@@ -56,6 +56,8 @@ pub struct Session<'a, S> {
     /// QRESYNC enabled: expunges are reported as VANISHED.
     pub(crate) qresync: bool,
     logout: bool,
+    /// The command being run asked for CHANGEDSINCE 0 (see [`extended::changedsince_zero`]).
+    pub(crate) changed_since_zero: bool,
 }
 
 /// What went wrong with a command, as the tagged reply says it.
@@ -143,6 +145,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             condstore: false,
             qresync: false,
             logout: false,
+            changed_since_zero: false,
         }
     }
 
@@ -398,6 +401,21 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         }
         match CommandCodec::default().decode(raw) {
             Ok((rest, command)) if rest.is_empty() => self.dispatch(command, None).await,
+            _ if extended::changedsince_zero(raw).is_some() => {
+                let rewritten = extended::changedsince_zero(raw).expect("checked");
+                match CommandCodec::default().decode(&rewritten) {
+                    Ok((rest, command)) if rest.is_empty() => {
+                        self.changed_since_zero = true;
+                        let done = self.dispatch(command, None).await;
+                        self.changed_since_zero = false;
+                        done
+                    }
+                    _ => {
+                        self.bad_syntax(raw, "Syntax error or unknown command");
+                        Ok(())
+                    }
+                }
+            }
             _ => {
                 tracing::debug!(peer = %self.peer, command = %escape_byte_string(raw.get(..200).unwrap_or(raw)), "undecodable IMAP command");
                 self.bad_syntax(raw, "Syntax error or unknown command");
