@@ -26,6 +26,14 @@ pub enum AuthError {
     Unavailable,
 }
 
+fn verifications() -> &'static tokio::sync::Semaphore {
+    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        tokio::sync::Semaphore::new(cores)
+    })
+}
+
 pub async fn authenticate(
     store: &Store,
     login: &str,
@@ -41,6 +49,13 @@ pub async fn authenticate(
     let hash = mailbox
         .as_ref()
         .map_or(DUMMY_HASH.to_string(), |m| m.password_hash.clone());
+    // argon2id takes ~19 MiB and tens of milliseconds per verification: at most one per core
+    // runs at a time, so a burst of logins queues instead of spreading 19 MiB working sets
+    // over hundreds of blocking threads (and the memory those threads' allocators keep).
+    let _permit = verifications()
+        .acquire()
+        .await
+        .map_err(|_| AuthError::Unavailable)?;
     let matches = tokio::task::spawn_blocking(move || password::verify(&secret, &hash))
         .await
         .map_err(|_| AuthError::Unavailable)?;

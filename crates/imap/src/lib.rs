@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use pecd_archive::login::Throttle;
 use pecd_common::config::Config;
-use pecd_store::{FolderId, MailboxId, Store, Uid};
+use pecd_store::{Folder, FolderId, MailboxId, MessageMeta, ModSeq, Store, StoreError, Uid};
 
 /// State shared by every IMAP session.
 pub struct Context {
@@ -40,7 +40,15 @@ pub struct Context {
     /// `\Recent` for the next session that sees them (RFC 3501 §2.3.2). Kept in memory, so
     /// after a restart every message counts as recent once.
     recent: Mutex<HashMap<FolderId, Uid>>,
+    /// Message lists of large folders as of a folder modseq, shared by the sessions that
+    /// SELECT them (reading 5,000 records from the store is most of a SELECT's cost).
+    listings: Mutex<HashMap<FolderId, (ModSeq, Arc<Vec<MessageMeta>>)>>,
 }
+
+/// Folders with at least this many messages have their listing cached.
+const LISTING_CACHE_MIN: usize = 500;
+/// At most this many listings are kept.
+const LISTING_CACHE_ENTRIES: usize = 256;
 
 impl Context {
     pub fn new(config: Arc<Config>, store: Store) -> Arc<Context> {
@@ -50,6 +58,7 @@ impl Context {
             store,
             connections: Mutex::new(HashMap::new()),
             recent: Mutex::new(HashMap::new()),
+            listings: Mutex::new(HashMap::new()),
         })
     }
 
@@ -81,6 +90,41 @@ impl Context {
     pub(crate) fn peek_first_recent(&self, folder: FolderId) -> Uid {
         let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         recent.get(&folder).copied().unwrap_or(0) + 1
+    }
+
+    /// The messages of `folder`, from the cache when nothing changed since it was filled.
+    /// The store is read after `folder` was, so a listing is never older than its key; a
+    /// newer one is harmless, because a session applies the change log over it again.
+    pub(crate) async fn listing(&self, folder: &Folder) -> Result<Vec<MessageMeta>, StoreError> {
+        let cached = {
+            let listings = self.listings.lock().unwrap_or_else(|p| p.into_inner());
+            listings
+                .get(&folder.id)
+                .filter(|(modseq, _)| *modseq == folder.highestmodseq)
+                .map(|(_, list)| list.clone())
+        };
+        if let Some(list) = cached {
+            return Ok(list.as_ref().clone());
+        }
+        let messages = self.store.messages(folder.id).await?;
+        if messages.len() >= LISTING_CACHE_MIN {
+            let mut listings = self.listings.lock().unwrap_or_else(|p| p.into_inner());
+            if listings.len() >= LISTING_CACHE_ENTRIES && !listings.contains_key(&folder.id) {
+                // Evict the entry with the oldest modseq: a rough least-recently-changed.
+                if let Some(old) = listings
+                    .iter()
+                    .min_by_key(|(_, (m, _))| *m)
+                    .map(|(k, _)| *k)
+                {
+                    listings.remove(&old);
+                }
+            }
+            listings.insert(
+                folder.id,
+                (folder.highestmodseq, Arc::new(messages.clone())),
+            );
+        }
+        Ok(messages)
     }
 
     /// How many of `messages` would be recent for the next session, without claiming them.

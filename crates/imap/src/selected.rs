@@ -51,36 +51,39 @@ impl Selected {
     /// Absent UIDs are skipped: COPY, MOVE and STORE on them are OK with no effect
     /// (CLIENTS.md §5 bug 7).
     pub fn resolve(&self, set: &SequenceSet, uid: bool) -> Result<Vec<usize>, Refusal> {
-        if uid {
-            let star = self.max_uid();
-            Ok((0..self.messages.len())
-                .filter(|&i| set_contains(set, self.messages[i].uid, star))
-                .collect())
-        } else {
-            let n = self.messages.len() as u32;
-            // RFC 3501 §6.4.8: a sequence number beyond the last message is an error.
-            for s in set.0.as_ref() {
-                use imap_codec::imap_types::sequence::{SeqOrUid, Sequence};
-                let values: Vec<&SeqOrUid> = match s {
-                    Sequence::Single(v) => vec![v],
-                    Sequence::Range(a, b) => vec![a, b],
-                };
-                for v in values {
-                    if let SeqOrUid::Value(v) = v {
-                        if v.get() > n {
-                            return Err(bad("Invalid message sequence number"));
-                        }
-                    }
+        use imap_codec::imap_types::sequence::{SeqOrUid, Sequence};
+        let n = self.messages.len() as u32;
+        let star = if uid { self.max_uid() } else { n };
+        let value = |v: &SeqOrUid| match v {
+            SeqOrUid::Value(v) => v.get(),
+            SeqOrUid::Asterisk => star,
+        };
+        let mut out = Vec::new();
+        for s in set.0.as_ref() {
+            let (a, b) = match s {
+                Sequence::Single(v) => (value(v), value(v)),
+                Sequence::Range(a, b) => (value(a), value(b)),
+            };
+            let (lo, hi) = (a.min(b), a.max(b));
+            if uid {
+                // Ranges of UIDs map to index ranges by binary search: FETCH of 50 messages
+                // in a 10,000-message folder must not scan the folder.
+                let first = self.messages.partition_point(|m| m.uid < lo);
+                let end = self.messages.partition_point(|m| m.uid <= hi);
+                out.extend(first..end);
+            } else {
+                // RFC 3501 §6.4.8: a sequence number beyond the last message is an error.
+                if n == 0 || hi > n {
+                    return Err(bad("Invalid message sequence number"));
                 }
-                if n == 0 {
-                    return Err(bad("No messages in the mailbox"));
-                }
+                out.extend((lo - 1) as usize..hi as usize);
             }
-            Ok((1..=n)
-                .filter(|&s| set_contains(set, s, n))
-                .map(|s| (s - 1) as usize)
-                .collect())
         }
+        if set.0.as_ref().len() > 1 {
+            out.sort_unstable();
+            out.dedup();
+        }
+        Ok(out)
     }
 
     pub fn flags_of(&self, meta: &MessageMeta) -> Vec<FlagFetch<'static>> {
@@ -193,7 +196,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             Ok(None) => return Err(no(Some("NONEXISTENT"), "No such mailbox")),
             Err(e) => return Err(store_refusal(e)),
         };
-        let messages = store.messages(folder.id).await.map_err(store_refusal)?;
+        let messages = self.ctx.listing(&folder).await.map_err(store_refusal)?;
         let mut qresync = None;
         for p in &parameters {
             match p {
@@ -518,9 +521,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         uid: bool,
         modifiers: Vec<StoreModifier>,
     ) -> Outcome {
-        let unchanged_since = modifiers.iter().find_map(|m| match m {
-            StoreModifier::UnchangedSince(v) => Some(*v),
-        });
+        let unchanged_since = modifiers
+            .iter()
+            .map(|m| match m {
+                StoreModifier::UnchangedSince(v) => *v,
+            })
+            .next();
         if unchanged_since.is_some() {
             self.condstore = true;
         }

@@ -389,9 +389,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                     Ok(())
                 }
                 Ok((rewritten, options)) => match CommandCodec::default().decode(&rewritten) {
-                    Ok((rest, command)) if rest.is_empty() => {
-                        self.dispatch(command, Some(options)).await
-                    }
+                    Ok(([], command)) => self.dispatch(command, Some(options)).await,
                     _ => {
                         self.bad_syntax(raw, "Syntax error in SEARCH");
                         Ok(())
@@ -400,11 +398,11 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             };
         }
         match CommandCodec::default().decode(raw) {
-            Ok((rest, command)) if rest.is_empty() => self.dispatch(command, None).await,
+            Ok(([], command)) => self.dispatch(command, None).await,
             _ if extended::changedsince_zero(raw).is_some() => {
                 let rewritten = extended::changedsince_zero(raw).expect("checked");
                 match CommandCodec::default().decode(&rewritten) {
-                    Ok((rest, command)) if rest.is_empty() => {
+                    Ok(([], command)) => {
                         self.changed_since_zero = true;
                         let done = self.dispatch(command, None).await;
                         self.changed_since_zero = false;
