@@ -36,6 +36,8 @@ pub(crate) struct Selected {
     pub modseq: ModSeq,
     /// Expunges seen while they could not be reported (during FETCH, STORE, SEARCH).
     pub deferred: BTreeSet<Uid>,
+    /// A change notice arrived since the change log was last read.
+    pub dirty: bool,
 }
 
 impl Selected {
@@ -276,6 +278,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             recent,
             modseq,
             deferred: BTreeSet::new(),
+            dirty: true,
         };
         if let Some((uidvalidity, since, known)) = qresync {
             if uidvalidity == selected.folder.uidvalidity {
@@ -365,7 +368,27 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         let Some(mut sel) = self.selected.take() else {
             return Ok(());
         };
+        // The store announces every durable change: without a notice for this mailbox since
+        // the last look, the change log has nothing new and is not read.
+        let mailbox = self.mailbox_id();
+        let login = self.login.as_mut().expect("authenticated");
+        loop {
+            match login.notices.try_recv() {
+                Ok(n) if n.mailbox_id == mailbox => sel.dirty = true,
+                Ok(_) => {}
+                Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) => sel.dirty = true,
+                Err(_) => break,
+            }
+        }
+        if !sel.dirty && (sel.deferred.is_empty() || !expunges_allowed) {
+            self.selected = Some(sel);
+            return Ok(());
+        }
+        sel.dirty = false;
         let result = self.sync_view(&mut sel, expunges_allowed).await;
+        if result.is_err() {
+            sel.dirty = true;
+        }
         self.selected = Some(sel);
         result
     }
@@ -929,6 +952,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 }
                 Err(Ok(notice)) if notice.mailbox_id != mailbox => {}
                 Err(Ok(_)) | Err(Err(RecvError::Lagged(_))) => {
+                    if let Some(sel) = self.selected.as_mut() {
+                        sel.dirty = true;
+                    }
                     if let Err(e) = self.sync(true).await {
                         tracing::warn!(error = %e, "could not update the selected folder");
                     }
