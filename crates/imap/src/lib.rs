@@ -42,8 +42,11 @@ pub struct Context {
     recent: Mutex<HashMap<FolderId, Uid>>,
     /// Message lists of large folders as of a folder modseq, shared by the sessions that
     /// SELECT them (reading 5,000 records from the store is most of a SELECT's cost).
-    listings: Mutex<HashMap<FolderId, (ModSeq, Arc<Vec<MessageMeta>>)>>,
+    listings: Mutex<HashMap<FolderId, Listing>>,
 }
+
+/// A folder's messages as of a folder modseq.
+type Listing = (ModSeq, Arc<Vec<MessageMeta>>);
 
 /// Folders with at least this many messages have their listing cached.
 const LISTING_CACHE_MIN: usize = 500;
