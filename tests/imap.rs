@@ -26,7 +26,7 @@ fn has(r: &[String], needle: &str) -> bool {
 }
 
 #[tokio::test]
-async fn capabilities_golden() {
+async fn maddy_761_golden_capabilities_and_mox_388_no_uidonly() {
     // CLIENTS.md §5 bug 13 (golden capability lists) and bug 4 (no UIDONLY, no IMAP4rev2).
     let s = server();
     let (mut c, greeting) = Imap::connect(&s).await;
@@ -340,7 +340,7 @@ async fn two_sessions_see_each_other() {
 }
 
 #[tokio::test]
-async fn idle_is_woken_and_survives_pipelined_done() {
+async fn stalwart_765_done_and_commands_in_one_write() {
     let s = server();
     let mut a = Imap::login(&s, MARIO).await;
     let mut b = Imap::login(&s, MARIO).await;
@@ -401,7 +401,7 @@ async fn literals_limits_and_bad_input() {
 }
 
 #[tokio::test]
-async fn connection_limit_says_unavailable() {
+async fn stalwart_190_connection_limit_is_unavailable_not_bad_password() {
     // CLIENTS.md §5 bug 9 (Stalwart #190): over the limit is [UNAVAILABLE], never a bad
     // password; at least 10 connections per user.
     let s = server();
@@ -417,4 +417,87 @@ async fn connection_limit_says_unavailable() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let r = c.cmd(&format!("LOGIN {MARIO} {PASSWORD}")).await;
     assert!(tagged(&r).contains("OK"), "{r:?}");
+}
+
+#[tokio::test]
+async fn mox_2ae121e_esearch_tag_is_quoted() {
+    let s = server();
+    let mut c = Imap::login(&s, MARIO).await;
+    c.append("INBOX", "", &message("e", 100)).await;
+    c.ok("SELECT INBOX").await;
+    c.send(b"outlook.1 UID SEARCH RETURN (ALL) ALL\r\n").await;
+    let r = c.until("outlook.1").await;
+    assert_eq!(r[0], "* ESEARCH (TAG \"outlook.1\") UID ALL 1\r\n");
+}
+
+#[tokio::test]
+async fn mox_66_special_use_in_every_list_and_lsub() {
+    let s = server();
+    let mut c = Imap::login(&s, MARIO).await;
+    for cmd in [
+        "LIST \"\" %",
+        "LIST \"\" *",
+        "LSUB \"\" *",
+        "LIST (SUBSCRIBED) \"\" *",
+    ] {
+        let r = c.ok(cmd).await;
+        for attr in ["\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive"] {
+            assert!(has(&r, attr), "{cmd} lacks {attr}: {r:?}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn stalwart_1201_move_of_missing_or_stale_uid_is_ok() {
+    let s = server();
+    let mut c = Imap::login(&s, MARIO).await;
+    c.append("INBOX", "", &message("m", 100)).await;
+    c.ok("SELECT INBOX").await;
+    c.ok("UID MOVE 1 Trash").await;
+    // iOS sends the same UID MOVE again with the stale UID.
+    let r = c.cmd("UID MOVE 1 Trash").await;
+    assert!(tagged(&r).contains(" OK "), "{r:?}");
+    let r = c.cmd("UID MOVE 1:5 Trash").await;
+    assert!(tagged(&r).contains(" OK "), "{r:?}");
+    let r = c.ok("STATUS Trash (MESSAGES)").await;
+    assert_eq!(r[0], "* STATUS Trash (MESSAGES 1)\r\n");
+}
+
+#[tokio::test]
+async fn stalwart_234_no_unsolicited_status_in_noop() {
+    let s = server();
+    let mut c = Imap::login(&s, MARIO).await;
+    let mut other = Imap::login(&s, MARIO).await;
+    c.ok("SELECT Drafts").await;
+    other
+        .append("Drafts", "\\Draft", &message("draft", 100))
+        .await;
+    other.append("INBOX", "", &message("in", 100)).await;
+    let r = c.ok("NOOP").await;
+    assert!(!has(&r, "STATUS"), "{r:?}");
+    assert!(has(&r, "* 1 EXISTS"), "{r:?}");
+}
+
+#[tokio::test]
+async fn stalwart_2768_oversized_literal_plus_is_drained() {
+    let s =
+        Server::with_config("[limits]\nmax_message_bytes = 2048\nmailbox_quota_bytes = 100000\n");
+    s.create_mailbox(MARIO);
+    let mut c = Imap::login(&s, MARIO).await;
+    // The literal's bytes look like commands; none of them may run.
+    let mut data = Vec::new();
+    while data.len() < 5000 {
+        data.extend_from_slice(b"x1 DELETE Archive\r\n");
+    }
+    c.send(format!("a APPEND INBOX {{{}+}}\r\n", data.len()).as_bytes())
+        .await;
+    c.send(&data).await;
+    c.send(b"\r\nb LIST \"\" Archive\r\n").await;
+    let r = c.until("b").await;
+    assert!(has(&r, "a NO [TOOBIG]"), "{r:?}");
+    assert!(
+        !has(&r, "x1 "),
+        "literal bytes were read as commands: {r:?}"
+    );
+    assert!(has(&r, "\"/\" Archive"), "{r:?}");
 }

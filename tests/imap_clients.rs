@@ -136,7 +136,7 @@ async fn idle_is_woken_by_smtp_delivery() {
 }
 
 #[tokio::test]
-async fn idle_heartbeat() {
+async fn stalwart_3299_idle_heartbeat_still_here() {
     let s = Server::with_config("[imap]\nidle_heartbeat_seconds = 1\n");
     s.create_mailbox(MARIO);
     let mut c = Imap::login(&s, MARIO).await;

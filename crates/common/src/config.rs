@@ -605,4 +605,35 @@ mod tests {
         assert!(p.serves(&Address::parse("a@PEC.localhost").unwrap()));
         assert!(!p.serves(&Address::parse("a@example.com").unwrap()));
     }
+
+    #[test]
+    fn imap_bounds() {
+        for (text, key) in [
+            (
+                "[imap]\nidle_timeout_seconds = 60\n",
+                "imap.idle_timeout_seconds",
+            ),
+            (
+                "[imap]\nidle_heartbeat_seconds = 0\n",
+                "imap.idle_heartbeat_seconds",
+            ),
+            (
+                "[imap]\nmax_connections_per_user = 5\n",
+                "imap.max_connections_per_user",
+            ),
+            ("[imap]\nmax_command_bytes = 10\n", "imap.max_command_bytes"),
+            (
+                "[imap]\nauth_failures_per_minute = 0\n",
+                "imap.auth_failures_per_minute",
+            ),
+        ] {
+            assert_eq!(
+                Config::parse(text, "x.toml").unwrap_err().key,
+                key,
+                "{text}"
+            );
+        }
+        let ok = Config::parse("[imap]\nmax_connections_per_user = 10\n", "x.toml").unwrap();
+        assert_eq!(ok.imap.max_connections_per_user, 10);
+    }
 }
