@@ -118,6 +118,23 @@ fn serve(config_path: Option<PathBuf>) -> ExitCode {
     }
 }
 
+/// Binds the listener of config key `key`, logs it and records its bound address under `name`
+/// for `pecctl status` (tests bind port 0 and read the port there).
+async fn listen(
+    key: &str,
+    addr: std::net::SocketAddr,
+    name: &str,
+    bound: &mut BTreeMap<String, String>,
+) -> anyhow::Result<TcpListener> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("{key} {addr}: cannot listen: {e}"))?;
+    let local = listener.local_addr()?;
+    tracing::info!(listener = name, address = %local, "listening");
+    bound.insert(name.to_string(), local.to_string());
+    Ok(listener)
+}
+
 async fn run(
     config: Arc<Config>,
     store: Store,
@@ -139,12 +156,7 @@ async fn run(
             Listener::Submissions,
         ),
     ] {
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|e| anyhow::anyhow!("{key} {addr}: cannot listen: {e}"))?;
-        let local = listener.local_addr()?;
-        tracing::info!(listener = kind.name(), address = %local, "SMTP listening");
-        bound.insert(kind.name().to_string(), local.to_string());
+        let listener = listen(key, addr, kind.name(), &mut bound).await?;
         services.push(tokio::spawn(smtp_server::serve(
             smtp.clone(),
             listener,
@@ -156,13 +168,7 @@ async fn run(
     }
 
     let pop3 = pecd_pop3::Context::new(config.clone(), store.clone());
-    let addr = config.listen.pop3s;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("listen.pop3s {addr}: cannot listen: {e}"))?;
-    let local = listener.local_addr()?;
-    tracing::info!(listener = "pop3s", address = %local, "POP3 listening");
-    bound.insert("pop3s".to_string(), local.to_string());
+    let listener = listen("listen.pop3s", config.listen.pop3s, "pop3s", &mut bound).await?;
     services.push(tokio::spawn(pecd_pop3::server::serve(
         pop3,
         listener,
@@ -172,13 +178,7 @@ async fn run(
     )));
 
     let imap = pecd_imap::Context::new(config.clone(), store.clone());
-    let addr = config.listen.imaps;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("listen.imaps {addr}: cannot listen: {e}"))?;
-    let local = listener.local_addr()?;
-    tracing::info!(listener = "imaps", address = %local, "IMAP listening");
-    bound.insert("imaps".to_string(), local.to_string());
+    let listener = listen("listen.imaps", config.listen.imaps, "imaps", &mut bound).await?;
     services.push(tokio::spawn(pecd_imap::server::serve(
         imap,
         listener,

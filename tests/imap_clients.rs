@@ -38,12 +38,6 @@ async fn async_imap_session(s: &Server, user: &str) -> async_imap::Session<Tls> 
     client.login(user, PASSWORD).await.map_err(|e| e.0).unwrap()
 }
 
-fn tool(cmd: &mut Command) -> String {
-    let out = cmd.output().expect("tool installed by scripts/test.sh");
-    assert!(out.status.success(), "{cmd:?}: {}", text(&out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[tokio::test]
 async fn async_imap_library() {
     let s = server();
@@ -222,7 +216,6 @@ async fn condstore_and_qresync() {
 #[tokio::test]
 async fn python_imaplib() {
     let s = server();
-    let port = s.listener("imaps").port().to_string();
     let script = r#"
 import imaplib, ssl, sys
 ctx = ssl.create_default_context(cafile=sys.argv[1])
@@ -249,14 +242,7 @@ assert b"MESSAGES 1" in data[0], data
 m.logout()
 print("ok")
 "#;
-    let out = tool(Command::new("python3").args([
-        "-c",
-        script,
-        s.ca().to_str().unwrap(),
-        &port,
-        MARIO,
-        PASSWORD,
-    ]));
+    let out = s.python(script, "imaps", MARIO);
     assert!(out.contains("ok"), "{out}");
 }
 
@@ -265,19 +251,7 @@ async fn curl_imaps_list_and_fetch() {
     let s = server();
     let mut c = Imap::login(&s, MARIO).await;
     c.append("INBOX", "", &message("curl-me", 200)).await;
-    let port = s.listener("imaps").port();
-    let curl = |path: &str| {
-        tool(Command::new("curl").args([
-            "-s",
-            "--cacert",
-            s.ca().to_str().unwrap(),
-            "--resolve",
-            &format!("mail.pec.localhost:{port}:127.0.0.1"),
-            "--user",
-            &format!("{MARIO}:{PASSWORD}"),
-            &format!("imaps://mail.pec.localhost:{port}/{path}"),
-        ]))
-    };
+    let curl = |path: &str| s.curl("imaps", "imaps", MARIO, path);
     let list = curl("");
     assert!(list.contains("\\Sent"), "{list}");
     assert!(list.contains("INBOX"), "{list}");
@@ -388,14 +362,7 @@ p.quit()
 print("ok")
 "#
         );
-        tool(Command::new("python3").args([
-            "-c",
-            &script,
-            s.ca().to_str().unwrap(),
-            &s.listener("pop3s").port().to_string(),
-            MARIO,
-            PASSWORD,
-        ]))
+        s.python(&script, "pop3s", MARIO)
     };
     pop("p.dele(1)");
     let r = imap.ok("NOOP").await;

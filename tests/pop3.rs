@@ -277,23 +277,9 @@ async fn pipelined_commands_are_answered_in_order() {
     assert_eq!(p.line().await, "+OK OK\r\n");
 }
 
-fn tool(cmd: &mut Command) -> String {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/test.sh installs it)"));
-    assert!(
-        out.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[test]
 fn python_poplib_and_curl() {
     let s = server_with(&[ONE, TWO]);
-    let port = s.listener("pop3s").port().to_string();
     let script = r#"
 import poplib, ssl, sys
 ca, port, user, password = sys.argv[1:]
@@ -309,27 +295,9 @@ p.dele(2)
 assert p.quit().startswith(b"+OK")
 print("ok")
 "#;
-    let out = tool(Command::new("python3").args([
-        "-c",
-        script,
-        s.ca().to_str().unwrap(),
-        &port,
-        MARIO,
-        PASSWORD,
-    ]));
+    let out = s.python(script, "pop3s", MARIO);
     assert!(out.contains("ok"));
-    let curl = |path: &str| {
-        tool(Command::new("curl").args([
-            "-s",
-            "--cacert",
-            s.ca().to_str().unwrap(),
-            "--resolve",
-            &format!("mail.pec.localhost:{port}:127.0.0.1"),
-            "--user",
-            &format!("{MARIO}:{PASSWORD}"),
-            &format!("pop3s://mail.pec.localhost:{port}/{path}"),
-        ]))
-    };
+    let curl = |path: &str| s.curl("pop3s", "pop3s", MARIO, path);
     let out = curl("1");
     assert!(out.contains("Subject: one"), "{out}");
     let list = curl("");

@@ -241,6 +241,46 @@ impl Drop for Server {
     }
 }
 
+/// Runs a client tool that scripts/test.sh installs and returns its standard output; a tool
+/// that is missing or fails panics with what it printed.
+pub fn tool(cmd: &mut Command) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd:?}: {e} (scripts/test.sh installs it)"));
+    assert!(out.status.success(), "{cmd:?}: {}", text(&out));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+impl Server {
+    /// Runs a python script as `user` against `listener`; the script gets the CA file, the
+    /// port, the user and the password as `sys.argv[1:]`.
+    pub fn python(&self, script: &str, listener: &str, user: &str) -> String {
+        tool(Command::new("python3").args([
+            "-c",
+            script,
+            self.ca().to_str().unwrap(),
+            &self.listener(listener).port().to_string(),
+            user,
+            PASSWORD,
+        ]))
+    }
+
+    /// `curl SCHEME://mail.pec.localhost:PORT/PATH` as `user`, verifying the dev CA.
+    pub fn curl(&self, scheme: &str, listener: &str, user: &str, path: &str) -> String {
+        let port = self.listener(listener).port();
+        tool(Command::new("curl").args([
+            "-s",
+            "--cacert",
+            self.ca().to_str().unwrap(),
+            "--resolve",
+            &format!("mail.pec.localhost:{port}:127.0.0.1"),
+            "--user",
+            &format!("{user}:{PASSWORD}"),
+            &format!("{scheme}://mail.pec.localhost:{port}/{path}"),
+        ]))
+    }
+}
+
 pub fn text(out: &Output) -> String {
     format!(
         "status {:?}\nstdout: {}\nstderr: {}",
