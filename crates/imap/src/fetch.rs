@@ -147,15 +147,16 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                     )
                     .await
                     .map_err(store_refusal)?;
-                for meta in changed {
-                    if let Ok(i) = sel.messages.binary_search_by_key(&meta.uid, |m| m.uid) {
-                        sel.messages[i] = meta;
-                    }
-                    if !names
+                if !changed.is_empty()
+                    && !names
                         .iter()
                         .any(|n| matches!(n, MessageDataItemName::Flags))
-                    {
-                        names.push(MessageDataItemName::Flags);
+                {
+                    names.push(MessageDataItemName::Flags);
+                }
+                for meta in changed {
+                    if let Some(i) = sel.position(meta.uid) {
+                        sel.messages[i] = meta;
                     }
                 }
             }

@@ -79,20 +79,17 @@ impl Context {
         })
     }
 
-    /// Claims the messages of `folder` with a UID above the last claim and up to `up_to`
-    /// as recent for the caller; returns the lowest UID that is recent for it.
-    pub(crate) fn claim_recent(&self, folder: FolderId, up_to: Uid) -> Uid {
+    /// The lowest UID of `folder` that is recent for the caller (RFC 3501 §2.3.2). With
+    /// `claim` (SELECT, a read-write session seeing new messages), the messages up to that UID
+    /// become the caller's; without (EXAMINE, STATUS), nothing is claimed.
+    pub(crate) fn first_recent(&self, folder: FolderId, claim: Option<Uid>) -> Uid {
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
         let seen = recent.entry(folder).or_insert(0);
         let first = *seen + 1;
-        *seen = (*seen).max(up_to);
+        if let Some(up_to) = claim {
+            *seen = (*seen).max(up_to);
+        }
         first
-    }
-
-    /// The lowest UID that would be recent for the next session, without claiming (EXAMINE).
-    pub(crate) fn peek_first_recent(&self, folder: FolderId) -> Uid {
-        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        recent.get(&folder).copied().unwrap_or(0) + 1
     }
 
     /// The messages of `folder`, from the cache when nothing changed since it was filled.
@@ -128,17 +125,6 @@ impl Context {
             );
         }
         Ok(messages)
-    }
-
-    /// How many of `messages` would be recent for the next session, without claiming them.
-    pub(crate) fn peek_recent(
-        &self,
-        folder: FolderId,
-        messages: &[pecd_store::MessageMeta],
-    ) -> u32 {
-        let recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
-        let seen = recent.get(&folder).copied().unwrap_or(0);
-        messages.iter().filter(|m| m.uid > seen).count() as u32
     }
 }
 

@@ -41,7 +41,7 @@ pub(crate) struct Selected {
 }
 
 impl Selected {
-    fn position(&self, uid: Uid) -> Option<usize> {
+    pub(crate) fn position(&self, uid: Uid) -> Option<usize> {
         self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
     }
 
@@ -221,21 +221,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             }
         }
         let max_uid = messages.last().map_or(0, |m| m.uid);
-        let recent: HashSet<Uid> = if read_only {
-            let first = self.ctx.peek_first_recent(folder.id);
-            messages
-                .iter()
-                .filter(|m| m.uid >= first)
-                .map(|m| m.uid)
-                .collect()
-        } else {
-            let first = self.ctx.claim_recent(folder.id, max_uid);
-            messages
-                .iter()
-                .filter(|m| m.uid >= first)
-                .map(|m| m.uid)
-                .collect()
-        };
+        let first = self
+            .ctx
+            .first_recent(folder.id, (!read_only).then_some(max_uid));
+        let recent: HashSet<Uid> = messages
+            .iter()
+            .filter(|m| m.uid >= first)
+            .map(|m| m.uid)
+            .collect();
         let mut keywords: BTreeSet<String> =
             ["$Forwarded", "$MDNSent", "$Junk", "$NotJunk", "NonJunk"]
                 .iter()
@@ -445,11 +438,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         if !appended.is_empty() {
             let metas = store.message_metas(sel.folder.id, appended).await?;
             let max = metas.iter().map(|m| m.uid).max().unwrap_or(0);
-            let first_recent = if sel.read_only {
-                self.ctx.peek_first_recent(sel.folder.id)
-            } else {
-                self.ctx.claim_recent(sel.folder.id, max)
-            };
+            let first_recent = self
+                .ctx
+                .first_recent(sel.folder.id, (!sel.read_only).then_some(max));
             for m in metas {
                 if m.uid > sel.max_uid() && !sel.deferred.contains(&m.uid) {
                     if m.uid >= first_recent {
@@ -558,17 +549,21 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             return Err(no(Some("READ-ONLY"), "Mailbox is read-only"));
         }
         let indexes = sel.resolve(&set, uid)?;
-        let mut modified = Vec::new();
-        let mut uids = Vec::new();
-        for &i in &indexes {
-            let m = &sel.messages[i];
-            match unchanged_since {
-                Some(limit) if m.modseq > limit => {
-                    modified.push(if uid { m.uid } else { i as u32 + 1 })
+        // Messages changed since UNCHANGEDSINCE are left alone and reported as MODIFIED.
+        let (stale, stored): (Vec<usize>, Vec<usize>) = indexes
+            .into_iter()
+            .partition(|&i| unchanged_since.is_some_and(|limit| sel.messages[i].modseq > limit));
+        let modified: Vec<u32> = stale
+            .iter()
+            .map(|&i| {
+                if uid {
+                    sel.messages[i].uid
+                } else {
+                    i as u32 + 1
                 }
-                _ => uids.push(m.uid),
-            }
-        }
+            })
+            .collect();
+        let uids: Vec<Uid> = stored.iter().map(|&i| sel.messages[i].uid).collect();
         let (bits, keywords) = split_flags(&flags);
         let op = match kind {
             StoreType::Replace => FlagOp::Set(bits, keywords),
@@ -579,7 +574,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         let changed = self
             .ctx
             .store
-            .set_flags(self.mailbox_id(), folder, uids.clone(), op)
+            .set_flags(self.mailbox_id(), folder, uids, op)
             .await
             .map_err(store_refusal)?;
         let mut sel = self.selected.take().expect("selected state");
@@ -589,11 +584,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             }
         }
         if response == StoreResponse::Answer || self.condstore {
-            for &i in &indexes {
+            for &i in &stored {
                 let m = &sel.messages[i];
-                if !uids.contains(&m.uid) {
-                    continue;
-                }
                 // With CONDSTORE, .SILENT still reports the new MODSEQ (RFC 7162 §3.2).
                 if response == StoreResponse::Silent {
                     let items = vec![

@@ -20,6 +20,7 @@ use imap_codec::imap_types::response::{
 use imap_codec::imap_types::secret::Secret;
 use imap_codec::imap_types::status::{StatusDataItem, StatusDataItemName};
 use imap_codec::imap_types::utils::escape_byte_string;
+use imap_codec::imap_types::IntoStatic;
 use imap_codec::{decode::Decoder, encode::Encoder, CommandCodec, ResponseCodec};
 use pecd_archive::login::{authenticate, AuthError};
 use pecd_common::input::{Input, Line, Read};
@@ -449,7 +450,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                             },
                     },
                 )) => {
-                    tag = Some(t.into_owned_tag());
+                    tag = Some(t.into_static());
                     patterns.push((
                         self.name_of(&reference),
                         self.wildcard_of(&mailbox_wildcard),
@@ -626,34 +627,25 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 self.subscribe(name, false).await
             }
             CommandBody::List {
-                reference,
-                mailbox_wildcard,
-            } => {
-                let pattern = (
-                    self.name_of(&reference),
-                    self.wildcard_of(&mailbox_wildcard),
-                );
-                self.list(&[pattern], &Default::default(), false).await
+                ref reference,
+                ref mailbox_wildcard,
             }
-            CommandBody::Lsub {
-                reference,
-                mailbox_wildcard,
+            | CommandBody::Lsub {
+                ref reference,
+                ref mailbox_wildcard,
             } => {
-                let pattern = (
-                    self.name_of(&reference),
-                    self.wildcard_of(&mailbox_wildcard),
-                );
-                self.list(&[pattern], &Default::default(), true).await
+                let lsub = matches!(command.body, CommandBody::Lsub { .. });
+                let pattern = (self.name_of(reference), self.wildcard_of(mailbox_wildcard));
+                self.list(&[pattern], &Default::default(), lsub).await
             }
             CommandBody::Status {
                 mailbox,
                 item_names,
             } => {
                 let name = self.name_of(&mailbox);
-                match self.status(&name, &item_names).await {
-                    Ok(()) => Ok("STATUS completed".into()),
-                    Err(r) => Err(r),
-                }
+                self.status(&name, &item_names)
+                    .await
+                    .map(|()| "STATUS completed".into())
             }
             CommandBody::Append {
                 mailbox,
@@ -1065,7 +1057,10 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 StatusDataItemName::Recent => {
                     let recent = match &self.selected {
                         Some(s) if s.folder.id == folder.id => s.recent.len() as u32,
-                        _ => self.ctx.peek_recent(folder.id, &messages),
+                        _ => {
+                            let first = self.ctx.first_recent(folder.id, None);
+                            messages.iter().filter(|m| m.uid >= first).count() as u32
+                        }
                     };
                     StatusDataItem::Recent(recent)
                 }
@@ -1137,14 +1132,4 @@ fn split_code(msg: &str) -> (Option<&str>, &str) {
         }
     }
     (None, msg)
-}
-
-trait IntoOwnedTag {
-    fn into_owned_tag(self) -> Tag<'static>;
-}
-
-impl IntoOwnedTag for Tag<'_> {
-    fn into_owned_tag(self) -> Tag<'static> {
-        Tag::try_from(self.as_ref().to_string()).expect("was a valid tag")
-    }
 }
