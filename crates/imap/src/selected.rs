@@ -41,6 +41,20 @@ pub(crate) struct Selected {
 }
 
 impl Selected {
+    /// What the client calls the messages at `indexes`: UIDs, or sequence numbers.
+    fn numbers(&self, indexes: &[usize], uid: bool) -> Vec<u32> {
+        indexes
+            .iter()
+            .map(|&i| {
+                if uid {
+                    self.messages[i].uid
+                } else {
+                    i as u32 + 1
+                }
+            })
+            .collect()
+    }
+
     pub(crate) fn position(&self, uid: Uid) -> Option<usize> {
         self.messages.binary_search_by_key(&uid, |m| m.uid).ok()
     }
@@ -553,16 +567,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         let (stale, stored): (Vec<usize>, Vec<usize>) = indexes
             .into_iter()
             .partition(|&i| unchanged_since.is_some_and(|limit| sel.messages[i].modseq > limit));
-        let modified: Vec<u32> = stale
-            .iter()
-            .map(|&i| {
-                if uid {
-                    sel.messages[i].uid
-                } else {
-                    i as u32 + 1
-                }
-            })
-            .collect();
+        let modified = sel.numbers(&stale, uid);
         let uids: Vec<Uid> = stored.iter().map(|&i| sel.messages[i].uid).collect();
         let (bits, keywords) = split_flags(&flags);
         let op = match kind {
@@ -746,16 +751,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         }
         let hits = self.matching(&key).await?;
         let sel = self.selected_ref();
-        let numbers: Vec<u32> = hits
-            .iter()
-            .map(|&i| {
-                if uid {
-                    sel.messages[i].uid
-                } else {
-                    i as u32 + 1
-                }
-            })
-            .collect();
+        let numbers = sel.numbers(&hits, uid);
         let highest = hits.iter().map(|&i| sel.messages[i].modseq).max();
         match esearch {
             None => {
