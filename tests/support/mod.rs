@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod imap;
+pub mod pec;
 pub mod smtp;
 
 use std::io::Write;

@@ -1,0 +1,291 @@
+//! Small MIME tools the builders need with exact control over bytes: canonical CRLF, raw
+//! header fields, quoted-printable ISO-8859-1, base64 lines, RFC 2047 subjects.
+
+use base64::Engine as _;
+
+/// The bytes with every bare LF turned into CRLF (the canonical form S/MIME signs, PEC.md
+/// §9.1). Already canonical input is returned unchanged.
+pub fn canonical_crlf(bytes: &[u8]) -> Vec<u8> {
+    let bare = bytes
+        .iter()
+        .enumerate()
+        .filter(|&(i, &b)| b == b'\n' && (i == 0 || bytes[i - 1] != b'\r'))
+        .count();
+    if bare == 0 {
+        return bytes.to_vec();
+    }
+    let mut out = Vec::with_capacity(bytes.len() + bare);
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\n' && (i == 0 || bytes[i - 1] != b'\r') {
+            out.push(b'\r');
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// Where the header block ends: the offset of the body (after the empty line), or the
+/// length when there is no body.
+pub fn body_offset(msg: &[u8]) -> usize {
+    split(msg).1
+}
+
+/// Where the header fields end: the offset of the empty line, or the length when there is
+/// none.
+pub fn header_end(msg: &[u8]) -> usize {
+    split(msg).0
+}
+
+fn split(msg: &[u8]) -> (usize, usize) {
+    let mut i = 0;
+    while i < msg.len() {
+        let line_end = msg[i..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(msg.len(), |p| i + p + 1);
+        let line = &msg[i..line_end];
+        if line == b"\r\n" || line == b"\n" {
+            return (i, line_end);
+        }
+        i = line_end;
+    }
+    (msg.len(), msg.len())
+}
+
+/// One header field as it appears, continuation lines and line end included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Field<'a> {
+    pub name: &'a str,
+    pub raw: &'a [u8],
+    /// Offset of the field in the message.
+    pub start: usize,
+}
+
+impl Field<'_> {
+    /// The unfolded value, trimmed, lossily decoded.
+    pub fn value(&self) -> String {
+        let text = String::from_utf8_lossy(self.raw);
+        let v = text.split_once(':').map_or("", |(_, v)| v);
+        v.replace("\r\n", "").replace('\n', "").trim().to_string()
+    }
+}
+
+/// The header fields of `msg`, in order. Lines that are not fields (no colon) are skipped.
+pub fn fields(msg: &[u8]) -> Vec<Field<'_>> {
+    let end = body_offset(msg);
+    let head = &msg[..end];
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < head.len() {
+        let mut j = head[i..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(head.len(), |p| i + p + 1);
+        while j < head.len() && (head[j] == b' ' || head[j] == b'\t') {
+            j = head[j..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map_or(head.len(), |p| j + p + 1);
+        }
+        let raw = &head[i..j];
+        if let Some(colon) = raw.iter().position(|&b| b == b':') {
+            if let Ok(name) = std::str::from_utf8(&raw[..colon]) {
+                let name = name.trim();
+                if !name.is_empty() && !name.contains(' ') {
+                    out.push(Field {
+                        name,
+                        raw,
+                        start: i,
+                    });
+                }
+            }
+        }
+        i = j;
+    }
+    out
+}
+
+/// The first field named `name` (case-insensitive), unfolded.
+pub fn header(msg: &[u8], name: &str) -> Option<String> {
+    fields(msg)
+        .into_iter()
+        .find(|f| f.name.eq_ignore_ascii_case(name))
+        .map(|f| f.value())
+}
+
+/// Quoted-printable (RFC 2045 §6.7) of `text` in ISO-8859-1, CRLF line ends; characters
+/// outside Latin-1 become `?`.
+pub fn qp_latin1(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 64);
+    for (n, line) in text.split('\n').enumerate() {
+        if n > 0 {
+            out.push_str("\r\n");
+        }
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let bytes: Vec<u8> = line
+            .chars()
+            .map(|c| {
+                if (c as u32) < 256 {
+                    c as u32 as u8
+                } else {
+                    b'?'
+                }
+            })
+            .collect();
+        let mut col = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            let last = i + 1 == bytes.len();
+            let literal =
+                (b == b' ' || b == b'\t') && !last || (33..=126).contains(&b) && b != b'=';
+            let piece = if literal {
+                (b as char).to_string()
+            } else {
+                format!("={b:02X}")
+            };
+            if col + piece.len() > 75 {
+                out.push_str("=\r\n");
+                col = 0;
+            }
+            out.push_str(&piece);
+            col += piece.len();
+        }
+    }
+    out
+}
+
+/// Base64 in lines of 76 characters, each ended by CRLF.
+pub fn base64_lines(bytes: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut out = String::with_capacity(b64.len() + b64.len() / 76 * 2 + 2);
+    for chunk in b64.as_bytes().chunks(76) {
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push_str("\r\n");
+    }
+    out
+}
+
+/// A header value for unstructured text: as it is when printable ASCII, otherwise RFC 2047
+/// UTF-8 encoded words folded on separate lines (PEC.md §12 item 10).
+pub fn header_text(text: &str) -> String {
+    let text: String = text.chars().filter(|c| !c.is_control()).collect();
+    if text.bytes().all(|b| (32..127).contains(&b)) && !text.contains("=?") {
+        return text;
+    }
+    let mut words = Vec::new();
+    let mut chunk = String::new();
+    for c in text.chars() {
+        if chunk.len() + c.len_utf8() > 45 {
+            words.push(std::mem::take(&mut chunk));
+        }
+        chunk.push(c);
+    }
+    if !chunk.is_empty() {
+        words.push(chunk);
+    }
+    words
+        .iter()
+        .map(|w| {
+            format!(
+                "=?UTF-8?B?{}?=",
+                base64::engine::general_purpose::STANDARD.encode(w.as_bytes())
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n ")
+}
+
+/// A boundary that does not occur in `inside`.
+pub fn boundary(tag: &str, inside: &[u8]) -> String {
+    loop {
+        let b = format!("----=_{tag}_{}", uuid::Uuid::new_v4().simple());
+        if !contains(inside, b.as_bytes()) {
+            return b;
+        }
+    }
+}
+
+pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    find(haystack, needle).is_some()
+}
+
+pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || needle.len() > haystack.len() {
+        return None;
+    }
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+/// The value of parameter `name` in a structured header value such as Content-Type.
+pub fn parameter(value: &str, name: &str) -> Option<String> {
+    for piece in value.split(';').skip(1) {
+        let Some((k, v)) = piece.split_once('=') else {
+            continue;
+        };
+        if k.trim().eq_ignore_ascii_case(name) {
+            return Some(v.trim().trim_matches('"').to_string());
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crlf_is_made_canonical_once() {
+        assert_eq!(canonical_crlf(b"a\nb\r\nc\n"), b"a\r\nb\r\nc\r\n");
+        assert_eq!(canonical_crlf(b"a\r\nb"), b"a\r\nb");
+        assert_eq!(canonical_crlf(b"\n"), b"\r\n");
+    }
+
+    #[test]
+    fn fields_keep_folding_and_order() {
+        let m =
+            b"Received: from a\r\n\tby b\r\nSubject: Hi\r\nX-Odd\r\nTo: x@y\r\n\r\nbody: no\r\n";
+        let f = fields(m);
+        assert_eq!(
+            f.iter().map(|f| f.name).collect::<Vec<_>>(),
+            ["Received", "Subject", "To"]
+        );
+        assert_eq!(f[0].raw, b"Received: from a\r\n\tby b\r\n");
+        assert_eq!(f[0].value(), "from a\tby b");
+        assert_eq!(header(m, "subject").as_deref(), Some("Hi"));
+        assert_eq!(header(m, "body"), None);
+        assert_eq!(body_offset(m), m.len() - 10);
+        assert_eq!(body_offset(b"Subject: x\r\n"), 12);
+    }
+
+    #[test]
+    fn quoted_printable_latin1() {
+        let qp = qp_latin1("è stato accettato\nriga ");
+        assert_eq!(qp, "=E8 stato accettato\r\nriga=20");
+        let long = qp_latin1(&"x".repeat(200));
+        assert!(long.split("\r\n").all(|l| l.len() <= 76));
+        assert_eq!(long.replace("=\r\n", ""), "x".repeat(200));
+    }
+
+    #[test]
+    fn subjects_are_encoded_only_when_needed() {
+        assert_eq!(
+            header_text("ACCETTAZIONE: Offerta"),
+            "ACCETTAZIONE: Offerta"
+        );
+        let enc = header_text("CONSEGNA: perché sì");
+        assert!(enc.starts_with("=?UTF-8?B?"));
+        let raw = format!("Subject: {enc}\r\n\r\n");
+        let decoded = mail_parser::MessageParser::new()
+            .parse(raw.as_bytes())
+            .unwrap();
+        assert_eq!(decoded.subject(), Some("CONSEGNA: perché sì"));
+        assert_eq!(header_text("a\r\nBcc: x"), "aBcc: x");
+    }
+
+    #[test]
+    fn parameters() {
+        let ct = "multipart/signed; protocol=\"application/pkcs7-signature\"; micalg=sha-256; Boundary=\"abc\"";
+        assert_eq!(parameter(ct, "boundary").as_deref(), Some("abc"));
+        assert_eq!(parameter(ct, "micalg").as_deref(), Some("sha-256"));
+        assert_eq!(parameter(ct, "name"), None);
+    }
+}

@@ -1,0 +1,59 @@
+//! Checks every PEC message with the tools the rules name: OpenSSL (`openssl smime -verify`),
+//! GnuTLS (`certtool --p7-verify`) against the CA, and libxml2 (`xmllint --dtdvalid`) for its
+//! daticert.xml against ../shared/spec/daticert.dtd.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::tool;
+
+use pecd_signer::inspect::entity_part;
+use pecd_signer::smime::split_signed;
+use pecd_signer::Daticert;
+
+pub fn dtd() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/daticert.dtd")
+}
+
+/// Verifies `message` with OpenSSL and GnuTLS against `ca` and, when it carries one, its
+/// daticert.xml against the DTD; returns the parsed daticert.
+pub fn assert_valid_pec(message: &[u8], ca: &Path) -> Option<Daticert> {
+    let dir = tempfile::tempdir().unwrap();
+    let eml = dir.path().join("message.eml");
+    std::fs::write(&eml, message).unwrap();
+    tool(Command::new("openssl").args([
+        "smime",
+        "-verify",
+        "-in",
+        eml.to_str().unwrap(),
+        "-CAfile",
+        ca.to_str().unwrap(),
+        "-out",
+        "/dev/null",
+    ]));
+    let (entity, signature, _) = split_signed(message).expect("multipart/signed");
+    let data = dir.path().join("entity.bin");
+    let p7 = dir.path().join("smime.p7s");
+    std::fs::write(&data, &entity).unwrap();
+    std::fs::write(&p7, &signature).unwrap();
+    tool(Command::new("certtool").args([
+        "--p7-verify",
+        "--inder",
+        "--infile",
+        p7.to_str().unwrap(),
+        "--load-data",
+        data.to_str().unwrap(),
+        "--load-ca-certificate",
+        ca.to_str().unwrap(),
+    ]));
+    let xml = entity_part(&entity, "daticert.xml")?;
+    let file = dir.path().join("daticert.xml");
+    std::fs::write(&file, &xml).unwrap();
+    tool(Command::new("xmllint").args([
+        "--noout",
+        "--dtdvalid",
+        dtd().to_str().unwrap(),
+        file.to_str().unwrap(),
+    ]));
+    Some(Daticert::parse(&xml).expect("daticert parses"))
+}
