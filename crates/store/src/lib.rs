@@ -15,12 +15,14 @@
 
 mod bodies;
 mod commit;
+pub mod pec;
 mod sled_store;
 pub mod types;
 
 use std::path::Path;
 use std::sync::Arc;
 
+pub use pec::*;
 pub use sled_store::normalize_folder_name;
 use sled_store::SledStore;
 use tokio::sync::broadcast;
@@ -195,6 +197,25 @@ impl Store {
     ) -> Result<Appended, StoreError> {
         let folder = folder.to_string();
         self.run(move |s| s.append(mailbox, &folder, message)).await
+    }
+
+    /// Writes one PEC certification step atomically and durably (see [`pec::Certification`]).
+    pub async fn certify(&self, c: Certification) -> Result<Certified, StoreError> {
+        self.run(move |s| s.certify(c)).await
+    }
+
+    pub async fn log_search(&self, q: LogQuery) -> Result<Vec<LogRecord>, StoreError> {
+        self.run(move |s| s.log_search(&q)).await
+    }
+
+    pub async fn trace(&self, pec_id: &str) -> Result<Option<TraceRecord>, StoreError> {
+        let id = pec_id.to_string();
+        self.run(move |s| s.trace(&id)).await
+    }
+
+    /// Drops legal log records older than `before` (Unix seconds).
+    pub async fn prune_log(&self, before: i64) -> Result<usize, StoreError> {
+        self.run(move |s| s.prune_log(before)).await
     }
 
     pub async fn messages(&self, folder: FolderId) -> Result<Vec<MessageMeta>, StoreError> {

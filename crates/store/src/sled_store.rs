@@ -29,6 +29,7 @@ use tokio::sync::broadcast;
 
 use crate::bodies::{fsync_dir, make_durable, BlobId, Bodies, PreparedBody};
 use crate::commit::GroupCommit;
+use crate::pec::*;
 use crate::types::*;
 
 const FORMAT: u8 = 1;
@@ -202,6 +203,11 @@ fn finish<T>(r: Result<T, TransactionError<StoreError>>) -> Result<T, StoreError
     })
 }
 
+/// Log keys start with the time, sign bit flipped so that byte order is time order.
+fn log_time_key(t: i64) -> [u8; 8] {
+    ((t as u64) ^ (1 << 63)).to_be_bytes()
+}
+
 fn sled_err(e: sled::Error) -> StoreError {
     StoreError::Io(e.to_string())
 }
@@ -216,6 +222,9 @@ pub struct SledStore {
     messages: Tree,
     changes: Tree,
     meta: Tree,
+    pec_log: Tree,
+    pec_trace: Tree,
+    pec_dedup: Tree,
     bodies: Bodies,
     group: GroupCommit<Job>,
     /// Our own handle on sled's log file, which sled itself never fsyncs on Linux.
@@ -273,6 +282,9 @@ impl SledStore {
             folder_names: tree("folder_names")?,
             messages: tree("messages")?,
             changes: tree("changes")?,
+            pec_log: tree("pec_log")?,
+            pec_trace: tree("pec_trace")?,
+            pec_dedup: tree("pec_dedup")?,
             meta: tree("meta")?,
             bodies: Bodies::open(root.join("bodies"))?,
             group: GroupCommit::new(),
@@ -894,6 +906,173 @@ impl SledStore {
         };
         self.notify(mailbox_id, appended.modseq);
         Ok(appended)
+    }
+
+    // ---- PEC certification, legal log, trace ------------------------------------------
+
+    /// Writes one certification step in one atomic, durable commit: every delivery (no quota
+    /// refusal: the engine checked the recipients' space before; receipts and notices are
+    /// legal documents and are always stored), the log lines, the trace and the dedup key.
+    /// A crash leaves all of it or none of it.
+    pub fn certify(&self, c: Certification) -> Result<Certified, StoreError> {
+        if let Some(k) = &c.dedup_key {
+            if let Some(v) = self.pec_dedup.get(k).map_err(sled_err)? {
+                return Ok(Certified::Duplicate(
+                    String::from_utf8_lossy(&v).into_owned(),
+                ));
+            }
+        }
+        let mut plan = Vec::with_capacity(c.deliveries.len());
+        let mut prepared = Vec::with_capacity(c.deliveries.len());
+        for d in &c.deliveries {
+            let folder = self
+                .folder(d.mailbox, &d.folder)?
+                .ok_or_else(|| StoreError::NoFolder(d.folder.clone()))?;
+            let body = self.bodies.prepare(&d.bytes)?;
+            plan.push((d.mailbox, folder.id, body.id, d.bytes.len() as u64));
+            prepared.push(body);
+        }
+        let mut log = Vec::with_capacity(c.log.len());
+        for r in &c.log {
+            let mut key = [0u8; 16];
+            key[..8].copy_from_slice(&log_time_key(r.time));
+            key[8..].copy_from_slice(&self.db.generate_id().map_err(sled_err)?.to_be_bytes());
+            log.push((key, enc(r)));
+        }
+        let trace = c.trace.as_ref().map(enc);
+        let blobs: Vec<BlobId> = plan.iter().map(|p| p.2).collect();
+        let mailboxes: Vec<MailboxId> = plan.iter().map(|p| p.0).collect();
+        let now = now();
+        let Certification {
+            dedup_key, pec_id, ..
+        } = c;
+        let result = self.commit(prepared, move |s| {
+            finish(
+                (
+                    &s.mailboxes,
+                    &s.folders,
+                    &s.messages,
+                    &s.changes,
+                    &s.pec_log,
+                    &s.pec_trace,
+                    &s.pec_dedup,
+                )
+                    .transaction(|(mbx, fld, msgs, chg, lg, tr, dd)| {
+                        if let Some(k) = &dedup_key {
+                            if let Some(v) = dd.get(k)? {
+                                return Ok(Certified::Duplicate(
+                                    String::from_utf8_lossy(&v).into_owned(),
+                                ));
+                            }
+                        }
+                        let mut out = Vec::with_capacity(plan.len());
+                        for &(mailbox_id, folder_id, blob, size) in &plan {
+                            let mut m = tx_mailbox(mbx, mailbox_id)?;
+                            let mut f = tx_folder(fld, folder_id)?;
+                            let uid = f.uidnext;
+                            m.modseq += 1;
+                            m.used_bytes += size;
+                            m.message_count += 1;
+                            f.uidnext += 1;
+                            f.message_count += 1;
+                            f.size_bytes += size;
+                            let meta = MessageMeta {
+                                uid,
+                                folder_id: f.id,
+                                blob,
+                                size,
+                                internal_date: now,
+                                flags: Flags::default(),
+                                keywords: Vec::new(),
+                                modseq: m.modseq,
+                            };
+                            msgs.insert(&msg_key(f.id, uid), enc(&meta))?;
+                            tx_log_change(chg, &m, f.id, uid, ChangeKind::Appended)?;
+                            tx_save(fld, mbx, &mut f, &m)?;
+                            out.push(Appended {
+                                uidvalidity: f.uidvalidity,
+                                uid,
+                                modseq: m.modseq,
+                                folder_id: f.id,
+                                size,
+                            });
+                        }
+                        for (key, value) in &log {
+                            lg.insert(&key[..], value.clone())?;
+                        }
+                        if let Some(t) = &trace {
+                            tr.insert(pec_id.as_bytes(), t.clone())?;
+                        }
+                        if let Some(k) = &dedup_key {
+                            dd.insert(k.clone(), pec_id.as_bytes())?;
+                        }
+                        Ok(Certified::Stored(out))
+                    }),
+            )
+        });
+        match result {
+            Ok(Certified::Stored(appended)) => {
+                for (mailbox, a) in mailboxes.into_iter().zip(&appended) {
+                    self.notify(mailbox, a.modseq);
+                }
+                Ok(Certified::Stored(appended))
+            }
+            Ok(dup) => {
+                blobs.iter().for_each(|b| self.bodies.remove(b));
+                Ok(dup)
+            }
+            Err(e) if !e.is_temporary() => {
+                blobs.iter().for_each(|b| self.bodies.remove(b));
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Records of the legal log matching `q`, oldest first.
+    pub fn log_search(&self, q: &LogQuery) -> Result<Vec<LogRecord>, StoreError> {
+        let start = log_time_key(q.since.unwrap_or(i64::MIN));
+        let mut out = Vec::new();
+        for item in self.pec_log.range(start.to_vec()..) {
+            let (_, v) = item.map_err(sled_err)?;
+            let r: LogRecord = dec(&v)?;
+            if q.until.is_some_and(|u| r.time >= u) {
+                break;
+            }
+            if q.matches(&r) {
+                out.push(r);
+                if q.limit > 0 && out.len() >= q.limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn trace(&self, pec_id: &str) -> Result<Option<TraceRecord>, StoreError> {
+        match self.pec_trace.get(pec_id.as_bytes()).map_err(sled_err)? {
+            Some(v) => dec(&v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Removes log records older than `before` (Unix seconds); the only deletion the log
+    /// knows, run for the 30-month retention (PEC.md §10.5). Returns how many went.
+    pub fn prune_log(&self, before: i64) -> Result<usize, StoreError> {
+        let end = log_time_key(before);
+        let keys: Vec<_> = self
+            .pec_log
+            .range(..end.to_vec())
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(sled_err)?;
+        for k in &keys {
+            self.pec_log.remove(k).map_err(sled_err)?;
+        }
+        if !keys.is_empty() {
+            self.sync()?;
+        }
+        Ok(keys.len())
     }
 
     pub fn messages(&self, folder: FolderId) -> Result<Vec<MessageMeta>, StoreError> {

@@ -1,0 +1,124 @@
+//! The PEC side of the store: certification steps written in one atomic, durable commit (the
+//! messages of a step, its legal log lines, the transaction's trace and its idempotency
+//! key), the legal transaction log (PEC.md §10.5) and the per-recipient trace.
+
+use serde::{Deserialize, Serialize};
+
+use crate::types::{Appended, MailboxId};
+
+/// One message put into a mailbox folder as part of a certification step.
+#[derive(Clone, Debug)]
+pub struct Delivery {
+    pub mailbox: MailboxId,
+    pub folder: String,
+    pub bytes: Vec<u8>,
+}
+
+/// One line of the legal transaction log (PEC.md §10.5): msgid, date and time, sender,
+/// recipients, subject, event, ids of the generated messages, provider.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// Unix seconds: the step's temporal reference (PEC.md §10.6).
+    pub time: i64,
+    /// What happened, e.g. `accettazione`, `consegna`, `mancata-consegna`, `anomalia`.
+    pub event: String,
+    /// The PEC msgid (identificativo), or the received Message-ID for mail outside PEC.
+    pub pec_id: String,
+    /// The client's Message-ID.
+    pub msgid: Option<String>,
+    pub sender: String,
+    pub recipients: Vec<String>,
+    pub subject: String,
+    /// Message-IDs of what the step emitted.
+    pub generated: Vec<String>,
+    /// The provider the event concerns (gestore).
+    pub provider: String,
+    /// Free text: an error, a finding.
+    pub detail: String,
+}
+
+/// The state of one recipient of a certified message (PEC.md §6.7).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RecipientTrace {
+    pub address: String,
+    /// `certificato` or `esterno`.
+    pub certified: bool,
+    /// accepted, envelope-stored, delivered, error.
+    pub state: String,
+    /// Unix seconds of the last change.
+    pub updated: i64,
+    pub detail: String,
+}
+
+/// Everything known about one certified message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceRecord {
+    pub pec_id: String,
+    pub msgid: Option<String>,
+    pub sender: String,
+    pub subject: String,
+    /// Unix seconds of acceptance.
+    pub accepted: i64,
+    pub recipients: Vec<RecipientTrace>,
+}
+
+/// One certification step, written atomically and durably by [`crate::Store::certify`].
+#[derive(Clone, Debug, Default)]
+pub struct Certification {
+    /// When set, the step is refused as a duplicate if the key was recorded before, and the
+    /// key is recorded with `pec_id` otherwise (a retried submission is not certified twice).
+    pub dedup_key: Option<Vec<u8>>,
+    pub pec_id: String,
+    pub deliveries: Vec<Delivery>,
+    pub log: Vec<LogRecord>,
+    /// The transaction's trace, written (replacing any previous one of the same pec_id).
+    pub trace: Option<TraceRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Certified {
+    /// Written: one [`Appended`] per delivery, in order.
+    Stored(Vec<Appended>),
+    /// The dedup key was already recorded, for this PEC msgid; nothing was written.
+    Duplicate(String),
+}
+
+/// A search of the legal log (`pecctl log search`).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct LogQuery {
+    /// PEC msgid or client Message-ID (with or without angle brackets).
+    pub id: Option<String>,
+    /// Sender or recipient, case-insensitive.
+    pub address: Option<String>,
+    /// Unix seconds, inclusive.
+    pub since: Option<i64>,
+    /// Unix seconds, exclusive.
+    pub until: Option<i64>,
+    /// At most this many records, oldest first (0: no limit).
+    pub limit: usize,
+}
+
+impl LogQuery {
+    pub fn matches(&self, r: &LogRecord) -> bool {
+        if let Some(id) = &self.id {
+            let bare = id.trim_matches(['<', '>']);
+            let msgid_bare = r.msgid.as_deref().map(|m| m.trim_matches(['<', '>']));
+            if r.pec_id != bare && msgid_bare != Some(bare) {
+                return false;
+            }
+        }
+        if let Some(a) = &self.address {
+            let a = a.to_ascii_lowercase();
+            if r.sender.to_ascii_lowercase() != a
+                && !r.recipients.iter().any(|x| x.to_ascii_lowercase() == a)
+            {
+                return false;
+            }
+        }
+        self.since.is_none_or(|s| r.time >= s) && self.until.is_none_or(|u| r.time < u)
+    }
+}
+
+/// How long log records are kept: 30 months (PEC.md §10.5), counted as 30 × 31 days so that
+/// no record leaves early.
+pub const LOG_RETENTION_SECONDS: i64 = 30 * 31 * 86_400;

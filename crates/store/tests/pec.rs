@@ -1,0 +1,157 @@
+//! Certification steps: atomic and durable deliveries with their log lines, trace and
+//! idempotency key; log search and retention.
+
+#[allow(dead_code)]
+mod common;
+
+use common::*;
+use pecd_store::*;
+
+fn record(time: i64, event: &str, pec_id: &str, sender: &str, rcpt: &str) -> LogRecord {
+    LogRecord {
+        time,
+        event: event.into(),
+        pec_id: pec_id.into(),
+        msgid: Some(format!("<client-{pec_id}>")),
+        sender: sender.into(),
+        recipients: vec![rcpt.into()],
+        subject: "s".into(),
+        generated: vec![],
+        provider: "p".into(),
+        detail: String::new(),
+    }
+}
+
+#[tokio::test]
+async fn a_step_is_all_or_nothing_durable_and_not_repeated() {
+    let (dir, store, mario) = fresh().await;
+    let anna = store
+        .create_mailbox("anna@pec.localhost", "$argon2id$x", 100)
+        .await
+        .unwrap();
+    let body_count = body_files(dir.path());
+    let step = Certification {
+        dedup_key: Some(b"key-1".to_vec()),
+        pec_id: "id1@pec.localhost".into(),
+        deliveries: vec![
+            Delivery {
+                mailbox: mario.id,
+                folder: "INBOX".into(),
+                bytes: b"Subject: ricevuta\r\n\r\nx\r\n".to_vec(),
+            },
+            // Over anna's 100-byte quota: certification steps are not refused for space.
+            Delivery {
+                mailbox: anna.id,
+                folder: "INBOX".into(),
+                bytes: vec![b'x'; 500],
+            },
+        ],
+        log: vec![record(
+            1000,
+            "accettazione",
+            "id1@pec.localhost",
+            "mario@pec.localhost",
+            "anna@pec.localhost",
+        )],
+        trace: Some(TraceRecord {
+            pec_id: "id1@pec.localhost".into(),
+            msgid: None,
+            sender: "mario@pec.localhost".into(),
+            subject: "s".into(),
+            accepted: 1000,
+            recipients: vec![],
+        }),
+    };
+    let Certified::Stored(appended) = store.certify(step.clone()).await.unwrap() else {
+        panic!("first time is stored");
+    };
+    assert_eq!(appended.len(), 2);
+    assert_eq!(
+        store.certify(step.clone()).await.unwrap(),
+        Certified::Duplicate("id1@pec.localhost".into())
+    );
+    // A refused step leaves no body file behind.
+    let mut bad = step.clone();
+    bad.dedup_key = Some(b"key-2".to_vec());
+    bad.deliveries.push(Delivery {
+        mailbox: 999,
+        folder: "INBOX".into(),
+        bytes: b"x".to_vec(),
+    });
+    assert!(store.certify(bad).await.is_err());
+    drop(store);
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    assert_eq!(body_files(dir.path()), body_count + 2);
+    let inbox = store.folder(anna.id, "INBOX").await.unwrap().unwrap();
+    assert_eq!(store.messages(inbox.id).await.unwrap().len(), 1);
+    assert!(store.trace("id1@pec.localhost").await.unwrap().is_some());
+    assert_eq!(
+        store.certify(step).await.unwrap(),
+        Certified::Duplicate("id1@pec.localhost".into()),
+        "the key survives a restart"
+    );
+}
+
+#[tokio::test]
+async fn log_search_by_id_address_and_period_and_retention() {
+    let (_dir, store, mario) = fresh().await;
+    for (t, id, rcpt) in [
+        (100, "a@x", "anna@x"),
+        (200, "b@x", "bruno@x"),
+        (300, "c@x", "anna@x"),
+    ] {
+        let step = Certification {
+            pec_id: id.into(),
+            log: vec![record(t, "accettazione", id, "mario@pec.localhost", rcpt)],
+            deliveries: vec![Delivery {
+                mailbox: mario.id,
+                folder: "INBOX".into(),
+                bytes: b"x".to_vec(),
+            }],
+            ..Default::default()
+        };
+        store.certify(step).await.unwrap();
+    }
+    let q = |f: fn(&mut LogQuery)| {
+        let mut q = LogQuery::default();
+        f(&mut q);
+        q
+    };
+    let ids = |v: Vec<LogRecord>| v.into_iter().map(|r| r.pec_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store
+            .log_search(q(|q| q.id = Some("b@x".into())))
+            .await
+            .unwrap()),
+        ["b@x"]
+    );
+    assert_eq!(
+        ids(store
+            .log_search(q(|q| q.id = Some("<client-c@x>".into())))
+            .await
+            .unwrap()),
+        ["c@x"]
+    );
+    assert_eq!(
+        ids(store
+            .log_search(q(|q| q.address = Some("ANNA@x".into())))
+            .await
+            .unwrap()),
+        ["a@x", "c@x"]
+    );
+    assert_eq!(
+        ids(store
+            .log_search(q(|q| {
+                q.since = Some(150);
+                q.until = Some(300)
+            }))
+            .await
+            .unwrap()),
+        ["b@x"]
+    );
+    assert_eq!(store.prune_log(200).await.unwrap(), 1);
+    assert_eq!(
+        ids(store.log_search(LogQuery::default()).await.unwrap()),
+        ["b@x", "c@x"]
+    );
+}
