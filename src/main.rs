@@ -5,6 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod verify;
+
 use clap::{Parser, Subcommand};
 use pecd_common::{certs, config::Config, tls};
 use pecd_control::{ops::Operations, server};
@@ -39,6 +41,42 @@ enum Command {
         #[arg(long, value_name = "PATH")]
         config: Option<PathBuf>,
     },
+    /// Classify and verify PEC messages (ours or any provider's): kind, signature, signer,
+    /// chain, provider-index match, daticert summary; exit 0 when every file is valid.
+    Verify {
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+        /// CA certificates (PEM) the signer must chain to [default: peers.trust_anchors,
+        /// else the system trust store].
+        #[arg(long, value_name = "FILE")]
+        trust_anchors: Option<PathBuf>,
+        /// Judge certificate validity at the signature's signingTime (old messages whose
+        /// certificates have expired since).
+        #[arg(long)]
+        at_signing_time: bool,
+        /// Refuse a signer absent from the provider index (otherwise only reported).
+        #[arg(long)]
+        require_index: bool,
+        /// One JSON document for all files.
+        #[arg(long)]
+        json: bool,
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
+    /// The provider index (PEC.md §8).
+    Index {
+        #[command(subcommand)]
+        command: IndexCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum IndexCommand {
+    /// Print our own provider entry (LDIF, IGPEC schema) for peers to add.
+    Export {
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
 }
 
 /// Makes glibc return large freed blocks to the system. Its default raises the mmap threshold
@@ -67,6 +105,24 @@ fn main() -> ExitCode {
         .init();
     match cli.command {
         Command::Serve { config } => serve(config),
+        Command::Verify {
+            config,
+            trust_anchors,
+            at_signing_time,
+            require_index,
+            json,
+            files,
+        } => verify::verify(verify::VerifyArgs {
+            config,
+            trust_anchors,
+            at_signing_time,
+            require_index,
+            json,
+            files,
+        }),
+        Command::Index {
+            command: IndexCommand::Export { config },
+        } => verify::index_export(config),
     }
 }
 
@@ -145,7 +201,10 @@ async fn run(
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
 
-    let smtp = Context::new(config.clone(), store.clone());
+    let engine = pecd_engine::Engine::new(config.clone(), store.clone())
+        .await
+        .map_err(|e| anyhow::anyhow!("PEC engine: {e}"))?;
+    let smtp = Context::new(config.clone(), store.clone(), engine);
     let mut bound = BTreeMap::new();
     let mut services = Vec::new();
     for (key, addr, kind) in [

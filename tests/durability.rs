@@ -168,10 +168,12 @@ async fn smtp_writer(
     for i in 0.. {
         let marker = format!("smtp-r{round}-w{id}-m{i}");
         let body = String::from_utf8(message(&marker, 2000 + i * 131 % 8000)).unwrap();
-        let body = body.replace(
-            "From: Mario Rossi <mario@pec.localhost>",
-            "From: <mario@pec.localhost>",
-        );
+        let body = body
+            .replace(
+                "From: Mario Rossi <mario@pec.localhost>",
+                "From: <mario@pec.localhost>",
+            )
+            .replace("To: luigi@pec.localhost", "To: mario@pec.localhost");
         let r = c
             .send_message(ADDRESS, &[ADDRESS], body.trim_end_matches("\r\n"))
             .await;
@@ -215,11 +217,27 @@ async fn sigkill_during_smtp_submissions_loses_nothing_answered_250() {
                 subjects.insert(subject.to_string());
             }
         }
+        // Every certified message leaves its acceptance receipt, its envelope and its delivery
+        // receipt in the same mailbox (PEC.md §6.1, §6.4): all three or none, whatever the
+        // moment of the kill (issue: atomicity).
+        const KINDS: [&str; 3] = ["ACCETTAZIONE: ", "POSTA CERTIFICATA: ", "CONSEGNA: "];
         for marker in snapshot.keys() {
-            assert!(
-                subjects.contains(marker),
-                "message {marker} was answered 250 and lost"
-            );
+            for k in KINDS {
+                assert!(
+                    subjects.contains(&format!("{k}{marker}")),
+                    "message {marker} was answered 250 and its {k} is missing"
+                );
+            }
+        }
+        for s in &subjects {
+            if let Some(marker) = KINDS.iter().find_map(|k| s.strip_prefix(k)) {
+                for k in KINDS {
+                    assert!(
+                        subjects.contains(&format!("{k}{marker}")),
+                        "{marker}: {k} missing beside {s}: a half-written certification"
+                    );
+                }
+            }
         }
         drop(store);
     }

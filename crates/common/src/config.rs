@@ -34,6 +34,7 @@ pub struct Config {
     pub smtp: Smtp,
     pub pop3: Pop3,
     pub imap: Imap,
+    pub pec: Pec,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -282,6 +283,52 @@ impl Default for Imap {
     }
 }
 
+/// How ordinary (non-PEC) mail for a domain's mailboxes is treated (PEC.md §6.3, §12 item 9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OrdinaryMail {
+    /// Open mailboxes: delivered inside a signed busta di anomalia.
+    Anomaly,
+    /// Closed (base) mailboxes: refused at the end of DATA with 550 5.7.1.
+    Refuse,
+}
+
+/// PEC rules that are the provider's choice (PEC.md §10.3, §12).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Pec {
+    /// Limit on message size × number of recipients (PEC.md §10.3); above it the sender gets
+    /// an avviso di non accettazione. At least 30 MiB, the figure the rules name.
+    pub max_size_times_recipients: u64,
+    /// Policy for ordinary mail to domains not listed in `ordinary_mail_domains`.
+    pub ordinary_mail: OrdinaryMail,
+    /// Per-domain policy: domain -> "anomaly" | "refuse".
+    pub ordinary_mail_domains: BTreeMap<String, OrdinaryMail>,
+}
+
+/// The size rule's floor (PEC.md §10.3): 30 MiB.
+pub const PEC_SIZE_FLOOR: u64 = 30 * 1024 * 1024;
+
+impl Default for Pec {
+    fn default() -> Self {
+        Pec {
+            max_size_times_recipients: PEC_SIZE_FLOOR,
+            ordinary_mail: OrdinaryMail::Anomaly,
+            ordinary_mail_domains: BTreeMap::new(),
+        }
+    }
+}
+
+impl Pec {
+    /// The ordinary-mail policy of `domain`, case-insensitively.
+    pub fn ordinary_mail_for(&self, domain: &str) -> OrdinaryMail {
+        self.ordinary_mail_domains
+            .iter()
+            .find(|(d, _)| d.eq_ignore_ascii_case(domain))
+            .map_or(self.ordinary_mail, |(_, p)| *p)
+    }
+}
+
 /// Where the configuration in use came from, for the start-up log line.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
@@ -398,6 +445,24 @@ impl Config {
                     format!("{route:?} must have the form \"host:port\""),
                 ));
             }
+        }
+        if self.pec.max_size_times_recipients < PEC_SIZE_FLOOR {
+            return Err(err(
+                "pec.max_size_times_recipients",
+                format!("must be at least {PEC_SIZE_FLOOR} (30 MiB, PEC.md §10.3)"),
+            ));
+        }
+        if let Some(d) = self.pec.ordinary_mail_domains.keys().find(|d| {
+            !self
+                .provider
+                .domains
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(d))
+        }) {
+            return Err(err(
+                "pec.ordinary_mail_domains",
+                format!("{d:?} is not one of provider.domains"),
+            ));
         }
         if self.limits.sender_per_minute == 0 {
             return Err(err("limits.sender_per_minute", "must be at least 1".into()));

@@ -6,12 +6,15 @@ use std::sync::{Arc, Mutex};
 
 use pecd_archive::login::Throttle;
 use pecd_common::config::Config;
+use pecd_engine::Engine;
 use pecd_limiter::SenderLimiter;
 use pecd_store::Store;
 
 pub struct Context {
     pub config: Arc<Config>,
     pub store: Store,
+    /// The PEC rule book every message goes through before its 250.
+    pub engine: Arc<Engine>,
     /// The per-sender submission limit, shared by both ports.
     pub senders: SenderLimiter,
     /// Slows repeated failed logins.
@@ -20,11 +23,12 @@ pub struct Context {
 }
 
 impl Context {
-    pub fn new(config: Arc<Config>, store: Store) -> Arc<Context> {
+    pub fn new(config: Arc<Config>, store: Store, engine: Arc<Engine>) -> Arc<Context> {
         Arc::new(Context {
             logins: Throttle::new(config.smtp.auth_failures_per_minute),
             config,
             store,
+            engine,
             senders: SenderLimiter::new(),
             connections: Mutex::new(HashMap::new()),
         })

@@ -2,11 +2,12 @@
 //! 25 in production) for users and peer providers, and `listen.submissions` (implicit TLS,
 //! port 465) for users.
 //!
-//! Rules enforced here: AUTH PLAIN/LOGIN only under TLS; after AUTH, MAIL FROM and the From
-//! header must be the authenticated mailbox; without AUTH, mail is taken on the smtp listener
-//! only for our own domains and never relayed; the per-sender limit at MAIL FROM; sizes,
-//! recipients, line length, connections per IP and idle time bounded by configuration. A
-//! message is answered 250 only once [`delivery::hand_off`] has made it durable.
+//! Rules enforced here: AUTH PLAIN/LOGIN only under TLS; after AUTH, MAIL FROM must be the
+//! authenticated mailbox; without AUTH, mail is taken on the smtp listener only for existing
+//! mailboxes of our own domains and never relayed; the per-sender limit at MAIL FROM; sizes,
+//! recipients, line length, connections per IP and idle time bounded by configuration. At
+//! the end of DATA the message goes to the PEC engine (`pecd_engine`): a submission is
+//! certified, ordinary mail wrapped or refused; the reply comes once the result is durable.
 //!
 //! This crate never touches the store's format: it calls the store API. Entry points:
 //! [`context::Context::new`] and [`server::serve`]; [`session::Session`] runs one
@@ -14,7 +15,6 @@
 
 pub mod context;
 pub mod data;
-pub mod delivery;
 pub mod ehlo;
 pub mod message;
 pub mod reply;

@@ -77,13 +77,6 @@ impl Reply {
             "Sender address is not the authenticated mailbox",
         )
     }
-    pub fn from_header_mismatch() -> Reply {
-        Reply::new(
-            553,
-            "5.7.1",
-            "From header must be the authenticated mailbox",
-        )
-    }
     /// The provider's documented refusal (CLIENTS.md §3, PROVISIONING.md §8), as 550 5.7.1 or,
     /// when configured, 451 4.7.1 with the same text.
     pub fn over_sender_limit(address: &str, code: u16) -> Reply {

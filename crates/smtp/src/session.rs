@@ -13,14 +13,14 @@ use pecd_archive::login::{authenticate, AuthError};
 use pecd_common::address::Address;
 use pecd_common::input::{Input, Line, Read};
 use pecd_common::net::write_out;
-use pecd_store::{Mailbox, MailboxId, MailboxState, StoreError};
+use pecd_engine::{Ordinary, Outcome, Submission};
+use pecd_store::{Mailbox, MailboxId, MailboxState};
 use smtp_proto::{Request, AUTH_LOGIN, AUTH_PLAIN};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
 
 use crate::context::Context;
 use crate::data::DataReceiver;
-use crate::delivery;
 use crate::ehlo::{self, EhloState, Listener};
 use crate::message::{self, Trace};
 use crate::reply::Reply;
@@ -38,8 +38,10 @@ pub enum End {
 struct Transaction {
     /// Envelope sender, lower-cased; empty for the null reverse-path.
     from: String,
-    /// Recipients accepted so far: address and mailbox.
-    recipients: Vec<(String, MailboxId)>,
+    /// Recipients accepted so far: address, and the mailbox for ordinary mail (an
+    /// authenticated submission's recipients are looked up by the PEC engine, which answers
+    /// an unknown one with an avviso di mancata consegna).
+    recipients: Vec<(String, Option<MailboxId>)>,
     /// Message bytes collected by BDAT chunks.
     chunks: Vec<u8>,
     chunks_too_big: bool,
@@ -401,6 +403,13 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         if !self.ctx.config.provider.serves(&rcpt) {
             return self.reply(Reply::no_relay(rcpt.as_str()));
         }
+        if self.user.is_some() {
+            let tx = self.tx.as_mut().expect("checked above");
+            if !tx.recipients.iter().any(|(a, _)| a == rcpt.as_str()) {
+                tx.recipients.push((rcpt.as_str().to_string(), None));
+            }
+            return self.reply(Reply::new(250, "2.1.5", "Recipient OK"));
+        }
         let mailbox = match self.ctx.store.find_mailbox(rcpt.as_str()).await {
             Ok(Some(m)) => m,
             Ok(None) => return self.reply(Reply::no_such_mailbox(rcpt.as_str())),
@@ -412,9 +421,21 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         if mailbox.used_bytes >= mailbox.quota_bytes {
             return self.reply(Reply::mailbox_full(rcpt.as_str()));
         }
+        let engine = &self.ctx.engine;
         let tx = self.tx.as_mut().expect("checked above");
+        // One ordinary-mail policy per transaction: the end of DATA can only answer once.
+        if let Some((first, _)) = tx.recipients.first() {
+            if engine.ordinary_policy(first) != engine.ordinary_policy(rcpt.as_str()) {
+                return self.reply(Reply::new(
+                    452,
+                    "4.5.3",
+                    "Recipients of domains with another ordinary-mail policy: send them in a separate transaction",
+                ));
+            }
+        }
         if !tx.recipients.iter().any(|(a, _)| a == rcpt.as_str()) {
-            tx.recipients.push((rcpt.as_str().to_string(), mailbox.id));
+            tx.recipients
+                .push((rcpt.as_str().to_string(), Some(mailbox.id)));
         }
         self.reply(Reply::new(250, "2.1.5", "Recipient OK"));
     }
@@ -507,21 +528,11 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         Ok(())
     }
 
-    /// End of message: sender checks, headers, durable hand-off, then the reply.
+    /// End of message: the PEC engine certifies a submission, or wraps ordinary mail; the
+    /// reply comes once its result is durable.
     async fn finish(&mut self, message: Vec<u8>) {
         let tx = self.tx.take().expect("a transaction is open");
-        if let Some(user) = &self.user {
-            let from = message::from_addresses(&message);
-            if from.len() != 1 || from[0] != user.address {
-                tracing::warn!(sender = %user.address, from = ?from, "From header does not match the authenticated mailbox");
-                return self.reply(Reply::from_header_mismatch());
-            }
-        }
         let id = uuid::Uuid::new_v4().simple().to_string();
-        let add_id = !message::has_message_id(&message);
-        if add_id {
-            tracing::info!(id = %id, sender = %tx.from, "message had no Message-ID; one was added");
-        }
         let helo = self.helo.clone().unwrap_or_default();
         let trace = Trace {
             helo: &helo,
@@ -531,21 +542,75 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             authenticated: self.user.is_some(),
             id: &id,
         };
-        let message = message::prepare(message, &trace, add_id);
-        let recipients: Vec<MailboxId> = tx.recipients.iter().map(|(_, m)| *m).collect();
-        match delivery::hand_off(&self.ctx.store, &recipients, message).await {
-            Ok(()) => {
-                tracing::info!(id = %id, sender = %tx.from, recipients = recipients.len(), "message accepted");
-                self.reply(Reply::ok(format!("Message accepted as {id}")));
-            }
-            Err(StoreError::OverQuota { .. }) => {
-                self.reply(Reply::new(452, "4.2.2", "A recipient's mailbox is full"))
-            }
-            Err(e) => {
-                tracing::error!(id = %id, error = %e, "storing an accepted message failed");
-                self.reply(Reply::store_unavailable());
-            }
+        let received = message::received(&trace);
+        let engine = self.ctx.engine.clone();
+        if self.user.is_some() {
+            let submission = Submission {
+                sender: tx.from.clone(),
+                recipients: tx.recipients.iter().map(|(a, _)| a.clone()).collect(),
+                message,
+                received,
+            };
+            let reply = match engine.submit(submission).await {
+                Ok(Outcome::Accepted { pec_id }) => {
+                    tracing::info!(%pec_id, sender = %tx.from, recipients = tx.recipients.len(), "message accepted into PEC");
+                    Reply::ok(format!("Message accepted as {pec_id}"))
+                }
+                Ok(Outcome::Duplicate { pec_id }) => {
+                    tracing::info!(%pec_id, sender = %tx.from, "retried submission: already certified");
+                    Reply::ok(format!("Message accepted as {pec_id} (already certified)"))
+                }
+                Ok(Outcome::NotAccepted { reason }) => {
+                    tracing::info!(sender = %tx.from, %reason, "submission not accepted");
+                    Reply::new(
+                        550,
+                        "5.7.1",
+                        format!("Not accepted into PEC: {reason}; an avviso di non accettazione was sent"),
+                    )
+                }
+                Ok(Outcome::Infected { finding }) => {
+                    tracing::warn!(sender = %tx.from, %finding, "submission with malware refused");
+                    Reply::new(
+                        554,
+                        "5.7.0",
+                        format!("Virus found ({finding}); the message was not accepted"),
+                    )
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, sender = %tx.from, "certifying a submission failed");
+                    Reply::store_unavailable()
+                }
+            };
+            return self.reply(reply);
         }
+        let recipients: Vec<(String, MailboxId)> = tx
+            .recipients
+            .iter()
+            .filter_map(|(a, m)| m.map(|m| (a.clone(), m)))
+            .collect();
+        let mut full = received.into_bytes();
+        full.extend_from_slice(&message);
+        let reply = match engine.receive_ordinary(&tx.from, &recipients, full).await {
+            Ok(Ordinary::Delivered) => {
+                tracing::info!(id = %id, sender = %tx.from, recipients = recipients.len(), "ordinary mail delivered in a busta di anomalia");
+                Reply::ok(format!("Message accepted as {id}"))
+            }
+            Ok(Ordinary::Refused) => Reply::new(
+                550,
+                "5.7.1",
+                "This mailbox accepts certified mail (PEC) only",
+            ),
+            Ok(Ordinary::Infected(finding)) => Reply::new(
+                554,
+                "5.7.0",
+                format!("Virus found ({finding}); message refused"),
+            ),
+            Err(e) => {
+                tracing::error!(id = %id, error = %e, "storing ordinary mail failed");
+                Reply::store_unavailable()
+            }
+        };
+        self.reply(reply);
     }
 }
 

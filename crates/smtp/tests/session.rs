@@ -17,7 +17,18 @@ async fn context() -> (tempfile::TempDir, Arc<Context>) {
         .create_mailbox("luigi@pec.localhost", "$argon2id$unused", 1 << 20)
         .await
         .unwrap();
-    (dir, Context::new(Arc::new(Config::default()), store))
+    let mut config = Config::default();
+    config.tls.cert = dir.path().join("server.pem");
+    config.tls.key = dir.path().join("server.key");
+    config.signing.cert = dir.path().join("signer.pem");
+    config.signing.key = dir.path().join("signer.key");
+    config.signing.chain = dir.path().join("ca.pem");
+    pecd_common::certs::ensure_dev_certificates(&config).unwrap();
+    let config = Arc::new(config);
+    let engine = pecd_engine::Engine::new(config.clone(), store.clone())
+        .await
+        .unwrap();
+    (dir, Context::new(config, store, engine))
 }
 
 /// Runs one cleartext port-25 session over an in-memory pipe with `input` already sent,
@@ -73,8 +84,11 @@ From: a@peer.example\r\nSubject: hi\r\n\r\n..dot-stuffed\r\n.\r\nQUIT\r\n";
         body.starts_with("Received: from peer.example ([192.0.2.7])"),
         "{body}"
     );
+    // Ordinary mail reaches the mailbox inside a busta di anomalia (PEC.md §3.3), the
+    // received message carried whole and unstuffed.
+    assert!(body.contains("\r\nX-Trasporto: errore\r\n"), "{body}");
     assert!(
-        body.ends_with("\r\n\r\n.dot-stuffed\r\n"),
+        body.contains("Subject: hi\r\n\r\n.dot-stuffed\r\n\r\n--"),
         "unstuffed: {body:?}"
     );
 }

@@ -1,0 +1,522 @@
+//! A user's submission at the Access Point (PEC.md §6.1), and — since every recipient is one
+//! of ours — its reception and delivery (§6.3, §6.4) in full, as the same-domain rule asks
+//! (§1.3).
+
+use mail_parser::{HeaderValue, MessageParser};
+use openssl::sha::Sha256;
+use pecd_signer::build::{self, rewrite_original, Document, Facts};
+use pecd_signer::smime::SignError;
+use pecd_signer::{breve, Destinatario, Errore, Kind, Moment, ReceiptType};
+use pecd_store::{Certification, Certified, Delivery, LogRecord, RecipientTrace, TraceRecord};
+
+use crate::{Engine, EngineError, Recipient, QUARANTINE};
+
+/// What SMTP hands over at the end of DATA of an authenticated session.
+pub struct Submission {
+    /// The authenticated holder, which SMTP has checked equals MAIL FROM (PEC.md §10.2).
+    pub sender: String,
+    /// RCPT TO addresses, lower case, all on our domains.
+    pub recipients: Vec<String>,
+    /// The message as the client sent it.
+    pub message: Vec<u8>,
+    /// Our `Received:` field(s), CRLF-terminated, prepended to the original.
+    pub received: String,
+}
+
+/// The answer to a submission.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Accepted into PEC: the acceptance receipt and every envelope are durable.
+    Accepted { pec_id: String },
+    /// The same submission was certified before (a retry after a lost reply).
+    Duplicate { pec_id: String },
+    /// A formal check failed; the avviso di non accettazione is durable (PEC.md §6.1 step 6).
+    NotAccepted { reason: String },
+    /// Malware; the avviso per virus is durable and the message quarantined (§6.1 step 7).
+    Infected { finding: String },
+}
+
+/// The headers the Access Point checks (PEC.md §6.1 step 2).
+struct Parsed {
+    from: Vec<String>,
+    to: Vec<String>,
+    cc: Vec<String>,
+    bcc: Vec<String>,
+    msgid: Option<String>,
+    subject: String,
+    reply_to: Option<String>,
+    receipt: ReceiptType,
+}
+
+fn addresses(value: &HeaderValue<'_>) -> Vec<String> {
+    match value {
+        HeaderValue::Address(a) => a
+            .iter()
+            .filter_map(|a| a.address())
+            .map(str::to_ascii_lowercase)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn parse(message: &[u8]) -> Parsed {
+    let mut p = Parsed {
+        from: vec![],
+        to: vec![],
+        cc: vec![],
+        bcc: vec![],
+        msgid: None,
+        subject: String::new(),
+        reply_to: None,
+        receipt: ReceiptType::Completa,
+    };
+    let Some(m) = MessageParser::new().parse_headers(message) else {
+        return p;
+    };
+    for h in m.headers() {
+        let name = h.name();
+        let v = h.value();
+        if name.eq_ignore_ascii_case("From") {
+            p.from.extend(addresses(v));
+        } else if name.eq_ignore_ascii_case("To") {
+            p.to.extend(addresses(v));
+        } else if name.eq_ignore_ascii_case("Cc") {
+            p.cc.extend(addresses(v));
+        } else if name.eq_ignore_ascii_case("Bcc") {
+            p.bcc.extend(addresses(v));
+        } else if name.eq_ignore_ascii_case("Reply-To") && p.reply_to.is_none() {
+            p.reply_to = addresses(v).into_iter().next();
+        }
+    }
+    p.msgid = m.message_id().map(|id| format!("<{id}>"));
+    p.subject = m.subject().unwrap_or_default().to_string();
+    p.receipt = pecd_signer::mime::header(message, "X-TipoRicevuta")
+        .and_then(|v| ReceiptType::parse(&v))
+        .unwrap_or_default();
+    p
+}
+
+/// The formal checks of PEC.md §6.1 step 2 and §10.1–§10.3; the first failure's text.
+fn formal_error(s: &Submission, p: &Parsed, max_total: u64) -> Option<String> {
+    if p.from.len() != 1 {
+        return Some("il campo From deve contenere un solo indirizzo".into());
+    }
+    if p.from[0] != s.sender {
+        return Some(format!(
+            "il mittente {} non corrisponde al titolare autenticato {}",
+            p.from[0], s.sender
+        ));
+    }
+    if p.to.is_empty() {
+        return Some("il campo To non contiene alcun destinatario valido".into());
+    }
+    if !p.bcc.is_empty() {
+        return Some("destinatari in copia nascosta (Bcc) non ammessi".into());
+    }
+    if let Some(hidden) = s
+        .recipients
+        .iter()
+        .find(|r| !p.to.contains(r) && !p.cc.contains(r))
+    {
+        return Some(format!(
+            "il destinatario {hidden} non compare nei campi To o Cc"
+        ));
+    }
+    let total = s.message.len() as u64 * s.recipients.len().max(1) as u64;
+    if total > max_total {
+        return Some(format!(
+            "dimensione del messaggio per numero di destinatari ({total} byte) oltre il \
+             limite di {max_total} byte"
+        ));
+    }
+    None
+}
+
+/// The idempotency key of a submission: the same holder sending the same bytes to the same
+/// recipients (a client retrying after a lost 250) is certified once.
+fn dedup_key(s: &Submission) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(b"pecd-submission-v1\0");
+    h.update(s.sender.as_bytes());
+    for r in &s.recipients {
+        h.update(b"\0");
+        h.update(r.as_bytes());
+    }
+    h.update(b"\0\0");
+    h.update(&s.message);
+    h.finish().to_vec()
+}
+
+fn esteso(code: &str, provider: &str, text: &str) -> String {
+    format!("{code} - {provider} - {text}")
+}
+
+fn log(
+    when: Moment,
+    event: &str,
+    facts: &Facts,
+    recipients: Vec<String>,
+    generated: Vec<String>,
+    provider: &str,
+    detail: String,
+) -> LogRecord {
+    LogRecord {
+        time: when.unix(),
+        event: event.into(),
+        pec_id: facts.pec_id.clone(),
+        msgid: facts.msgid.clone(),
+        sender: facts.sender.clone(),
+        recipients,
+        subject: facts.subject.clone(),
+        generated,
+        provider: provider.into(),
+        detail,
+    }
+}
+
+impl Engine {
+    /// Certifies a submission (PEC.md §6.1) and, every recipient being ours, receives and
+    /// delivers it (§6.3, §6.4), all in one durable step that returns before SMTP answers.
+    pub async fn submit(&self, s: Submission) -> Result<Outcome, EngineError> {
+        let sender = self
+            .store
+            .find_mailbox(&s.sender)
+            .await?
+            .ok_or_else(|| EngineError::Setup(format!("sender mailbox {} is gone", s.sender)))?
+            .id;
+        let size = (s.received.len() + s.message.len()) as u64 * 2;
+        let mut recipients = Vec::with_capacity(s.recipients.len());
+        for r in &s.recipients {
+            recipients.push((r.clone(), self.recipient_state(r, size).await?));
+        }
+        let this = EngineRef {
+            engine: self,
+            sender,
+        };
+        let (step, outcome) = this.prepare(s, recipients).await?;
+        match self.store.certify(step).await? {
+            Certified::Stored(_) => Ok(outcome),
+            Certified::Duplicate(pec_id) => Ok(Outcome::Duplicate { pec_id }),
+        }
+    }
+}
+
+struct EngineRef<'a> {
+    engine: &'a Engine,
+    sender: pecd_store::MailboxId,
+}
+
+impl EngineRef<'_> {
+    /// Builds and signs everything of the step off the async threads.
+    async fn prepare(
+        &self,
+        s: Submission,
+        recipients: Vec<(String, Recipient)>,
+    ) -> Result<(Certification, Outcome), EngineError> {
+        let e = self.engine;
+        let ctx = Prepared {
+            signer: e.signer.clone(),
+            provider: e.provider.clone(),
+            scanner: e.scanner.clone(),
+            index_domains: e
+                .index
+                .entries()
+                .iter()
+                .flat_map(|x| x.domains.clone())
+                .collect(),
+            max_total: e.config.pec.max_size_times_recipients,
+            hostname: e.config.smtp.hostname.clone(),
+            sender_mailbox: self.sender,
+            service: e.service,
+            pec_id: e.new_id(Moment::now()),
+            id_base: e.new_id(Moment::now()),
+        };
+        tokio::task::spawn_blocking(move || ctx.run(s, recipients))
+            .await
+            .map_err(|e| EngineError::Setup(format!("signing task: {e}")))?
+            .map_err(EngineError::from)
+    }
+}
+
+/// Everything the blocking part needs, owned.
+struct Prepared {
+    signer: std::sync::Arc<pecd_signer::Signer>,
+    provider: pecd_signer::Provider,
+    scanner: std::sync::Arc<dyn crate::Scanner>,
+    index_domains: Vec<String>,
+    max_total: u64,
+    hostname: String,
+    sender_mailbox: pecd_store::MailboxId,
+    service: pecd_store::MailboxId,
+    pec_id: String,
+    /// Receipts get `<n>.` + this as their Message-ID.
+    id_base: String,
+}
+
+impl Prepared {
+    fn run(
+        self,
+        s: Submission,
+        recipients: Vec<(String, Recipient)>,
+    ) -> Result<(Certification, Outcome), SignError> {
+        // §10.6: one temporal reference for the acceptance step.
+        let accepted_at = Moment::now();
+        let p = parse(&s.message);
+        let msgid = p
+            .msgid
+            .clone()
+            .unwrap_or_else(|| format!("<{}@{}>", uuid::Uuid::new_v4().simple(), self.hostname));
+        let mut destinatari: Vec<Destinatario> = Vec::new();
+        for a in p.to.iter().chain(&p.cc).chain(s.recipients.iter()) {
+            if destinatari.iter().any(|d| &d.address == a) {
+                continue;
+            }
+            let domain = a.rsplit_once('@').map_or("", |(_, d)| d);
+            destinatari.push(Destinatario {
+                address: a.clone(),
+                certificato: self.index_domains.iter().any(|d| d == domain),
+            });
+        }
+        let facts = Facts {
+            pec_id: self.pec_id.clone(),
+            msgid: Some(msgid),
+            sender: s.sender.clone(),
+            destinatari,
+            risposte: p.reply_to.clone().unwrap_or_else(|| s.sender.clone()),
+            subject: p.subject.clone(),
+            receipt: p.receipt,
+        };
+        let mut counter = 0;
+        let mut next_id = || {
+            counter += 1;
+            format!("{counter}.{}", self.id_base)
+        };
+        let rcpts: Vec<String> = s.recipients.clone();
+        let to_sender = |bytes: Vec<u8>| Delivery {
+            mailbox: self.sender_mailbox,
+            folder: "INBOX".into(),
+            bytes,
+        };
+
+        // §6.1 steps 2 and 3: formal checks, then antivirus; failures end here.
+        let failure = match formal_error(&s, &p, self.max_total) {
+            Some(reason) => Some((
+                Document::NonAcceptance {
+                    reason: esteso("5.7.1", &self.provider.name, &reason),
+                },
+                reason,
+                false,
+            )),
+            None => self.scanner.scan(&s.message).map(|f| {
+                (
+                    Document::NonAcceptanceVirus {
+                        finding: esteso("5.7.1", &self.provider.name, &format!("virus {f}")),
+                    },
+                    f,
+                    true,
+                )
+            }),
+        };
+        if let Some((doc, reason, virus)) = failure {
+            let id = next_id();
+            let notice =
+                build::build(&self.signer, &self.provider, &facts, &doc, accepted_at, &id)?;
+            let mut deliveries = vec![to_sender(notice.bytes)];
+            if virus {
+                let mut kept = s.received.clone().into_bytes();
+                kept.extend_from_slice(&s.message);
+                deliveries.push(Delivery {
+                    mailbox: self.service,
+                    folder: QUARANTINE.into(),
+                    bytes: kept,
+                });
+            }
+            let event = if virus {
+                "non-accettazione-virus"
+            } else {
+                "non-accettazione"
+            };
+            let step = Certification {
+                dedup_key: None,
+                pec_id: facts.pec_id.clone(),
+                deliveries,
+                log: vec![log(
+                    accepted_at,
+                    event,
+                    &facts,
+                    rcpts,
+                    vec![id],
+                    &self.provider.name,
+                    reason.clone(),
+                )],
+                trace: None,
+            };
+            let outcome = if virus {
+                Outcome::Infected { finding: reason }
+            } else {
+                Outcome::NotAccepted { reason }
+            };
+            return Ok((step, outcome));
+        }
+
+        // §6.1 step 5: the PEC msgid, the rewritten original, acceptance and envelope.
+        let mut original = s.received.clone().into_bytes();
+        original.extend_from_slice(&s.message);
+        let original = rewrite_original(&original, &facts.pec_id, facts.msgid.as_deref());
+        let acceptance_id = next_id();
+        let acceptance = build::build(
+            &self.signer,
+            &self.provider,
+            &facts,
+            &Document::Acceptance,
+            accepted_at,
+            &acceptance_id,
+        )?;
+        let envelope = build::build(
+            &self.signer,
+            &self.provider,
+            &facts,
+            &Document::Envelope {
+                original: &original,
+            },
+            accepted_at,
+            "",
+        )?;
+        let mut deliveries = vec![to_sender(acceptance.bytes)];
+        let mut logs = vec![log(
+            accepted_at,
+            "accettazione",
+            &facts,
+            rcpts.clone(),
+            vec![acceptance_id, facts.pec_id.clone()],
+            &self.provider.name,
+            String::new(),
+        )];
+
+        // §6.3: our Incoming Point takes charge of the envelope for every recipient (§12 item
+        // 20: the presa in carico is emitted, to our own service mailbox), with its own
+        // temporal reference.
+        let received_at = Moment::now();
+        let taking_id = next_id();
+        let taking = build::build(
+            &self.signer,
+            &self.provider,
+            &facts,
+            &Document::TakingCharge {
+                mail_receipt: self.provider.service_address.clone(),
+                ricezione: rcpts.clone(),
+            },
+            received_at,
+            &taking_id,
+        )?;
+        deliveries.push(Delivery {
+            mailbox: self.service,
+            folder: "INBOX".into(),
+            bytes: taking.bytes,
+        });
+        logs.push(log(
+            received_at,
+            "presa-in-carico",
+            &facts,
+            rcpts.clone(),
+            vec![taking_id],
+            &self.provider.name,
+            String::new(),
+        ));
+
+        // §6.4: the Delivery Point stores the envelope unchanged and emits one receipt or
+        // notice per recipient.
+        let breve_original =
+            (facts.receipt == ReceiptType::Breve).then(|| breve::substitute(&original));
+        let mut trace = Vec::with_capacity(recipients.len());
+        let mut receipts = Vec::with_capacity(recipients.len());
+        for (address, state) in &recipients {
+            let id = next_id();
+            let (doc, state_name, detail) = match state {
+                Recipient::Active(mailbox) => {
+                    deliveries.push(Delivery {
+                        mailbox: *mailbox,
+                        folder: "INBOX".into(),
+                        bytes: envelope.bytes.clone(),
+                    });
+                    let cc_only = p.cc.contains(address) && !p.to.contains(address);
+                    let tipo = facts.receipt.for_recipient(cc_only);
+                    let carried = match tipo {
+                        ReceiptType::Breve => breve_original.as_deref().unwrap_or(&original),
+                        _ => &original,
+                    };
+                    (
+                        Document::Delivery {
+                            recipient: address.clone(),
+                            tipo,
+                            original: carried,
+                        },
+                        "delivered",
+                        format!("ricevuta di avvenuta consegna {}", tipo.as_str()),
+                    )
+                }
+                other => {
+                    let (errore, code, text) = match other {
+                        Recipient::Missing => (Errore::NoDest, "5.1.1", "casella inesistente"),
+                        Recipient::Revoked => (Errore::Altro, "5.2.1", "casella disattivata"),
+                        _ => (Errore::Altro, "5.2.2", "casella piena"),
+                    };
+                    let esteso = esteso(code, &self.provider.name, text);
+                    (
+                        Document::NonDelivery {
+                            recipient: address.clone(),
+                            errore,
+                            esteso: esteso.clone(),
+                        },
+                        "error",
+                        esteso,
+                    )
+                }
+            };
+            let kind = doc.kind();
+            let built = build::build(&self.signer, &self.provider, &facts, &doc, received_at, &id)?;
+            receipts.push(to_sender(built.bytes));
+            logs.push(log(
+                received_at,
+                if kind == Kind::Delivery {
+                    "consegna"
+                } else {
+                    "mancata-consegna"
+                },
+                &facts,
+                vec![address.clone()],
+                vec![id],
+                &self.provider.name,
+                detail.clone(),
+            ));
+            trace.push(RecipientTrace {
+                address: address.clone(),
+                certified: true,
+                state: state_name.into(),
+                updated: received_at.unix(),
+                detail,
+            });
+        }
+        deliveries.extend(receipts);
+        let step = Certification {
+            dedup_key: Some(dedup_key(&s)),
+            pec_id: facts.pec_id.clone(),
+            deliveries,
+            log: logs,
+            trace: Some(TraceRecord {
+                pec_id: facts.pec_id.clone(),
+                msgid: facts.msgid.clone(),
+                sender: facts.sender.clone(),
+                subject: facts.subject.clone(),
+                accepted: accepted_at.unix(),
+                recipients: trace,
+            }),
+        };
+        Ok((
+            step,
+            Outcome::Accepted {
+                pec_id: facts.pec_id,
+            },
+        ))
+    }
+}

@@ -1,0 +1,217 @@
+//! `pecd verify` and `pecd index export`: the offline commands over PEC messages and the
+//! provider index (ARCHITECTURE.md "Interfaces").
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use pecd_common::config::Config;
+use pecd_signer::inspect::{check, CheckOptions, Report};
+use pecd_signer::{ChainTime, Moment, ProviderEntry, ProviderIndex};
+
+pub struct VerifyArgs {
+    pub config: Option<PathBuf>,
+    pub trust_anchors: Option<PathBuf>,
+    pub at_signing_time: bool,
+    pub require_index: bool,
+    pub json: bool,
+    pub files: Vec<PathBuf>,
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The index of the config (LDIF file, if present) plus our own entry when our signing
+/// certificate exists.
+fn load_index(config: &Config) -> Result<ProviderIndex, String> {
+    let mut index = if config.peers.index.exists() {
+        let text = String::from_utf8_lossy(&read(&config.peers.index)?).into_owned();
+        ProviderIndex::parse_ldif(&text)
+            .map_err(|e| format!("{}: {e}", config.peers.index.display()))?
+    } else {
+        ProviderIndex::default()
+    };
+    if let Some(own) = own_entry(config)? {
+        index.push(own);
+    }
+    Ok(index)
+}
+
+fn own_entry(config: &Config) -> Result<Option<ProviderEntry>, String> {
+    if !config.signing.cert.exists() {
+        return Ok(None);
+    }
+    let cert = openssl::x509::X509::from_pem(&read(&config.signing.cert)?)
+        .map_err(|e| format!("{}: {e}", config.signing.cert.display()))?;
+    Ok(Some(ProviderEntry::own(
+        &config.provider.name,
+        &cert,
+        &config.provider.service_address,
+        &config.provider.domains,
+    )))
+}
+
+pub fn verify(args: VerifyArgs) -> ExitCode {
+    let (config, _) = match Config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return crate::fail(e),
+    };
+    let anchors_path = args.trust_anchors.clone().or_else(|| {
+        config
+            .peers
+            .trust_anchors
+            .exists()
+            .then(|| config.peers.trust_anchors.clone())
+    });
+    let anchors = match anchors_path {
+        Some(p) => match read(&p).and_then(|b| {
+            openssl::x509::X509::stack_from_pem(&b).map_err(|e| format!("{}: {e}", p.display()))
+        }) {
+            Ok(a) => a,
+            Err(e) => return crate::fail(e),
+        },
+        // No file: the system's trust store (real providers chain to public roots).
+        None => Vec::new(),
+    };
+    let index = match load_index(&config) {
+        Ok(i) => i,
+        Err(e) => return crate::fail(e),
+    };
+    let options = CheckOptions {
+        anchors: &anchors,
+        index: &index,
+        time: if args.at_signing_time {
+            ChainTime::SigningTime
+        } else {
+            ChainTime::Now
+        },
+        require_index: args.require_index,
+    };
+    let mut all_valid = !args.files.is_empty();
+    let mut out = Vec::new();
+    for file in &args.files {
+        let report = match read(file) {
+            Ok(bytes) => check(&bytes, &options),
+            Err(e) => {
+                all_valid = false;
+                eprintln!("pecd: {e}");
+                continue;
+            }
+        };
+        all_valid &= report.valid;
+        if args.json {
+            out.push(serde_json::json!({ "file": file.display().to_string(), "report": report }));
+        } else {
+            print_report(file, &report);
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::Value::Array(out));
+    }
+    if all_valid {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+fn print_report(file: &Path, r: &Report) {
+    println!(
+        "{}: {}",
+        file.display(),
+        if r.valid {
+            "valid PEC message"
+        } else {
+            "NOT VALID"
+        }
+    );
+    match (r.kind, r.kind_name) {
+        (Some(k), Some(name)) => {
+            let (h, v) = k.type_header();
+            println!("  kind:       {name} ({h}: {v})");
+        }
+        _ => println!("  kind:       not a PEC message"),
+    }
+    match &r.signature {
+        Ok(()) => println!(
+            "  signature:  valid ({}, {}){}",
+            r.digest.unwrap_or("?"),
+            r.protocol.as_deref().unwrap_or("?"),
+            r.signing_time
+                .map(|t| format!(", signed {}", Moment::from_unix(t).text()))
+                .unwrap_or_default()
+        ),
+        Err(e) => println!("  signature:  {e}"),
+    }
+    if let Some(s) = &r.signer_subject {
+        println!(
+            "  signer:     {s} <{}> sha1 {}",
+            r.signer_email.join(", "),
+            r.signer_sha1.as_deref().unwrap_or("")
+        );
+        match &r.chain {
+            Ok(()) => println!("  chain:      valid"),
+            Err(e) => println!("  chain:      {e}"),
+        }
+        println!(
+            "  index:      {}",
+            r.provider
+                .as_deref()
+                .unwrap_or("signer not in the provider index")
+        );
+    }
+    if let Some(d) = &r.daticert {
+        println!(
+            "  daticert:   tipo={} errore={} {} {} ({})",
+            d.tipo,
+            d.errore.as_str(),
+            d.giorno,
+            d.ora,
+            d.zona
+        );
+        println!("              identificativo {}", d.identificativo);
+        if let Some(m) = &d.msgid {
+            println!("              msgid {m}");
+        }
+        println!("              mittente {}", d.mittente);
+        for x in &d.destinatari {
+            let t = if x.certificato {
+                "certificato"
+            } else {
+                "esterno"
+            };
+            println!("              destinatario {} ({t})", x.address);
+        }
+        if let Some(c) = &d.consegna {
+            println!("              consegna {c}");
+        }
+        if let Some(e) = &d.errore_esteso {
+            println!("              errore-esteso {e}");
+        }
+        println!("              gestore {}", d.gestore_emittente);
+    }
+    for e in &r.errors {
+        println!("  error:      {e}");
+    }
+    for n in &r.notes {
+        println!("  note:       {n}");
+    }
+}
+
+pub fn index_export(config: Option<PathBuf>) -> ExitCode {
+    let (config, _) = match Config::load(config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => return crate::fail(e),
+    };
+    match own_entry(&config) {
+        Ok(Some(e)) => {
+            print!("{}", e.to_ldif());
+            ExitCode::SUCCESS
+        }
+        Ok(None) => crate::fail(format!(
+            "{}: no signing certificate yet (pecd serve creates development ones)",
+            config.signing.cert.display()
+        )),
+        Err(e) => crate::fail(e),
+    }
+}
