@@ -147,13 +147,21 @@ fn mailbox_lifecycle_through_pecctl() {
     let status = s.json(&["status"]);
     assert_eq!(
         (status["mailboxes"].as_u64(), status["messages"].as_u64()),
-        (Some(1), Some(2))
+        // The provider's service mailbox (posta-certificata@, PEC.md §1.1) always exists.
+        (Some(2), Some(2))
     );
     assert!(status["commits"].as_u64().unwrap() >= 1);
 
     let deleted = s.json(&["mailbox", "delete", "mario.rossi@pec.localhost"]);
     assert_eq!(deleted["messages"], 2);
-    assert_eq!(s.json(&["mailbox", "list"]), serde_json::json!([]));
+    let left = s.json(&["mailbox", "list"]);
+    assert!(
+        left.as_array()
+            .unwrap()
+            .iter()
+            .all(|m| m["address"] != "mario.rossi@pec.localhost"),
+        "{left}"
+    );
     let out = s.pecctl(&["mailbox", "show", "mario.rossi@pec.localhost"], "");
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -404,7 +412,8 @@ fn an_import_line_that_cannot_be_parsed_closes_the_connection() {
         0,
         "closed, not reading the body as requests"
     );
-    assert_eq!(s.json(&["mailbox", "list"]).as_array().unwrap().len(), 1);
+    // Ours and the provider's service mailbox.
+    assert_eq!(s.json(&["mailbox", "list"]).as_array().unwrap().len(), 2);
 }
 
 #[test]
@@ -433,7 +442,7 @@ fn socket_is_private_and_a_second_pecd_refuses_the_same_data() {
     assert!(err.contains("in use by another pecd process"), "{err}");
     assert!(err.contains(&format!("pid {}", s.pid())), "{err}");
     // The first instance is untouched and still answers.
-    assert_eq!(s.json(&["status"])["mailboxes"], 0);
+    assert_eq!(s.json(&["status"])["mailboxes"], 1, "the service mailbox");
     let status = s.terminate();
     assert!(status.success(), "clean exit on SIGTERM: {status}");
     assert!(!s.socket().exists(), "socket removed at shutdown");
