@@ -37,6 +37,53 @@ enum Command {
     /// Manage mailboxes.
     #[command(subcommand)]
     Mailbox(MailboxCommand),
+    /// The legal transaction log (PEC.md §10.5).
+    #[command(subcommand)]
+    Log(LogCommand),
+    /// Every recipient's state of a certified message (accepted, delivered, error).
+    Trace {
+        /// PEC msgid (identificativo) or the client's Message-ID.
+        id: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum LogCommand {
+    /// Records by message id, address and period, oldest first.
+    Search {
+        /// PEC msgid or client Message-ID.
+        #[arg(long, value_name = "ID")]
+        msgid: Option<String>,
+        /// Sender or recipient.
+        #[arg(long, value_name = "ADDRESS")]
+        address: Option<String>,
+        /// From this instant (RFC 3339, or YYYY-MM-DD for midnight UTC).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        since: Option<i64>,
+        /// Before this instant (RFC 3339, or YYYY-MM-DD).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        until: Option<i64>,
+        #[arg(long, value_name = "N")]
+        limit: Option<usize>,
+    },
+}
+
+fn parse_time(s: &str) -> Result<i64, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.timestamp());
+    }
+    chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map(|d| {
+            d.and_hms_opt(0, 0, 0)
+                .expect("midnight")
+                .and_utc()
+                .timestamp()
+        })
+        .map_err(|_| format!("{s:?}: expected RFC 3339 (2026-11-22T10:00:00+01:00) or YYYY-MM-DD"))
+}
+
+fn local(t: i64) -> String {
+    pecd_signer::Moment::from_unix(t).text()
 }
 
 #[derive(Subcommand)]
@@ -180,6 +227,71 @@ async fn run(cli: &Cli, socket: &std::path::Path) -> ExitCode {
             Done::Ok
         }),
         Command::Mailbox(cmd) => mailbox(&mut client, json, cmd).await,
+        Command::Log(LogCommand::Search {
+            msgid,
+            address,
+            since,
+            until,
+            limit,
+        }) => client
+            .call::<Vec<pecd_store::LogRecord>>(&Request::LogSearch {
+                msgid: msgid.clone(),
+                address: address.clone(),
+                since: *since,
+                until: *until,
+                limit: *limit,
+            })
+            .await
+            .map(|records| {
+                print(json, &records, |records| {
+                    records
+                        .iter()
+                        .map(|r| {
+                            format!(
+                                "{}  {:<18} {}  {} -> {}  \"{}\"{}\n",
+                                local(r.time),
+                                r.event,
+                                r.pec_id,
+                                r.sender,
+                                r.recipients.join(", "),
+                                r.subject,
+                                if r.detail.is_empty() {
+                                    String::new()
+                                } else {
+                                    format!("  ({})", r.detail)
+                                }
+                            )
+                        })
+                        .collect()
+                });
+                Done::Ok
+            }),
+        Command::Trace { id } => client
+            .call::<pecd_store::TraceRecord>(&Request::Trace { id: id.clone() })
+            .await
+            .map(|t| {
+                print(json, &t, |t| {
+                    let mut out = format!(
+                        "{}\n  msgid: {}\n  sender: {}\n  subject: {}\n  accepted: {}\n",
+                        t.pec_id,
+                        t.msgid.as_deref().unwrap_or("-"),
+                        t.sender,
+                        t.subject,
+                        local(t.accepted)
+                    );
+                    for r in &t.recipients {
+                        out.push_str(&format!(
+                            "  {:<40} {:<10} {}  {}\n",
+                            r.address,
+                            r.state,
+                            local(r.updated),
+                            r.detail
+                        ));
+                    }
+                    out
+                });
+                Done::Ok
+            }),
     };
     match outcome {
         Ok(Done::Ok) => ExitCode::SUCCESS,

@@ -266,6 +266,40 @@ impl Operations {
     }
 
     /// Largest message an import may carry.
+    /// `pecctl log search`: the legal log records matching the query, oldest first.
+    pub async fn log_search(
+        &self,
+        q: pecd_store::LogQuery,
+    ) -> Result<Vec<pecd_store::LogRecord>, ControlError> {
+        self.store.log_search(q).await.map_err(store_error)
+    }
+
+    /// `pecctl trace ID`: by PEC msgid, or by client Message-ID through the log.
+    pub async fn trace(&self, id: &str) -> Result<pecd_store::TraceRecord, ControlError> {
+        let bare = id.trim().trim_matches(['<', '>']);
+        if let Some(t) = self.store.trace(bare).await.map_err(store_error)? {
+            return Ok(t);
+        }
+        let found = self
+            .store
+            .log_search(pecd_store::LogQuery {
+                id: Some(bare.to_string()),
+                limit: 1,
+                ..Default::default()
+            })
+            .await
+            .map_err(store_error)?;
+        if let Some(r) = found.first() {
+            if let Some(t) = self.store.trace(&r.pec_id).await.map_err(store_error)? {
+                return Ok(t);
+            }
+        }
+        Err(ControlError::new(
+            ErrorCode::NotFound,
+            format!("no certified message with id {bare}"),
+        ))
+    }
+
     pub fn max_message_bytes(&self) -> u64 {
         self.config.limits.max_message_bytes
     }

@@ -83,10 +83,27 @@ pub enum Request {
         address: String,
         sender_per_minute: SenderLimit,
     },
+    /// The legal transaction log (PEC.md §10.5), oldest first. Times are Unix seconds.
+    #[serde(rename = "log.search")]
+    LogSearch {
+        #[serde(default)]
+        msgid: Option<String>,
+        #[serde(default)]
+        address: Option<String>,
+        #[serde(default)]
+        since: Option<i64>,
+        #[serde(default)]
+        until: Option<i64>,
+        #[serde(default)]
+        limit: Option<usize>,
+    },
+    /// Every recipient's state of one certified message, by PEC msgid or client Message-ID.
+    #[serde(rename = "trace")]
+    Trace { id: String },
 }
 
 /// The commands a version 1 server knows, for telling "unknown command" from "bad arguments".
-pub const COMMANDS: [&str; 8] = [
+pub const COMMANDS: [&str; 10] = [
     "status",
     "mailbox.create",
     "mailbox.list",
@@ -95,6 +112,8 @@ pub const COMMANDS: [&str; 8] = [
     "mailbox.passwd",
     "mailbox.import",
     "mailbox.set",
+    "log.search",
+    "trace",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,6 +127,7 @@ pub enum ErrorCode {
     WeakPassword,
     MailboxExists,
     NoMailbox,
+    NotFound,
     NoFolder,
     NotRfc5322,
     TooLarge,

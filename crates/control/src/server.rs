@@ -311,6 +311,23 @@ async fn dispatch(ops: &Operations, request: Request, body: Option<Vec<u8>>) -> 
             .set_sender_limit(&address, sender_per_minute)
             .await
             .map(ok),
+        Request::LogSearch {
+            msgid,
+            address,
+            since,
+            until,
+            limit,
+        } => ops
+            .log_search(pecd_store::LogQuery {
+                id: msgid,
+                address,
+                since,
+                until,
+                limit: limit.unwrap_or(0),
+            })
+            .await
+            .map(ok),
+        Request::Trace { id } => ops.trace(&id).await.map(ok),
         Request::MailboxImport {
             address, folder, ..
         } => ops
