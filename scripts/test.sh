@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 # Debian packages: libssl-dev and pkg-config build the openssl crate; strace shows the
 # fsync-before-acknowledgement order; swaks, openssl and python3 are the SMTP clients of
 # tests/smtp_clients.rs; curl and fetchmail (with python3's poplib) the POP3 clients of
-# tests/pop3.rs; isync (mbsync) the IMAP synchroniser of tests/imap_clients.rs.
+# tests/pop3.rs; isync (mbsync) the IMAP synchroniser of tests/imap_clients.rs; gnutls-bin
+# (certtool --p7-verify) and libxml2-utils (xmllint --dtdvalid) check every PEC message in
+# tests/pec.rs and tests/pec_kinds.rs.
 needed=()
-for pkg in libssl-dev pkg-config strace swaks openssl python3 curl fetchmail isync; do
+for pkg in libssl-dev pkg-config strace swaks openssl python3 curl fetchmail isync gnutls-bin libxml2-utils; do
     command -v "$pkg" >/dev/null 2>&1 && continue
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || needed+=("$pkg")
 done
