@@ -178,7 +178,8 @@ fn certification_cost(ca: &std::path::Path, quick: bool, four_connections: f64) 
     use pecd_signer::{build, Destinatario, Document, Facts, Moment, Provider, Signer};
     let dir = ca.parent().unwrap();
     let read = |n: &str| std::fs::read(dir.join(n)).unwrap();
-    let signer = Signer::from_pem(&read("signer.pem"), &read("signer.key"), &read("ca.pem")).unwrap();
+    let signer =
+        Signer::from_pem(&read("signer.pem"), &read("signer.key"), &read("ca.pem")).unwrap();
     let provider = Provider {
         name: "bench".into(),
         service_address: "posta-certificata@pec.localhost".into(),
@@ -202,9 +203,19 @@ fn certification_cost(ca: &std::path::Path, quick: bool, four_connections: f64) 
         let doc = if i % 2 == 0 {
             Document::Acceptance
         } else {
-            Document::Envelope { original: &original }
+            Document::Envelope {
+                original: &original,
+            }
         };
-        build::build(&signer, &provider, &facts, &doc, Moment::now(), "r@pec.localhost").unwrap();
+        build::build(
+            &signer,
+            &provider,
+            &facts,
+            &doc,
+            Moment::now(),
+            "r@pec.localhost",
+        )
+        .unwrap();
     }
     let signer_rate = n as f64 / start.elapsed().as_secs_f64();
     let cores = std::thread::available_parallelism().map_or(1, |c| c.get()) as f64;
