@@ -7,7 +7,6 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pecd_common::config::Config;
 use pecd_signer::build::{self, rewrite_original};
 use pecd_signer::inspect::{check, entity_part, CheckOptions};
 use pecd_signer::smime::{split_signed, verify};
@@ -29,13 +28,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.tls.cert = dir.path().join("server.pem");
-    config.tls.key = dir.path().join("server.key");
-    config.signing.cert = dir.path().join("signer.pem");
-    config.signing.key = dir.path().join("signer.key");
-    config.signing.chain = dir.path().join("ca.pem");
-    pecd_common::certs::ensure_dev_certificates(&config).unwrap();
+    let config = pecd_common::certs::dev_config_in(dir.path()).unwrap();
     let read = |p: &Path| std::fs::read(p).unwrap();
     let signer = Signer::from_pem(
         &read(&config.signing.cert),

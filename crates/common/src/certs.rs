@@ -95,6 +95,20 @@ pub fn ensure_dev_certificates(config: &Config) -> Result<Created, CertError> {
     Ok(created)
 }
 
+/// The default configuration with every certificate path under `dir/certs`, and the
+/// development certificates created there: what tests and benches need to run pecd's
+/// crates without a configuration file.
+pub fn dev_config_in(dir: &Path) -> Result<Config, CertError> {
+    let mut c = Config::default();
+    c.tls.cert = dir.join("certs/server.pem");
+    c.tls.key = dir.join("certs/server.key");
+    c.signing.cert = dir.join("certs/signer.pem");
+    c.signing.key = dir.join("certs/signer.key");
+    c.signing.chain = dir.join("certs/ca.pem");
+    ensure_dev_certificates(&c)?;
+    Ok(c)
+}
+
 fn pair_missing(cert: &Path, key: &Path) -> Result<bool, CertError> {
     match (cert.exists(), key.exists()) {
         (true, true) => Ok(false),

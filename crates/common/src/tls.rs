@@ -58,8 +58,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::certs::ensure_dev_certificates;
-    use crate::config::Config;
+    use crate::certs::dev_config_in;
     use rustls::pki_types::ServerName;
     use rustls::{ClientConfig, RootCertStore};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -67,13 +66,7 @@ mod tests {
     #[tokio::test]
     async fn handshake_serves_full_chain_with_modern_versions() {
         let dir = tempfile::tempdir().unwrap();
-        let mut config = Config::default();
-        config.tls.cert = dir.path().join("server.pem");
-        config.tls.key = dir.path().join("server.key");
-        config.signing.cert = dir.path().join("signer.pem");
-        config.signing.key = dir.path().join("signer.key");
-        config.signing.chain = dir.path().join("ca.pem");
-        ensure_dev_certificates(&config).unwrap();
+        let config = dev_config_in(dir.path()).unwrap();
         let server = server_config(&config.tls.cert, &config.tls.key).unwrap();
 
         let mut roots = RootCertStore::empty();

@@ -2,7 +2,6 @@
 
 use std::sync::Arc;
 
-use pecd_common::config::Config;
 use pecd_smtp::context::Context;
 use pecd_smtp::ehlo::Listener;
 use pecd_smtp::session::{End, Session};
@@ -17,14 +16,7 @@ async fn context() -> (tempfile::TempDir, Arc<Context>) {
         .create_mailbox("luigi@pec.localhost", "$argon2id$unused", 1 << 20)
         .await
         .unwrap();
-    let mut config = Config::default();
-    config.tls.cert = dir.path().join("server.pem");
-    config.tls.key = dir.path().join("server.key");
-    config.signing.cert = dir.path().join("signer.pem");
-    config.signing.key = dir.path().join("signer.key");
-    config.signing.chain = dir.path().join("ca.pem");
-    pecd_common::certs::ensure_dev_certificates(&config).unwrap();
-    let config = Arc::new(config);
+    let config = Arc::new(pecd_common::certs::dev_config_in(dir.path()).unwrap());
     let engine = pecd_engine::Engine::new(config.clone(), store.clone())
         .await
         .unwrap();

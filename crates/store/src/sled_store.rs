@@ -196,6 +196,58 @@ fn tx_save(
     Ok(())
 }
 
+/// What a new message record holds besides its place.
+struct NewRecord {
+    blob: BlobId,
+    size: u64,
+    internal_date: i64,
+    flags: Flags,
+    keywords: Vec<String>,
+}
+
+/// Inserts one message record into `folder_id` of mailbox `m`: next UID, counters, modseq,
+/// change log, folder and mailbox written back. The caller has checked the quota if any.
+fn tx_insert_message(
+    (mbx, fld, msgs, chg): (
+        &TransactionalTree,
+        &TransactionalTree,
+        &TransactionalTree,
+        &TransactionalTree,
+    ),
+    mut m: Mailbox,
+    folder_id: FolderId,
+    r: NewRecord,
+) -> TxResult<Appended> {
+    let mut f = tx_folder(fld, folder_id)?;
+    let uid = f.uidnext;
+    m.modseq += 1;
+    m.used_bytes += r.size;
+    m.message_count += 1;
+    f.uidnext += 1;
+    f.message_count += 1;
+    f.size_bytes += r.size;
+    let meta = MessageMeta {
+        uid,
+        folder_id: f.id,
+        blob: r.blob,
+        size: r.size,
+        internal_date: r.internal_date,
+        flags: r.flags,
+        keywords: r.keywords,
+        modseq: m.modseq,
+    };
+    msgs.insert(&msg_key(f.id, uid), enc(&meta))?;
+    tx_log_change(chg, &m, f.id, uid, ChangeKind::Appended)?;
+    tx_save(fld, mbx, &mut f, &m)?;
+    Ok(Appended {
+        uidvalidity: f.uidvalidity,
+        uid,
+        modseq: m.modseq,
+        folder_id: f.id,
+        size: r.size,
+    })
+}
+
 fn finish<T>(r: Result<T, TransactionError<StoreError>>) -> Result<T, StoreError> {
     r.map_err(|e| match e {
         TransactionError::Abort(e) => e,
@@ -853,7 +905,7 @@ impl SledStore {
             finish(
                 (&s.mailboxes, &s.folders, &s.messages, &s.changes).transaction(
                     |(mbx, fld, msgs, chg)| {
-                        let mut m = tx_mailbox(mbx, mailbox_id)?;
+                        let m = tx_mailbox(mbx, mailbox_id)?;
                         if m.used_bytes + size > m.quota_bytes {
                             return abort(StoreError::OverQuota {
                                 used: m.used_bytes,
@@ -861,34 +913,15 @@ impl SledStore {
                                 size,
                             });
                         }
-                        let mut f = tx_folder(fld, folder.id)?;
-                        let uid = f.uidnext;
-                        m.modseq += 1;
-                        m.used_bytes += size;
-                        m.message_count += 1;
-                        f.uidnext += 1;
-                        f.message_count += 1;
-                        f.size_bytes += size;
-                        let meta = MessageMeta {
-                            uid,
-                            folder_id: f.id,
+                        let trees = (mbx, fld, msgs, chg);
+                        let meta = NewRecord {
                             blob,
                             size,
                             internal_date,
                             flags: msg.flags,
                             keywords: msg.keywords.clone(),
-                            modseq: m.modseq,
                         };
-                        msgs.insert(&msg_key(f.id, uid), enc(&meta))?;
-                        tx_log_change(chg, &m, f.id, uid, ChangeKind::Appended)?;
-                        tx_save(fld, mbx, &mut f, &m)?;
-                        Ok(Appended {
-                            uidvalidity: f.uidvalidity,
-                            uid,
-                            modseq: m.modseq,
-                            folder_id: f.id,
-                            size,
-                        })
+                        tx_insert_message(trees, m, folder.id, meta)
                     },
                 ),
             )
@@ -967,35 +1000,20 @@ impl SledStore {
                         }
                         let mut out = Vec::with_capacity(plan.len());
                         for &(mailbox_id, folder_id, blob, size) in &plan {
-                            let mut m = tx_mailbox(mbx, mailbox_id)?;
-                            let mut f = tx_folder(fld, folder_id)?;
-                            let uid = f.uidnext;
-                            m.modseq += 1;
-                            m.used_bytes += size;
-                            m.message_count += 1;
-                            f.uidnext += 1;
-                            f.message_count += 1;
-                            f.size_bytes += size;
-                            let meta = MessageMeta {
-                                uid,
-                                folder_id: f.id,
+                            let m = tx_mailbox(mbx, mailbox_id)?;
+                            let meta = NewRecord {
                                 blob,
                                 size,
                                 internal_date: now,
                                 flags: Flags::default(),
                                 keywords: Vec::new(),
-                                modseq: m.modseq,
                             };
-                            msgs.insert(&msg_key(f.id, uid), enc(&meta))?;
-                            tx_log_change(chg, &m, f.id, uid, ChangeKind::Appended)?;
-                            tx_save(fld, mbx, &mut f, &m)?;
-                            out.push(Appended {
-                                uidvalidity: f.uidvalidity,
-                                uid,
-                                modseq: m.modseq,
-                                folder_id: f.id,
-                                size,
-                            });
+                            out.push(tx_insert_message(
+                                (mbx, fld, msgs, chg),
+                                m,
+                                folder_id,
+                                meta,
+                            )?);
                         }
                         for (key, value) in &log {
                             lg.insert(&key[..], value.clone())?;
