@@ -99,14 +99,20 @@ pub fn ensure_dev_certificates(config: &Config) -> Result<Created, CertError> {
 /// development certificates created there: what tests and benches need to run pecd's
 /// crates without a configuration file.
 pub fn dev_config_in(dir: &Path) -> Result<Config, CertError> {
+    let c = config_in(dir);
+    ensure_dev_certificates(&c)?;
+    Ok(c)
+}
+
+/// The default configuration with every certificate path under `dir/certs`.
+fn config_in(dir: &Path) -> Config {
     let mut c = Config::default();
     c.tls.cert = dir.join("certs/server.pem");
     c.tls.key = dir.join("certs/server.key");
     c.signing.cert = dir.join("certs/signer.pem");
     c.signing.key = dir.join("certs/signer.key");
     c.signing.chain = dir.join("certs/ca.pem");
-    ensure_dev_certificates(&c)?;
-    Ok(c)
+    c
 }
 
 fn pair_missing(cert: &Path, key: &Path) -> Result<bool, CertError> {
@@ -304,16 +310,6 @@ mod tests {
     use openssl::stack::Stack;
     use openssl::x509::store::X509StoreBuilder;
     use openssl::x509::X509StoreContext;
-
-    fn config_in(dir: &Path) -> Config {
-        let mut c = Config::default();
-        c.tls.cert = dir.join("certs/server.pem");
-        c.tls.key = dir.join("certs/server.key");
-        c.signing.cert = dir.join("certs/signer.pem");
-        c.signing.key = dir.join("certs/signer.key");
-        c.signing.chain = dir.join("certs/ca.pem");
-        c
-    }
 
     fn verifies(cert: &X509, ca: &X509) -> bool {
         let mut store = X509StoreBuilder::new().unwrap();
