@@ -4,9 +4,10 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+use openssl::x509::X509;
 use pecd_common::config::Config;
 use pecd_signer::inspect::{check, CheckOptions, Report};
-use pecd_signer::{ChainTime, Moment, ProviderEntry, ProviderIndex};
+use pecd_signer::{ChainTime, Moment};
 
 pub struct VerifyArgs {
     pub config: Option<PathBuf>,
@@ -21,34 +22,14 @@ fn read(path: &Path) -> Result<Vec<u8>, String> {
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// The index of the config (LDIF file, if present) plus our own entry when our signing
-/// certificate exists.
-fn load_index(config: &Config) -> Result<ProviderIndex, String> {
-    let mut index = if config.peers.index.exists() {
-        let text = String::from_utf8_lossy(&read(&config.peers.index)?).into_owned();
-        ProviderIndex::parse_ldif(&text)
-            .map_err(|e| format!("{}: {e}", config.peers.index.display()))?
-    } else {
-        ProviderIndex::default()
-    };
-    if let Some(own) = own_entry(config)? {
-        index.push(own);
-    }
-    Ok(index)
-}
-
-fn own_entry(config: &Config) -> Result<Option<ProviderEntry>, String> {
+/// Our signing certificate, when it exists yet.
+fn own_certificate(config: &Config) -> Result<Option<X509>, String> {
     if !config.signing.cert.exists() {
         return Ok(None);
     }
-    let cert = openssl::x509::X509::from_pem(&read(&config.signing.cert)?)
-        .map_err(|e| format!("{}: {e}", config.signing.cert.display()))?;
-    Ok(Some(ProviderEntry::own(
-        &config.provider.name,
-        &cert,
-        &config.provider.service_address,
-        &config.provider.domains,
-    )))
+    X509::from_pem(&read(&config.signing.cert)?)
+        .map(Some)
+        .map_err(|e| format!("{}: {e}", config.signing.cert.display()))
 }
 
 pub fn verify(args: VerifyArgs) -> ExitCode {
@@ -64,16 +45,18 @@ pub fn verify(args: VerifyArgs) -> ExitCode {
             .then(|| config.peers.trust_anchors.clone())
     });
     let anchors = match anchors_path {
-        Some(p) => match read(&p).and_then(|b| {
-            openssl::x509::X509::stack_from_pem(&b).map_err(|e| format!("{}: {e}", p.display()))
-        }) {
+        Some(p) => match read(&p)
+            .and_then(|b| X509::stack_from_pem(&b).map_err(|e| format!("{}: {e}", p.display())))
+        {
             Ok(a) => a,
             Err(e) => return crate::fail(e),
         },
         // No file: the system's trust store (real providers chain to public roots).
         None => Vec::new(),
     };
-    let index = match load_index(&config) {
+    let index = match own_certificate(&config)
+        .and_then(|cert| pecd_engine::load_index(&config, cert.as_ref()))
+    {
         Ok(i) => i,
         Err(e) => return crate::fail(e),
     };
@@ -203,9 +186,9 @@ pub fn index_export(config: Option<PathBuf>) -> ExitCode {
         Ok(c) => c,
         Err(e) => return crate::fail(e),
     };
-    match own_entry(&config) {
-        Ok(Some(e)) => {
-            print!("{}", e.to_ldif());
+    match own_certificate(&config) {
+        Ok(Some(cert)) => {
+            print!("{}", pecd_engine::own_entry(&config, &cert).to_ldif());
             ExitCode::SUCCESS
         }
         Ok(None) => crate::fail(format!(

@@ -10,6 +10,7 @@ mod submit;
 
 use std::sync::Arc;
 
+use openssl::x509::X509;
 use pecd_common::config::{Config, OrdinaryMail};
 use pecd_signer::build::{self, Provider};
 use pecd_signer::smime::SignError;
@@ -36,16 +37,6 @@ pub enum EngineError {
     Setup(String),
 }
 
-impl EngineError {
-    /// Whether the client should retry (4xx) rather than give up (5xx).
-    pub fn is_temporary(&self) -> bool {
-        match self {
-            EngineError::Store(e) => e.is_temporary(),
-            _ => true,
-        }
-    }
-}
-
 /// What happened to ordinary mail (PEC.md §6.3 last row).
 #[derive(Debug, PartialEq, Eq)]
 pub enum Ordinary {
@@ -56,6 +47,35 @@ pub enum Ordinary {
     /// Malware found: refused, nothing stored (PEC.md §10.4: infected ordinary mail may be
     /// discarded; refusing tells the sender).
     Infected(String),
+}
+
+/// Our own entry of the provider index (PEC.md §8.2), made from the signing certificate and
+/// `[provider]`: what `pecd index export` prints.
+pub fn own_entry(config: &Config, cert: &X509) -> ProviderEntry {
+    ProviderEntry::own(
+        &config.provider.name,
+        cert,
+        &config.provider.service_address,
+        &config.provider.domains,
+    )
+}
+
+/// The provider index in force (PEC.md §8.3): the entries of `peers.index` when the file
+/// exists, plus our own entry when our signing certificate is given. `pecd serve` and
+/// `pecd verify` both read it here.
+pub fn load_index(config: &Config, own_cert: Option<&X509>) -> Result<ProviderIndex, String> {
+    let path = &config.peers.index;
+    let mut index = if path.exists() {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        ProviderIndex::parse_ldif(&String::from_utf8_lossy(&bytes))
+            .map_err(|e| format!("{}: {e}", path.display()))?
+    } else {
+        ProviderIndex::default()
+    };
+    if let Some(cert) = own_cert {
+        index.push(own_entry(config, cert));
+    }
+    Ok(index)
 }
 
 pub struct Engine {
@@ -86,19 +106,7 @@ impl Engine {
             &read(&config.signing.key)?,
             &chain,
         )?;
-        let mut index = if config.peers.index.exists() {
-            let text = String::from_utf8_lossy(&read(&config.peers.index)?).into_owned();
-            ProviderIndex::parse_ldif(&text)
-                .map_err(|e| EngineError::Setup(format!("{}: {e}", config.peers.index.display())))?
-        } else {
-            ProviderIndex::default()
-        };
-        index.push(ProviderEntry::own(
-            &config.provider.name,
-            signer.certificate(),
-            &config.provider.service_address,
-            &config.provider.domains,
-        ));
+        let index = load_index(&config, Some(signer.certificate())).map_err(EngineError::Setup)?;
         let service = match store.find_mailbox(&config.provider.service_address).await? {
             Some(m) => m.id,
             // "!" is no password hash: nobody logs in until an operator sets one.
@@ -137,24 +145,6 @@ impl Engine {
             scanner: Arc::new(Eicar),
             service,
         }))
-    }
-
-    pub fn index(&self) -> &ProviderIndex {
-        &self.index
-    }
-
-    pub fn signer(&self) -> &Signer {
-        &self.signer
-    }
-
-    /// Our own entry of the provider index (what `pecd index export` prints).
-    pub fn own_entry(&self) -> ProviderEntry {
-        ProviderEntry::own(
-            &self.config.provider.name,
-            self.signer.certificate(),
-            &self.config.provider.service_address,
-            &self.config.provider.domains,
-        )
     }
 
     /// A fresh identifier of ours: `pecd.<local time>.<random>@<first PEC domain>` (PEC.md §5:
