@@ -83,7 +83,7 @@ pub struct Engine {
     store: Store,
     signer: Arc<Signer>,
     provider: Provider,
-    index: ProviderIndex,
+    index: Arc<ProviderIndex>,
     scanner: Arc<dyn Scanner>,
     /// Our service mailbox (provider address): presa in carico, quarantine.
     service: MailboxId,
@@ -141,7 +141,7 @@ impl Engine {
             config,
             store,
             signer: Arc::new(signer),
-            index,
+            index: Arc::new(index),
             scanner: Arc::new(Eicar),
             service,
         }))

@@ -189,52 +189,26 @@ impl Engine {
         for r in &s.recipients {
             recipients.push((r.clone(), self.recipient_state(r, size).await?));
         }
-        let this = EngineRef {
-            engine: self,
-            sender,
+        let ctx = Prepared {
+            signer: self.signer.clone(),
+            provider: self.provider.clone(),
+            scanner: self.scanner.clone(),
+            index: self.index.clone(),
+            max_total: self.config.pec.max_size_times_recipients,
+            hostname: self.config.smtp.hostname.clone(),
+            sender_mailbox: sender,
+            service: self.service,
+            pec_id: self.new_id(Moment::now()),
+            id_base: self.new_id(Moment::now()),
         };
-        let (step, outcome) = this.prepare(s, recipients).await?;
+        // Building and signing run off the async threads.
+        let (step, outcome) = tokio::task::spawn_blocking(move || ctx.run(s, recipients))
+            .await
+            .map_err(|e| EngineError::Setup(format!("signing task: {e}")))??;
         match self.store.certify(step).await? {
             Certified::Stored(_) => Ok(outcome),
             Certified::Duplicate(pec_id) => Ok(Outcome::Duplicate { pec_id }),
         }
-    }
-}
-
-struct EngineRef<'a> {
-    engine: &'a Engine,
-    sender: pecd_store::MailboxId,
-}
-
-impl EngineRef<'_> {
-    /// Builds and signs everything of the step off the async threads.
-    async fn prepare(
-        &self,
-        s: Submission,
-        recipients: Vec<(String, Recipient)>,
-    ) -> Result<(Certification, Outcome), EngineError> {
-        let e = self.engine;
-        let ctx = Prepared {
-            signer: e.signer.clone(),
-            provider: e.provider.clone(),
-            scanner: e.scanner.clone(),
-            index_domains: e
-                .index
-                .entries()
-                .iter()
-                .flat_map(|x| x.domains.clone())
-                .collect(),
-            max_total: e.config.pec.max_size_times_recipients,
-            hostname: e.config.smtp.hostname.clone(),
-            sender_mailbox: self.sender,
-            service: e.service,
-            pec_id: e.new_id(Moment::now()),
-            id_base: e.new_id(Moment::now()),
-        };
-        tokio::task::spawn_blocking(move || ctx.run(s, recipients))
-            .await
-            .map_err(|e| EngineError::Setup(format!("signing task: {e}")))?
-            .map_err(EngineError::from)
     }
 }
 
@@ -243,7 +217,7 @@ struct Prepared {
     signer: std::sync::Arc<pecd_signer::Signer>,
     provider: pecd_signer::Provider,
     scanner: std::sync::Arc<dyn crate::Scanner>,
-    index_domains: Vec<String>,
+    index: std::sync::Arc<pecd_signer::ProviderIndex>,
     max_total: u64,
     hostname: String,
     sender_mailbox: pecd_store::MailboxId,
@@ -274,7 +248,7 @@ impl Prepared {
             let domain = a.rsplit_once('@').map_or("", |(_, d)| d);
             destinatari.push(Destinatario {
                 address: a.clone(),
-                certificato: self.index_domains.iter().any(|d| d == domain),
+                certificato: self.index.by_domain(domain).is_some(),
             });
         }
         let facts = Facts {

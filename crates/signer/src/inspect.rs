@@ -2,7 +2,6 @@
 //! signed entity, and the whole check `pecd verify` reports (PEC.md §3.5, §9.3).
 
 use base64::Engine as _;
-use openssl::nid::Nid;
 use openssl::x509::X509;
 use serde::Serialize;
 
@@ -220,12 +219,4 @@ fn subject_line(cert: &X509) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// Whether the certificate names `provider` in its Subject CN or O (PEC.md §9.2).
-pub fn names_provider(cert: &X509, provider: &str) -> bool {
-    cert.subject_name()
-        .entries()
-        .filter(|e| matches!(e.object().nid(), Nid::COMMONNAME | Nid::ORGANIZATIONNAME))
-        .any(|e| e.data().to_string().is_ok_and(|s| s == provider))
 }

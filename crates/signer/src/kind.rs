@@ -168,12 +168,6 @@ impl Kind {
         }
     }
 
-    /// Whether the kind carries the original message as postacert.eml (PEC.md §4.3). For
-    /// [`Kind::Delivery`] only the completa and breve receipts do.
-    pub fn carries_original(self) -> bool {
-        matches!(self, Kind::Envelope | Kind::Delivery | Kind::Anomaly)
-    }
-
     /// A short English name, used in logs, `pecd verify` and `pecctl trace`.
     pub fn name(self) -> &'static str {
         match self {

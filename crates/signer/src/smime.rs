@@ -62,12 +62,6 @@ impl Signer {
         &self.cert
     }
 
-    /// SHA-1 of the certificate's DER in lower-case hex: the `providerCertificateHash` of
-    /// the provider index (PEC.md §8.2).
-    pub fn certificate_sha1(&self) -> String {
-        cert_sha1(&self.cert)
-    }
-
     /// A detached CMS SignedData (DER) over `content`, SHA-256, with the certificate and the
     /// chain included and the signed attributes OpenSSL adds (contentType, signingTime,
     /// messageDigest, smimeCapabilities) (PEC.md §9.1, §12 item 1).
