@@ -198,40 +198,27 @@ pub fn anomaly(
     when: Moment,
 ) -> Result<Built, SignError> {
     let received = mime::canonical_crlf(received);
-    let mut h = String::new();
-    let mut has_reply_to = false;
-    let mut message_id = None;
-    for f in mime::fields(&received) {
-        let n = f.name.to_ascii_lowercase();
-        if matches!(
-            n.as_str(),
-            "received" | "to" | "cc" | "return-path" | "message-id" | "reply-to"
-        ) {
-            h.push_str(&String::from_utf8_lossy(f.raw));
-            if !h.ends_with("\r\n") {
-                h.push_str("\r\n");
-            }
-            has_reply_to |= n == "reply-to";
-            if n == "message-id" && message_id.is_none() {
-                message_id = Some(f.value().trim_matches(['<', '>']).to_string());
-            }
-        }
-    }
     let subject = decoded_subject(&received);
-    let shown_sender = if sender.is_empty() {
-        "mittente sconosciuto"
-    } else {
-        sender
-    };
-    h.push_str(&format!(
-        "Date: {}\r\nSubject: {}\r\nFrom: \"Per conto di: {shown_sender}\" <{}>\r\n",
-        when.rfc5322(),
-        mime::header_text(&format!("{}{subject}", Kind::Anomaly.subject_prefix())),
-        provider.service_address
-    ));
-    if !has_reply_to && !sender.is_empty() {
-        h.push_str(&format!("Reply-To: {sender}\r\n"));
-    }
+    let shown_sender = shown(sender);
+    let mut h = String::new();
+    busta_headers(
+        &mut h,
+        &received,
+        &[
+            "received",
+            "to",
+            "cc",
+            "return-path",
+            "message-id",
+            "reply-to",
+        ],
+        provider,
+        sender,
+        &format!("{}{subject}", Kind::Anomaly.subject_prefix()),
+        when,
+    );
+    let message_id =
+        mime::header(&received, "Message-ID").map(|id| id.trim_matches(['<', '>']).to_string());
     h.push_str("X-Trasporto: errore\r\n");
     let text = format!(
         "Anomalia nel messaggio\r\n\r\nIl giorno {} è stato ricevuto il messaggio \"{subject}\"\r\n\
@@ -257,20 +244,31 @@ pub fn decoded_subject(message: &[u8]) -> String {
         .unwrap_or_default()
 }
 
-fn envelope_headers(
+/// How a busta names its sender: the address, or a placeholder for the null reverse path.
+fn shown(sender: &str) -> &str {
+    if sender.is_empty() {
+        "mittente sconosciuto"
+    } else {
+        sender
+    }
+}
+
+/// The headers both buste share (PEC.md §3.1, §3.3): the fields named in `copied` taken
+/// unchanged from the carried message, then Date, Subject, `From: "Per conto di: <sender>"
+/// <service address>`, and Reply-To with the sender when the carried message had none.
+fn busta_headers(
     h: &mut String,
+    carried: &[u8],
+    copied: &[&str],
     provider: &Provider,
-    facts: &Facts,
-    original: &[u8],
+    sender: &str,
+    subject: &str,
     when: Moment,
 ) {
     let mut has_reply_to = false;
-    for f in mime::fields(original) {
+    for f in mime::fields(carried) {
         let n = f.name.to_ascii_lowercase();
-        if matches!(
-            n.as_str(),
-            "received" | "to" | "cc" | "return-path" | "reply-to"
-        ) {
+        if copied.contains(&n.as_str()) {
             h.push_str(&String::from_utf8_lossy(f.raw));
             if !h.ends_with("\r\n") {
                 h.push_str("\r\n");
@@ -281,17 +279,31 @@ fn envelope_headers(
     h.push_str(&format!(
         "Date: {}\r\nSubject: {}\r\nFrom: \"Per conto di: {}\" <{}>\r\n",
         when.rfc5322(),
-        mime::header_text(&format!(
-            "{}{}",
-            Kind::Envelope.subject_prefix(),
-            facts.subject
-        )),
-        facts.sender,
+        mime::header_text(subject),
+        shown(sender),
         provider.service_address
     ));
-    if !has_reply_to {
-        h.push_str(&format!("Reply-To: {}\r\n", facts.sender));
+    if !has_reply_to && !sender.is_empty() {
+        h.push_str(&format!("Reply-To: {sender}\r\n"));
     }
+}
+
+fn envelope_headers(
+    h: &mut String,
+    provider: &Provider,
+    facts: &Facts,
+    original: &[u8],
+    when: Moment,
+) {
+    busta_headers(
+        h,
+        original,
+        &["received", "to", "cc", "return-path", "reply-to"],
+        provider,
+        &facts.sender,
+        &format!("{}{}", Kind::Envelope.subject_prefix(), facts.subject),
+        when,
+    );
     h.push_str(&format!("Message-ID: <{}>\r\n", facts.pec_id));
     if let Some(m) = &facts.msgid {
         h.push_str(&format!("X-Riferimento-Message-ID: {m}\r\n"));
