@@ -403,41 +403,50 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         if !self.ctx.config.provider.serves(&rcpt) {
             return self.reply(Reply::no_relay(rcpt.as_str()));
         }
-        if self.user.is_some() {
-            let tx = self.tx.as_mut().expect("checked above");
-            if !tx.recipients.iter().any(|(a, _)| a == rcpt.as_str()) {
-                tx.recipients.push((rcpt.as_str().to_string(), None));
+        // An authenticated holder's recipients are looked up by the PEC engine, which answers
+        // an unknown one with an avviso di mancata consegna; ordinary mail needs the mailbox.
+        let mailbox = if self.user.is_some() {
+            None
+        } else {
+            match self.ordinary_recipient(&rcpt).await {
+                Ok(id) => Some(id),
+                Err(refusal) => return self.reply(refusal),
             }
-            return self.reply(Reply::new(250, "2.1.5", "Recipient OK"));
+        };
+        let tx = self.tx.as_mut().expect("checked above");
+        if !tx.recipients.iter().any(|(a, _)| a == rcpt.as_str()) {
+            tx.recipients.push((rcpt.as_str().to_string(), mailbox));
         }
+        self.reply(Reply::new(250, "2.1.5", "Recipient OK"));
+    }
+
+    /// The mailbox of a recipient of ordinary mail (no AUTH): it must exist, be active and
+    /// have space, and share the transaction's ordinary-mail policy, since the end of DATA
+    /// can only answer once.
+    async fn ordinary_recipient(&self, rcpt: &Address) -> Result<MailboxId, Reply> {
         let mailbox = match self.ctx.store.find_mailbox(rcpt.as_str()).await {
             Ok(Some(m)) => m,
-            Ok(None) => return self.reply(Reply::no_such_mailbox(rcpt.as_str())),
-            Err(_) => return self.reply(Reply::store_unavailable()),
+            Ok(None) => return Err(Reply::no_such_mailbox(rcpt.as_str())),
+            Err(_) => return Err(Reply::store_unavailable()),
         };
         if mailbox.state != MailboxState::Active {
-            return self.reply(Reply::mailbox_disabled(rcpt.as_str()));
+            return Err(Reply::mailbox_disabled(rcpt.as_str()));
         }
         if mailbox.used_bytes >= mailbox.quota_bytes {
-            return self.reply(Reply::mailbox_full(rcpt.as_str()));
+            return Err(Reply::mailbox_full(rcpt.as_str()));
         }
         let engine = &self.ctx.engine;
-        let tx = self.tx.as_mut().expect("checked above");
-        // One ordinary-mail policy per transaction: the end of DATA can only answer once.
-        if let Some((first, _)) = tx.recipients.first() {
+        let first = self.tx.as_ref().and_then(|tx| tx.recipients.first());
+        if let Some((first, _)) = first {
             if engine.ordinary_policy(first) != engine.ordinary_policy(rcpt.as_str()) {
-                return self.reply(Reply::new(
+                return Err(Reply::new(
                     452,
                     "4.5.3",
                     "Recipients of domains with another ordinary-mail policy: send them in a separate transaction",
                 ));
             }
         }
-        if !tx.recipients.iter().any(|(a, _)| a == rcpt.as_str()) {
-            tx.recipients
-                .push((rcpt.as_str().to_string(), Some(mailbox.id)));
-        }
-        self.reply(Reply::new(250, "2.1.5", "Recipient OK"));
+        Ok(mailbox.id)
     }
 
     fn ready_for_data(&mut self) -> bool {
