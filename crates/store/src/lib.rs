@@ -213,6 +213,38 @@ impl Store {
         self.run(move |s| s.trace(&id)).await
     }
 
+    /// PEC msgids whose trace waits for another provider's receipts (PEC.md §6.6).
+    pub async fn pending(&self) -> Result<Vec<String>, StoreError> {
+        self.run(|s| s.pending()).await
+    }
+
+    /// The relay queue, oldest first.
+    pub async fn queue(&self) -> Result<Vec<QueueEntry>, StoreError> {
+        self.run(|s| s.queue()).await
+    }
+
+    pub async fn queue_entry(&self, id: u64) -> Result<Option<QueueEntry>, StoreError> {
+        self.run(move |s| s.queue_entry(id)).await
+    }
+
+    pub async fn queue_body(&self, entry: QueueEntry) -> Result<Vec<u8>, StoreError> {
+        self.run(move |s| s.queue_body(&entry)).await
+    }
+
+    /// Rewrites a queue entry durably; `false` when it is gone meanwhile.
+    pub async fn queue_update(&self, entry: QueueEntry) -> Result<bool, StoreError> {
+        self.run(move |s| s.queue_update(entry)).await
+    }
+
+    /// Removes a queue entry with the log lines saying why, durably; the entry as it was.
+    pub async fn queue_remove(
+        &self,
+        id: u64,
+        log: Vec<LogRecord>,
+    ) -> Result<Option<QueueEntry>, StoreError> {
+        self.run(move |s| s.queue_remove(id, log)).await
+    }
+
     /// Drops legal log records older than `before` (Unix seconds).
     pub async fn prune_log(&self, before: i64) -> Result<usize, StoreError> {
         self.run(move |s| s.prune_log(before)).await

@@ -43,11 +43,37 @@ pub struct RecipientTrace {
     pub address: String,
     /// `certificato` or `esterno`.
     pub certified: bool,
-    /// accepted, envelope-stored, delivered, error.
+    /// Served by another provider: the envelope is relayed and receipts come back from
+    /// there, so the timeouts of PEC.md §6.6 apply (certified) or nothing comes back
+    /// (esterno, §6.8).
+    pub remote: bool,
+    /// One of the `STATE_*` constants (PEC.md §6.7).
     pub state: String,
+    /// The 12 h warning was sent (PEC.md §6.6).
+    pub warned: bool,
     /// Unix seconds of the last change.
     pub updated: i64,
     pub detail: String,
+}
+
+/// Recipient states (PEC.md §6.7). Waiting for the other provider:
+pub const STATE_ACCEPTED: &str = "accepted";
+/// The other provider sent its presa in carico.
+pub const STATE_TAKEN: &str = "taken";
+/// Final: the envelope is in the recipient's mailbox (avvenuta consegna).
+pub const STATE_DELIVERED: &str = "delivered";
+/// Final: a mancata consegna (ours or the other provider's), or per virus.
+pub const STATE_ERROR: &str = "error";
+/// Final: the 24 h notice went out.
+pub const STATE_TIMED_OUT: &str = "timed-out";
+/// Final: an esterno recipient; the envelope leaves as ordinary mail (§6.8).
+pub const STATE_EXTERNAL: &str = "external";
+
+impl RecipientTrace {
+    /// Still waiting for a receipt from another provider (the timers run).
+    pub fn open(&self) -> bool {
+        self.remote && self.certified && (self.state == STATE_ACCEPTED || self.state == STATE_TAKEN)
+    }
 }
 
 /// Everything known about one certified message.
@@ -59,7 +85,61 @@ pub struct TraceRecord {
     pub subject: String,
     /// Unix seconds of acceptance.
     pub accepted: i64,
+    /// Every To and Cc address with whether it is certified, as in the envelope's daticert.
+    pub destinatari: Vec<(String, bool)>,
+    /// daticert `risposte` of the transaction.
+    pub risposte: String,
+    /// The delivery-receipt type asked for (`completa`, `breve`, `sintetica`).
+    pub receipt: String,
+    /// The RCPT TO recipients.
     pub recipients: Vec<RecipientTrace>,
+}
+
+impl TraceRecord {
+    /// Some recipient still waits for another provider's receipt (PEC.md §6.6).
+    pub fn open(&self) -> bool {
+        self.recipients.iter().any(RecipientTrace::open)
+    }
+}
+
+/// A message to relay to another provider or to the Internet (PEC.md §6.2, §6.8), put in the
+/// queue by the certification step that made it.
+#[derive(Clone, Debug)]
+pub struct Outbound {
+    pub pec_id: String,
+    /// MAIL FROM.
+    pub sender: String,
+    /// RCPT TO, all in `domain`.
+    pub recipients: Vec<String>,
+    /// The destination domain (route key).
+    pub domain: String,
+    /// For a PEC provider (STARTTLS required) rather than an esterno address.
+    pub certified: bool,
+    /// What it is, for operators: "busta di trasporto", "ricevuta di avvenuta consegna"...
+    pub label: String,
+    /// Unix seconds; the first attempt is due at once.
+    pub created: i64,
+    pub bytes: Vec<u8>,
+}
+
+/// A queued message (`pecctl queue list|show`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QueueEntry {
+    pub id: u64,
+    pub pec_id: String,
+    pub sender: String,
+    /// Recipients not yet delivered.
+    pub recipients: Vec<String>,
+    pub domain: String,
+    pub certified: bool,
+    pub label: String,
+    pub size: u64,
+    pub blob: [u8; 16],
+    pub created: i64,
+    /// Unix seconds of the next attempt.
+    pub next_attempt: i64,
+    pub attempts: u32,
+    pub last_error: String,
 }
 
 /// One certification step, written atomically and durably by [`crate::Store::certify`].
@@ -71,8 +151,11 @@ pub struct Certification {
     pub pec_id: String,
     pub deliveries: Vec<Delivery>,
     pub log: Vec<LogRecord>,
-    /// The transaction's trace, written (replacing any previous one of the same pec_id).
+    /// The transaction's trace, written (replacing any previous one of the same pec_id);
+    /// while it is [`TraceRecord::open`] its id is among [`crate::Store::pending`].
     pub trace: Option<TraceRecord>,
+    /// Messages to relay, queued in the same commit.
+    pub queue: Vec<Outbound>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -6,6 +6,9 @@
 //! - `messages`: folder id ‖ uid -> [`MessageMeta`]
 //! - `changes`: mailbox id ‖ modseq -> [`Change`]
 //! - `meta`: store-wide counters (last UIDVALIDITY)
+//! - `pec_log`: time ‖ id -> [`LogRecord`];  `pec_trace`: PEC msgid -> [`TraceRecord`];
+//!   `pec_dedup`: submission key -> PEC msgid;  `pec_pending`: PEC msgid -> () while its trace
+//!   waits for another provider;  `pec_queue`: queue id -> [`QueueEntry`] (body in `bodies`)
 //!
 //! Durable write, in order (STYLE.md example 4): the body file is written and fsynced (a copy
 //! hard-links its source's instead) and its directory fsynced; one sled transaction then
@@ -277,6 +280,8 @@ pub struct SledStore {
     pec_log: Tree,
     pec_trace: Tree,
     pec_dedup: Tree,
+    pec_pending: Tree,
+    pec_queue: Tree,
     bodies: Bodies,
     group: GroupCommit<Job>,
     /// Our own handle on sled's log file, which sled itself never fsyncs on Linux.
@@ -337,6 +342,8 @@ impl SledStore {
             pec_log: tree("pec_log")?,
             pec_trace: tree("pec_trace")?,
             pec_dedup: tree("pec_dedup")?,
+            pec_pending: tree("pec_pending")?,
+            pec_queue: tree("pec_queue")?,
             meta: tree("meta")?,
             bodies: Bodies::open(root.join("bodies"))?,
             group: GroupCommit::new(),
@@ -373,6 +380,10 @@ impl SledStore {
         for item in self.messages.iter() {
             let (_, v) = item.map_err(sled_err)?;
             set.insert(dec::<MessageMeta>(&v)?.blob);
+        }
+        for item in self.pec_queue.iter() {
+            let (_, v) = item.map_err(sled_err)?;
+            set.insert(dec::<QueueEntry>(&v)?.blob);
         }
         Ok(set)
     }
@@ -972,8 +983,30 @@ impl SledStore {
             key[8..].copy_from_slice(&self.db.generate_id().map_err(sled_err)?.to_be_bytes());
             log.push((key, enc(r)));
         }
-        let trace = c.trace.as_ref().map(enc);
-        let blobs: Vec<BlobId> = plan.iter().map(|p| p.2).collect();
+        let trace = c.trace.as_ref().map(|t| (enc(t), t.open()));
+        let mut queue = Vec::with_capacity(c.queue.len());
+        for o in &c.queue {
+            let body = self.bodies.prepare(&o.bytes)?;
+            let id = self.db.generate_id().map_err(sled_err)?;
+            let entry = QueueEntry {
+                id,
+                pec_id: o.pec_id.clone(),
+                sender: o.sender.clone(),
+                recipients: o.recipients.clone(),
+                domain: o.domain.clone(),
+                certified: o.certified,
+                label: o.label.clone(),
+                size: o.bytes.len() as u64,
+                blob: body.id,
+                created: o.created,
+                next_attempt: o.created,
+                attempts: 0,
+                last_error: String::new(),
+            };
+            queue.push((id.to_be_bytes(), enc(&entry)));
+            prepared.push(body);
+        }
+        let blobs: Vec<BlobId> = prepared.iter().map(|p| p.id).collect();
         let mailboxes: Vec<MailboxId> = plan.iter().map(|p| p.0).collect();
         let now = now();
         let Certification {
@@ -989,8 +1022,10 @@ impl SledStore {
                     &s.pec_log,
                     &s.pec_trace,
                     &s.pec_dedup,
+                    &s.pec_pending,
+                    &s.pec_queue,
                 )
-                    .transaction(|(mbx, fld, msgs, chg, lg, tr, dd)| {
+                    .transaction(|(mbx, fld, msgs, chg, lg, tr, dd, pend, q)| {
                         if let Some(k) = &dedup_key {
                             if let Some(v) = dd.get(k)? {
                                 return Ok(Certified::Duplicate(
@@ -1018,8 +1053,16 @@ impl SledStore {
                         for (key, value) in &log {
                             lg.insert(&key[..], value.clone())?;
                         }
-                        if let Some(t) = &trace {
+                        if let Some((t, open)) = &trace {
                             tr.insert(pec_id.as_bytes(), t.clone())?;
+                            if *open {
+                                pend.insert(pec_id.as_bytes(), &[][..])?;
+                            } else {
+                                pend.remove(pec_id.as_bytes())?;
+                            }
+                        }
+                        for (key, value) in &queue {
+                            q.insert(&key[..], value.clone())?;
                         }
                         if let Some(k) = &dedup_key {
                             dd.insert(k.clone(), pec_id.as_bytes())?;
@@ -1070,6 +1113,85 @@ impl SledStore {
     pub fn trace(&self, pec_id: &str) -> Result<Option<TraceRecord>, StoreError> {
         match self.pec_trace.get(pec_id.as_bytes()).map_err(sled_err)? {
             Some(v) => dec(&v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// PEC msgids whose trace still waits for another provider (PEC.md §6.6).
+    pub fn pending(&self) -> Result<Vec<String>, StoreError> {
+        self.pec_pending
+            .iter()
+            .keys()
+            .map(|k| Ok(String::from_utf8_lossy(&k.map_err(sled_err)?).into_owned()))
+            .collect()
+    }
+
+    /// The relay queue, oldest first.
+    pub fn queue(&self) -> Result<Vec<QueueEntry>, StoreError> {
+        self.pec_queue
+            .iter()
+            .values()
+            .map(|v| dec(&v.map_err(sled_err)?))
+            .collect()
+    }
+
+    pub fn queue_entry(&self, id: u64) -> Result<Option<QueueEntry>, StoreError> {
+        match self.pec_queue.get(id.to_be_bytes()).map_err(sled_err)? {
+            Some(v) => dec(&v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    pub fn queue_body(&self, entry: &QueueEntry) -> Result<Vec<u8>, StoreError> {
+        Ok(self.bodies.read(&entry.blob)?)
+    }
+
+    /// Rewrites a queue entry (after an attempt, or to retry at once), durably; `false` when
+    /// it is gone meanwhile (delivered or deleted).
+    pub fn queue_update(&self, entry: QueueEntry) -> Result<bool, StoreError> {
+        self.commit(Vec::new(), move |s| {
+            let key = entry.id.to_be_bytes();
+            finish(s.pec_queue.transaction(|q| {
+                if q.get(key)?.is_none() {
+                    return Ok(false);
+                }
+                q.insert(&key[..], enc(&entry))?;
+                Ok(true)
+            }))
+        })
+    }
+
+    /// Removes a queue entry (delivered, expired or deleted) with the log lines that record
+    /// why, in one durable commit; its body goes after. The entry as it was, if it existed.
+    pub fn queue_remove(
+        &self,
+        id: u64,
+        log: Vec<LogRecord>,
+    ) -> Result<Option<QueueEntry>, StoreError> {
+        let mut lines = Vec::with_capacity(log.len());
+        for r in &log {
+            let mut key = [0u8; 16];
+            key[..8].copy_from_slice(&log_time_key(r.time));
+            key[8..].copy_from_slice(&self.db.generate_id().map_err(sled_err)?.to_be_bytes());
+            lines.push((key, enc(r)));
+        }
+        let removed = self.commit(Vec::new(), move |s| {
+            finish((&s.pec_queue, &s.pec_log).transaction(|(q, lg)| {
+                let Some(v) = q.remove(&id.to_be_bytes()[..])? else {
+                    return Ok(None);
+                };
+                for (key, value) in &lines {
+                    lg.insert(&key[..], value.clone())?;
+                }
+                Ok(Some(v))
+            }))
+        })?;
+        match removed {
+            Some(v) => {
+                let entry: QueueEntry = dec(&v)?;
+                self.bodies.remove(&entry.blob);
+                Ok(Some(entry))
+            }
             None => Ok(None),
         }
     }

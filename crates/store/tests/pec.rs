@@ -59,8 +59,12 @@ async fn a_step_is_all_or_nothing_durable_and_not_repeated() {
             sender: "mario@pec.localhost".into(),
             subject: "s".into(),
             accepted: 1000,
+            destinatari: vec![],
+            risposte: "mario@pec.localhost".into(),
+            receipt: "completa".into(),
             recipients: vec![],
         }),
+        queue: vec![],
     };
     let Certified::Stored(appended) = store.certify(step.clone()).await.unwrap() else {
         panic!("first time is stored");
@@ -154,4 +158,94 @@ async fn log_search_by_id_address_and_period_and_retention() {
         ids(store.log_search(LogQuery::default()).await.unwrap()),
         ["b@x", "c@x"]
     );
+}
+
+#[tokio::test]
+async fn queue_and_pending_survive_a_restart_and_leave_with_their_log() {
+    let (dir, store, _mario) = fresh().await;
+    let waiting = RecipientTrace {
+        address: "anna@pec.other".into(),
+        certified: true,
+        remote: true,
+        state: STATE_ACCEPTED.into(),
+        warned: false,
+        updated: 10,
+        detail: String::new(),
+    };
+    let trace = TraceRecord {
+        pec_id: "q1@pec.localhost".into(),
+        msgid: None,
+        sender: "mario@pec.localhost".into(),
+        subject: "s".into(),
+        accepted: 10,
+        destinatari: vec![("anna@pec.other".into(), true)],
+        risposte: "mario@pec.localhost".into(),
+        receipt: "completa".into(),
+        recipients: vec![waiting.clone()],
+    };
+    let step = Certification {
+        pec_id: "q1@pec.localhost".into(),
+        trace: Some(trace.clone()),
+        queue: vec![Outbound {
+            pec_id: "q1@pec.localhost".into(),
+            sender: "mario@pec.localhost".into(),
+            recipients: vec!["anna@pec.other".into()],
+            domain: "pec.other".into(),
+            certified: true,
+            label: "busta di trasporto".into(),
+            created: 10,
+            bytes: b"Subject: busta\r\n\r\nbody\r\n".to_vec(),
+        }],
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.certify(step).await.unwrap(),
+        Certified::Stored(_)
+    ));
+    assert_eq!(store.pending().await.unwrap(), vec!["q1@pec.localhost"]);
+    drop(store);
+    // The body is not swept as unreferenced at start.
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let queue = store.queue().await.unwrap();
+    assert_eq!(queue.len(), 1);
+    let mut entry = queue[0].clone();
+    assert_eq!((entry.next_attempt, entry.attempts), (10, 0));
+    assert_eq!(
+        store.queue_body(entry.clone()).await.unwrap(),
+        b"Subject: busta\r\n\r\nbody\r\n"
+    );
+    entry.attempts = 1;
+    entry.next_attempt = 70;
+    entry.last_error = "connection refused".into();
+    assert!(store.queue_update(entry.clone()).await.unwrap());
+    assert_eq!(
+        store.queue_entry(entry.id).await.unwrap(),
+        Some(entry.clone())
+    );
+    let line = record(
+        80,
+        "inoltro",
+        "q1@pec.localhost",
+        "mario@pec.localhost",
+        "anna@pec.other",
+    );
+    let removed = store.queue_remove(entry.id, vec![line]).await.unwrap();
+    assert_eq!(removed, Some(entry.clone()));
+    assert_eq!(store.queue_remove(entry.id, vec![]).await.unwrap(), None);
+    assert!(!store.queue_update(entry).await.unwrap(), "gone");
+    let q = LogQuery {
+        id: Some("q1@pec.localhost".into()),
+        ..Default::default()
+    };
+    assert_eq!(store.log_search(q).await.unwrap().len(), 1);
+    // A final state closes the transaction.
+    let mut done = trace;
+    done.recipients[0].state = STATE_DELIVERED.into();
+    let step = Certification {
+        pec_id: "q1@pec.localhost".into(),
+        trace: Some(done),
+        ..Default::default()
+    };
+    store.certify(step).await.unwrap();
+    assert!(store.pending().await.unwrap().is_empty());
 }
