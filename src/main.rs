@@ -204,7 +204,11 @@ async fn run(
     let engine = pecd_engine::Engine::new(config.clone(), store.clone())
         .await
         .map_err(|e| anyhow::anyhow!("PEC engine: {e}"))?;
-    let smtp = Context::new(config.clone(), store.clone(), engine);
+    let smtp = Context::new(config.clone(), store.clone(), engine.clone());
+    // The relay to other providers and the 12 h / 24 h timers run for the process's life.
+    tokio::spawn(engine.clone().run_relay());
+    tokio::spawn(engine.clone().run_timers());
+    let mut sighup = signal(SignalKind::hangup())?;
     let mut bound = BTreeMap::new();
     let mut services = Vec::new();
     for (key, addr, kind) in [
@@ -249,7 +253,12 @@ async fn run(
     let socket = config.control.socket.clone();
     let listener = server::bind(&socket)
         .map_err(|e| anyhow::anyhow!("control.socket {}: {e}", socket.display()))?;
-    let ops = Arc::new(Operations::new(store.clone(), config.clone(), bound));
+    let ops = Arc::new(Operations::new(
+        store.clone(),
+        engine.clone(),
+        config.clone(),
+        bound,
+    ));
     let control = tokio::spawn(server::serve(
         listener,
         socket.clone(),
@@ -259,9 +268,22 @@ async fn run(
     ));
     tracing::info!(socket = %socket.display(), store = %store.path().display(), "pecd ready");
 
-    tokio::select! {
-        _ = sigterm.recv() => tracing::info!("SIGTERM: shutting down"),
-        _ = sigint.recv() => tracing::info!("SIGINT: shutting down"),
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => {
+                tracing::info!("SIGTERM: shutting down");
+                break;
+            }
+            _ = sigint.recv() => {
+                tracing::info!("SIGINT: shutting down");
+                break;
+            }
+            // PEC.md §8.3: the local copy of the index is refreshed without a restart.
+            _ = sighup.recv() => match engine.reload_trust() {
+                Ok(n) => tracing::info!(providers = n, "SIGHUP: provider index and trust anchors reloaded"),
+                Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; the previous index stays in force"),
+            },
+        }
     }
     shutdown.cancel();
     control.await?;

@@ -37,22 +37,14 @@ pub fn verify(args: VerifyArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return crate::fail(e),
     };
-    let anchors_path = args.trust_anchors.clone().or_else(|| {
-        config
-            .peers
-            .trust_anchors
-            .exists()
-            .then(|| config.peers.trust_anchors.clone())
-    });
-    let anchors = match anchors_path {
-        Some(p) => match read(&p)
-            .and_then(|b| X509::stack_from_pem(&b).map_err(|e| format!("{}: {e}", p.display())))
-        {
-            Ok(a) => a,
-            Err(e) => return crate::fail(e),
-        },
-        // No file: the system's trust store (real providers chain to public roots).
-        None => Vec::new(),
+    // Without a file: the system's trust store (real providers chain to public roots).
+    let anchors_path = args
+        .trust_anchors
+        .clone()
+        .unwrap_or_else(|| config.peers.trust_anchors.clone());
+    let anchors = match pecd_engine::load_anchors(&anchors_path) {
+        Ok(a) => a,
+        Err(e) => return crate::fail(e),
     };
     let index = match own_certificate(&config)
         .and_then(|cert| pecd_engine::load_index(&config, cert.as_ref()))

@@ -45,6 +45,120 @@ enum Command {
         /// PEC msgid (identificativo) or the client's Message-ID.
         id: String,
     },
+    /// The provider index in force (PEC.md §8); `kill -HUP` the server to reload it.
+    #[command(subcommand)]
+    Index(IndexCommand),
+    /// The relay queue to other providers and the Internet (PEC.md §6.2).
+    #[command(subcommand)]
+    Queue(QueueCommand),
+}
+
+#[derive(Subcommand)]
+enum IndexCommand {
+    /// Every provider: name, mailReceipt, managed domains.
+    List,
+    /// One provider with its certificates.
+    Show {
+        /// Provider name, managed domain or certificate SHA-1.
+        key: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum QueueCommand {
+    /// Queued messages, oldest first.
+    List,
+    /// One queued message.
+    Show { id: u64 },
+    /// Try a queued message (or all of them) now.
+    Retry {
+        #[arg(required_unless_present = "all")]
+        id: Option<u64>,
+        #[arg(long, conflicts_with = "id")]
+        all: bool,
+    },
+    /// Remove a queued message for good (logged).
+    Delete { id: u64 },
+}
+
+fn provider_text(p: &ProviderView, full: bool) -> String {
+    let mut out = format!(
+        "{}{}\n  mailReceipt: {}\n  domains: {}\n",
+        p.name,
+        if p.ours { " (ours)" } else { "" },
+        p.mail_receipt,
+        p.domains.join(", ")
+    );
+    if full {
+        for c in &p.certificates {
+            out.push_str(&format!(
+                "  certificate {}\n    subject: {}\n    issuer: {}\n    valid: {} .. {}\n    e-mail: {}\n",
+                c.sha1,
+                c.subject,
+                c.issuer,
+                c.not_before,
+                c.not_after,
+                c.emails.join(", ")
+            ));
+        }
+    }
+    out
+}
+
+fn queue_text(e: &pecd_store::QueueEntry) -> String {
+    format!(
+        "{:<20} {}  {} -> {}  [{}] {} bytes, {} attempt(s), next {}{}\n  {}\n",
+        e.id,
+        e.label,
+        e.sender,
+        e.recipients.join(", "),
+        e.domain,
+        e.size,
+        e.attempts,
+        local(e.next_attempt),
+        if e.last_error.is_empty() {
+            String::new()
+        } else {
+            format!(", last error: {}", e.last_error)
+        },
+        e.pec_id
+    )
+}
+
+async fn index(client: &mut Client, json: bool, cmd: &IndexCommand) -> Result<Done, ClientError> {
+    match cmd {
+        IndexCommand::List => {
+            let list: Vec<ProviderView> = client.call(&Request::IndexList).await?;
+            print(json, &list, |l| l.iter().map(|p| provider_text(p, false)).collect());
+        }
+        IndexCommand::Show { key } => {
+            let p: ProviderView = client.call(&Request::IndexShow { key: key.clone() }).await?;
+            print(json, &p, |p| provider_text(p, true));
+        }
+    }
+    Ok(Done::Ok)
+}
+
+async fn queue(client: &mut Client, json: bool, cmd: &QueueCommand) -> Result<Done, ClientError> {
+    match cmd {
+        QueueCommand::List => {
+            let list: Vec<pecd_store::QueueEntry> = client.call(&Request::QueueList).await?;
+            print(json, &list, |l| l.iter().map(queue_text).collect());
+        }
+        QueueCommand::Show { id } => {
+            let e: pecd_store::QueueEntry = client.call(&Request::QueueShow { id: *id }).await?;
+            print(json, &e, queue_text);
+        }
+        QueueCommand::Retry { id, .. } => {
+            let r: Retried = client.call(&Request::QueueRetry { id: *id }).await?;
+            print(json, &r, |r| format!("{} message(s) due now\n", r.retried));
+        }
+        QueueCommand::Delete { id } => {
+            let e: pecd_store::QueueEntry = client.call(&Request::QueueDelete { id: *id }).await?;
+            print(json, &e, |e| format!("deleted {}", queue_text(e)));
+        }
+    }
+    Ok(Done::Ok)
 }
 
 #[derive(Subcommand)]
@@ -227,6 +341,8 @@ async fn run(cli: &Cli, socket: &std::path::Path) -> ExitCode {
             Done::Ok
         }),
         Command::Mailbox(cmd) => mailbox(&mut client, json, cmd).await,
+        Command::Index(cmd) => index(&mut client, json, cmd).await,
+        Command::Queue(cmd) => queue(&mut client, json, cmd).await,
         Command::Log(LogCommand::Search {
             msgid,
             address,

@@ -35,6 +35,7 @@ pub struct Config {
     pub pop3: Pop3,
     pub imap: Imap,
     pub pec: Pec,
+    pub relay: Relay,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -304,6 +305,43 @@ pub struct Pec {
     pub ordinary_mail: OrdinaryMail,
     /// Per-domain policy: domain -> "anomaly" | "refuse".
     pub ordinary_mail_domains: BTreeMap<String, OrdinaryMail>,
+    /// Seconds added to the system clock by the PEC engine (timers, queue, temporal
+    /// references). For drills and tests of the 12 h / 24 h timeouts only; keep it 0.
+    pub clock_offset_seconds: i64,
+    /// How often the timeout timers (PEC.md §6.6) are checked, in seconds.
+    pub timer_interval_seconds: u64,
+}
+
+/// The relay to other providers and to the Internet (PEC.md §6.2, §6.8).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Relay {
+    /// First retry delay after a temporary failure, in seconds; doubled at each attempt.
+    pub retry_initial_seconds: u64,
+    /// Longest retry delay, in seconds.
+    pub retry_max_seconds: u64,
+    /// How long a message may stay queued (PEC.md §6.2: at most 24 hours).
+    pub max_queue_seconds: u64,
+    /// How often the queue is scanned for due messages, in seconds.
+    pub interval_seconds: u64,
+    /// Timeout of each SMTP step (connect, command, reply), in seconds.
+    pub timeout_seconds: u64,
+    /// Extra roots (PEM) for the TLS certificates of peer SMTP servers, besides the public
+    /// web roots and `peers.trust_anchors`.
+    pub tls_roots: Option<PathBuf>,
+}
+
+impl Default for Relay {
+    fn default() -> Self {
+        Relay {
+            retry_initial_seconds: 60,
+            retry_max_seconds: 3600,
+            max_queue_seconds: 86_400,
+            interval_seconds: 5,
+            timeout_seconds: 60,
+            tls_roots: None,
+        }
+    }
 }
 
 /// The size rule's floor (PEC.md §10.3): 30 MiB.
@@ -315,6 +353,8 @@ impl Default for Pec {
             max_size_times_recipients: PEC_SIZE_FLOOR,
             ordinary_mail: OrdinaryMail::Anomaly,
             ordinary_mail_domains: BTreeMap::new(),
+            clock_offset_seconds: 0,
+            timer_interval_seconds: 30,
         }
     }
 }
@@ -463,6 +503,23 @@ impl Config {
                 "pec.ordinary_mail_domains",
                 format!("{d:?} is not one of provider.domains"),
             ));
+        }
+        if self.relay.max_queue_seconds == 0 || self.relay.max_queue_seconds > 86_400 {
+            return Err(err(
+                "relay.max_queue_seconds",
+                "must be between 1 and 86400 (24 hours, PEC.md §6.2)".into(),
+            ));
+        }
+        for (key, v) in [
+            ("relay.retry_initial_seconds", self.relay.retry_initial_seconds),
+            ("relay.retry_max_seconds", self.relay.retry_max_seconds),
+            ("relay.interval_seconds", self.relay.interval_seconds),
+            ("relay.timeout_seconds", self.relay.timeout_seconds),
+            ("pec.timer_interval_seconds", self.pec.timer_interval_seconds),
+        ] {
+            if v == 0 {
+                return Err(err(key, "must be at least 1".into()));
+            }
         }
         if self.limits.sender_per_minute == 0 {
             return Err(err("limits.sender_per_minute", "must be at least 1".into()));

@@ -17,6 +17,7 @@ use crate::protocol::*;
 
 pub struct Operations {
     store: Store,
+    engine: Arc<pecd_engine::Engine>,
     config: Arc<Config>,
     started: Instant,
     listeners: BTreeMap<String, String>,
@@ -51,6 +52,51 @@ fn store_error(e: StoreError) -> ControlError {
             tracing::error!(error = %e, "store failure in a control operation");
             ControlError::new(ErrorCode::Internal, "internal error; see the server log")
         }
+    }
+}
+
+fn engine_error(e: pecd_engine::EngineError) -> ControlError {
+    match e {
+        pecd_engine::EngineError::Store(e) => store_error(e),
+        e => {
+            tracing::error!(error = %e, "engine failure in a control operation");
+            ControlError::new(ErrorCode::Internal, "internal error; see the server log")
+        }
+    }
+}
+
+fn provider_view(e: &pecd_signer::ProviderEntry, own: &[String]) -> ProviderView {
+    let text = |n: &openssl::x509::X509NameRef| {
+        n.entries()
+            .map(|e| {
+                format!(
+                    "{}={}",
+                    e.object().nid().short_name().unwrap_or("?"),
+                    e.data().to_string().unwrap_or_default()
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    ProviderView {
+        name: e.name.clone(),
+        mail_receipt: e.mail_receipt.clone(),
+        domains: e.domains.clone(),
+        hashes: e.hashes.clone(),
+        ours: e.hashes.iter().any(|h| own.contains(h)),
+        certificates: e
+            .certificates
+            .iter()
+            .filter_map(|der| openssl::x509::X509::from_der(der).ok())
+            .map(|c| CertificateView {
+                sha1: pecd_signer::smime::cert_sha1(&c),
+                subject: text(c.subject_name()),
+                issuer: text(c.issuer_name()),
+                not_before: c.not_before().to_string(),
+                not_after: c.not_after().to_string(),
+                emails: pecd_signer::inspect::certificate_emails(&c),
+            })
+            .collect(),
     }
 }
 
@@ -94,11 +140,13 @@ impl Operations {
     /// `listeners` maps each listener's name to the address it is bound to, for status.
     pub fn new(
         store: Store,
+        engine: Arc<pecd_engine::Engine>,
         config: Arc<Config>,
         listeners: BTreeMap<String, String>,
     ) -> Operations {
         Operations {
             store,
+            engine,
             config,
             started: Instant::now(),
             listeners,
@@ -298,6 +346,70 @@ impl Operations {
             ErrorCode::NotFound,
             format!("no certified message with id {bare}"),
         ))
+    }
+
+    /// `pecctl index list`: every provider of the index in force.
+    pub fn index_list(&self) -> Vec<ProviderView> {
+        let index = self.engine.index();
+        let own = self.engine.own_hashes();
+        index
+            .entries()
+            .iter()
+            .map(|e| provider_view(e, &own))
+            .collect()
+    }
+
+    /// `pecctl index show KEY`: by provider name, managed domain or certificate hash.
+    pub fn index_show(&self, key: &str) -> Result<ProviderView, ControlError> {
+        let k = key.trim().to_ascii_lowercase().replace(':', "");
+        let index = self.engine.index();
+        let own = self.engine.own_hashes();
+        index
+            .entries()
+            .iter()
+            .find(|e| {
+                e.name.to_ascii_lowercase() == k
+                    || e.domains.contains(&k)
+                    || e.hashes.contains(&k)
+            })
+            .map(|e| provider_view(e, &own))
+            .ok_or_else(|| {
+                ControlError::new(
+                    ErrorCode::NotFound,
+                    format!("no provider with name, domain or hash {key:?}"),
+                )
+            })
+    }
+
+    pub async fn queue_list(&self) -> Result<Vec<pecd_store::QueueEntry>, ControlError> {
+        self.store.queue().await.map_err(store_error)
+    }
+
+    fn no_entry(id: u64) -> ControlError {
+        ControlError::new(ErrorCode::NotFound, format!("no queued message {id}"))
+    }
+
+    pub async fn queue_show(&self, id: u64) -> Result<pecd_store::QueueEntry, ControlError> {
+        self.store
+            .queue_entry(id)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| Self::no_entry(id))
+    }
+
+    pub async fn queue_retry(&self, id: Option<u64>) -> Result<Retried, ControlError> {
+        let retried = self.engine.queue_retry(id).await.map_err(engine_error)?;
+        match id {
+            Some(id) if retried == 0 => Err(Self::no_entry(id)),
+            _ => Ok(Retried { retried }),
+        }
+    }
+
+    pub async fn queue_delete(&self, id: u64) -> Result<pecd_store::QueueEntry, ControlError> {
+        let removed = self.engine.queue_delete(id).await.map_err(engine_error)?;
+        let e = removed.ok_or_else(|| Self::no_entry(id))?;
+        tracing::info!(id, pec_id = %e.pec_id, "queued message deleted by the operator");
+        Ok(e)
     }
 
     pub fn max_message_bytes(&self) -> u64 {

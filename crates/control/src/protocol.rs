@@ -100,10 +100,59 @@ pub enum Request {
     /// Every recipient's state of one certified message, by PEC msgid or client Message-ID.
     #[serde(rename = "trace")]
     Trace { id: String },
+    /// The provider index in force (PEC.md §8), our own entry included.
+    #[serde(rename = "index.list")]
+    IndexList,
+    /// One provider, by name, managed domain or certificate hash.
+    #[serde(rename = "index.show")]
+    IndexShow { key: String },
+    /// The relay queue (PEC.md §6.2), oldest first.
+    #[serde(rename = "queue.list")]
+    QueueList,
+    #[serde(rename = "queue.show")]
+    QueueShow { id: u64 },
+    /// Makes one queued message (or all, without `id`) due now.
+    #[serde(rename = "queue.retry")]
+    QueueRetry {
+        #[serde(default)]
+        id: Option<u64>,
+    },
+    #[serde(rename = "queue.delete")]
+    QueueDelete { id: u64 },
+}
+
+/// One certificate of a provider entry.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CertificateView {
+    pub sha1: String,
+    pub subject: String,
+    pub issuer: String,
+    pub not_before: String,
+    pub not_after: String,
+    /// rfc822Name values: the From of the provider's messages.
+    pub emails: Vec<String>,
+}
+
+/// A provider of the index, as `pecctl index list|show` prints it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderView {
+    pub name: String,
+    pub mail_receipt: String,
+    pub domains: Vec<String>,
+    pub hashes: Vec<String>,
+    /// Our own entry (made from the signing certificate), not read from the index file.
+    pub ours: bool,
+    pub certificates: Vec<CertificateView>,
+}
+
+/// `queue.retry`: how many messages were made due.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Retried {
+    pub retried: usize,
 }
 
 /// The commands a version 1 server knows, for telling "unknown command" from "bad arguments".
-pub const COMMANDS: [&str; 10] = [
+pub const COMMANDS: [&str; 16] = [
     "status",
     "mailbox.create",
     "mailbox.list",
@@ -114,6 +163,12 @@ pub const COMMANDS: [&str; 10] = [
     "mailbox.set",
     "log.search",
     "trace",
+    "index.list",
+    "index.show",
+    "queue.list",
+    "queue.show",
+    "queue.retry",
+    "queue.delete",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

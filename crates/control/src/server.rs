@@ -328,6 +328,12 @@ async fn dispatch(ops: &Operations, request: Request, body: Option<Vec<u8>>) -> 
             .await
             .map(ok),
         Request::Trace { id } => ops.trace(&id).await.map(ok),
+        Request::IndexList => Ok(ok(ops.index_list())),
+        Request::IndexShow { key } => ops.index_show(&key).map(ok),
+        Request::QueueList => ops.queue_list().await.map(ok),
+        Request::QueueShow { id } => ops.queue_show(id).await.map(ok),
+        Request::QueueRetry { id } => ops.queue_retry(id).await.map(ok),
+        Request::QueueDelete { id } => ops.queue_delete(id).await.map(ok),
         Request::MailboxImport {
             address, folder, ..
         } => ops

@@ -3,23 +3,34 @@
 //! one atomic, durable certification step per transaction. No sockets, no disk formats.
 //!
 //! Entry points: [`Engine::new`], [`Engine::submit`] (a user's submission at the Access
-//! Point) and [`Engine::receive_ordinary`] (non-PEC mail at the Incoming Point).
+//! Point), [`Engine::receive`] (anything arriving at the Incoming Point from outside:
+//! envelopes, receipts and notices of other providers, ordinary mail), and the two background
+//! tasks [`Engine::run_relay`] (the queue to other providers) and [`Engine::run_timers`] (the
+//! 12 h / 24 h timeouts).
 
+pub mod clock;
+mod delivery;
+mod incoming;
+mod relay;
 pub mod scanner;
+pub mod smtp_client;
 mod submit;
+mod timers;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use openssl::x509::X509;
 use pecd_common::config::{Config, OrdinaryMail};
-use pecd_signer::build::{self, Provider};
+use pecd_signer::build::Provider;
 use pecd_signer::smime::SignError;
 use pecd_signer::{Moment, ProviderEntry, ProviderIndex, Signer};
 use pecd_store::{
-    Certification, Certified, Delivery, LogRecord, MailboxId, MailboxState, Store, StoreError,
+    Certification, Delivery, MailboxId, MailboxState, Store, StoreError,
     LOG_RETENTION_SECONDS,
 };
 
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use incoming::Incoming;
 pub use scanner::{Eicar, Scanner};
 pub use submit::{Outcome, Submission};
 
@@ -35,18 +46,6 @@ pub enum EngineError {
     Sign(#[from] SignError),
     #[error("{0}")]
     Setup(String),
-}
-
-/// What happened to ordinary mail (PEC.md §6.3 last row).
-#[derive(Debug, PartialEq, Eq)]
-pub enum Ordinary {
-    /// Delivered inside a busta di anomalia to every recipient.
-    Delivered,
-    /// The recipients' domain refuses ordinary mail (closed mailboxes).
-    Refused,
-    /// Malware found: refused, nothing stored (PEC.md §10.4: infected ordinary mail may be
-    /// discarded; refusing tells the sender).
-    Infected(String),
 }
 
 /// Our own entry of the provider index (PEC.md §8.2), made from the signing certificate and
@@ -78,21 +77,54 @@ pub fn load_index(config: &Config, own_cert: Option<&X509>) -> Result<ProviderIn
     Ok(index)
 }
 
+/// The CA certificates of `path` (PEM); none when the file does not exist, which means the
+/// system's trust store (real providers chain to public roots, PEC.md §9.2).
+pub fn load_anchors(path: &std::path::Path) -> Result<Vec<X509>, String> {
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    X509::stack_from_pem(&bytes).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// What peers are trusted with, reloaded together on SIGHUP (PEC.md §8.3).
+struct Trust {
+    index: Arc<ProviderIndex>,
+    anchors: Arc<Vec<X509>>,
+}
+
 pub struct Engine {
     config: Arc<Config>,
     store: Store,
     signer: Arc<Signer>,
     provider: Provider,
-    index: Arc<ProviderIndex>,
+    trust: RwLock<Trust>,
     scanner: Arc<dyn Scanner>,
+    clock: Arc<dyn Clock>,
     /// Our service mailbox (provider address): presa in carico, quarantine.
     service: MailboxId,
+    /// Serialises the read-modify-write of traces (receipts, timers, relay failures).
+    trace_lock: tokio::sync::Mutex<()>,
+    /// Wakes the relay when something is queued or an operator asks for a retry.
+    relay_wake: tokio::sync::Notify,
+    relay_state: relay::RelayState,
 }
 
 impl Engine {
-    /// Loads the signing identity and the provider index, makes sure the service mailbox and
-    /// its quarantine folder exist, and prunes the legal log past its retention.
+    /// [`Engine::with_clock`] on the system clock, moved by `pec.clock_offset_seconds`.
     pub async fn new(config: Arc<Config>, store: Store) -> Result<Arc<Engine>, EngineError> {
+        let clock = Arc::new(SystemClock::with_offset(config.pec.clock_offset_seconds));
+        Engine::with_clock(config, store, clock).await
+    }
+
+    /// Loads the signing identity, the provider index and the trust anchors, makes sure the
+    /// service mailbox and its quarantine folder exist, and prunes the legal log past its
+    /// retention. Every time the engine reads comes from `clock`.
+    pub async fn with_clock(
+        config: Arc<Config>,
+        store: Store,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Arc<Engine>, EngineError> {
         let read = |p: &std::path::Path| {
             std::fs::read(p).map_err(|e| EngineError::Setup(format!("{}: {e}", p.display())))
         };
@@ -107,6 +139,8 @@ impl Engine {
             &chain,
         )?;
         let index = load_index(&config, Some(signer.certificate())).map_err(EngineError::Setup)?;
+        let anchors = load_anchors(&config.peers.trust_anchors).map_err(EngineError::Setup)?;
+        let relay_state = relay::RelayState::new(&config, &anchors).map_err(EngineError::Setup)?;
         let service = match store.find_mailbox(&config.provider.service_address).await? {
             Some(m) => m.id,
             // "!" is no password hash: nobody logs in until an operator sets one.
@@ -125,7 +159,7 @@ impl Engine {
             store.create_folder(service, QUARANTINE, None).await?;
         }
         let pruned = store
-            .prune_log(Moment::now().unix() - LOG_RETENTION_SECONDS)
+            .prune_log(clock.now() - LOG_RETENTION_SECONDS)
             .await?;
         if pruned > 0 {
             tracing::info!(
@@ -141,9 +175,108 @@ impl Engine {
             config,
             store,
             signer: Arc::new(signer),
-            index: Arc::new(index),
+            trust: RwLock::new(Trust {
+                index: Arc::new(index),
+                anchors: Arc::new(anchors),
+            }),
             scanner: Arc::new(Eicar),
+            clock,
             service,
+            trace_lock: tokio::sync::Mutex::new(()),
+            relay_wake: tokio::sync::Notify::new(),
+            relay_state,
+        }))
+    }
+
+    /// The provider index in force.
+    pub fn index(&self) -> Arc<ProviderIndex> {
+        self.trust
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .index
+            .clone()
+    }
+
+    /// The SHA-1 hashes of our signing certificate (our entry of the index).
+    pub fn own_hashes(&self) -> Vec<String> {
+        vec![pecd_signer::smime::cert_sha1(self.signer.certificate())]
+    }
+
+    fn anchors(&self) -> Arc<Vec<X509>> {
+        self.trust
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .anchors
+            .clone()
+    }
+
+    /// Reads `peers.index` and `peers.trust_anchors` again (SIGHUP); on an error the old ones
+    /// stay in force. Returns the number of index entries.
+    pub fn reload_trust(&self) -> Result<usize, String> {
+        let index = load_index(&self.config, Some(self.signer.certificate()))?;
+        let anchors = load_anchors(&self.config.peers.trust_anchors)?;
+        self.relay_state.set_roots(&self.config, &anchors)?;
+        let n = index.entries().len();
+        *self.trust.write().unwrap_or_else(|p| p.into_inner()) = Trust {
+            index: Arc::new(index),
+            anchors: Arc::new(anchors),
+        };
+        Ok(n)
+    }
+
+    /// Now, as the engine's clock tells it.
+    fn now(&self) -> Moment {
+        Moment::from_unix(self.clock.now())
+    }
+
+    /// Whether `address` is in one of our domains.
+    fn is_local(&self, address: &str) -> bool {
+        let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
+        self.config
+            .provider
+            .domains
+            .iter()
+            .any(|d| d.eq_ignore_ascii_case(domain))
+    }
+
+    /// Whether `address` belongs to another PEC provider of the index: mail from such a
+    /// reverse path may be an envelope or receipt, so its recipients are decided at the end
+    /// of DATA (an unknown one gets an avviso di mancata consegna, PEC.md §6.4).
+    pub fn is_peer_address(&self, address: &str) -> bool {
+        let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
+        !self.is_local(address) && self.index().by_domain(domain).is_some()
+    }
+
+    /// Where a message we generate for `to` goes: the mailbox, when `to` is ours (none when
+    /// it does not exist), or the relay queue.
+    async fn route(
+        &self,
+        to: &str,
+        pec_id: &str,
+        label: &str,
+        bytes: Vec<u8>,
+    ) -> Result<Route, EngineError> {
+        if self.is_local(to) {
+            return Ok(match self.store.find_mailbox(to).await? {
+                Some(m) => Route::Local(Delivery {
+                    mailbox: m.id,
+                    folder: "INBOX".into(),
+                    bytes,
+                }),
+                None => Route::Nowhere,
+            });
+        }
+        let domain = to.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase();
+        let certified = self.index().by_domain(&domain).is_some();
+        Ok(Route::Relay(pecd_store::Outbound {
+            pec_id: pec_id.to_string(),
+            sender: self.provider.service_address.clone(),
+            recipients: vec![to.to_ascii_lowercase()],
+            domain,
+            certified,
+            label: label.to_string(),
+            created: self.clock.now(),
+            bytes,
         }))
     }
 
@@ -163,78 +296,6 @@ impl Engine {
         )
     }
 
-    /// Ordinary mail for our mailboxes arriving on the SMTP port (PEC.md §6.3 last row,
-    /// §3.3): by the recipients' domain policy, refused, or wrapped in one signed busta di
-    /// anomalia delivered to each of them. The SMTP layer keeps one policy per transaction
-    /// (see [`Engine::ordinary_policy`]).
-    pub async fn receive_ordinary(
-        &self,
-        sender: &str,
-        recipients: &[(String, MailboxId)],
-        message: Vec<u8>,
-    ) -> Result<Ordinary, EngineError> {
-        let Some((first, _)) = recipients.first() else {
-            return Ok(Ordinary::Delivered);
-        };
-        if self.ordinary_policy(first) == OrdinaryMail::Refuse {
-            return Ok(Ordinary::Refused);
-        }
-        let signer = self.signer.clone();
-        let provider = self.provider.clone();
-        let scanner = self.scanner.clone();
-        let sender_owned = sender.to_string();
-        let when = Moment::now();
-        let (finding, built, message) = tokio::task::spawn_blocking(move || {
-            if let Some(f) = scanner.scan(&message) {
-                return Ok::<_, SignError>((Some(f), None, message));
-            }
-            let built = build::anomaly(&signer, &provider, &message, &sender_owned, when)?;
-            Ok((None, Some(built), message))
-        })
-        .await
-        .map_err(|e| EngineError::Setup(format!("signing task: {e}")))??;
-        if let Some(f) = finding {
-            tracing::warn!(sender, finding = %f, "ordinary mail with malware refused");
-            return Ok(Ordinary::Infected(f));
-        }
-        let built = built.expect("built when clean");
-        let subject = build::decoded_subject(&message);
-        let id = if built.message_id.is_empty() {
-            self.new_id(when)
-        } else {
-            built.message_id.clone()
-        };
-        let step = Certification {
-            dedup_key: None,
-            pec_id: id.clone(),
-            deliveries: recipients
-                .iter()
-                .map(|(_, m)| Delivery {
-                    mailbox: *m,
-                    folder: "INBOX".into(),
-                    bytes: built.bytes.clone(),
-                })
-                .collect(),
-            log: vec![LogRecord {
-                time: when.unix(),
-                event: "anomalia".into(),
-                pec_id: id,
-                msgid: Some(format!("<{}>", built.message_id))
-                    .filter(|_| !built.message_id.is_empty()),
-                sender: sender.to_string(),
-                recipients: recipients.iter().map(|(a, _)| a.clone()).collect(),
-                subject,
-                generated: vec![],
-                provider: self.provider.name.clone(),
-                detail: "ordinary mail delivered in a busta di anomalia".into(),
-            }],
-            trace: None,
-        };
-        match self.store.certify(step).await? {
-            Certified::Stored(_) | Certified::Duplicate(_) => Ok(Ordinary::Delivered),
-        }
-    }
-
     /// The ordinary-mail policy for a recipient address (PEC.md §12 item 9).
     pub fn ordinary_policy(&self, address: &str) -> OrdinaryMail {
         let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
@@ -243,6 +304,14 @@ impl Engine {
 
     /// Whether a mailbox can take an envelope of `size` bytes: state and free space.
     async fn recipient_state(&self, address: &str, size: u64) -> Result<Recipient, EngineError> {
+        if !self.is_local(address) {
+            let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
+            return Ok(if self.index().by_domain(domain).is_some() {
+                Recipient::Remote
+            } else {
+                Recipient::External
+            });
+        }
         Ok(match self.store.find_mailbox(address).await? {
             None => Recipient::Missing,
             Some(m) if m.state != MailboxState::Active => Recipient::Revoked,
@@ -252,11 +321,35 @@ impl Engine {
     }
 }
 
-/// A local recipient as the Delivery Point finds it (PEC.md §6.4).
+/// A recipient as the Access Point classifies it (PEC.md §6.1 step 4) and, when ours, as the
+/// Delivery Point finds it (§6.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Recipient {
     Active(MailboxId),
     Missing,
     Revoked,
     Full,
+    /// Of another PEC provider: the envelope is relayed (§6.2).
+    Remote,
+    /// Of no PEC provider: the envelope leaves as ordinary mail (§6.8).
+    External,
+}
+
+/// Where a generated message goes.
+enum Route {
+    Local(Delivery),
+    Relay(pecd_store::Outbound),
+    /// To a mailbox of ours that does not exist.
+    Nowhere,
+}
+
+impl Route {
+    /// Adds the message to a certification step.
+    fn add_to(self, step: &mut Certification) {
+        match self {
+            Route::Local(d) => step.deliveries.push(d),
+            Route::Relay(o) => step.queue.push(o),
+            Route::Nowhere => {}
+        }
+    }
 }

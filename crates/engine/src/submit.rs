@@ -6,16 +6,20 @@ use mail_parser::{HeaderValue, MessageParser};
 use openssl::sha::Sha256;
 use pecd_signer::build::{self, rewrite_original, Document, Facts};
 use pecd_signer::smime::SignError;
-use pecd_signer::{breve, Destinatario, Errore, Kind, Moment, ReceiptType};
-use pecd_store::{Certification, Certified, Delivery, LogRecord, RecipientTrace, TraceRecord};
+use pecd_signer::{Destinatario, Moment, ReceiptType};
+use pecd_store::{
+    Certification, Certified, Delivery, LogRecord, Outbound, RecipientTrace, TraceRecord,
+    STATE_ACCEPTED, STATE_EXTERNAL,
+};
 
+use crate::delivery::Point;
 use crate::{Engine, EngineError, Recipient, QUARANTINE};
 
 /// What SMTP hands over at the end of DATA of an authenticated session.
 pub struct Submission {
     /// The authenticated holder, which SMTP has checked equals MAIL FROM (PEC.md §10.2).
     pub sender: String,
-    /// RCPT TO addresses, lower case, all on our domains.
+    /// RCPT TO addresses, lower case: ours, other providers' or esterno.
     pub recipients: Vec<String>,
     /// The message as the client sent it.
     pub message: Vec<u8>,
@@ -37,10 +41,10 @@ pub enum Outcome {
 }
 
 /// The headers the Access Point checks (PEC.md §6.1 step 2).
-struct Parsed {
+pub(crate) struct Parsed {
     from: Vec<String>,
-    to: Vec<String>,
-    cc: Vec<String>,
+    pub to: Vec<String>,
+    pub cc: Vec<String>,
     bcc: Vec<String>,
     msgid: Option<String>,
     subject: String,
@@ -59,7 +63,7 @@ fn addresses(value: &HeaderValue<'_>) -> Vec<String> {
     }
 }
 
-fn parse(message: &[u8]) -> Parsed {
+pub(crate) fn parse(message: &[u8]) -> Parsed {
     let mut p = Parsed {
         from: vec![],
         to: vec![],
@@ -147,11 +151,11 @@ fn dedup_key(s: &Submission) -> Vec<u8> {
     h.finish().to_vec()
 }
 
-fn esteso(code: &str, provider: &str, text: &str) -> String {
+pub(crate) fn esteso(code: &str, provider: &str, text: &str) -> String {
     format!("{code} - {provider} - {text}")
 }
 
-fn log(
+pub(crate) fn log(
     when: Moment,
     event: &str,
     facts: &Facts,
@@ -193,20 +197,27 @@ impl Engine {
             signer: self.signer.clone(),
             provider: self.provider.clone(),
             scanner: self.scanner.clone(),
-            index: self.index.clone(),
+            index: self.index(),
             max_total: self.config.pec.max_size_times_recipients,
             hostname: self.config.smtp.hostname.clone(),
             sender_mailbox: sender,
             service: self.service,
-            pec_id: self.new_id(Moment::now()),
-            id_base: self.new_id(Moment::now()),
+            pec_id: self.new_id(self.now()),
+            id_base: self.new_id(self.now()),
+            clock: self.clock.clone(),
         };
         // Building and signing run off the async threads.
         let (step, outcome) = tokio::task::spawn_blocking(move || ctx.run(s, recipients))
             .await
             .map_err(|e| EngineError::Setup(format!("signing task: {e}")))??;
+        let queued = !step.queue.is_empty();
         match self.store.certify(step).await? {
-            Certified::Stored(_) => Ok(outcome),
+            Certified::Stored(_) => {
+                if queued {
+                    self.relay_wake.notify_one();
+                }
+                Ok(outcome)
+            }
             Certified::Duplicate(pec_id) => Ok(Outcome::Duplicate { pec_id }),
         }
     }
@@ -218,6 +229,7 @@ struct Prepared {
     provider: pecd_signer::Provider,
     scanner: std::sync::Arc<dyn crate::Scanner>,
     index: std::sync::Arc<pecd_signer::ProviderIndex>,
+    clock: std::sync::Arc<dyn crate::Clock>,
     max_total: u64,
     hostname: String,
     sender_mailbox: pecd_store::MailboxId,
@@ -234,7 +246,7 @@ impl Prepared {
         recipients: Vec<(String, Recipient)>,
     ) -> Result<(Certification, Outcome), SignError> {
         // §10.6: one temporal reference for the acceptance step.
-        let accepted_at = Moment::now();
+        let accepted_at = Moment::from_unix(self.clock.now());
         let p = parse(&s.message);
         let msgid = p
             .msgid
@@ -324,6 +336,7 @@ impl Prepared {
                     reason.clone(),
                 )],
                 trace: None,
+                queue: vec![],
             };
             let outcome = if virus {
                 Outcome::Infected { finding: reason }
@@ -370,108 +383,102 @@ impl Prepared {
         // §6.3: our Incoming Point takes charge of the envelope for every recipient (§12 item
         // 20: the presa in carico is emitted, to our own service mailbox), with its own
         // temporal reference.
-        let received_at = Moment::now();
-        let taking_id = next_id();
-        let taking = build::build(
-            &self.signer,
-            &self.provider,
-            &facts,
-            &Document::TakingCharge {
-                mail_receipt: self.provider.service_address.clone(),
-                ricezione: rcpts.clone(),
-            },
-            received_at,
-            &taking_id,
-        )?;
-        deliveries.push(Delivery {
-            mailbox: self.service,
-            folder: "INBOX".into(),
-            bytes: taking.bytes,
-        });
-        logs.push(log(
-            received_at,
-            "presa-in-carico",
-            &facts,
-            rcpts.clone(),
-            vec![taking_id],
-            &self.provider.name,
-            String::new(),
-        ));
-
-        // §6.4: the Delivery Point stores the envelope unchanged and emits one receipt or
-        // notice per recipient.
-        let breve_original =
-            (facts.receipt == ReceiptType::Breve).then(|| breve::substitute(&original));
-        let mut trace = Vec::with_capacity(recipients.len());
-        let mut receipts = Vec::with_capacity(recipients.len());
-        for (address, state) in &recipients {
-            let id = next_id();
-            let (doc, state_name, detail) = match state {
-                Recipient::Active(mailbox) => {
-                    deliveries.push(Delivery {
-                        mailbox: *mailbox,
-                        folder: "INBOX".into(),
-                        bytes: envelope.bytes.clone(),
-                    });
-                    let cc_only = p.cc.contains(address) && !p.to.contains(address);
-                    let tipo = facts.receipt.for_recipient(cc_only);
-                    let carried = match tipo {
-                        ReceiptType::Breve => breve_original.as_deref().unwrap_or(&original),
-                        _ => &original,
-                    };
-                    (
-                        Document::Delivery {
-                            recipient: address.clone(),
-                            tipo,
-                            original: carried,
-                        },
-                        "delivered",
-                        format!("ricevuta di avvenuta consegna {}", tipo.as_str()),
-                    )
-                }
-                other => {
-                    let (errore, code, text) = match other {
-                        Recipient::Missing => (Errore::NoDest, "5.1.1", "casella inesistente"),
-                        Recipient::Revoked => (Errore::Altro, "5.2.1", "casella disattivata"),
-                        _ => (Errore::Altro, "5.2.2", "casella piena"),
-                    };
-                    let esteso = esteso(code, &self.provider.name, text);
-                    (
-                        Document::NonDelivery {
-                            recipient: address.clone(),
-                            errore,
-                            esteso: esteso.clone(),
-                        },
-                        "error",
-                        esteso,
-                    )
-                }
-            };
-            let kind = doc.kind();
-            let built = build::build(&self.signer, &self.provider, &facts, &doc, received_at, &id)?;
-            receipts.push(to_sender(built.bytes));
+        let received_at = Moment::from_unix(self.clock.now());
+        let local: Vec<String> = recipients
+            .iter()
+            .filter(|(_, r)| !matches!(r, Recipient::Remote | Recipient::External))
+            .map(|(a, _)| a.clone())
+            .collect();
+        if !local.is_empty() {
+            let taking_id = next_id();
+            let taking = build::build(
+                &self.signer,
+                &self.provider,
+                &facts,
+                &Document::TakingCharge {
+                    mail_receipt: self.provider.service_address.clone(),
+                    ricezione: local.clone(),
+                },
+                received_at,
+                &taking_id,
+            )?;
+            deliveries.push(Delivery {
+                mailbox: self.service,
+                folder: "INBOX".into(),
+                bytes: taking.bytes,
+            });
             logs.push(log(
                 received_at,
-                if kind == Kind::Delivery {
-                    "consegna"
-                } else {
-                    "mancata-consegna"
-                },
+                "presa-in-carico",
                 &facts,
-                vec![address.clone()],
-                vec![id],
+                local,
+                vec![taking_id],
                 &self.provider.name,
-                detail.clone(),
+                String::new(),
             ));
+        }
+        // §6.2, §6.8: one queued envelope per destination domain, with the original routing
+        // data (MAIL FROM the sender, RCPT TO that domain's recipients).
+        let mut queue: Vec<Outbound> = Vec::new();
+        for (address, state) in &recipients {
+            let certified = match state {
+                Recipient::Remote => true,
+                Recipient::External => false,
+                _ => continue,
+            };
+            let domain = address.rsplit_once('@').map_or("", |(_, d)| d).to_string();
+            match queue.iter_mut().find(|o| o.domain == domain) {
+                Some(o) => o.recipients.push(address.clone()),
+                None => queue.push(Outbound {
+                    pec_id: facts.pec_id.clone(),
+                    sender: s.sender.clone(),
+                    recipients: vec![address.clone()],
+                    domain,
+                    certified,
+                    label: "busta di trasporto".into(),
+                    created: accepted_at.unix(),
+                    bytes: envelope.bytes.clone(),
+                }),
+            }
+        }
+
+        // §6.4: the Delivery Point stores the envelope unchanged and emits one receipt or
+        // notice per recipient; remote recipients wait for the other provider (§6.6).
+        let point = Point {
+            signer: &self.signer,
+            provider: &self.provider,
+            facts: &facts,
+            original: &original,
+            envelope: &envelope.bytes,
+            to: &p.to,
+            cc: &p.cc,
+            when: received_at,
+        };
+        let done = point.deliver(&recipients, &mut next_id)?;
+        deliveries.extend(done.stored);
+        deliveries.extend(done.receipts.into_iter().map(|b| to_sender(b.bytes)));
+        logs.extend(done.logs);
+        let mut trace = done.trace;
+        for (address, state) in &recipients {
+            let external = match state {
+                Recipient::Remote => false,
+                Recipient::External => true,
+                _ => continue,
+            };
             trace.push(RecipientTrace {
                 address: address.clone(),
-                certified: true,
-                state: state_name.into(),
-                updated: received_at.unix(),
-                detail,
+                certified: !external,
+                remote: true,
+                state: if external { STATE_EXTERNAL } else { STATE_ACCEPTED }.into(),
+                warned: false,
+                updated: accepted_at.unix(),
+                detail: if external {
+                    "busta inviata come posta ordinaria".into()
+                } else {
+                    "in attesa della presa in carico".into()
+                },
             });
         }
-        deliveries.extend(receipts);
         let step = Certification {
             dedup_key: Some(dedup_key(&s)),
             pec_id: facts.pec_id.clone(),
@@ -483,8 +490,16 @@ impl Prepared {
                 sender: facts.sender.clone(),
                 subject: facts.subject.clone(),
                 accepted: accepted_at.unix(),
+                destinatari: facts
+                    .destinatari
+                    .iter()
+                    .map(|d| (d.address.clone(), d.certificato))
+                    .collect(),
+                risposte: facts.risposte.clone(),
+                receipt: facts.receipt.as_str().into(),
                 recipients: trace,
             }),
+            queue,
         };
         Ok((
             step,

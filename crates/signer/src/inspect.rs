@@ -6,7 +6,7 @@ use openssl::x509::X509;
 use serde::Serialize;
 
 use crate::daticert::Daticert;
-use crate::index::ProviderIndex;
+use crate::index::{ProviderEntry, ProviderIndex};
 use crate::kind::Kind;
 use crate::mime;
 use crate::smime::{self, ChainTime};
@@ -96,6 +96,12 @@ pub struct Report {
     /// Facts worth reporting that do not make it invalid.
     pub notes: Vec<String>,
     pub valid: bool,
+    /// The signed entity (multipart/mixed), exactly as signed, when the signature verified.
+    #[serde(skip)]
+    pub entity: Option<Vec<u8>>,
+    /// The signer's entry of the provider index.
+    #[serde(skip)]
+    pub entry: Option<ProviderEntry>,
 }
 
 /// Classifies and verifies one message (PEC.md §9.3, §3.5): signature, chain, signer in
@@ -128,6 +134,8 @@ pub fn check(message: &[u8], opts: &CheckOptions<'_>) -> Report {
         errors: Vec::new(),
         notes: Vec::new(),
         valid: false,
+        entity: None,
+        entry: None,
     };
     if kind.is_none() {
         r.errors
@@ -160,6 +168,7 @@ pub fn check(message: &[u8], opts: &CheckOptions<'_>) -> Report {
     match opts.index.by_certificate(&verified.signer) {
         Some(entry) => {
             r.provider = Some(entry.name.clone());
+            r.entry = Some(entry.clone());
             if let Some(domain) = r.from.as_deref().and_then(|f| f.rsplit_once('@')) {
                 if !entry.domains.iter().any(|d| d == domain.1) {
                     r.notes.push(format!(
@@ -199,6 +208,7 @@ pub fn check(message: &[u8], opts: &CheckOptions<'_>) -> Report {
                             d.tipo
                         ));
                     }
+                    r.errors.extend(header_mismatches(message, kind, &d));
                     r.daticert = Some(d);
                 }
                 Err(e) => r.errors.push(e.to_string()),
@@ -206,7 +216,34 @@ pub fn check(message: &[u8], opts: &CheckOptions<'_>) -> Report {
         }
     }
     r.valid = r.errors.is_empty();
+    r.entity = Some(verified.entity);
     r
+}
+
+/// The outer header against the signed daticert (PEC.md §3.5, §5): an envelope's
+/// Message-ID is the identificativo, and `X-Riferimento-Message-ID` is the msgid.
+fn header_mismatches(message: &[u8], kind: Kind, d: &Daticert) -> Vec<String> {
+    let bare = |v: &str| v.trim().trim_matches(['<', '>']).to_string();
+    let mut errors = Vec::new();
+    if kind == Kind::Envelope {
+        let id = mime::header(message, "Message-ID").map(|v| bare(&v));
+        if id.as_deref() != Some(d.identificativo.as_str()) {
+            errors.push(format!(
+                "Message-ID {} is not the daticert identificativo {}",
+                id.unwrap_or_default(),
+                d.identificativo
+            ));
+        }
+    }
+    let riferimento = mime::header(message, "X-Riferimento-Message-ID").map(|v| bare(&v));
+    if let (Some(h), Some(m)) = (riferimento, d.msgid.as_deref().map(bare)) {
+        if h != m {
+            errors.push(format!(
+                "X-Riferimento-Message-ID <{h}> is not the daticert msgid <{m}>"
+            ));
+        }
+    }
+    errors
 }
 
 fn subject_line(cert: &X509) -> String {

@@ -13,7 +13,7 @@ use pecd_archive::login::{authenticate, AuthError};
 use pecd_common::address::Address;
 use pecd_common::input::{Input, Line, Read};
 use pecd_common::net::write_out;
-use pecd_engine::{Ordinary, Outcome, Submission};
+use pecd_engine::{Incoming, Outcome, Submission};
 use pecd_store::{Mailbox, MailboxId, MailboxState};
 use smtp_proto::{Request, AUTH_LOGIN, AUTH_PLAIN};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -400,13 +400,24 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         let Ok(rcpt) = Address::parse(&address) else {
             return self.reply(Reply::new(501, "5.1.3", "Bad recipient address syntax"));
         };
-        if !self.ctx.config.provider.serves(&rcpt) {
+        // An authenticated holder may write to anyone: the PEC engine delivers to our
+        // mailboxes (an unknown one gets an avviso di mancata consegna) and relays the rest
+        // to other providers or, for esterno recipients, to the Internet (PEC.md §6.1, §6.8).
+        // Without AUTH only our domains are served.
+        if self.user.is_none() && !self.ctx.config.provider.serves(&rcpt) {
             return self.reply(Reply::no_relay(rcpt.as_str()));
         }
-        // An authenticated holder's recipients are looked up by the PEC engine, which answers
-        // an unknown one with an avviso di mancata consegna; ordinary mail needs the mailbox.
+        let from_peer = self.ctx.engine.is_peer_address(&tx.from);
         let mailbox = if self.user.is_some() {
             None
+        } else if from_peer {
+            // Possibly another provider's envelope or receipt: an unknown, disabled or full
+            // mailbox gets its avviso di mancata consegna at the end of DATA (PEC.md §6.4),
+            // so the recipient is not refused here.
+            match self.ctx.store.find_mailbox(rcpt.as_str()).await {
+                Ok(m) => m.map(|m| m.id),
+                Err(_) => return self.reply(Reply::store_unavailable()),
+            }
         } else {
             match self.ordinary_recipient(&rcpt).await {
                 Ok(id) => Some(id),
@@ -592,30 +603,42 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             };
             return self.reply(reply);
         }
-        let recipients: Vec<(String, MailboxId)> = tx
-            .recipients
-            .iter()
-            .filter_map(|(a, m)| m.map(|m| (a.clone(), m)))
-            .collect();
         let mut full = received.into_bytes();
         full.extend_from_slice(&message);
-        let reply = match engine.receive_ordinary(&tx.from, &recipients, full).await {
-            Ok(Ordinary::Delivered) => {
-                tracing::info!(id = %id, sender = %tx.from, recipients = recipients.len(), "ordinary mail delivered in a busta di anomalia");
+        let count = tx.recipients.len();
+        let reply = match engine.receive(&tx.from, tx.recipients, full).await {
+            Ok(Incoming::Envelope { pec_id }) => {
+                tracing::info!(%pec_id, sender = %tx.from, recipients = count, "envelope of another provider taken in charge");
+                Reply::ok(format!("Envelope {pec_id} taken in charge"))
+            }
+            Ok(Incoming::Duplicate { pec_id }) => {
+                Reply::ok(format!("Envelope {pec_id} already taken in charge"))
+            }
+            Ok(Incoming::VirusDetected { pec_id, finding }) => {
+                tracing::warn!(%pec_id, %finding, "envelope of another provider with malware: rilevazione virus sent");
+                Reply::ok(format!("Envelope {pec_id} taken; virus found, not delivered"))
+            }
+            Ok(Incoming::Receipt { kind }) => {
+                tracing::info!(id = %id, kind = kind.name(), sender = %tx.from, "receipt of another provider delivered");
+                Reply::ok(format!("Receipt accepted as {id}"))
+            }
+            Ok(Incoming::Anomaly { reason }) => {
+                tracing::info!(id = %id, sender = %tx.from, recipients = count, %reason, "delivered in a busta di anomalia");
                 Reply::ok(format!("Message accepted as {id}"))
             }
-            Ok(Ordinary::Refused) => Reply::new(
+            Ok(Incoming::Refused) => Reply::new(
                 550,
                 "5.7.1",
                 "This mailbox accepts certified mail (PEC) only",
             ),
-            Ok(Ordinary::Infected(finding)) => Reply::new(
+            Ok(Incoming::Infected(finding)) => Reply::new(
                 554,
                 "5.7.0",
                 format!("Virus found ({finding}); message refused"),
             ),
+            Ok(Incoming::NoMailbox) => Reply::new(550, "5.1.1", "No such mailbox here"),
             Err(e) => {
-                tracing::error!(id = %id, error = %e, "storing ordinary mail failed");
+                tracing::error!(id = %id, error = %e, "storing incoming mail failed");
                 Reply::store_unavailable()
             }
         };

@@ -231,9 +231,14 @@ impl Store {
         self.run(move |s| s.queue_body(&entry)).await
     }
 
-    /// Rewrites a queue entry durably; `false` when it is gone meanwhile.
-    pub async fn queue_update(&self, entry: QueueEntry) -> Result<bool, StoreError> {
-        self.run(move |s| s.queue_update(entry)).await
+    /// Rewrites a queue entry with the log lines of what the attempt delivered, durably;
+    /// `false` (nothing written) when it is gone meanwhile.
+    pub async fn queue_update(
+        &self,
+        entry: QueueEntry,
+        log: Vec<LogRecord>,
+    ) -> Result<bool, StoreError> {
+        self.run(move |s| s.queue_update(entry, log)).await
     }
 
     /// Removes a queue entry with the log lines saying why, durably; the entry as it was.

@@ -976,13 +976,7 @@ impl SledStore {
             plan.push((d.mailbox, folder.id, body.id, d.bytes.len() as u64));
             prepared.push(body);
         }
-        let mut log = Vec::with_capacity(c.log.len());
-        for r in &c.log {
-            let mut key = [0u8; 16];
-            key[..8].copy_from_slice(&log_time_key(r.time));
-            key[8..].copy_from_slice(&self.db.generate_id().map_err(sled_err)?.to_be_bytes());
-            log.push((key, enc(r)));
-        }
+        let log = self.log_lines(&c.log)?;
         let trace = c.trace.as_ref().map(|t| (enc(t), t.open()));
         let mut queue = Vec::with_capacity(c.queue.len());
         for o in &c.queue {
@@ -1146,19 +1140,35 @@ impl SledStore {
         Ok(self.bodies.read(&entry.blob)?)
     }
 
-    /// Rewrites a queue entry (after an attempt, or to retry at once), durably; `false` when
-    /// it is gone meanwhile (delivered or deleted).
-    pub fn queue_update(&self, entry: QueueEntry) -> Result<bool, StoreError> {
+    /// Rewrites a queue entry (after an attempt, or to retry at once) with the log lines of
+    /// what the attempt delivered, durably; `false` when it is gone meanwhile (delivered or
+    /// deleted), and then nothing is written.
+    pub fn queue_update(&self, entry: QueueEntry, log: Vec<LogRecord>) -> Result<bool, StoreError> {
+        let lines = self.log_lines(&log)?;
         self.commit(Vec::new(), move |s| {
             let key = entry.id.to_be_bytes();
-            finish(s.pec_queue.transaction(|q| {
+            finish((&s.pec_queue, &s.pec_log).transaction(|(q, lg)| {
                 if q.get(key)?.is_none() {
                     return Ok(false);
                 }
                 q.insert(&key[..], enc(&entry))?;
+                for (k, value) in &lines {
+                    lg.insert(&k[..], value.clone())?;
+                }
                 Ok(true)
             }))
         })
+    }
+
+    fn log_lines(&self, log: &[LogRecord]) -> Result<Vec<([u8; 16], Vec<u8>)>, StoreError> {
+        let mut lines = Vec::with_capacity(log.len());
+        for r in log {
+            let mut key = [0u8; 16];
+            key[..8].copy_from_slice(&log_time_key(r.time));
+            key[8..].copy_from_slice(&self.db.generate_id().map_err(sled_err)?.to_be_bytes());
+            lines.push((key, enc(r)));
+        }
+        Ok(lines)
     }
 
     /// Removes a queue entry (delivered, expired or deleted) with the log lines that record
@@ -1168,13 +1178,7 @@ impl SledStore {
         id: u64,
         log: Vec<LogRecord>,
     ) -> Result<Option<QueueEntry>, StoreError> {
-        let mut lines = Vec::with_capacity(log.len());
-        for r in &log {
-            let mut key = [0u8; 16];
-            key[..8].copy_from_slice(&log_time_key(r.time));
-            key[8..].copy_from_slice(&self.db.generate_id().map_err(sled_err)?.to_be_bytes());
-            lines.push((key, enc(r)));
-        }
+        let lines = self.log_lines(&log)?;
         let removed = self.commit(Vec::new(), move |s| {
             finish((&s.pec_queue, &s.pec_log).transaction(|(q, lg)| {
                 let Some(v) = q.remove(&id.to_be_bytes()[..])? else {

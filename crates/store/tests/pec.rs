@@ -217,7 +217,7 @@ async fn queue_and_pending_survive_a_restart_and_leave_with_their_log() {
     entry.attempts = 1;
     entry.next_attempt = 70;
     entry.last_error = "connection refused".into();
-    assert!(store.queue_update(entry.clone()).await.unwrap());
+    assert!(store.queue_update(entry.clone(), vec![]).await.unwrap());
     assert_eq!(
         store.queue_entry(entry.id).await.unwrap(),
         Some(entry.clone())
@@ -232,7 +232,7 @@ async fn queue_and_pending_survive_a_restart_and_leave_with_their_log() {
     let removed = store.queue_remove(entry.id, vec![line]).await.unwrap();
     assert_eq!(removed, Some(entry.clone()));
     assert_eq!(store.queue_remove(entry.id, vec![]).await.unwrap(), None);
-    assert!(!store.queue_update(entry).await.unwrap(), "gone");
+    assert!(!store.queue_update(entry, vec![]).await.unwrap(), "gone");
     let q = LogQuery {
         id: Some("q1@pec.localhost".into()),
         ..Default::default()

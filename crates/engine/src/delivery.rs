@@ -1,0 +1,120 @@
+//! The Delivery Point (PEC.md §6.4), shared by our own submissions (same-domain rule) and by
+//! envelopes of other providers: the envelope goes into each mailbox unchanged, and each
+//! recipient gets one signed receipt or notice for the sender.
+
+use pecd_signer::build::{self, Built, Document, Facts, Provider};
+use pecd_signer::smime::SignError;
+use pecd_signer::{breve, Errore, Kind, Moment, ReceiptType, Signer};
+use pecd_store::{Delivery, LogRecord, RecipientTrace, STATE_DELIVERED, STATE_ERROR};
+
+use crate::submit::{esteso, log};
+use crate::Recipient;
+
+pub(crate) struct Point<'a> {
+    pub signer: &'a Signer,
+    pub provider: &'a Provider,
+    pub facts: &'a Facts,
+    /// The original as carried in postacert.eml.
+    pub original: &'a [u8],
+    /// What goes into the mailboxes: the signed envelope, byte for byte.
+    pub envelope: &'a [u8],
+    /// To and Cc of the original, lower case: a Cc-only recipient gets a sintetica receipt.
+    pub to: &'a [String],
+    pub cc: &'a [String],
+    /// The temporal reference of the delivery step (PEC.md §10.6).
+    pub when: Moment,
+}
+
+#[derive(Default)]
+pub(crate) struct Delivered {
+    /// The envelope into each active mailbox.
+    pub stored: Vec<Delivery>,
+    /// One receipt or notice per recipient, for the sender.
+    pub receipts: Vec<Built>,
+    pub logs: Vec<LogRecord>,
+    pub trace: Vec<RecipientTrace>,
+}
+
+impl Point<'_> {
+    /// Delivers to our recipients (others are skipped); `next_id` names each receipt.
+    pub fn deliver(
+        &self,
+        recipients: &[(String, Recipient)],
+        next_id: &mut dyn FnMut() -> String,
+    ) -> Result<Delivered, SignError> {
+        let facts = self.facts;
+        let breve_original =
+            (facts.receipt == ReceiptType::Breve).then(|| breve::substitute(self.original));
+        let mut out = Delivered::default();
+        for (address, state) in recipients {
+            let (doc, state_name, detail) = match state {
+                Recipient::Remote | Recipient::External => continue,
+                Recipient::Active(mailbox) => {
+                    out.stored.push(Delivery {
+                        mailbox: *mailbox,
+                        folder: "INBOX".into(),
+                        bytes: self.envelope.to_vec(),
+                    });
+                    let cc_only = self.cc.contains(address) && !self.to.contains(address);
+                    let tipo = facts.receipt.for_recipient(cc_only);
+                    let carried = match tipo {
+                        ReceiptType::Breve => breve_original.as_deref().unwrap_or(self.original),
+                        _ => self.original,
+                    };
+                    (
+                        Document::Delivery {
+                            recipient: address.clone(),
+                            tipo,
+                            original: carried,
+                        },
+                        STATE_DELIVERED,
+                        format!("ricevuta di avvenuta consegna {}", tipo.as_str()),
+                    )
+                }
+                other => {
+                    let (errore, code, text) = match other {
+                        Recipient::Missing => (Errore::NoDest, "5.1.1", "casella inesistente"),
+                        Recipient::Revoked => (Errore::Altro, "5.2.1", "casella disattivata"),
+                        _ => (Errore::Altro, "5.2.2", "casella piena"),
+                    };
+                    let esteso = esteso(code, &self.provider.name, text);
+                    (
+                        Document::NonDelivery {
+                            recipient: address.clone(),
+                            errore,
+                            esteso: esteso.clone(),
+                        },
+                        STATE_ERROR,
+                        esteso,
+                    )
+                }
+            };
+            let id = next_id();
+            let built = build::build(self.signer, self.provider, facts, &doc, self.when, &id)?;
+            out.logs.push(log(
+                self.when,
+                if built.kind == Kind::Delivery {
+                    "consegna"
+                } else {
+                    "mancata-consegna"
+                },
+                facts,
+                vec![address.clone()],
+                vec![id],
+                &self.provider.name,
+                detail.clone(),
+            ));
+            out.receipts.push(built);
+            out.trace.push(RecipientTrace {
+                address: address.clone(),
+                certified: true,
+                remote: false,
+                state: state_name.into(),
+                warned: false,
+                updated: self.when.unix(),
+                detail,
+            });
+        }
+        Ok(out)
+    }
+}

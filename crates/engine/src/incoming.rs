@@ -1,0 +1,523 @@
+//! The Incoming Point (PEC.md §6.3, §9.3) for mail from outside: envelopes, receipts and
+//! notices of other providers, and ordinary mail. Whatever a provider signed is stored byte
+//! for byte (only our `Received:` field goes in front), and the trace of our own
+//! transactions follows the receipts that come back (§6.5).
+
+use openssl::sha::Sha256;
+use pecd_signer::build::{self, Document, Facts};
+use pecd_signer::inspect::{self, CheckOptions, Report};
+use pecd_signer::{ChainTime, Daticert, Kind, ProviderEntry, ReceiptType};
+use pecd_store::{
+    Certification, Certified, Delivery, LogRecord, MailboxId, TraceRecord, STATE_ACCEPTED,
+    STATE_DELIVERED, STATE_ERROR, STATE_TAKEN,
+};
+
+use crate::delivery::Point;
+use crate::submit::{esteso, log, parse};
+use crate::{Engine, EngineError, Recipient, QUARANTINE};
+use pecd_common::config::OrdinaryMail;
+
+/// What became of a message at the Incoming Point.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// A valid envelope of another provider: taken in charge, delivered, receipts queued.
+    Envelope { pec_id: String },
+    /// The same envelope was taken in charge before (the peer retried after a lost reply).
+    Duplicate { pec_id: String },
+    /// A valid envelope carrying malware: quarantined, rilevazione virus queued (§6.3).
+    VirusDetected { pec_id: String, finding: String },
+    /// A valid receipt or notice of another provider, delivered unchanged.
+    Receipt { kind: Kind },
+    /// Delivered inside a busta di anomalia: ordinary mail by policy, or a message signed by a
+    /// listed provider that is not formally correct (the reason).
+    Anomaly { reason: String },
+    /// Ordinary mail the recipients' domain refuses.
+    Refused,
+    /// Ordinary mail with malware, refused.
+    Infected(String),
+    /// No recipient has a mailbox here.
+    NoMailbox,
+}
+
+/// The key that makes a peer's retried envelope a duplicate.
+fn envelope_key(pec_id: &str, recipients: &[String]) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(b"pecd-peer-envelope-v1\0");
+    h.update(pec_id.as_bytes());
+    for r in recipients {
+        h.update(b"\0");
+        h.update(r.as_bytes());
+    }
+    h.finish().to_vec()
+}
+
+/// The facts of one of our transactions, from its trace (for notices we make later).
+pub(crate) fn facts_of(t: &TraceRecord) -> Facts {
+    Facts {
+        pec_id: t.pec_id.clone(),
+        msgid: t.msgid.clone(),
+        sender: t.sender.clone(),
+        destinatari: t
+            .destinatari
+            .iter()
+            .map(|(address, certificato)| pecd_signer::Destinatario {
+                address: address.clone(),
+                certificato: *certificato,
+            })
+            .collect(),
+        risposte: t.risposte.clone(),
+        subject: t.subject.clone(),
+        receipt: ReceiptType::parse(&t.receipt).unwrap_or_default(),
+    }
+}
+
+impl Engine {
+    /// Takes a message arriving without AUTH (PEC.md §6.3): `message` already has our
+    /// `Received:` field in front; `recipients` are RCPT TO addresses of our domains with
+    /// their mailbox when it exists.
+    pub async fn receive(
+        &self,
+        sender: &str,
+        recipients: Vec<(String, Option<MailboxId>)>,
+        message: Vec<u8>,
+    ) -> Result<Incoming, EngineError> {
+        let anchors = self.anchors();
+        let index = self.index();
+        let (report, message) = tokio::task::spawn_blocking(move || {
+            let opts = CheckOptions {
+                anchors: &anchors,
+                index: &index,
+                time: ChainTime::Now,
+                require_index: true,
+            };
+            (inspect::check(&message, &opts), message)
+        })
+        .await
+        .map_err(|e| EngineError::Setup(format!("verification task: {e}")))?;
+        // §6.3 steps 1–3: no signature, an unknown signer or an invalid one: ordinary mail.
+        let Some(entry) = report
+            .entry
+            .clone()
+            .filter(|_| report.signature.is_ok() && report.chain.is_ok())
+        else {
+            let why = report.errors.first().cloned().unwrap_or_default();
+            return self
+                .receive_ordinary(sender, &recipients, message, true, why)
+                .await;
+        };
+        // Step 4: signed by a listed provider but not formally correct.
+        let kind = report.kind.filter(|k| *k != Kind::Anomaly);
+        let (Some(kind), true) = (kind, report.valid) else {
+            let reason = if report.errors.is_empty() {
+                "busta di anomalia di un altro gestore".to_string()
+            } else {
+                report.errors.join("; ")
+            };
+            tracing::warn!(provider = %entry.name, %reason, "message of a provider not formally correct");
+            return self
+                .receive_ordinary(sender, &recipients, message, false, reason)
+                .await;
+        };
+        if kind == Kind::Envelope {
+            self.take_charge(entry, report, recipients, message).await
+        } else {
+            self.receive_receipt(entry, kind, report, recipients, message)
+                .await
+        }
+    }
+
+    /// A valid envelope of `entry` (PEC.md §6.3 first two rows, §6.4).
+    async fn take_charge(
+        &self,
+        entry: ProviderEntry,
+        report: Report,
+        recipients: Vec<(String, Option<MailboxId>)>,
+        message: Vec<u8>,
+    ) -> Result<Incoming, EngineError> {
+        let d = report.daticert.expect("a valid envelope has daticert");
+        let entity = report.entity.unwrap_or_default();
+        let original = inspect::entity_part(&entity, "postacert.eml").unwrap_or_default();
+        let rcpts: Vec<String> = recipients.iter().map(|(a, _)| a.clone()).collect();
+        let facts = Facts {
+            pec_id: d.identificativo.clone(),
+            msgid: d.msgid.clone(),
+            sender: d.mittente.clone(),
+            destinatari: d.destinatari.clone(),
+            risposte: d.risposte.clone(),
+            subject: d.oggetto.clone().unwrap_or_default(),
+            receipt: pecd_signer::mime::header(&message, "X-TipoRicevuta")
+                .and_then(|v| ReceiptType::parse(&v))
+                .unwrap_or_default(),
+        };
+        let mut states = Vec::with_capacity(rcpts.len());
+        for r in &rcpts {
+            states.push((r.clone(), self.recipient_state(r, message.len() as u64).await?));
+        }
+        let when = self.now();
+        let signer = self.signer.clone();
+        let provider = self.provider.clone();
+        let scanner = self.scanner.clone();
+        let id_base = self.new_id(when);
+        let mail_receipt = entry.mail_receipt.clone();
+        let blocking_facts = facts.clone();
+        let (finding, notices, done) = tokio::task::spawn_blocking(move || {
+            let facts = blocking_facts;
+            let mut n = 0;
+            let mut next_id = || {
+                n += 1;
+                format!("{n}.{id_base}")
+            };
+            // §6.3: malware in a valid envelope: one rilevazione virus per recipient to the
+            // sending provider, nothing delivered.
+            if let Some(f) = scanner.scan(&original) {
+                let mut notices = Vec::new();
+                for r in &facts_recipients(&states) {
+                    let id = next_id();
+                    let doc = Document::VirusDetection {
+                        mail_receipt: mail_receipt.clone(),
+                        recipient: r.clone(),
+                        esteso: esteso("5.7.1", &provider.name, &format!("virus {f}")),
+                    };
+                    notices.push((r.clone(), build::build(&signer, &provider, &facts, &doc, when, &id)?));
+                }
+                return Ok::<_, pecd_signer::smime::SignError>((Some(f), notices, None));
+            }
+            let taking_id = next_id();
+            let taking = build::build(
+                &signer,
+                &provider,
+                &facts,
+                &Document::TakingCharge {
+                    mail_receipt: mail_receipt.clone(),
+                    ricezione: facts_recipients(&states),
+                },
+                when,
+                &taking_id,
+            )?;
+            let p = parse(&original);
+            let point = Point {
+                signer: &signer,
+                provider: &provider,
+                facts: &facts,
+                original: &original,
+                envelope: &message,
+                to: &p.to,
+                cc: &p.cc,
+                when,
+            };
+            let done = point.deliver(&states, &mut next_id)?;
+            Ok((None, vec![(String::new(), taking)], Some((done, message))))
+        })
+        .await
+        .map_err(|e| EngineError::Setup(format!("signing task: {e}")))??;
+
+        let mut step = Certification {
+            dedup_key: Some(envelope_key(&facts.pec_id, &rcpts)),
+            pec_id: facts.pec_id.clone(),
+            ..Default::default()
+        };
+        let outcome = match (finding, done) {
+            (Some(finding), _) => {
+                for (recipient, notice) in notices {
+                    self.route(&entry.mail_receipt, &facts.pec_id, "rilevazione virus", notice.bytes)
+                        .await?
+                        .add_to(&mut step);
+                    step.log.push(log(
+                        when,
+                        "rilevazione-virus",
+                        &facts,
+                        vec![recipient],
+                        vec![notice.message_id],
+                        &entry.name,
+                        format!("virus {finding}"),
+                    ));
+                }
+                Incoming::VirusDetected {
+                    pec_id: facts.pec_id.clone(),
+                    finding,
+                }
+            }
+            (None, Some((done, message))) => {
+                for (_, taking) in notices {
+                    self.route(&entry.mail_receipt, &facts.pec_id, "presa in carico", taking.bytes)
+                        .await?
+                        .add_to(&mut step);
+                    step.log.push(log(
+                        when,
+                        "presa-in-carico",
+                        &facts,
+                        rcpts.clone(),
+                        vec![taking.message_id],
+                        &entry.name,
+                        format!("busta di {}", entry.name),
+                    ));
+                }
+                step.deliveries.extend(done.stored);
+                for receipt in done.receipts {
+                    self.route(&facts.sender, &facts.pec_id, receipt.kind.name(), receipt.bytes)
+                        .await?
+                        .add_to(&mut step);
+                }
+                step.log.extend(done.logs);
+                drop(message);
+                Incoming::Envelope {
+                    pec_id: facts.pec_id.clone(),
+                }
+            }
+            (None, None) => unreachable!("either a finding or a delivery"),
+        };
+        if let Incoming::VirusDetected { .. } = outcome {
+            // The security archive keeps what the antivirus stopped (PEC.md §10.4).
+            step.deliveries.push(Delivery {
+                mailbox: self.service,
+                folder: QUARANTINE.into(),
+                bytes: original_message_for_quarantine(&entity),
+            });
+        }
+        self.certify_and_wake(step, outcome).await
+    }
+
+    /// A valid receipt or notice of `entry` (PEC.md §6.5): stored unchanged in the addressed
+    /// mailboxes, and our transaction's trace moves on.
+    async fn receive_receipt(
+        &self,
+        entry: ProviderEntry,
+        kind: Kind,
+        report: Report,
+        recipients: Vec<(String, Option<MailboxId>)>,
+        message: Vec<u8>,
+    ) -> Result<Incoming, EngineError> {
+        let d = report.daticert.expect("a valid receipt has daticert");
+        let mailboxes: Vec<MailboxId> = recipients.iter().filter_map(|(_, m)| *m).collect();
+        if mailboxes.is_empty() {
+            return Ok(Incoming::NoMailbox);
+        }
+        let _guard = self.trace_lock.lock().await;
+        let when = self.now();
+        let mut step = Certification {
+            pec_id: d.identificativo.clone(),
+            deliveries: mailboxes
+                .iter()
+                .map(|m| Delivery {
+                    mailbox: *m,
+                    folder: "INBOX".into(),
+                    bytes: message.clone(),
+                })
+                .collect(),
+            ..Default::default()
+        };
+        step.log.push(LogRecord {
+            time: when.unix(),
+            event: format!("ricevuta-{}", d.tipo),
+            pec_id: d.identificativo.clone(),
+            msgid: d.msgid.clone(),
+            sender: d.mittente.clone(),
+            recipients: recipients.iter().map(|(a, _)| a.clone()).collect(),
+            subject: d.oggetto.clone().unwrap_or_default(),
+            generated: vec![],
+            provider: entry.name.clone(),
+            detail: receipt_detail(&d),
+        });
+        if let Some(mut trace) = self.store.trace(&d.identificativo).await? {
+            if self.is_local(&trace.sender) {
+                self.advance_trace(&mut trace, kind, &d, &entry, &mut step)
+                    .await?;
+                step.trace = Some(trace);
+            }
+        }
+        let outcome = Incoming::Receipt { kind };
+        self.certify_and_wake(step, outcome).await
+    }
+
+    /// Moves our trace on after a receipt from another provider (PEC.md §6.7); a receipt after
+    /// a final state changes nothing (§12).
+    async fn advance_trace(
+        &self,
+        trace: &mut TraceRecord,
+        kind: Kind,
+        d: &Daticert,
+        entry: &ProviderEntry,
+        step: &mut Certification,
+    ) -> Result<(), EngineError> {
+        let when = self.now();
+        let facts = facts_of(trace);
+        let (sender, pec_id) = (trace.sender.clone(), trace.pec_id.clone());
+        let addressed: Vec<String> = match kind {
+            Kind::TakingCharge => d.ricezione.clone(),
+            _ => d.consegna.clone().into_iter().collect(),
+        };
+        for address in addressed {
+            let address = address.to_ascii_lowercase();
+            let Some(r) = trace
+                .recipients
+                .iter_mut()
+                .find(|r| r.address == address && r.open())
+            else {
+                continue;
+            };
+            let (state, detail) = match kind {
+                Kind::TakingCharge if r.state == STATE_ACCEPTED => (
+                    STATE_TAKEN,
+                    format!("presa in carico da {}", entry.name),
+                ),
+                Kind::Delivery => (STATE_DELIVERED, receipt_detail(d)),
+                Kind::NonDelivery => (STATE_ERROR, receipt_detail(d)),
+                Kind::VirusDetection => {
+                    // §6.5: we tell our sender with an avviso di mancata consegna per virus.
+                    let doc = Document::NonDeliveryVirus {
+                        recipient: address.clone(),
+                        esteso: d.errore_esteso.clone().unwrap_or_else(|| {
+                            esteso("5.7.1", &entry.name, "virus rilevato dal gestore del destinatario")
+                        }),
+                    };
+                    let id = self.new_id(when);
+                    let built = {
+                        let signer = self.signer.clone();
+                        let provider = self.provider.clone();
+                        let (id, facts) = (id.clone(), facts.clone());
+                        tokio::task::spawn_blocking(move || {
+                            build::build(&signer, &provider, &facts, &doc, when, &id)
+                        })
+                        .await
+                        .map_err(|e| EngineError::Setup(format!("signing task: {e}")))??
+                    };
+                    self.route(&sender, &pec_id, "mancata consegna per virus", built.bytes)
+                        .await?
+                        .add_to(step);
+                    step.log.push(log(
+                        when,
+                        "mancata-consegna-virus",
+                        &facts,
+                        vec![address.clone()],
+                        vec![id],
+                        &self.provider.name,
+                        receipt_detail(d),
+                    ));
+                    (STATE_ERROR, format!("virus: {}", receipt_detail(d)))
+                }
+                _ => continue,
+            };
+            r.state = state.into();
+            r.detail = detail;
+            r.updated = when.unix();
+        }
+        Ok(())
+    }
+
+    /// Ordinary mail, or a provider's message that is not formally correct (PEC.md §6.3 last
+    /// two rows): by policy (`policy_applies`) refused, or wrapped in a busta di anomalia for
+    /// each recipient with a mailbox.
+    pub(crate) async fn receive_ordinary(
+        &self,
+        sender: &str,
+        recipients: &[(String, Option<MailboxId>)],
+        message: Vec<u8>,
+        policy_applies: bool,
+        reason: String,
+    ) -> Result<Incoming, EngineError> {
+        let existing: Vec<(String, MailboxId)> = recipients
+            .iter()
+            .filter_map(|(a, m)| m.map(|m| (a.clone(), m)))
+            .collect();
+        let Some((first, _)) = existing.first() else {
+            return Ok(Incoming::NoMailbox);
+        };
+        if policy_applies && self.ordinary_policy(first) == OrdinaryMail::Refuse {
+            return Ok(Incoming::Refused);
+        }
+        let signer = self.signer.clone();
+        let provider = self.provider.clone();
+        let scanner = self.scanner.clone();
+        let sender_owned = sender.to_string();
+        let when = self.now();
+        let (finding, built, message) = tokio::task::spawn_blocking(move || {
+            if let Some(f) = scanner.scan(&message) {
+                return Ok::<_, pecd_signer::smime::SignError>((Some(f), None, message));
+            }
+            let built = build::anomaly(&signer, &provider, &message, &sender_owned, when)?;
+            Ok((None, Some(built), message))
+        })
+        .await
+        .map_err(|e| EngineError::Setup(format!("signing task: {e}")))??;
+        if let Some(f) = finding {
+            tracing::warn!(sender, finding = %f, "ordinary mail with malware refused");
+            return Ok(Incoming::Infected(f));
+        }
+        let built = built.expect("built when clean");
+        let subject = build::decoded_subject(&message);
+        let id = if built.message_id.is_empty() {
+            self.new_id(when)
+        } else {
+            built.message_id.clone()
+        };
+        let detail = if reason.is_empty() {
+            "posta ordinaria consegnata in una busta di anomalia".to_string()
+        } else {
+            format!("busta di anomalia: {reason}")
+        };
+        let step = Certification {
+            pec_id: id.clone(),
+            deliveries: existing
+                .iter()
+                .map(|(_, m)| Delivery {
+                    mailbox: *m,
+                    folder: "INBOX".into(),
+                    bytes: built.bytes.clone(),
+                })
+                .collect(),
+            log: vec![LogRecord {
+                time: when.unix(),
+                event: "anomalia".into(),
+                pec_id: id,
+                msgid: Some(format!("<{}>", built.message_id))
+                    .filter(|_| !built.message_id.is_empty()),
+                sender: sender.to_string(),
+                recipients: existing.iter().map(|(a, _)| a.clone()).collect(),
+                subject,
+                generated: vec![],
+                provider: self.provider.name.clone(),
+                detail: detail.clone(),
+            }],
+            ..Default::default()
+        };
+        self.store.certify(step).await?;
+        Ok(Incoming::Anomaly { reason })
+    }
+
+    /// Writes a step; wakes the relay when it queued something.
+    async fn certify_and_wake(
+        &self,
+        step: Certification,
+        outcome: Incoming,
+    ) -> Result<Incoming, EngineError> {
+        let queued = !step.queue.is_empty();
+        match self.store.certify(step).await? {
+            Certified::Stored(_) => {
+                if queued {
+                    self.relay_wake.notify_one();
+                }
+                Ok(outcome)
+            }
+            Certified::Duplicate(pec_id) => Ok(Incoming::Duplicate { pec_id }),
+        }
+    }
+}
+
+fn facts_recipients(states: &[(String, Recipient)]) -> Vec<String> {
+    states.iter().map(|(a, _)| a.clone()).collect()
+}
+
+/// The original inside an infected envelope, for the security archive.
+fn original_message_for_quarantine(entity: &[u8]) -> Vec<u8> {
+    inspect::entity_part(entity, "postacert.eml").unwrap_or_else(|| entity.to_vec())
+}
+
+/// What a receipt says, for the log and the trace.
+fn receipt_detail(d: &Daticert) -> String {
+    let mut s = format!("{} da {}", d.tipo, d.gestore_emittente);
+    if let Some(e) = &d.errore_esteso {
+        s.push_str(": ");
+        s.push_str(e);
+    }
+    s
+}

@@ -1,0 +1,141 @@
+//! The timeouts of the sending provider (PEC.md §6.6), per certified recipient of another
+//! provider: the 12 h warning when neither a presa in carico nor a delivery receipt has come,
+//! and the final notice when no delivery receipt has come. The clock starts at acceptance;
+//! the state lives in the trace, so a restart keeps every deadline.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pecd_signer::build::{self, Document};
+use pecd_store::{Certification, STATE_ACCEPTED, STATE_TIMED_OUT};
+
+use crate::incoming::facts_of;
+use crate::submit::{esteso, log};
+use crate::{Engine, EngineError};
+
+/// When the warning goes out, after acceptance.
+pub const WARNING_AFTER: i64 = 12 * 3600;
+/// When the final notice goes out: inside the 22 h – 24 h window of §6.6, one minute before
+/// its end so that a timer interval of up to a minute still lands in it.
+pub const FINAL_AFTER: i64 = 24 * 3600 - 60;
+
+impl Engine {
+    /// Checks the timers every `pec.timer_interval_seconds`, for ever.
+    pub async fn run_timers(self: Arc<Self>) {
+        let every = Duration::from_secs(self.config.pec.timer_interval_seconds);
+        loop {
+            match self.check_timeouts().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(notices = n, "timeout notices sent"),
+                Err(e) => tracing::error!(error = %e, "checking the PEC timeouts failed"),
+            }
+            tokio::time::sleep(every).await;
+        }
+    }
+
+    /// Emits every notice due now; returns how many.
+    pub async fn check_timeouts(&self) -> Result<usize, EngineError> {
+        let mut sent = 0;
+        for id in self.store.pending().await? {
+            let _guard = self.trace_lock.lock().await;
+            let Some(mut trace) = self.store.trace(&id).await? else {
+                continue;
+            };
+            let now = self.now();
+            let age = now.unix() - trace.accepted;
+            // (recipient, final) in the order they go out.
+            let mut due = Vec::new();
+            for r in trace.recipients.iter().filter(|r| r.open()) {
+                if age >= WARNING_AFTER && r.state == STATE_ACCEPTED && !r.warned {
+                    due.push((r.address.clone(), false));
+                }
+                if age >= FINAL_AFTER {
+                    due.push((r.address.clone(), true));
+                }
+            }
+            if due.is_empty() {
+                continue;
+            }
+            let facts = facts_of(&trace);
+            let signer = self.signer.clone();
+            let provider = self.provider.clone();
+            let id_base = self.new_id(now);
+            let notices = {
+                let due = due.clone();
+                let facts = facts.clone();
+                tokio::task::spawn_blocking(move || {
+                    due.iter()
+                        .enumerate()
+                        .map(|(n, (recipient, last))| {
+                            let text = if *last {
+                                esteso(
+                                    "5.4.1",
+                                    &provider.name,
+                                    "nessuna ricevuta di avvenuta consegna entro 24 ore",
+                                )
+                            } else {
+                                esteso(
+                                    "4.4.1",
+                                    &provider.name,
+                                    "nessuna ricevuta di presa in carico o di consegna entro 12 ore",
+                                )
+                            };
+                            let doc = Document::Timeout {
+                                recipient: recipient.clone(),
+                                last: *last,
+                                esteso: text.clone(),
+                            };
+                            let id = format!("{}.{id_base}", n + 1);
+                            build::build(&signer, &provider, &facts, &doc, now, &id)
+                                .map(|b| (b, text))
+                        })
+                        .collect::<Result<Vec<_>, _>>()
+                })
+                .await
+                .map_err(|e| EngineError::Setup(format!("signing task: {e}")))??
+            };
+            let mut step = Certification {
+                pec_id: trace.pec_id.clone(),
+                ..Default::default()
+            };
+            for ((recipient, last), (built, text)) in due.iter().zip(notices) {
+                self.route(&trace.sender, &trace.pec_id, "avviso di mancata consegna per superamento dei tempi massimi", built.bytes)
+                    .await?
+                    .add_to(&mut step);
+                step.log.push(log(
+                    now,
+                    if *last {
+                        "mancata-consegna-tempo"
+                    } else {
+                        "preavviso-mancata-consegna"
+                    },
+                    &facts,
+                    vec![recipient.clone()],
+                    vec![built.message_id],
+                    &self.provider.name,
+                    text.clone(),
+                ));
+                let r = trace
+                    .recipients
+                    .iter_mut()
+                    .find(|r| &r.address == recipient)
+                    .expect("due recipients come from the trace");
+                r.updated = now.unix();
+                r.detail = text;
+                if *last {
+                    r.state = STATE_TIMED_OUT.into();
+                } else {
+                    r.warned = true;
+                }
+                sent += 1;
+            }
+            step.trace = Some(trace);
+            let queued = !step.queue.is_empty();
+            self.store.certify(step).await?;
+            if queued {
+                self.relay_wake.notify_one();
+            }
+        }
+        Ok(sent)
+    }
+}
