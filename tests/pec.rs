@@ -10,7 +10,7 @@ use base64::Engine as _;
 use pecd_signer::inspect::{classify, entity_part};
 use pecd_signer::smime::split_signed;
 use pecd_signer::{Errore, Kind, ReceiptType};
-use support::pec::assert_valid_pec;
+use support::pec::{assert_valid_pec, decode, imap};
 use support::smtp::Conn;
 use support::{Server, PASSWORD, PECD};
 
@@ -18,22 +18,6 @@ const A: &str = "anna@pec.localhost";
 const B: &str = "bruno@pec.localhost";
 const C: &str = "carla@pec.localhost";
 const SERVICE: &str = "posta-certificata@pec.localhost";
-
-const IMAP_DUMP: &str = r#"
-import imaplib, ssl, sys, json, base64
-ca, port, user, pw = sys.argv[1:5]
-m = imaplib.IMAP4_SSL('localhost', int(port), ssl_context=ssl.create_default_context(cafile=ca))
-m.login(user, pw)
-out = []
-typ, _ = m.select(FOLDER)
-assert typ == 'OK'
-typ, data = m.uid('SEARCH', None, 'ALL')
-for uid in data[0].split():
-    typ, d = m.uid('FETCH', uid, '(BODY.PEEK[])')
-    out.append(base64.b64encode(d[0][1]).decode())
-m.logout()
-print(json.dumps(out))
-"#;
 
 const POP3_DUMP: &str = r#"
 import poplib, ssl, sys, json, base64
@@ -47,21 +31,6 @@ for i in range(1, len(p.list()[1]) + 1):
 p.quit()
 print(json.dumps(out))
 "#;
-
-fn decode(json: &str) -> Vec<Vec<u8>> {
-    let list: Vec<String> = serde_json::from_str(json.trim()).unwrap();
-    list.iter()
-        .map(|b| base64::engine::general_purpose::STANDARD.decode(b).unwrap())
-        .collect()
-}
-
-fn imap(s: &Server, user: &str, folder: &str) -> Vec<Vec<u8>> {
-    decode(&s.python(
-        &IMAP_DUMP.replace("FOLDER", &format!("'{folder}'")),
-        "imaps",
-        user,
-    ))
-}
 
 fn pop3(s: &Server, user: &str) -> Vec<Vec<u8>> {
     decode(&s.python(POP3_DUMP, "pop3s", user))

@@ -54,9 +54,15 @@ with smtplib.SMTP("127.0.0.1", int(smtp_port)) as s:
     code, _ = s.auth("LOGIN", s.auth_login, initial_response_ok=False)
     assert code == 235, code
     s.sendmail(user, [rcpt], msg.format(user, rcpt, "smtplib 25 login"))
+    # An esterno recipient of an authenticated holder is accepted: the envelope leaves as
+    # ordinary mail through the relay queue (PEC.md §6.8).
+    s.sendmail(user, ["x@example.com"], msg.format(user, "x@example.com", "esterno"))
+with smtplib.SMTP("127.0.0.1", int(smtp_port)) as s:
+    s.starttls(context=ctx)
+    s.ehlo()
     try:
-        s.sendmail(user, ["x@example.com"], msg.format(user, "x@example.com", "relay"))
-        sys.exit("relay accepted")
+        s.sendmail("someone@example.org", ["x@example.com"], msg.format("someone@example.org", "x@example.com", "relay"))
+        sys.exit("open relay")
     except smtplib.SMTPRecipientsRefused as e:
         assert e.recipients["x@example.com"][0] == 550
 print("ok")

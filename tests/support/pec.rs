@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use super::tool;
+use base64::Engine as _;
+
+use super::{tool, Server};
 
 use pecd_signer::inspect::entity_part;
 use pecd_signer::smime::split_signed;
@@ -57,3 +59,37 @@ pub fn assert_valid_pec(message: &[u8], ca: &Path) -> Option<Daticert> {
     ]));
     Some(Daticert::parse(&xml).expect("daticert parses"))
 }
+
+const IMAP_DUMP: &str = r#"
+import imaplib, ssl, sys, json, base64
+ca, port, user, pw = sys.argv[1:5]
+m = imaplib.IMAP4_SSL('localhost', int(port), ssl_context=ssl.create_default_context(cafile=ca))
+m.login(user, pw)
+out = []
+typ, _ = m.select(FOLDER)
+assert typ == 'OK'
+typ, data = m.uid('SEARCH', None, 'ALL')
+for uid in data[0].split():
+    typ, d = m.uid('FETCH', uid, '(BODY.PEEK[])')
+    out.append(base64.b64encode(d[0][1]).decode())
+m.logout()
+print(json.dumps(out))
+"#;
+
+/// Decodes the JSON list of base64 messages the python dump scripts print.
+pub fn decode(json: &str) -> Vec<Vec<u8>> {
+    let list: Vec<String> = serde_json::from_str(json.trim()).unwrap();
+    list.iter()
+        .map(|b| base64::engine::general_purpose::STANDARD.decode(b).unwrap())
+        .collect()
+}
+
+/// Every message of `folder` of `user`, read with python's imaplib.
+pub fn imap(s: &Server, user: &str, folder: &str) -> Vec<Vec<u8>> {
+    decode(&s.python(
+        &IMAP_DUMP.replace("FOLDER", &format!("'{folder}'")),
+        "imaps",
+        user,
+    ))
+}
+
