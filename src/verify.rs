@@ -42,6 +42,9 @@ pub fn verify(args: VerifyArgs) -> ExitCode {
         .trust_anchors
         .clone()
         .unwrap_or_else(|| config.peers.trust_anchors.clone());
+    if args.trust_anchors.is_some() && !anchors_path.exists() {
+        return crate::fail(format!("{}: no such file", anchors_path.display()));
+    }
     let anchors = match pecd_engine::load_anchors(&anchors_path) {
         Ok(a) => a,
         Err(e) => return crate::fail(e),

@@ -6,7 +6,6 @@ mod support;
 
 use std::process::Command;
 
-use base64::Engine as _;
 use pecd_signer::inspect::{classify, entity_part};
 use pecd_signer::smime::split_signed;
 use pecd_signer::{Errore, Kind, ReceiptType};

@@ -287,7 +287,11 @@ async fn two_providers_exchange_certified_mail() {
         std::fs::read(y.ca()).unwrap(),
     ]
     .concat();
-    std::fs::write(x.dir().join("anchors.pem"), [&both[..], &z_cert[..]].concat()).unwrap();
+    std::fs::write(
+        x.dir().join("anchors.pem"),
+        [&both[..], &z_cert[..]].concat(),
+    )
+    .unwrap();
     std::fs::write(y.dir().join("anchors.pem"), &both).unwrap();
     x.server.signal(libc::SIGHUP);
     y.server.signal(libc::SIGHUP);
@@ -304,7 +308,10 @@ async fn two_providers_exchange_certified_mail() {
     assert_eq!(shown["ours"], false);
     assert_eq!(shown["certificates"][0]["emails"][0], X_SERVICE);
     let human = text(&x.server.pecctl(&["index", "list"], ""));
-    assert!(human.contains("Provider X (ours)") && human.contains("Provider Y"), "{human}");
+    assert!(
+        human.contains("Provider X (ours)") && human.contains("Provider Y"),
+        "{human}"
+    );
 
     x.server.create_mailbox(ANNA);
     y.server.create_mailbox(BRUNO);
@@ -358,7 +365,12 @@ async fn two_providers_exchange_certified_mail() {
     let f = dir.path().join("r.eml");
     std::fs::write(&f, delivered[0]).unwrap();
     let out = Command::new(PECD)
-        .args(["verify", "--config", x.server.config().to_str().unwrap(), "--require-index"])
+        .args([
+            "verify",
+            "--config",
+            x.server.config().to_str().unwrap(),
+            "--require-index",
+        ])
         .arg(&f)
         .output()
         .unwrap();
@@ -370,7 +382,13 @@ async fn two_providers_exchange_certified_mail() {
         .iter()
         .map(|r| r["event"].as_str().unwrap())
         .collect();
-    for e in ["accettazione", "inoltro", "ricevuta-presa-in-carico", "ricevuta-avvenuta-consegna", "ricevuta-errore-consegna"] {
+    for e in [
+        "accettazione",
+        "inoltro",
+        "ricevuta-presa-in-carico",
+        "ricevuta-avvenuta-consegna",
+        "ricevuta-errore-consegna",
+    ] {
         assert!(events.contains(&e), "{e} missing from {events:?}");
     }
 
@@ -415,7 +433,10 @@ async fn two_providers_exchange_certified_mail() {
     assert!(reply.starts_with("250"), "{reply}");
     let bruno = wait_inbox(&y, BRUNO, 2);
     assert_eq!(classify(&bruno[1]), Some(Kind::Anomaly));
-    assert!(assert_valid_pec(&bruno[1], &y.ca()).is_none(), "no daticert in an anomaly");
+    assert!(
+        assert_valid_pec(&bruno[1], &y.ca()).is_none(),
+        "no daticert in an anomaly"
+    );
     assert_eq!(queue_len(&y), 0, "no presa in carico for a forged envelope");
 
     // 3. Y down: the envelope waits in X's queue, which survives X's restart; Y comes back.
@@ -430,7 +451,10 @@ async fn two_providers_exchange_certified_mail() {
             assert!(!q[0]["last_error"].as_str().unwrap().is_empty());
             break;
         }
-        assert!(Instant::now() < deadline, "no failed attempt recorded: {q:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no failed attempt recorded: {q:?}"
+        );
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(state_of(&trace(&x, &id2), BRUNO), "accepted");
@@ -440,12 +464,86 @@ async fn two_providers_exchange_certified_mail() {
     let qid = x.server.json(&["queue", "list"])[0]["id"].as_u64().unwrap();
     x.server.json(&["queue", "retry", &qid.to_string()]);
     let bruno = wait_inbox(&y, BRUNO, 3);
-    assert_eq!(header(&bruno[2], "Message-ID").trim_matches(['<', '>']), id2);
+    assert_eq!(
+        header(&bruno[2], "Message-ID").trim_matches(['<', '>']),
+        id2
+    );
     assert_valid_pec(&bruno[2], &x.ca()).unwrap();
     wait_state(&x, &id2, BRUNO, "delivered");
     let anna = wait_inbox(&x, ANNA, 5);
     assert_eq!(of_kind(&anna, Kind::Delivery).len(), 2);
     assert_eq!(queue_len(&x), 0);
+
+    // 3b. The virus path between providers (PEC.md §2 kinds 7–8). X's copy of an envelope is
+    // withdrawn from the queue (`pecctl queue delete`), and an infected envelope with the same
+    // identificativo, signed with X's key, reaches Y: Y quarantines it and sends a rilevazione
+    // virus to X's service mailbox; X tells anna with a mancata consegna per virus.
+    y.server.terminate();
+    let id4 = submit(&x, ANNA, &[BRUNO], "quarta prova").await;
+    let qid = x.server.json(&["queue", "list"])[0]["id"].as_u64().unwrap();
+    let deleted = x.server.json(&["queue", "delete", &qid.to_string()]);
+    assert_eq!(deleted["pec_id"], id4.as_str());
+    assert_eq!(queue_len(&x), 0);
+    y.server.spawn();
+    let read = |f: &str| std::fs::read(x.dir().join("certs").join(f)).unwrap();
+    let x_signer =
+        Signer::from_pem(&read("signer.pem"), &read("signer.key"), &read("ca.pem")).unwrap();
+    let infected = format!(
+        "From: {ANNA}\r\nTo: {BRUNO}\r\nSubject: quarta prova\r\nMessage-ID: <{id4}>\r\n\r\n{}\r\n",
+        r"X5O!P%@AP[4\PZX54(P^)7CC)7}$EICAR-STANDARD-ANTIVIRUS-TEST-FILE!$H+H*"
+    );
+    let facts = Facts {
+        pec_id: id4.clone(),
+        msgid: Some("<quarta@client.test>".into()),
+        sender: ANNA.into(),
+        destinatari: vec![Destinatario {
+            address: BRUNO.into(),
+            certificato: true,
+        }],
+        risposte: ANNA.into(),
+        subject: "quarta prova".into(),
+        receipt: ReceiptType::Completa,
+    };
+    let provider_x = Provider {
+        name: "Provider X".into(),
+        service_address: X_SERVICE.into(),
+    };
+    let envelope = build::build(
+        &x_signer,
+        &provider_x,
+        &facts,
+        &Document::Envelope {
+            original: infected.as_bytes(),
+        },
+        Moment::now(),
+        "",
+    )
+    .unwrap();
+    let (mut c, _) = Conn::plain(format!("127.0.0.1:{y_port}").parse().unwrap()).await;
+    c.cmd("EHLO mx.pec.x.test").await;
+    let reply = c
+        .send_message(ANNA, &[BRUNO], &String::from_utf8(envelope.bytes).unwrap())
+        .await;
+    assert!(reply.contains("virus"), "{reply}");
+    let quarantine = imap(&y.server, Y_SERVICE, "Quarantine");
+    assert_eq!(quarantine.len(), 1);
+    wait_state(&x, &id4, BRUNO, "error");
+    let service = x.inbox(X_SERVICE);
+    let detections = of_kind(&service, Kind::VirusDetection);
+    assert_eq!(detections.len(), 1);
+    let d = assert_valid_pec(detections[0], &y.ca()).unwrap();
+    assert_eq!(
+        (d.consegna.as_deref(), d.identificativo.as_str()),
+        (Some(BRUNO), id4.as_str())
+    );
+    assert_eq!(header(detections[0], "X-Mittente"), ANNA);
+    let anna = wait_inbox(&x, ANNA, 7);
+    let virus = of_kind(&anna, Kind::NonDeliveryVirus);
+    assert_eq!(virus.len(), 1);
+    let d = assert_valid_pec(virus[0], &x.ca()).unwrap();
+    assert_eq!(d.consegna.as_deref(), Some(BRUNO));
+    assert_eq!(header(virus[0], "X-VerificaSicurezza"), "errore");
+    assert_eq!(y.inbox(BRUNO).len(), 3, "nothing infected delivered");
 
     // 4. A peer that never answers: 12 h warning, then the 24 h notice (clock moved).
     let id3 = submit(&x, ANNA, &[ZENO], "terza prova").await;
@@ -460,7 +558,13 @@ async fn two_providers_exchange_certified_mail() {
     let d = assert_valid_pec(warnings[0], &x.ca()).unwrap();
     assert_eq!(d.tipo, "preavviso-errore-consegna");
     assert_eq!(d.consegna.as_deref(), Some(ZENO));
-    assert!(d.errore_esteso.as_deref().unwrap_or("").starts_with("4.4.1"), "{d:?}");
+    assert!(
+        d.errore_esteso
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("4.4.1"),
+        "{d:?}"
+    );
     let t = trace(&x, &id3);
     assert_eq!(state_of(&t, ZENO), "accepted");
     assert_eq!(t["recipients"][0]["warned"], true);
@@ -469,7 +573,13 @@ async fn two_providers_exchange_certified_mail() {
     let notices = of_kind(&anna, Kind::Timeout);
     assert_eq!(notices.len(), 2);
     let d = assert_valid_pec(notices[1], &x.ca()).unwrap();
-    assert!(d.errore_esteso.as_deref().unwrap_or("").starts_with("5.4.1"), "{d:?}");
+    assert!(
+        d.errore_esteso
+            .as_deref()
+            .unwrap_or("")
+            .starts_with("5.4.1"),
+        "{d:?}"
+    );
     wait_state(&x, &id3, ZENO, "timed-out");
     // The queue gives up after 24 hours too (PEC.md §6.2), logged.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -484,7 +594,11 @@ async fn two_providers_exchange_certified_mail() {
         .iter()
         .map(|r| r["event"].as_str().unwrap())
         .collect();
-    for e in ["preavviso-mancata-consegna", "mancata-consegna-tempo", "inoltro-scaduto"] {
+    for e in [
+        "preavviso-mancata-consegna",
+        "mancata-consegna-tempo",
+        "inoltro-scaduto",
+    ] {
         assert!(events.contains(&e), "{e} missing from {events:?}");
     }
     // No more notices: the transaction is closed.

@@ -129,10 +129,14 @@ async fn index(client: &mut Client, json: bool, cmd: &IndexCommand) -> Result<Do
     match cmd {
         IndexCommand::List => {
             let list: Vec<ProviderView> = client.call(&Request::IndexList).await?;
-            print(json, &list, |l| l.iter().map(|p| provider_text(p, false)).collect());
+            print(json, &list, |l| {
+                l.iter().map(|p| provider_text(p, false)).collect()
+            });
         }
         IndexCommand::Show { key } => {
-            let p: ProviderView = client.call(&Request::IndexShow { key: key.clone() }).await?;
+            let p: ProviderView = client
+                .call(&Request::IndexShow { key: key.clone() })
+                .await?;
             print(json, &p, |p| provider_text(p, true));
         }
     }

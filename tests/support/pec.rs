@@ -92,4 +92,3 @@ pub fn imap(s: &Server, user: &str, folder: &str) -> Vec<Vec<u8>> {
         user,
     ))
 }
-

@@ -511,11 +511,17 @@ impl Config {
             ));
         }
         for (key, v) in [
-            ("relay.retry_initial_seconds", self.relay.retry_initial_seconds),
+            (
+                "relay.retry_initial_seconds",
+                self.relay.retry_initial_seconds,
+            ),
             ("relay.retry_max_seconds", self.relay.retry_max_seconds),
             ("relay.interval_seconds", self.relay.interval_seconds),
             ("relay.timeout_seconds", self.relay.timeout_seconds),
-            ("pec.timer_interval_seconds", self.pec.timer_interval_seconds),
+            (
+                "pec.timer_interval_seconds",
+                self.pec.timer_interval_seconds,
+            ),
         ] {
             if v == 0 {
                 return Err(err(key, "must be at least 1".into()));

@@ -368,9 +368,7 @@ impl Operations {
             .entries()
             .iter()
             .find(|e| {
-                e.name.to_ascii_lowercase() == k
-                    || e.domains.contains(&k)
-                    || e.hashes.contains(&k)
+                e.name.to_ascii_lowercase() == k || e.domains.contains(&k) || e.hashes.contains(&k)
             })
             .map(|e| provider_view(e, &own))
             .ok_or_else(|| {

@@ -151,7 +151,10 @@ impl Engine {
         };
         let mut states = Vec::with_capacity(rcpts.len());
         for r in &rcpts {
-            states.push((r.clone(), self.recipient_state(r, message.len() as u64).await?));
+            states.push((
+                r.clone(),
+                self.recipient_state(r, message.len() as u64).await?,
+            ));
         }
         let when = self.now();
         let signer = self.signer.clone();
@@ -178,7 +181,10 @@ impl Engine {
                         recipient: r.clone(),
                         esteso: esteso("5.7.1", &provider.name, &format!("virus {f}")),
                     };
-                    notices.push((r.clone(), build::build(&signer, &provider, &facts, &doc, when, &id)?));
+                    notices.push((
+                        r.clone(),
+                        build::build(&signer, &provider, &facts, &doc, when, &id)?,
+                    ));
                 }
                 return Ok::<_, pecd_signer::smime::SignError>((Some(f), notices, None));
             }
@@ -219,9 +225,14 @@ impl Engine {
         let outcome = match (finding, done) {
             (Some(finding), _) => {
                 for (recipient, notice) in notices {
-                    self.route(&entry.mail_receipt, &facts.pec_id, "rilevazione virus", notice.bytes)
-                        .await?
-                        .add_to(&mut step);
+                    self.route(
+                        &entry.mail_receipt,
+                        &facts.pec_id,
+                        "rilevazione virus",
+                        notice.bytes,
+                    )
+                    .await?
+                    .add_to(&mut step);
                     step.log.push(log(
                         when,
                         "rilevazione-virus",
@@ -239,9 +250,14 @@ impl Engine {
             }
             (None, Some((done, message))) => {
                 for (_, taking) in notices {
-                    self.route(&entry.mail_receipt, &facts.pec_id, "presa in carico", taking.bytes)
-                        .await?
-                        .add_to(&mut step);
+                    self.route(
+                        &entry.mail_receipt,
+                        &facts.pec_id,
+                        "presa in carico",
+                        taking.bytes,
+                    )
+                    .await?
+                    .add_to(&mut step);
                     step.log.push(log(
                         when,
                         "presa-in-carico",
@@ -254,9 +270,14 @@ impl Engine {
                 }
                 step.deliveries.extend(done.stored);
                 for receipt in done.receipts {
-                    self.route(&facts.sender, &facts.pec_id, receipt.kind.name(), receipt.bytes)
-                        .await?
-                        .add_to(&mut step);
+                    self.route(
+                        &facts.sender,
+                        &facts.pec_id,
+                        receipt.kind.name(),
+                        receipt.bytes,
+                    )
+                    .await?
+                    .add_to(&mut step);
                 }
                 step.log.extend(done.logs);
                 drop(message);
@@ -356,10 +377,9 @@ impl Engine {
                 continue;
             };
             let (state, detail) = match kind {
-                Kind::TakingCharge if r.state == STATE_ACCEPTED => (
-                    STATE_TAKEN,
-                    format!("presa in carico da {}", entry.name),
-                ),
+                Kind::TakingCharge if r.state == STATE_ACCEPTED => {
+                    (STATE_TAKEN, format!("presa in carico da {}", entry.name))
+                }
                 Kind::Delivery => (STATE_DELIVERED, receipt_detail(d)),
                 Kind::NonDelivery => (STATE_ERROR, receipt_detail(d)),
                 Kind::VirusDetection => {
@@ -367,7 +387,11 @@ impl Engine {
                     let doc = Document::NonDeliveryVirus {
                         recipient: address.clone(),
                         esteso: d.errore_esteso.clone().unwrap_or_else(|| {
-                            esteso("5.7.1", &entry.name, "virus rilevato dal gestore del destinatario")
+                            esteso(
+                                "5.7.1",
+                                &entry.name,
+                                "virus rilevato dal gestore del destinatario",
+                            )
                         }),
                     };
                     let id = self.new_id(when);

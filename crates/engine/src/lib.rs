@@ -25,8 +25,7 @@ use pecd_signer::build::Provider;
 use pecd_signer::smime::SignError;
 use pecd_signer::{Moment, ProviderEntry, ProviderIndex, Signer};
 use pecd_store::{
-    Certification, Delivery, MailboxId, MailboxState, Store, StoreError,
-    LOG_RETENTION_SECONDS,
+    Certification, Delivery, MailboxId, MailboxState, Store, StoreError, LOG_RETENTION_SECONDS,
 };
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -158,9 +157,7 @@ impl Engine {
         if store.folder(service, QUARANTINE).await?.is_none() {
             store.create_folder(service, QUARANTINE, None).await?;
         }
-        let pruned = store
-            .prune_log(clock.now() - LOG_RETENTION_SECONDS)
-            .await?;
+        let pruned = store.prune_log(clock.now() - LOG_RETENTION_SECONDS).await?;
         if pruned > 0 {
             tracing::info!(
                 pruned,
@@ -266,7 +263,10 @@ impl Engine {
                 None => Route::Nowhere,
             });
         }
-        let domain = to.rsplit_once('@').map_or("", |(_, d)| d).to_ascii_lowercase();
+        let domain = to
+            .rsplit_once('@')
+            .map_or("", |(_, d)| d)
+            .to_ascii_lowercase();
         let certified = self.index().by_domain(&domain).is_some();
         Ok(Route::Relay(pecd_store::Outbound {
             pec_id: pec_id.to_string(),

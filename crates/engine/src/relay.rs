@@ -117,11 +117,22 @@ impl Engine {
         let Some(e) = self.store.queue_entry(id).await? else {
             return Ok(None);
         };
-        let line = self.relay_log(&e, "inoltro-annullato", &e.recipients, "deleted by the operator");
+        let line = self.relay_log(
+            &e,
+            "inoltro-annullato",
+            &e.recipients,
+            "deleted by the operator",
+        );
         Ok(self.store.queue_remove(id, vec![line]).await?)
     }
 
-    fn relay_log(&self, e: &QueueEntry, event: &str, recipients: &[String], detail: &str) -> LogRecord {
+    fn relay_log(
+        &self,
+        e: &QueueEntry,
+        event: &str,
+        recipients: &[String],
+        detail: &str,
+    ) -> LogRecord {
         LogRecord {
             time: self.clock.now(),
             event: event.into(),
@@ -248,8 +259,15 @@ impl Engine {
         let targets = self.resolve(domain).await;
         let mut failure = format!("no mail server found for {domain}");
         for t in &targets {
-            match send_batch(&t.addr, &t.name, &self.config.smtp.hostname, &tls, &outgoing, timeout)
-                .await
+            match send_batch(
+                &t.addr,
+                &t.name,
+                &self.config.smtp.hostname,
+                &tls,
+                &outgoing,
+                timeout,
+            )
+            .await
             {
                 Ok(results) => {
                     for (e, outcomes) in batch.iter().zip(results) {
@@ -299,11 +317,21 @@ impl Engine {
         let mut lines = Vec::new();
         for (r, reply) in &delivered {
             tracing::info!(id = e.id, pec_id = %e.pec_id, recipient = %r, server, "relayed");
-            lines.push(self.relay_log(e, "inoltro", std::slice::from_ref(r), &format!("{server}: {reply}")));
+            lines.push(self.relay_log(
+                e,
+                "inoltro",
+                std::slice::from_ref(r),
+                &format!("{server}: {reply}"),
+            ));
         }
         for (r, reply) in &refused {
             tracing::warn!(id = e.id, pec_id = %e.pec_id, recipient = %r, server, %reply, "relay refused");
-            lines.push(self.relay_log(e, "inoltro-rifiutato", std::slice::from_ref(r), &format!("{server}: {reply}")));
+            lines.push(self.relay_log(
+                e,
+                "inoltro-rifiutato",
+                std::slice::from_ref(r),
+                &format!("{server}: {reply}"),
+            ));
         }
         if waiting.is_empty() {
             self.store.queue_remove(e.id, lines).await?;
@@ -351,7 +379,11 @@ impl Engine {
             else {
                 continue;
             };
-            let text = esteso("5.0.0", &self.provider.name, &format!("rifiutato dal gestore del destinatario: {reply}"));
+            let text = esteso(
+                "5.0.0",
+                &self.provider.name,
+                &format!("rifiutato dal gestore del destinatario: {reply}"),
+            );
             let doc = Document::NonDelivery {
                 recipient: recipient.clone(),
                 errore: Errore::Altro,
@@ -359,17 +391,26 @@ impl Engine {
             };
             let id = format!("{}.{}", n + 1, self.new_id(when));
             let built = {
-                let (signer, provider, facts, id) =
-                    (self.signer.clone(), self.provider.clone(), facts.clone(), id.clone());
+                let (signer, provider, facts, id) = (
+                    self.signer.clone(),
+                    self.provider.clone(),
+                    facts.clone(),
+                    id.clone(),
+                );
                 tokio::task::spawn_blocking(move || {
                     build::build(&signer, &provider, &facts, &doc, when, &id)
                 })
                 .await
                 .map_err(|e| EngineError::Setup(format!("signing task: {e}")))??
             };
-            self.route(&trace.sender, &trace.pec_id, "avviso di mancata consegna", built.bytes)
-                .await?
-                .add_to(&mut step);
+            self.route(
+                &trace.sender,
+                &trace.pec_id,
+                "avviso di mancata consegna",
+                built.bytes,
+            )
+            .await?
+            .add_to(&mut step);
             step.log.push(log(
                 when,
                 "mancata-consegna",

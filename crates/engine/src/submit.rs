@@ -469,7 +469,12 @@ impl Prepared {
                 address: address.clone(),
                 certified: !external,
                 remote: true,
-                state: if external { STATE_EXTERNAL } else { STATE_ACCEPTED }.into(),
+                state: if external {
+                    STATE_EXTERNAL
+                } else {
+                    STATE_ACCEPTED
+                }
+                .into(),
                 warned: false,
                 updated: accepted_at.unix(),
                 detail: if external {

@@ -99,9 +99,14 @@ impl Engine {
                 ..Default::default()
             };
             for ((recipient, last), (built, text)) in due.iter().zip(notices) {
-                self.route(&trace.sender, &trace.pec_id, "avviso di mancata consegna per superamento dei tempi massimi", built.bytes)
-                    .await?
-                    .add_to(&mut step);
+                self.route(
+                    &trace.sender,
+                    &trace.pec_id,
+                    "avviso di mancata consegna per superamento dei tempi massimi",
+                    built.bytes,
+                )
+                .await?
+                .add_to(&mut step);
                 step.log.push(log(
                     now,
                     if *last {

@@ -616,7 +616,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             }
             Ok(Incoming::VirusDetected { pec_id, finding }) => {
                 tracing::warn!(%pec_id, %finding, "envelope of another provider with malware: rilevazione virus sent");
-                Reply::ok(format!("Envelope {pec_id} taken; virus found, not delivered"))
+                Reply::ok(format!(
+                    "Envelope {pec_id} taken; virus found, not delivered"
+                ))
             }
             Ok(Incoming::Receipt { kind }) => {
                 tracing::info!(id = %id, kind = kind.name(), sender = %tx.from, "receipt of another provider delivered");

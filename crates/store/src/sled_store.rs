@@ -258,6 +258,9 @@ fn finish<T>(r: Result<T, TransactionError<StoreError>>) -> Result<T, StoreError
     })
 }
 
+/// A legal log record ready to insert: key (time ‖ id) and encoded value.
+type LogLine = ([u8; 16], Vec<u8>);
+
 /// Log keys start with the time, sign bit flipped so that byte order is time order.
 fn log_time_key(t: i64) -> [u8; 8] {
     ((t as u64) ^ (1 << 63)).to_be_bytes()
@@ -1160,7 +1163,7 @@ impl SledStore {
         })
     }
 
-    fn log_lines(&self, log: &[LogRecord]) -> Result<Vec<([u8; 16], Vec<u8>)>, StoreError> {
+    fn log_lines(&self, log: &[LogRecord]) -> Result<Vec<LogLine>, StoreError> {
         let mut lines = Vec::with_capacity(log.len());
         for r in log {
             let mut key = [0u8; 16];
