@@ -83,7 +83,7 @@ timeout_seconds = 10
     )
 }
 
-struct Provider_ {
+struct Peer {
     server: Server,
     name: &'static str,
     domain: &'static str,
@@ -91,10 +91,10 @@ struct Provider_ {
     routes: String,
 }
 
-impl Provider_ {
-    fn new(name: &'static str, domain: &'static str, routes: String, smtp: u16) -> Provider_ {
+impl Peer {
+    fn new(name: &'static str, domain: &'static str, routes: String, smtp: u16) -> Peer {
         let server = Server::prepare();
-        let p = Provider_ {
+        let p = Peer {
             server,
             name,
             domain,
@@ -144,7 +144,7 @@ impl Provider_ {
 }
 
 /// Waits until `user`'s INBOX at `p` holds at least `n` messages; returns them.
-fn wait_inbox(p: &Provider_, user: &str, n: usize) -> Vec<Vec<u8>> {
+fn wait_inbox(p: &Peer, user: &str, n: usize) -> Vec<Vec<u8>> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let got = p.inbox(user);
@@ -197,7 +197,7 @@ fn make_identity(dir: &Path, name: &str, email: &str) -> (Vec<u8>, Vec<u8>) {
     (std::fs::read(cert).unwrap(), std::fs::read(key).unwrap())
 }
 
-async fn submit(p: &Provider_, from: &str, to: &[&str], subject: &str) -> String {
+async fn submit(p: &Peer, from: &str, to: &[&str], subject: &str) -> String {
     let addr = p.server.listener("submissions");
     let (mut c, _) = Conn::tls(addr, &p.ca()).await;
     c.login(from, PASSWORD).await;
@@ -216,7 +216,7 @@ async fn submit(p: &Provider_, from: &str, to: &[&str], subject: &str) -> String
         .to_string()
 }
 
-fn trace(p: &Provider_, id: &str) -> serde_json::Value {
+fn trace(p: &Peer, id: &str) -> serde_json::Value {
     p.server.json(&["trace", id])
 }
 
@@ -230,7 +230,7 @@ fn state_of(t: &serde_json::Value, address: &str) -> String {
         .unwrap_or_default()
 }
 
-fn wait_state(p: &Provider_, id: &str, address: &str, state: &str) {
+fn wait_state(p: &Peer, id: &str, address: &str, state: &str) {
     let deadline = Instant::now() + Duration::from_secs(60);
     while state_of(&trace(p, id), address) != state {
         assert!(
@@ -243,7 +243,72 @@ fn wait_state(p: &Provider_, id: &str, address: &str, state: &str) {
     }
 }
 
-fn queue_len(p: &Provider_) -> usize {
+/// The events of the legal log about one transaction, oldest first.
+fn log_events(p: &Peer, id: &str) -> Vec<String> {
+    let log = p.server.json(&["log", "search", "--msgid", id]);
+    log.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["event"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// A bare SMTP server for an esterno domain (no STARTTLS, as much of the Internet): accepts
+/// one session and returns MAIL FROM, RCPT TO and the message it received.
+fn esterno_server() -> (u16, std::thread::JoinHandle<(String, Vec<String>, Vec<u8>)>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let handle = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut out = stream.try_clone().unwrap();
+        let mut input = BufReader::new(stream);
+        let (mut from, mut rcpts, mut data) = (String::new(), Vec::new(), Vec::new());
+        out.write_all(b"220 mx.esterno.test ESMTP\r\n").unwrap();
+        loop {
+            let mut line = String::new();
+            if input.read_line(&mut line).unwrap() == 0 {
+                break;
+            }
+            let upper = line.to_ascii_uppercase();
+            let reply: &[u8] = if upper.starts_with("EHLO") {
+                b"250-mx.esterno.test\r\n250 8BITMIME\r\n"
+            } else if upper.starts_with("MAIL FROM:") {
+                from = line[10..].trim().trim_matches(['<', '>']).to_string();
+                b"250 2.1.0 ok\r\n"
+            } else if upper.starts_with("RCPT TO:") {
+                rcpts.push(line[8..].trim().trim_matches(['<', '>']).to_string());
+                b"250 2.1.5 ok\r\n"
+            } else if upper.starts_with("DATA") {
+                out.write_all(b"354 go ahead\r\n").unwrap();
+                loop {
+                    let mut l = Vec::new();
+                    input.read_until(b'\n', &mut l).unwrap();
+                    if l == b".\r\n" {
+                        break;
+                    }
+                    let unstuffed = if l.starts_with(b"..") {
+                        &l[1..]
+                    } else {
+                        &l[..]
+                    };
+                    data.extend_from_slice(unstuffed);
+                }
+                b"250 2.0.0 queued\r\n"
+            } else if upper.starts_with("QUIT") {
+                out.write_all(b"221 bye\r\n").unwrap();
+                break;
+            } else {
+                b"250 ok\r\n"
+            };
+            out.write_all(reply).unwrap();
+        }
+        (from, rcpts, data)
+    });
+    (port, handle)
+}
+
+fn queue_len(p: &Peer) -> usize {
     p.server.json(&["queue", "list"]).as_array().unwrap().len()
 }
 
@@ -252,13 +317,17 @@ async fn two_providers_exchange_certified_mail() {
     let (x_port, y_port) = (free_port(), free_port());
     // Z's route is a port nobody listens on: a peer that never answers.
     let dead = free_port();
-    let mut x = Provider_::new(
+    let (esterno_port, esterno) = esterno_server();
+    let mut x = Peer::new(
         "Provider X",
         "pec.x.test",
-        format!("\"pec.y.test\" = \"127.0.0.1:{y_port}\", \"pec.z.test\" = \"127.0.0.1:{dead}\""),
+        format!(
+            "\"pec.y.test\" = \"127.0.0.1:{y_port}\", \"pec.z.test\" = \"127.0.0.1:{dead}\", \
+             \"esterno.test\" = \"127.0.0.1:{esterno_port}\""
+        ),
         x_port,
     );
-    let mut y = Provider_::new(
+    let mut y = Peer::new(
         "Provider Y",
         "pec.y.test",
         format!("\"pec.x.test\" = \"127.0.0.1:{x_port}\""),
@@ -375,13 +444,7 @@ async fn two_providers_exchange_certified_mail() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out));
-    let log = x.server.json(&["log", "search", "--msgid", &id]);
-    let events: Vec<&str> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["event"].as_str().unwrap())
-        .collect();
+    let events = log_events(&x, &id);
     for e in [
         "accettazione",
         "inoltro",
@@ -389,8 +452,29 @@ async fn two_providers_exchange_certified_mail() {
         "ricevuta-avvenuta-consegna",
         "ricevuta-errore-consegna",
     ] {
-        assert!(events.contains(&e), "{e} missing from {events:?}");
+        assert!(events.iter().any(|x| x == e), "{e} missing from {events:?}");
     }
+
+    // 1b. An esterno recipient (PEC.md §6.8): the envelope leaves as ordinary mail, no
+    // receipts come back, the acceptance lists the address as esterno.
+    let id_e = submit(&x, ANNA, &["mario@esterno.test"], "posta ordinaria").await;
+    let (from, rcpts, data) = esterno.join().unwrap();
+    assert_eq!(
+        (from.as_str(), rcpts),
+        (ANNA, vec!["mario@esterno.test".to_string()])
+    );
+    assert_eq!(classify(&data), Some(Kind::Envelope));
+    assert_eq!(
+        assert_valid_pec(&data, &x.ca()).unwrap().identificativo,
+        id_e
+    );
+    wait_state(&x, &id_e, "mario@esterno.test", "external");
+    let anna = wait_inbox(&x, ANNA, 4);
+    let d = assert_valid_pec(of_kind(&anna, Kind::Acceptance)[1], &x.ca()).unwrap();
+    assert_eq!(d.destinatari.len(), 1);
+    assert!(!d.destinatari[0].certificato, "{d:?}");
+    assert!(log_events(&x, &id_e).iter().any(|e| e == "inoltro"));
+    assert_eq!(queue_len(&x), 0);
 
     // 2. A forged envelope (signed by a key Y does not list) arriving at Y: anomaly.
     let z = Signer::from_pem(&z_cert, &z_key, &[]).unwrap();
@@ -458,6 +542,13 @@ async fn two_providers_exchange_certified_mail() {
         std::thread::sleep(Duration::from_millis(200));
     }
     assert_eq!(state_of(&trace(&x, &id2), BRUNO), "accepted");
+    let qid = x.server.json(&["queue", "list"])[0]["id"].as_u64().unwrap();
+    let shown = x.server.json(&["queue", "show", &qid.to_string()]);
+    assert_eq!(
+        (shown["label"].as_str(), shown["certified"].as_bool()),
+        (Some("busta di trasporto"), Some(true))
+    );
+    assert_eq!(shown["recipients"][0], BRUNO);
     x.restart(0);
     assert_eq!(queue_len(&x), 1, "the queue survives a restart");
     y.server.spawn();
@@ -470,7 +561,7 @@ async fn two_providers_exchange_certified_mail() {
     );
     assert_valid_pec(&bruno[2], &x.ca()).unwrap();
     wait_state(&x, &id2, BRUNO, "delivered");
-    let anna = wait_inbox(&x, ANNA, 5);
+    let anna = wait_inbox(&x, ANNA, 6);
     assert_eq!(of_kind(&anna, Kind::Delivery).len(), 2);
     assert_eq!(queue_len(&x), 0);
 
@@ -537,7 +628,7 @@ async fn two_providers_exchange_certified_mail() {
         (Some(BRUNO), id4.as_str())
     );
     assert_eq!(header(detections[0], "X-Mittente"), ANNA);
-    let anna = wait_inbox(&x, ANNA, 7);
+    let anna = wait_inbox(&x, ANNA, 8);
     let virus = of_kind(&anna, Kind::NonDeliveryVirus);
     assert_eq!(virus.len(), 1);
     let d = assert_valid_pec(virus[0], &x.ca()).unwrap();
@@ -587,19 +678,13 @@ async fn two_providers_exchange_certified_mail() {
         assert!(Instant::now() < deadline, "expired message still queued");
         std::thread::sleep(Duration::from_millis(200));
     }
-    let log = x.server.json(&["log", "search", "--msgid", &id3]);
-    let events: Vec<&str> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["event"].as_str().unwrap())
-        .collect();
+    let events = log_events(&x, &id3);
     for e in [
         "preavviso-mancata-consegna",
         "mancata-consegna-tempo",
         "inoltro-scaduto",
     ] {
-        assert!(events.contains(&e), "{e} missing from {events:?}");
+        assert!(events.iter().any(|x| x == e), "{e} missing from {events:?}");
     }
     // No more notices: the transaction is closed.
     std::thread::sleep(Duration::from_secs(2));

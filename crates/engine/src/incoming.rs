@@ -212,7 +212,7 @@ impl Engine {
                 when,
             };
             let done = point.deliver(&states, &mut next_id)?;
-            Ok((None, vec![(String::new(), taking)], Some((done, message))))
+            Ok((None, vec![(String::new(), taking)], Some(done)))
         })
         .await
         .map_err(|e| EngineError::Setup(format!("signing task: {e}")))??;
@@ -248,7 +248,7 @@ impl Engine {
                     finding,
                 }
             }
-            (None, Some((done, message))) => {
+            (None, Some(done)) => {
                 for (_, taking) in notices {
                     self.route(
                         &entry.mail_receipt,
@@ -280,7 +280,6 @@ impl Engine {
                     .add_to(&mut step);
                 }
                 step.log.extend(done.logs);
-                drop(message);
                 Incoming::Envelope {
                     pec_id: facts.pec_id.clone(),
                 }
@@ -295,7 +294,7 @@ impl Engine {
                 bytes: original_message_for_quarantine(&entity),
             });
         }
-        self.certify_and_wake(step, outcome).await
+        self.commit_incoming(step, outcome).await
     }
 
     /// A valid receipt or notice of `entry` (PEC.md §6.5): stored unchanged in the addressed
@@ -347,7 +346,7 @@ impl Engine {
             }
         }
         let outcome = Incoming::Receipt { kind };
-        self.certify_and_wake(step, outcome).await
+        self.commit_incoming(step, outcome).await
     }
 
     /// Moves our trace on after a receipt from another provider (PEC.md §6.7); a receipt after
@@ -508,20 +507,14 @@ impl Engine {
         Ok(Incoming::Anomaly { reason })
     }
 
-    /// Writes a step; wakes the relay when it queued something.
-    async fn certify_and_wake(
+    /// Writes a step; a duplicate envelope is reported as such.
+    async fn commit_incoming(
         &self,
         step: Certification,
         outcome: Incoming,
     ) -> Result<Incoming, EngineError> {
-        let queued = !step.queue.is_empty();
-        match self.store.certify(step).await? {
-            Certified::Stored(_) => {
-                if queued {
-                    self.relay_wake.notify_one();
-                }
-                Ok(outcome)
-            }
+        match self.commit(step).await? {
+            Certified::Stored(_) => Ok(outcome),
             Certified::Duplicate(pec_id) => Ok(Incoming::Duplicate { pec_id }),
         }
     }

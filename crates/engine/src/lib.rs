@@ -25,7 +25,8 @@ use pecd_signer::build::Provider;
 use pecd_signer::smime::SignError;
 use pecd_signer::{Moment, ProviderEntry, ProviderIndex, Signer};
 use pecd_store::{
-    Certification, Delivery, MailboxId, MailboxState, Store, StoreError, LOG_RETENTION_SECONDS,
+    Certification, Certified, Delivery, MailboxId, MailboxState, Store, StoreError,
+    LOG_RETENTION_SECONDS,
 };
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -219,6 +220,16 @@ impl Engine {
             anchors: Arc::new(anchors),
         };
         Ok(n)
+    }
+
+    /// Writes a certification step; wakes the relay when the step queued something.
+    async fn commit(&self, step: Certification) -> Result<Certified, EngineError> {
+        let queued = !step.queue.is_empty();
+        let done = self.store.certify(step).await?;
+        if queued && matches!(done, Certified::Stored(_)) {
+            self.relay_wake.notify_one();
+        }
+        Ok(done)
     }
 
     /// Now, as the engine's clock tells it.

@@ -425,7 +425,7 @@ impl Engine {
             r.updated = when.unix();
         }
         step.trace = Some(trace);
-        self.store.certify(step).await?;
+        self.commit(step).await?;
         Ok(())
     }
 }

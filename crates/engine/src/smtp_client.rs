@@ -757,6 +757,23 @@ mod tests {
         }
     }
 
+    /// A batch of one small message from a@a.test to `r`.
+    fn one(r: &[String]) -> [Outgoing<'_>; 1] {
+        [Outgoing {
+            sender: "a@a.test",
+            recipients: r,
+            bytes: b"x\r\n",
+        }]
+    }
+
+    async fn send(
+        addr: &str,
+        policy: &TlsPolicy,
+        batch: &[Outgoing<'_>],
+    ) -> Result<Vec<Vec<RcptOutcome>>, ConnectError> {
+        send_batch(addr, "127.0.0.1", "client.test", policy, batch, T).await
+    }
+
     fn rcpts(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
     }
@@ -853,16 +870,7 @@ mod tests {
                 bytes: body2,
             },
         ];
-        let out = send_batch(
-            &addr,
-            "127.0.0.1",
-            "client.test",
-            &plain_policy(false),
-            &batch,
-            T,
-        )
-        .await
-        .unwrap();
+        let out = send(&addr, &plain_policy(false), &batch).await.unwrap();
         let (d1, d2) = server.await.unwrap();
         assert_eq!(d1, want1);
         assert_eq!(d2, want2);
@@ -931,16 +939,7 @@ mod tests {
                 bytes: b"c\r\n",
             },
         ];
-        let out = send_batch(
-            &addr,
-            "127.0.0.1",
-            "client.test",
-            &plain_policy(false),
-            &batch,
-            T,
-        )
-        .await
-        .unwrap();
+        let out = send(&addr, &plain_policy(false), &batch).await.unwrap();
         server.await.unwrap();
         assert_eq!(
             out,
@@ -965,21 +964,8 @@ mod tests {
             p.say("221 bye").await;
         });
         let r = rcpts(&["b@b.test"]);
-        let batch = [Outgoing {
-            sender: "a@a.test",
-            recipients: &r,
-            bytes: b"x\r\n",
-        }];
-        let err = send_batch(
-            &addr,
-            "127.0.0.1",
-            "client.test",
-            &plain_policy(true),
-            &batch,
-            T,
-        )
-        .await
-        .unwrap_err();
+        let batch = one(&r);
+        let err = send(&addr, &plain_policy(true), &batch).await.unwrap_err();
         server.await.unwrap();
         assert!(matches!(err, ConnectError::NoStartTls), "{err:?}");
     }
@@ -1118,21 +1104,8 @@ mod tests {
             assert!(acceptor.accept(p.into_inner()).await.is_err());
         });
         let r = rcpts(&["b@b.test"]);
-        let batch = [Outgoing {
-            sender: "a@a.test",
-            recipients: &r,
-            bytes: b"x\r\n",
-        }];
-        let err = send_batch(
-            &addr,
-            "127.0.0.1",
-            "client.test",
-            &plain_policy(false),
-            &batch,
-            T,
-        )
-        .await
-        .unwrap_err();
+        let batch = one(&r);
+        let err = send(&addr, &plain_policy(false), &batch).await.unwrap_err();
         server.await.unwrap();
         assert!(matches!(err, ConnectError::Tls(_)), "{err:?}");
     }
@@ -1179,16 +1152,7 @@ mod tests {
                 bytes: b"three\r\n",
             },
         ];
-        let out = send_batch(
-            &addr,
-            "127.0.0.1",
-            "client.test",
-            &plain_policy(false),
-            &batch,
-            T,
-        )
-        .await
-        .unwrap();
+        let out = send(&addr, &plain_policy(false), &batch).await.unwrap();
         server.await.unwrap();
         assert_eq!(out.len(), 3);
         assert_eq!(
@@ -1222,16 +1186,7 @@ mod tests {
             recipients: &r,
             bytes: b"one\r\n",
         }];
-        let out = send_batch(
-            &addr,
-            "127.0.0.1",
-            "client.test",
-            &plain_policy(false),
-            &batch,
-            T,
-        )
-        .await
-        .unwrap();
+        let out = send(&addr, &plain_policy(false), &batch).await.unwrap();
         server.await.unwrap();
         assert!(
             matches!(&out[0][0], RcptOutcome::Temporary(t) if t.starts_with("connection lost: ")),
@@ -1247,21 +1202,8 @@ mod tests {
             p.say("421 4.3.2 too busy").await;
         });
         let r = rcpts(&["b@b.test"]);
-        let batch = [Outgoing {
-            sender: "a@a.test",
-            recipients: &r,
-            bytes: b"x\r\n",
-        }];
-        let err = send_batch(
-            &addr,
-            "127.0.0.1",
-            "client.test",
-            &plain_policy(false),
-            &batch,
-            T,
-        )
-        .await
-        .unwrap_err();
+        let batch = one(&r);
+        let err = send(&addr, &plain_policy(false), &batch).await.unwrap_err();
         server.await.unwrap();
         match err {
             ConnectError::Greeting(text) => assert_eq!(text, "421 4.3.2 too busy"),
@@ -1282,11 +1224,7 @@ mod tests {
             drop(p);
         });
         let r = rcpts(&["b@b.test"]);
-        let batch = [Outgoing {
-            sender: "a@a.test",
-            recipients: &r,
-            bytes: b"x\r\n",
-        }];
+        let batch = one(&r);
         let policy = plain_policy(false);
         let err = send_batch(&addr, "127.0.0.1", "client.test", &policy, &batch, T)
             .await
@@ -1309,11 +1247,7 @@ mod tests {
             p
         });
         let r = rcpts(&["b@b.test"]);
-        let batch = [Outgoing {
-            sender: "a@a.test",
-            recipients: &r,
-            bytes: b"x\r\n",
-        }];
+        let batch = one(&r);
         let policy = plain_policy(false);
         let err = session(
             client,

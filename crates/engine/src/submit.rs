@@ -210,14 +210,8 @@ impl Engine {
         let (step, outcome) = tokio::task::spawn_blocking(move || ctx.run(s, recipients))
             .await
             .map_err(|e| EngineError::Setup(format!("signing task: {e}")))??;
-        let queued = !step.queue.is_empty();
-        match self.store.certify(step).await? {
-            Certified::Stored(_) => {
-                if queued {
-                    self.relay_wake.notify_one();
-                }
-                Ok(outcome)
-            }
+        match self.commit(step).await? {
+            Certified::Stored(_) => Ok(outcome),
             Certified::Duplicate(pec_id) => Ok(Outcome::Duplicate { pec_id }),
         }
     }

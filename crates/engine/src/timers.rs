@@ -135,11 +135,7 @@ impl Engine {
                 sent += 1;
             }
             step.trace = Some(trace);
-            let queued = !step.queue.is_empty();
-            self.store.certify(step).await?;
-            if queued {
-                self.relay_wake.notify_one();
-            }
+            self.commit(step).await?;
         }
         Ok(sent)
     }
