@@ -255,7 +255,10 @@ fn log_events(p: &Peer, id: &str) -> Vec<String> {
 
 /// A bare SMTP server for an esterno domain (no STARTTLS, as much of the Internet): accepts
 /// one session and returns MAIL FROM, RCPT TO and the message it received.
-fn esterno_server() -> (u16, std::thread::JoinHandle<(String, Vec<String>, Vec<u8>)>) {
+/// What the esterno server received: MAIL FROM, RCPT TO, the message.
+type Received = (String, Vec<String>, Vec<u8>);
+
+fn esterno_server() -> (u16, std::thread::JoinHandle<Received>) {
     use std::io::{BufRead, BufReader, Write};
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
