@@ -119,6 +119,20 @@ impl Engine {
                 .await;
         };
         if kind == Kind::Envelope {
+            let listed = |a: &str| {
+                report.daticert.as_ref().is_some_and(|d| {
+                    d.destinatari
+                        .iter()
+                        .any(|x| x.certificato && x.address.eq_ignore_ascii_case(a))
+                })
+            };
+            if let Some((stray, _)) = recipients.iter().find(|(a, _)| !listed(a)) {
+                let reason = format!("{stray} is not a certified recipient of the envelope");
+                tracing::warn!(provider = %entry.name, %reason, "envelope not formally correct");
+                return self
+                    .receive_ordinary(sender, &recipients, message, false, reason)
+                    .await;
+            }
             self.take_charge(entry, report, recipients, message).await
         } else {
             self.receive_receipt(entry, kind, report, recipients, message)
@@ -308,9 +322,11 @@ impl Engine {
         message: Vec<u8>,
     ) -> Result<Incoming, EngineError> {
         let d = report.daticert.expect("a valid receipt has daticert");
-        let mailboxes: Vec<MailboxId> = recipients.iter().filter_map(|(_, m)| *m).collect();
+        let mut mailboxes: Vec<MailboxId> = recipients.iter().filter_map(|(_, m)| *m).collect();
         if mailboxes.is_empty() {
-            return Ok(Incoming::NoMailbox);
+            // A legal document for a mailbox that is gone: kept in the service mailbox, and
+            // the trace still moves on.
+            mailboxes.push(self.service);
         }
         let _guard = self.trace_lock.lock().await;
         let when = self.now();
@@ -339,7 +355,7 @@ impl Engine {
             detail: receipt_detail(&d),
         });
         if let Some(mut trace) = self.store.trace(&d.identificativo).await? {
-            if self.is_local(&trace.sender) {
+            if self.is_local(&trace.sender) && d.mittente.eq_ignore_ascii_case(&trace.sender) {
                 self.advance_trace(&mut trace, kind, &d, &entry, &mut step)
                     .await?;
                 step.trace = Some(trace);
@@ -368,6 +384,12 @@ impl Engine {
         };
         for address in addressed {
             let address = address.to_ascii_lowercase();
+            // A provider speaks only for the recipients of its own domains.
+            let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
+            if !entry.domains.iter().any(|d| d == domain) {
+                tracing::warn!(provider = %entry.name, %address, "receipt about a recipient of another provider ignored");
+                continue;
+            }
             let Some(r) = trace
                 .recipients
                 .iter_mut()
@@ -438,15 +460,27 @@ impl Engine {
         policy_applies: bool,
         reason: String,
     ) -> Result<Incoming, EngineError> {
-        let existing: Vec<(String, MailboxId)> = recipients
-            .iter()
-            .filter_map(|(a, m)| m.map(|m| (a.clone(), m)))
-            .collect();
-        let Some((first, _)) = existing.first() else {
-            return Ok(Incoming::NoMailbox);
-        };
-        if policy_applies && self.ordinary_policy(first) == OrdinaryMail::Refuse {
-            return Ok(Incoming::Refused);
+        // Each recipient by its own mailbox state and, for ordinary mail, its own policy (a
+        // reverse path of a PEC domain skipped these checks at RCPT).
+        let mut existing: Vec<(String, MailboxId)> = Vec::new();
+        let mut refused = false;
+        for (address, _) in recipients {
+            if let Recipient::Active(m) =
+                self.recipient_state(address, message.len() as u64).await?
+            {
+                if policy_applies && self.ordinary_policy(address) == OrdinaryMail::Refuse {
+                    refused = true;
+                } else {
+                    existing.push((address.clone(), m));
+                }
+            }
+        }
+        if existing.is_empty() {
+            return Ok(if refused {
+                Incoming::Refused
+            } else {
+                Incoming::NoMailbox
+            });
         }
         let signer = self.signer.clone();
         let provider = self.provider.clone();

@@ -99,12 +99,11 @@ impl Engine {
     /// `id` None means all. Returns how many.
     pub async fn queue_retry(&self, id: Option<u64>) -> Result<usize, EngineError> {
         let mut n = 0;
-        for mut e in self.store.queue().await? {
+        for e in self.store.queue().await? {
             if id.is_some_and(|id| id != e.id) {
                 continue;
             }
-            e.next_attempt = 0;
-            if self.store.queue_update(e, vec![]).await? {
+            if self.store.queue_reschedule(e.id, 0).await? {
                 n += 1;
             }
         }
@@ -154,6 +153,13 @@ impl Engine {
         let max_age = self.config.relay.max_queue_seconds as i64;
         let mut by_domain: BTreeMap<String, Vec<QueueEntry>> = BTreeMap::new();
         for e in self.store.queue().await? {
+            // A certified envelope never leaves after the final timeout notice told the
+            // sender it failed (PEC.md §6.2, §6.6).
+            let max_age = if e.certified && e.label == ENVELOPE_LABEL {
+                max_age.min(crate::timers::FINAL_AFTER)
+            } else {
+                max_age
+            };
             if now - e.created >= max_age {
                 tracing::warn!(id = e.id, pec_id = %e.pec_id, domain = %e.domain, "queued message expired");
                 let line = self.relay_log(
@@ -170,7 +176,9 @@ impl Engine {
         let mut attempted = 0;
         for (domain, batch) in by_domain {
             attempted += batch.len();
-            self.relay_domain(&domain, batch).await?;
+            if let Err(e) = self.relay_domain(&domain, batch).await {
+                tracing::error!(domain, error = %e, "relaying to a domain failed; next round retries");
+            }
         }
         Ok(attempted)
     }

@@ -241,6 +241,11 @@ impl Store {
         self.run(move |s| s.queue_update(entry, log)).await
     }
 
+    /// Makes a queue entry due at `when`, nothing else changed; `false` when it is gone.
+    pub async fn queue_reschedule(&self, id: u64, when: i64) -> Result<bool, StoreError> {
+        self.run(move |s| s.queue_reschedule(id, when)).await
+    }
+
     /// Removes a queue entry with the log lines saying why, durably; the entry as it was.
     pub async fn queue_remove(
         &self,

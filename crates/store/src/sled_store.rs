@@ -1163,6 +1163,23 @@ impl SledStore {
         })
     }
 
+    /// Makes a queue entry due at `when`, changing nothing else (an operator's retry must not
+    /// bring back recipients a concurrent attempt delivered); `false` when it is gone.
+    pub fn queue_reschedule(&self, id: u64, when: i64) -> Result<bool, StoreError> {
+        self.commit(Vec::new(), move |s| {
+            let key = id.to_be_bytes();
+            finish(s.pec_queue.transaction(|q| {
+                let Some(v) = q.get(key)? else {
+                    return Ok(false);
+                };
+                let mut entry: QueueEntry = dec(&v).map_err(ConflictableTransactionError::Abort)?;
+                entry.next_attempt = when;
+                q.insert(&key[..], enc(&entry))?;
+                Ok(true)
+            }))
+        })
+    }
+
     fn log_lines(&self, log: &[LogRecord]) -> Result<Vec<LogLine>, StoreError> {
         let mut lines = Vec::with_capacity(log.len());
         for r in log {
