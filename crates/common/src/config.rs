@@ -62,9 +62,12 @@ impl Default for Provider {
 impl Provider {
     /// Whether `address` belongs to one of our domains.
     pub fn serves(&self, address: &Address) -> bool {
-        self.domains
-            .iter()
-            .any(|d| d.eq_ignore_ascii_case(address.domain()))
+        self.serves_domain(address.domain())
+    }
+
+    /// Whether `domain` is one of ours, case-insensitively.
+    pub fn serves_domain(&self, domain: &str) -> bool {
+        self.domains.iter().any(|d| d.eq_ignore_ascii_case(domain))
     }
 }
 

@@ -4,7 +4,7 @@
 //! transactions follows the receipts that come back (§6.5).
 
 use openssl::sha::Sha256;
-use pecd_signer::build::{self, Document, Facts};
+use pecd_signer::build::{self, Built, Document, Facts};
 use pecd_signer::inspect::{self, CheckOptions, Report};
 use pecd_signer::{ChainTime, Daticert, Kind, ProviderEntry, ReceiptType};
 use pecd_store::{
@@ -12,9 +12,9 @@ use pecd_store::{
     STATE_DELIVERED, STATE_ERROR, STATE_TAKEN,
 };
 
-use crate::delivery::Point;
+use crate::delivery::{Delivered, Point};
 use crate::submit::{esteso, log, parse};
-use crate::{Engine, EngineError, Recipient, QUARANTINE};
+use crate::{domain_of, off_thread, Engine, EngineError, Recipient, QUARANTINE};
 use pecd_common::config::OrdinaryMail;
 
 /// What became of a message at the Incoming Point.
@@ -37,6 +37,18 @@ pub enum Incoming {
     Infected(String),
     /// No recipient has a mailbox here.
     NoMailbox,
+}
+
+/// What the Incoming Point made of a valid envelope, off the async threads.
+enum Handled {
+    /// Malware: one rilevazione virus per recipient; the original goes to quarantine.
+    Virus {
+        finding: String,
+        notices: Vec<(String, Built)>,
+        original: Vec<u8>,
+    },
+    /// Taken in charge: the presa in carico and the Delivery Point's work.
+    Taken { taking: Built, done: Delivered },
 }
 
 /// The key that makes a peer's retried envelope a duplicate.
@@ -83,7 +95,7 @@ impl Engine {
     ) -> Result<Incoming, EngineError> {
         let anchors = self.anchors();
         let index = self.index();
-        let (report, message) = tokio::task::spawn_blocking(move || {
+        let (report, message) = off_thread(move || {
             let opts = CheckOptions {
                 anchors: &anchors,
                 index: &index,
@@ -92,8 +104,7 @@ impl Engine {
             };
             (inspect::check(&message, &opts), message)
         })
-        .await
-        .map_err(|e| EngineError::Setup(format!("verification task: {e}")))?;
+        .await?;
         // §6.3 steps 1–3: no signature, an unknown signer or an invalid one: ordinary mail.
         let Some(entry) = report
             .entry
@@ -177,8 +188,9 @@ impl Engine {
         let id_base = self.new_id(when);
         let mail_receipt = entry.mail_receipt.clone();
         let blocking_facts = facts.clone();
-        let (finding, notices, done) = tokio::task::spawn_blocking(move || {
-            let facts = blocking_facts;
+        let blocking_rcpts = rcpts.clone();
+        let handled = off_thread(move || {
+            let (facts, rcpts) = (blocking_facts, blocking_rcpts);
             let mut n = 0;
             let mut next_id = || {
                 n += 1;
@@ -186,21 +198,25 @@ impl Engine {
             };
             // §6.3: malware in a valid envelope: one rilevazione virus per recipient to the
             // sending provider, nothing delivered.
-            if let Some(f) = scanner.scan(&original) {
+            if let Some(finding) = scanner.scan(&original) {
                 let mut notices = Vec::new();
-                for r in &facts_recipients(&states) {
-                    let id = next_id();
+                for r in &rcpts {
                     let doc = Document::VirusDetection {
                         mail_receipt: mail_receipt.clone(),
                         recipient: r.clone(),
-                        esteso: esteso("5.7.1", &provider.name, &format!("virus {f}")),
+                        esteso: esteso("5.7.1", &provider.name, &format!("virus {finding}")),
                     };
+                    let id = next_id();
                     notices.push((
                         r.clone(),
                         build::build(&signer, &provider, &facts, &doc, when, &id)?,
                     ));
                 }
-                return Ok::<_, pecd_signer::smime::SignError>((Some(f), notices, None));
+                return Ok::<_, pecd_signer::smime::SignError>(Handled::Virus {
+                    finding,
+                    notices,
+                    original,
+                });
             }
             let taking_id = next_id();
             let taking = build::build(
@@ -209,7 +225,7 @@ impl Engine {
                 &facts,
                 &Document::TakingCharge {
                     mail_receipt: mail_receipt.clone(),
-                    ricezione: facts_recipients(&states),
+                    ricezione: rcpts,
                 },
                 when,
                 &taking_id,
@@ -226,18 +242,21 @@ impl Engine {
                 when,
             };
             let done = point.deliver(&states, &mut next_id)?;
-            Ok((None, vec![(String::new(), taking)], Some(done)))
+            Ok(Handled::Taken { taking, done })
         })
-        .await
-        .map_err(|e| EngineError::Setup(format!("signing task: {e}")))??;
+        .await??;
 
         let mut step = Certification {
             dedup_key: Some(envelope_key(&facts.pec_id, &rcpts)),
             pec_id: facts.pec_id.clone(),
             ..Default::default()
         };
-        let outcome = match (finding, done) {
-            (Some(finding), _) => {
+        let outcome = match handled {
+            Handled::Virus {
+                finding,
+                notices,
+                original,
+            } => {
                 for (recipient, notice) in notices {
                     self.route(
                         &entry.mail_receipt,
@@ -257,31 +276,35 @@ impl Engine {
                         format!("virus {finding}"),
                     ));
                 }
+                // The security archive keeps what the antivirus stopped (PEC.md §10.4).
+                step.deliveries.push(Delivery {
+                    mailbox: self.service,
+                    folder: QUARANTINE.into(),
+                    bytes: original,
+                });
                 Incoming::VirusDetected {
                     pec_id: facts.pec_id.clone(),
                     finding,
                 }
             }
-            (None, Some(done)) => {
-                for (_, taking) in notices {
-                    self.route(
-                        &entry.mail_receipt,
-                        &facts.pec_id,
-                        "presa in carico",
-                        taking.bytes,
-                    )
-                    .await?
-                    .add_to(&mut step);
-                    step.log.push(log(
-                        when,
-                        "presa-in-carico",
-                        &facts,
-                        rcpts.clone(),
-                        vec![taking.message_id],
-                        &entry.name,
-                        format!("busta di {}", entry.name),
-                    ));
-                }
+            Handled::Taken { taking, done } => {
+                self.route(
+                    &entry.mail_receipt,
+                    &facts.pec_id,
+                    "presa in carico",
+                    taking.bytes,
+                )
+                .await?
+                .add_to(&mut step);
+                step.log.push(log(
+                    when,
+                    "presa-in-carico",
+                    &facts,
+                    rcpts.clone(),
+                    vec![taking.message_id],
+                    &entry.name,
+                    format!("busta di {}", entry.name),
+                ));
                 step.deliveries.extend(done.stored);
                 for receipt in done.receipts {
                     self.route(
@@ -298,16 +321,7 @@ impl Engine {
                     pec_id: facts.pec_id.clone(),
                 }
             }
-            (None, None) => unreachable!("either a finding or a delivery"),
         };
-        if let Incoming::VirusDetected { .. } = outcome {
-            // The security archive keeps what the antivirus stopped (PEC.md §10.4).
-            step.deliveries.push(Delivery {
-                mailbox: self.service,
-                folder: QUARANTINE.into(),
-                bytes: original_message_for_quarantine(&entity),
-            });
-        }
         self.commit_incoming(step, outcome).await
     }
 
@@ -377,7 +391,6 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let when = self.now();
         let facts = facts_of(trace);
-        let (sender, pec_id) = (trace.sender.clone(), trace.pec_id.clone());
         let addressed: Vec<String> = match kind {
             Kind::TakingCharge => d.ricezione.clone(),
             _ => d.consegna.clone().into_iter().collect(),
@@ -385,8 +398,7 @@ impl Engine {
         for address in addressed {
             let address = address.to_ascii_lowercase();
             // A provider speaks only for the recipients of its own domains.
-            let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
-            if !entry.domains.iter().any(|d| d == domain) {
+            if !entry.domains.iter().any(|d| d == domain_of(&address)) {
                 tracing::warn!(provider = %entry.name, %address, "receipt about a recipient of another provider ignored");
                 continue;
             }
@@ -415,29 +427,15 @@ impl Engine {
                             )
                         }),
                     };
-                    let id = self.new_id(when);
-                    let built = {
-                        let signer = self.signer.clone();
-                        let provider = self.provider.clone();
-                        let (id, facts) = (id.clone(), facts.clone());
-                        tokio::task::spawn_blocking(move || {
-                            build::build(&signer, &provider, &facts, &doc, when, &id)
-                        })
-                        .await
-                        .map_err(|e| EngineError::Setup(format!("signing task: {e}")))??
-                    };
-                    self.route(&sender, &pec_id, "mancata consegna per virus", built.bytes)
-                        .await?
-                        .add_to(step);
-                    step.log.push(log(
-                        when,
-                        "mancata-consegna-virus",
+                    self.notify_sender(
+                        step,
                         &facts,
-                        vec![address.clone()],
-                        vec![id],
-                        &self.provider.name,
+                        doc,
+                        "mancata-consegna-virus",
+                        &address,
                         receipt_detail(d),
-                    ));
+                    )
+                    .await?;
                     (STATE_ERROR, format!("virus: {}", receipt_detail(d)))
                 }
                 _ => continue,
@@ -487,15 +485,14 @@ impl Engine {
         let scanner = self.scanner.clone();
         let sender_owned = sender.to_string();
         let when = self.now();
-        let (finding, built, message) = tokio::task::spawn_blocking(move || {
+        let (finding, built, message) = off_thread(move || {
             if let Some(f) = scanner.scan(&message) {
                 return Ok::<_, pecd_signer::smime::SignError>((Some(f), None, message));
             }
             let built = build::anomaly(&signer, &provider, &message, &sender_owned, when)?;
             Ok((None, Some(built), message))
         })
-        .await
-        .map_err(|e| EngineError::Setup(format!("signing task: {e}")))??;
+        .await??;
         if let Some(f) = finding {
             tracing::warn!(sender, finding = %f, "ordinary mail with malware refused");
             return Ok(Incoming::Infected(f));
@@ -552,15 +549,6 @@ impl Engine {
             Certified::Duplicate(pec_id) => Ok(Incoming::Duplicate { pec_id }),
         }
     }
-}
-
-fn facts_recipients(states: &[(String, Recipient)]) -> Vec<String> {
-    states.iter().map(|(a, _)| a.clone()).collect()
-}
-
-/// The original inside an infected envelope, for the security archive.
-fn original_message_for_quarantine(entity: &[u8]) -> Vec<u8> {
-    inspect::entity_part(entity, "postacert.eml").unwrap_or_else(|| entity.to_vec())
 }
 
 /// What a receipt says, for the log and the trace.

@@ -21,7 +21,7 @@ use std::sync::{Arc, RwLock};
 
 use openssl::x509::X509;
 use pecd_common::config::{Config, OrdinaryMail};
-use pecd_signer::build::Provider;
+use pecd_signer::build::{self, Document, Facts, Provider};
 use pecd_signer::smime::SignError;
 use pecd_signer::{Moment, ProviderEntry, ProviderIndex, Signer};
 use pecd_store::{
@@ -232,6 +232,38 @@ impl Engine {
         Ok(done)
     }
 
+    /// Signs a notice for our sender about one recipient of the transaction of `facts` (a
+    /// mancata consegna, per virus or by timeout) and adds it, with its log line `event`, to
+    /// `step`. Signing runs off the async threads.
+    async fn notify_sender(
+        &self,
+        step: &mut Certification,
+        facts: &Facts,
+        doc: Document<'static>,
+        event: &str,
+        recipient: &str,
+        detail: String,
+    ) -> Result<(), EngineError> {
+        let when = self.now();
+        let id = self.new_id(when);
+        let (signer, provider, owned) = (self.signer.clone(), self.provider.clone(), facts.clone());
+        let built =
+            off_thread(move || build::build(&signer, &provider, &owned, &doc, when, &id)).await??;
+        self.route(&facts.sender, &facts.pec_id, built.kind.name(), built.bytes)
+            .await?
+            .add_to(step);
+        step.log.push(submit::log(
+            when,
+            event,
+            facts,
+            vec![recipient.to_string()],
+            vec![built.message_id],
+            &self.provider.name,
+            detail,
+        ));
+        Ok(())
+    }
+
     /// Now, as the engine's clock tells it.
     fn now(&self) -> Moment {
         Moment::from_unix(self.clock.now())
@@ -239,20 +271,19 @@ impl Engine {
 
     /// Whether `address` is in one of our domains.
     fn is_local(&self, address: &str) -> bool {
-        let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
-        self.config
-            .provider
-            .domains
-            .iter()
-            .any(|d| d.eq_ignore_ascii_case(domain))
+        self.config.provider.serves_domain(domain_of(address))
+    }
+
+    /// Whether a provider of the index (we included) manages the domain of `address`.
+    fn is_certified(&self, address: &str) -> bool {
+        self.index().by_domain(domain_of(address)).is_some()
     }
 
     /// Whether `address` belongs to another PEC provider of the index: mail from such a
     /// reverse path may be an envelope or receipt, so its recipients are decided at the end
     /// of DATA (an unknown one gets an avviso di mancata consegna, PEC.md §6.4).
     pub fn is_peer_address(&self, address: &str) -> bool {
-        let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
-        !self.is_local(address) && self.index().by_domain(domain).is_some()
+        !self.is_local(address) && self.is_certified(address)
     }
 
     /// Where a message we generate for `to` goes: the mailbox, when `to` is ours (none when
@@ -274,17 +305,12 @@ impl Engine {
                 None => Route::Nowhere,
             });
         }
-        let domain = to
-            .rsplit_once('@')
-            .map_or("", |(_, d)| d)
-            .to_ascii_lowercase();
-        let certified = self.index().by_domain(&domain).is_some();
         Ok(Route::Relay(pecd_store::Outbound {
             pec_id: pec_id.to_string(),
             sender: self.provider.service_address.clone(),
             recipients: vec![to.to_ascii_lowercase()],
-            domain,
-            certified,
+            domain: domain_of(to).to_ascii_lowercase(),
+            certified: self.is_certified(to),
             label: label.to_string(),
             created: self.clock.now(),
             bytes,
@@ -309,15 +335,13 @@ impl Engine {
 
     /// The ordinary-mail policy for a recipient address (PEC.md §12 item 9).
     pub fn ordinary_policy(&self, address: &str) -> OrdinaryMail {
-        let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
-        self.config.pec.ordinary_mail_for(domain)
+        self.config.pec.ordinary_mail_for(domain_of(address))
     }
 
     /// Whether a mailbox can take an envelope of `size` bytes: state and free space.
     async fn recipient_state(&self, address: &str, size: u64) -> Result<Recipient, EngineError> {
         if !self.is_local(address) {
-            let domain = address.rsplit_once('@').map_or("", |(_, d)| d);
-            return Ok(if self.index().by_domain(domain).is_some() {
+            return Ok(if self.is_certified(address) {
                 Recipient::Remote
             } else {
                 Recipient::External
@@ -330,6 +354,20 @@ impl Engine {
             Some(m) => Recipient::Active(m.id),
         })
     }
+}
+
+/// Runs blocking work (signing, verification) off the async threads.
+pub(crate) async fn off_thread<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, EngineError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| EngineError::Setup(format!("blocking task: {e}")))
+}
+
+/// The domain part of an address ("" without one).
+pub(crate) fn domain_of(address: &str) -> &str {
+    address.rsplit_once('@').map_or("", |(_, d)| d)
 }
 
 /// A recipient as the Access Point classifies it (PEC.md §6.1 step 4) and, when ours, as the

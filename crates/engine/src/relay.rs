@@ -11,14 +11,14 @@ use std::time::Duration;
 use hickory_resolver::TokioAsyncResolver;
 use openssl::x509::X509;
 use pecd_common::config::Config;
-use pecd_signer::build::{self, Document};
+use pecd_signer::build::Document;
 use pecd_signer::Errore;
 use pecd_store::{Certification, LogRecord, QueueEntry, STATE_ERROR};
 use rustls_pki_types::CertificateDer;
 
 use crate::incoming::facts_of;
 use crate::smtp_client::{send_batch, Outgoing, RcptOutcome, TlsPolicy};
-use crate::submit::{esteso, log};
+use crate::submit::esteso;
 use crate::{Engine, EngineError};
 
 /// What the relay keeps between rounds.
@@ -379,7 +379,7 @@ impl Engine {
             pec_id: trace.pec_id.clone(),
             ..Default::default()
         };
-        for (n, (recipient, reply)) in refused.iter().enumerate() {
+        for (recipient, reply) in refused {
             let Some(r) = trace
                 .recipients
                 .iter_mut()
@@ -397,37 +397,15 @@ impl Engine {
                 errore: Errore::Altro,
                 esteso: text.clone(),
             };
-            let id = format!("{}.{}", n + 1, self.new_id(when));
-            let built = {
-                let (signer, provider, facts, id) = (
-                    self.signer.clone(),
-                    self.provider.clone(),
-                    facts.clone(),
-                    id.clone(),
-                );
-                tokio::task::spawn_blocking(move || {
-                    build::build(&signer, &provider, &facts, &doc, when, &id)
-                })
-                .await
-                .map_err(|e| EngineError::Setup(format!("signing task: {e}")))??
-            };
-            self.route(
-                &trace.sender,
-                &trace.pec_id,
-                "avviso di mancata consegna",
-                built.bytes,
-            )
-            .await?
-            .add_to(&mut step);
-            step.log.push(log(
-                when,
-                "mancata-consegna",
+            self.notify_sender(
+                &mut step,
                 &facts,
-                vec![recipient.clone()],
-                vec![id],
-                &self.provider.name,
+                doc,
+                "mancata-consegna",
+                recipient,
                 text.clone(),
-            ));
+            )
+            .await?;
             r.state = STATE_ERROR.into();
             r.detail = text;
             r.updated = when.unix();

@@ -13,7 +13,7 @@ use pecd_store::{
 };
 
 use crate::delivery::Point;
-use crate::{Engine, EngineError, Recipient, QUARANTINE};
+use crate::{domain_of, off_thread, Engine, EngineError, Recipient, QUARANTINE};
 
 /// What SMTP hands over at the end of DATA of an authenticated session.
 pub struct Submission {
@@ -207,9 +207,7 @@ impl Engine {
             clock: self.clock.clone(),
         };
         // Building and signing run off the async threads.
-        let (step, outcome) = tokio::task::spawn_blocking(move || ctx.run(s, recipients))
-            .await
-            .map_err(|e| EngineError::Setup(format!("signing task: {e}")))??;
+        let (step, outcome) = off_thread(move || ctx.run(s, recipients)).await??;
         match self.commit(step).await? {
             Certified::Stored(_) => Ok(outcome),
             Certified::Duplicate(pec_id) => Ok(Outcome::Duplicate { pec_id }),
@@ -251,10 +249,9 @@ impl Prepared {
             if destinatari.iter().any(|d| &d.address == a) {
                 continue;
             }
-            let domain = a.rsplit_once('@').map_or("", |(_, d)| d);
             destinatari.push(Destinatario {
                 address: a.clone(),
-                certificato: self.index.by_domain(domain).is_some(),
+                certificato: self.index.by_domain(domain_of(a)).is_some(),
             });
         }
         let facts = Facts {
@@ -420,7 +417,7 @@ impl Prepared {
                 Recipient::External => false,
                 _ => continue,
             };
-            let domain = address.rsplit_once('@').map_or("", |(_, d)| d).to_string();
+            let domain = domain_of(address).to_string();
             match queue.iter_mut().find(|o| o.domain == domain) {
                 Some(o) => o.recipients.push(address.clone()),
                 None => queue.push(Outbound {

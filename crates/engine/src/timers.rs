@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pecd_signer::build::{self, Document};
+use pecd_signer::build::Document;
 use pecd_store::{Certification, STATE_ACCEPTED, STATE_TIMED_OUT};
 
 use crate::incoming::facts_of;
-use crate::submit::{esteso, log};
+use crate::submit::esteso;
 use crate::{Engine, EngineError};
 
 /// When the warning goes out, after acceptance.
@@ -57,69 +57,36 @@ impl Engine {
                 continue;
             }
             let facts = facts_of(&trace);
-            let signer = self.signer.clone();
-            let provider = self.provider.clone();
-            let id_base = self.new_id(now);
-            let notices = {
-                let due = due.clone();
-                let facts = facts.clone();
-                tokio::task::spawn_blocking(move || {
-                    due.iter()
-                        .enumerate()
-                        .map(|(n, (recipient, last))| {
-                            let text = if *last {
-                                esteso(
-                                    "5.4.1",
-                                    &provider.name,
-                                    "nessuna ricevuta di avvenuta consegna entro 24 ore",
-                                )
-                            } else {
-                                esteso(
-                                    "4.4.1",
-                                    &provider.name,
-                                    "nessuna ricevuta di presa in carico o di consegna entro 12 ore",
-                                )
-                            };
-                            let doc = Document::Timeout {
-                                recipient: recipient.clone(),
-                                last: *last,
-                                esteso: text.clone(),
-                            };
-                            let id = format!("{}.{id_base}", n + 1);
-                            build::build(&signer, &provider, &facts, &doc, now, &id)
-                                .map(|b| (b, text))
-                        })
-                        .collect::<Result<Vec<_>, _>>()
-                })
-                .await
-                .map_err(|e| EngineError::Setup(format!("signing task: {e}")))??
-            };
             let mut step = Certification {
                 pec_id: trace.pec_id.clone(),
                 ..Default::default()
             };
-            for ((recipient, last), (built, text)) in due.iter().zip(notices) {
-                self.route(
-                    &trace.sender,
-                    &trace.pec_id,
-                    "avviso di mancata consegna per superamento dei tempi massimi",
-                    built.bytes,
-                )
-                .await?
-                .add_to(&mut step);
-                step.log.push(log(
-                    now,
-                    if *last {
-                        "mancata-consegna-tempo"
-                    } else {
-                        "preavviso-mancata-consegna"
-                    },
-                    &facts,
-                    vec![recipient.clone()],
-                    vec![built.message_id],
-                    &self.provider.name,
-                    text.clone(),
-                ));
+            for (recipient, last) in &due {
+                let text = if *last {
+                    esteso(
+                        "5.4.1",
+                        &self.provider.name,
+                        "nessuna ricevuta di avvenuta consegna entro 24 ore",
+                    )
+                } else {
+                    esteso(
+                        "4.4.1",
+                        &self.provider.name,
+                        "nessuna ricevuta di presa in carico o di consegna entro 12 ore",
+                    )
+                };
+                let doc = Document::Timeout {
+                    recipient: recipient.clone(),
+                    last: *last,
+                    esteso: text.clone(),
+                };
+                let event = if *last {
+                    "mancata-consegna-tempo"
+                } else {
+                    "preavviso-mancata-consegna"
+                };
+                self.notify_sender(&mut step, &facts, doc, event, recipient, text.clone())
+                    .await?;
                 let r = trace
                     .recipients
                     .iter_mut()
