@@ -14,7 +14,7 @@ use pecd_signer::{
     ChainTime, Destinatario, Document, Errore, Facts, Kind, Moment, Provider, ProviderEntry,
     ProviderIndex, ReceiptType, Signer,
 };
-use support::pec::assert_valid_pec;
+use support::pec::{assert_valid_pec, provider_identity};
 use support::tool;
 
 struct Fixture {
@@ -304,25 +304,12 @@ fn sha1_x_pkcs7_and_lf_only_files_verify() {
     )
     .unwrap();
     let signed = dir.path().join("signed.eml");
-    let signer_pem = dir.path().join("signer.pem");
-    let key_pem = dir.path().join("key.pem");
-    tool(Command::new("openssl").args([
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "2",
-        "-subj",
-        "/O=Old Provider/CN=Posta Certificata",
-        "-addext",
-        "subjectAltName=email:posta-certificata@old.example",
-        "-keyout",
-        key_pem.to_str().unwrap(),
-        "-out",
-        signer_pem.to_str().unwrap(),
-    ]));
+    let (signer_pem, key_pem) = provider_identity(
+        dir.path(),
+        "Old Provider",
+        "posta-certificata@old.example",
+        2,
+    );
     tool(Command::new("openssl").args([
         "smime",
         "-sign",

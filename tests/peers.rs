@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use pecd_signer::build::{self, Document, Facts, Provider};
 use pecd_signer::inspect::classify;
 use pecd_signer::{Destinatario, Kind, Moment, ProviderEntry, ReceiptType, Signer};
-use support::pec::{assert_valid_pec, imap};
+use support::pec::{assert_valid_pec, imap, provider_identity};
 use support::smtp::Conn;
 use support::{text, tool, Server, PASSWORD, PECD};
 
@@ -170,33 +170,6 @@ fn of_kind(list: &[Vec<u8>], kind: Kind) -> Vec<&Vec<u8>> {
     list.iter().filter(|m| classify(m) == Some(kind)).collect()
 }
 
-/// A key pair and certificate made with the openssl command: a provider identity that the
-/// test controls (Z).
-fn make_identity(dir: &Path, name: &str, email: &str) -> (Vec<u8>, Vec<u8>) {
-    let key = dir.join("z.key");
-    let cert = dir.join("z.pem");
-    tool(Command::new("openssl").args([
-        "req",
-        "-x509",
-        "-newkey",
-        "rsa:2048",
-        "-nodes",
-        "-days",
-        "30",
-        "-keyout",
-        key.to_str().unwrap(),
-        "-out",
-        cert.to_str().unwrap(),
-        "-subj",
-        &format!("/O={name}/CN=Posta Certificata"),
-        "-addext",
-        &format!("subjectAltName=email:{email}"),
-        "-addext",
-        "keyUsage=critical,digitalSignature",
-    ]));
-    (std::fs::read(cert).unwrap(), std::fs::read(key).unwrap())
-}
-
 async fn submit(p: &Peer, from: &str, to: &[&str], subject: &str) -> String {
     let addr = p.server.listener("submissions");
     let (mut c, _) = Conn::tls(addr, &p.ca()).await;
@@ -340,7 +313,16 @@ async fn two_providers_exchange_certified_mail() {
     x.server.spawn();
     y.server.spawn();
     let z_dir = tempfile::tempdir().unwrap();
-    let (z_cert, z_key) = make_identity(z_dir.path(), "Provider Z", "posta-certificata@pec.z.test");
+    let (z_cert, z_key) = provider_identity(
+        z_dir.path(),
+        "Provider Z",
+        "posta-certificata@pec.z.test",
+        30,
+    );
+    let (z_cert, z_key) = (
+        std::fs::read(z_cert).unwrap(),
+        std::fs::read(z_key).unwrap(),
+    );
     let z_entry = ProviderEntry::own(
         "Provider Z",
         &openssl::x509::X509::from_pem(&z_cert).unwrap(),

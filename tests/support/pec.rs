@@ -17,6 +17,34 @@ pub fn dtd() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/spec/daticert.dtd")
 }
 
+/// A self-signed provider signing certificate made with the openssl command, for
+/// identities a test controls: O=`org`, rfc822Name `email`, keyUsage critical
+/// digitalSignature, valid `days` days. Returns the certificate and key files.
+pub fn provider_identity(dir: &Path, org: &str, email: &str, days: u32) -> (PathBuf, PathBuf) {
+    let cert = dir.join("identity.pem");
+    let key = dir.join("identity.key");
+    tool(Command::new("openssl").args([
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        &days.to_string(),
+        "-subj",
+        &format!("/O={org}/CN=Posta Certificata"),
+        "-addext",
+        &format!("subjectAltName=email:{email}"),
+        "-addext",
+        "keyUsage=critical,digitalSignature",
+        "-keyout",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+    ]));
+    (cert, key)
+}
+
 /// Verifies `message` with OpenSSL and GnuTLS against `ca` and, when it carries one, its
 /// daticert.xml against the DTD; returns the parsed daticert.
 pub fn assert_valid_pec(message: &[u8], ca: &Path) -> Option<Daticert> {
