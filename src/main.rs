@@ -8,6 +8,7 @@ use std::time::Duration;
 mod verify;
 
 use clap::{Parser, Subcommand};
+use pecd_common::throttle::LoginThrottle;
 use pecd_common::{certs, config::Config, tls};
 use pecd_control::{ops::Operations, server};
 use pecd_smtp::context::Context;
@@ -50,6 +51,10 @@ enum Command {
         /// else the system trust store].
         #[arg(long, value_name = "FILE")]
         trust_anchors: Option<PathBuf>,
+        /// A certificate revocation list (PEM or DER) to check the chain against; repeat for
+        /// more [default: peers.crls].
+        #[arg(long = "crls", value_name = "FILE")]
+        crls: Vec<PathBuf>,
         /// Judge certificate validity at the signature's signingTime (old messages whose
         /// certificates have expired since).
         #[arg(long)]
@@ -108,6 +113,7 @@ fn main() -> ExitCode {
         Command::Verify {
             config,
             trust_anchors,
+            crls,
             at_signing_time,
             require_index,
             json,
@@ -115,6 +121,7 @@ fn main() -> ExitCode {
         } => verify::verify(verify::VerifyArgs {
             config,
             trust_anchors,
+            crls,
             at_signing_time,
             require_index,
             json,
@@ -157,7 +164,11 @@ fn serve(config_path: Option<PathBuf>) -> ExitCode {
         }
         Err(e) => return fail(e),
     }
-    let tls = match tls::server_config(&config.tls.cert, &config.tls.key) {
+    let certificate = match tls::ServerCertificate::load(&config.tls.cert, &config.tls.key) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    let tls = match tls::server_config(certificate.clone()) {
         Ok(t) => tokio_rustls::TlsAcceptor::from(t),
         Err(e) => return fail(e),
     };
@@ -168,7 +179,7 @@ fn serve(config_path: Option<PathBuf>) -> ExitCode {
         Ok(r) => r,
         Err(e) => return fail(format!("cannot start the runtime: {e}")),
     };
-    match runtime.block_on(run(Arc::new(config), store, tls)) {
+    match runtime.block_on(run(Arc::new(config), store, tls, certificate)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
@@ -195,6 +206,7 @@ async fn run(
     config: Arc<Config>,
     store: Store,
     tls: tokio_rustls::TlsAcceptor,
+    certificate: Arc<tls::ServerCertificate>,
 ) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
@@ -204,7 +216,15 @@ async fn run(
     let engine = pecd_engine::Engine::new(config.clone(), store.clone())
         .await
         .map_err(|e| anyhow::anyhow!("PEC engine: {e}"))?;
-    let smtp = Context::new(config.clone(), store.clone(), engine.clone());
+    // One brute-force protection for all three services: a guesser gains nothing by
+    // switching protocol.
+    let logins = Arc::new(LoginThrottle::new((&config.effective_auth()).into()));
+    let smtp = Context::with_logins(
+        config.clone(),
+        store.clone(),
+        engine.clone(),
+        logins.clone(),
+    );
     // The relay to other providers and the 12 h / 24 h timers run for the process's life.
     tokio::spawn(engine.clone().run_relay());
     tokio::spawn(engine.clone().run_timers());
@@ -230,7 +250,7 @@ async fn run(
         )));
     }
 
-    let pop3 = pecd_pop3::Context::new(config.clone(), store.clone());
+    let pop3 = pecd_pop3::Context::with_logins(config.clone(), store.clone(), logins.clone());
     let listener = listen("listen.pop3s", config.listen.pop3s, "pop3s", &mut bound).await?;
     services.push(tokio::spawn(pecd_pop3::server::serve(
         pop3,
@@ -240,7 +260,7 @@ async fn run(
         tracker.clone(),
     )));
 
-    let imap = pecd_imap::Context::new(config.clone(), store.clone());
+    let imap = pecd_imap::Context::with_logins(config.clone(), store.clone(), logins);
     let listener = listen("listen.imaps", config.listen.imaps, "imaps", &mut bound).await?;
     services.push(tokio::spawn(pecd_imap::server::serve(
         imap,
@@ -278,11 +298,18 @@ async fn run(
                 tracing::info!("SIGINT: shutting down");
                 break;
             }
-            // PEC.md §8.3: the local copy of the index is refreshed without a restart.
-            _ = sighup.recv() => match engine.reload_trust() {
-                Ok(n) => tracing::info!(providers = n, "SIGHUP: provider index and trust anchors reloaded"),
-                Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; the previous index stays in force"),
-            },
+            // PEC.md §8.3: the local copy of the index is refreshed without a restart; so are
+            // the revocation lists an operator's job fetched and a renewed TLS certificate.
+            _ = sighup.recv() => {
+                match engine.reload_trust() {
+                    Ok((providers, crls)) => tracing::info!(providers, crls, "SIGHUP: provider index, trust anchors and revocation lists reloaded"),
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; the previous index, trust anchors and revocation lists stay in force"),
+                }
+                match certificate.reload(&config.tls.cert, &config.tls.key) {
+                    Ok(()) => tracing::info!(cert = %config.tls.cert.display(), "SIGHUP: TLS certificate reloaded"),
+                    Err(e) => tracing::error!(error = %e, "SIGHUP: TLS certificate not reloaded; the previous one stays in force"),
+                }
+            }
         }
     }
     shutdown.cancel();

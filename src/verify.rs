@@ -12,6 +12,8 @@ use pecd_signer::{ChainTime, Moment};
 pub struct VerifyArgs {
     pub config: Option<PathBuf>,
     pub trust_anchors: Option<PathBuf>,
+    /// Revocation lists; none: `peers.crls`.
+    pub crls: Vec<PathBuf>,
     pub at_signing_time: bool,
     pub require_index: bool,
     pub json: bool,
@@ -49,6 +51,15 @@ pub fn verify(args: VerifyArgs) -> ExitCode {
         Ok(a) => a,
         Err(e) => return crate::fail(e),
     };
+    let crl_paths = if args.crls.is_empty() {
+        &config.peers.crls
+    } else {
+        &args.crls
+    };
+    let crls = match pecd_engine::load_crls(crl_paths) {
+        Ok(c) => c,
+        Err(e) => return crate::fail(e),
+    };
     let index = match own_certificate(&config)
         .and_then(|cert| pecd_engine::load_index(&config, cert.as_ref()))
     {
@@ -57,6 +68,7 @@ pub fn verify(args: VerifyArgs) -> ExitCode {
     };
     let options = CheckOptions {
         anchors: &anchors,
+        crls: &crls,
         index: &index,
         time: if args.at_signing_time {
             ChainTime::SigningTime

@@ -153,6 +153,7 @@ fn every_kind_verifies_with_openssl_gnutls_and_the_dtd() {
     ];
     let options = CheckOptions {
         anchors: &f.anchors,
+        crls: &[],
         index: &f.index,
         time: ChainTime::Now,
         require_index: true,
@@ -282,6 +283,7 @@ fn anomaly_envelope_has_no_daticert_and_keeps_the_message_id() {
         &built.bytes,
         &CheckOptions {
             anchors: &f.anchors,
+            crls: &[],
             index: &f.index,
             time: ChainTime::Now,
             require_index: true,
@@ -338,6 +340,7 @@ fn sha1_x_pkcs7_and_lf_only_files_verify() {
     // Not in our index: reported, and refused only when the index is required.
     let mut options = CheckOptions {
         anchors: &anchors,
+        crls: &[],
         index: &f.index,
         time: ChainTime::Now,
         require_index: false,

@@ -4,6 +4,8 @@
 
 pub mod imap;
 pub mod pec;
+pub mod pop3;
+pub mod probe;
 pub mod smtp;
 
 use std::io::Write;

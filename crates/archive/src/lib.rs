@@ -1,8 +1,9 @@
 //! The provisioning archive (PROVISIONING.md). Today: logins, the one place where a login
-//! becomes a mailbox for SMTP, POP3 and IMAP alike, with the slowing of repeated failures.
+//! becomes a mailbox for SMTP, POP3 and IMAP alike, under the brute-force protection of
+//! `pecd_common::throttle`.
 //! Customers, resellers, requests, user ids and expiries will live here too, persisted
 //! through `store`.
 //!
-//! Entry points: [`login::authenticate`] and [`login::Throttle`].
+//! Entry point: [`login::authenticate`].
 
 pub mod login;

@@ -1,12 +1,11 @@
 //! Login → mailbox. Today the login is the mailbox address; master and slave user ids
 //! (PROVISIONING.md §4) will be added here, in this one place (ARCHITECTURE.md §5).
 
-use std::num::NonZeroU32;
-use std::time::Duration;
+use std::net::IpAddr;
 
 use pecd_common::address::Address;
 use pecd_common::password;
-use pecd_limiter::SenderLimiter;
+use pecd_common::throttle::{login_key, LoginThrottle, Scope, MAX_LOGIN_KEY_BYTES};
 use pecd_store::{Mailbox, Store};
 
 /// Passwords older than this are expired (PROVISIONING.md §7).
@@ -24,6 +23,9 @@ pub enum AuthError {
     Expired,
     /// The store could not be read.
     Unavailable,
+    /// Too many recent failures for this login or from this address: refused without
+    /// checking the password. Services answer it exactly like [`AuthError::Invalid`].
+    Throttled,
 }
 
 fn verifications() -> &'static tokio::sync::Semaphore {
@@ -34,11 +36,49 @@ fn verifications() -> &'static tokio::sync::Semaphore {
     })
 }
 
+/// Checks `login` and `secret` for a client at `peer`, under the brute-force protection of
+/// `throttle` (PROVISIONING.md §7): a blocked login or address is refused before any work,
+/// and again after waiting for an argon2 slot, so queued guesses of a just-blocked attacker
+/// give their turn to honest logins instead of spending it. Failures are counted here;
+/// success and expiry are not failures.
 pub async fn authenticate(
     store: &Store,
+    throttle: &LoginThrottle,
+    peer: IpAddr,
     login: &str,
     secret: String,
 ) -> Result<Mailbox, AuthError> {
+    let refused = |by: pecd_common::throttle::Blocked| {
+        tracing::debug!(login = ?login_key(login), ip = %peer, scope = ?by.scope, "login refused without checking the password");
+        AuthError::Throttled
+    };
+    throttle.check(peer, login).map_err(refused)?;
+    let result = verify(store, throttle, peer, login, secret).await;
+    if result == Err(AuthError::Invalid) {
+        if let Some(block) = throttle.failed(peer, login) {
+            tracing::warn!(
+                login = ?login_key(login),
+                ip = %peer,
+                by = match block.scope { Scope::Login => "login", Scope::Ip => "address" },
+                seconds = block.retry_after.as_secs(),
+                "repeated failed logins: further attempts refused without checking the password until the window ends"
+            );
+        }
+    }
+    result
+}
+
+async fn verify(
+    store: &Store,
+    throttle: &LoginThrottle,
+    peer: IpAddr,
+    login: &str,
+    secret: String,
+) -> Result<Mailbox, AuthError> {
+    // No mailbox has a longer address, so there is nothing to hide by spending argon2 on it.
+    if login.len() > MAX_LOGIN_KEY_BYTES {
+        return Err(AuthError::Invalid);
+    }
     let mailbox = match Address::parse(login) {
         Ok(address) => store
             .find_mailbox(address.as_str())
@@ -56,6 +96,9 @@ pub async fn authenticate(
         .acquire()
         .await
         .map_err(|_| AuthError::Unavailable)?;
+    if throttle.check(peer, login).is_err() {
+        return Err(AuthError::Throttled);
+    }
     let matches = tokio::task::spawn_blocking(move || password::verify(&secret, &hash))
         .await
         .map_err(|_| AuthError::Unavailable)?;
@@ -68,41 +111,5 @@ pub async fn authenticate(
             }
         }
         _ => Err(AuthError::Invalid),
-    }
-}
-
-/// Longest a failed login's reply is held back.
-const MAX_DELAY: Duration = Duration::from_secs(10);
-
-/// Slows repeated failed logins per client address and per login name (PROVISIONING.md §7):
-/// after `per_minute` failures the next failure's reply waits, up to 10 s. Successful logins
-/// are never delayed or counted, so the holder is never locked out.
-pub struct Throttle {
-    failures: SenderLimiter,
-    per_minute: NonZeroU32,
-}
-
-impl Throttle {
-    pub fn new(per_minute: u32) -> Throttle {
-        Throttle {
-            failures: SenderLimiter::new(),
-            per_minute: NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN),
-        }
-    }
-
-    /// Records a failure and returns how long to hold back the reply.
-    pub fn failed(&self, ip: std::net::IpAddr, login: &str) -> Option<Duration> {
-        let waits = [
-            self.failures.check(&format!("ip {ip}"), self.per_minute),
-            self.failures.check(
-                &format!("login {}", login.to_ascii_lowercase()),
-                self.per_minute,
-            ),
-        ];
-        waits
-            .iter()
-            .filter_map(|w| w.err())
-            .map(|o| o.retry_after.min(MAX_DELAY))
-            .max()
     }
 }

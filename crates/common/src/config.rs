@@ -34,6 +34,7 @@ pub struct Config {
     pub smtp: Smtp,
     pub pop3: Pop3,
     pub imap: Imap,
+    pub auth: Auth,
     pub pec: Pec,
     pub relay: Relay,
 }
@@ -139,6 +140,9 @@ pub struct Peers {
     pub index: PathBuf,
     /// CAs that issue provider signing certificates.
     pub trust_anchors: PathBuf,
+    /// Certificate revocation lists (PEM or DER) of those CAs, fetched by the operator and
+    /// reloaded on SIGHUP; a certificate is checked against the lists its issuer signed.
+    pub crls: Vec<PathBuf>,
     /// Static routes: PEC domain -> "host:port", tried before MX records.
     pub routes: BTreeMap<String, String>,
 }
@@ -148,6 +152,7 @@ impl Default for Peers {
         Peers {
             index: "certs/providers.ldif".into(),
             trust_anchors: "data/certs/ca.pem".into(),
+            crls: Vec::new(),
             routes: BTreeMap::new(),
         }
     }
@@ -216,13 +221,18 @@ pub struct Smtp {
     pub max_command_bytes: usize,
     /// Recipients accepted per message.
     pub max_recipients: usize,
-    /// Simultaneous connections from one IP address, both listeners together.
+    /// Simultaneous connections from one IP address (IPv6: one /64), both listeners together.
     pub max_connections_per_ip: usize,
+    /// Simultaneous connections in all, both listeners together.
+    pub max_connections: usize,
     /// A client silent for this long is disconnected.
     pub idle_timeout_seconds: u64,
-    /// Failed logins per minute allowed from one IP address, and for one login, before the
-    /// replies to further attempts are slowed down (never refused for good).
-    pub auth_failures_per_minute: u32,
+    /// A client that accepts no reply bytes for this long is disconnected.
+    pub write_timeout_seconds: u64,
+    /// Kept so that configurations written before `[auth]` still load: when set, it caps
+    /// `auth.failures_per_login` (the lowest of the three services' values wins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_failures_per_minute: Option<u32>,
 }
 
 impl Default for Smtp {
@@ -232,8 +242,10 @@ impl Default for Smtp {
             max_command_bytes: 4096,
             max_recipients: 100,
             max_connections_per_ip: 50,
+            max_connections: 2000,
             idle_timeout_seconds: 300,
-            auth_failures_per_minute: 5,
+            write_timeout_seconds: 60,
+            auth_failures_per_minute: None,
         }
     }
 }
@@ -244,15 +256,30 @@ impl Default for Smtp {
 pub struct Pop3 {
     /// A client silent for this long is disconnected (RFC 1939 asks for at least 10 minutes).
     pub idle_timeout_seconds: u64,
-    /// Failed logins per minute from one IP, and for one login, before replies are slowed.
-    pub auth_failures_per_minute: u32,
+    /// A connection silent for this long before login is closed (the 10 minutes of RFC 1939
+    /// are for logged-in clients).
+    pub prelogin_timeout_seconds: u64,
+    /// A client that accepts no response bytes for this long is disconnected.
+    pub write_timeout_seconds: u64,
+    /// Simultaneous connections from one IP address (IPv6: one /64).
+    pub max_connections_per_ip: usize,
+    /// Simultaneous connections in all.
+    pub max_connections: usize,
+    /// Kept so that configurations written before `[auth]` still load: when set, it caps
+    /// `auth.failures_per_login` (the lowest of the three services' values wins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_failures_per_minute: Option<u32>,
 }
 
 impl Default for Pop3 {
     fn default() -> Self {
         Pop3 {
             idle_timeout_seconds: 600,
-            auth_failures_per_minute: 5,
+            prelogin_timeout_seconds: 60,
+            write_timeout_seconds: 60,
+            max_connections_per_ip: 50,
+            max_connections: 2000,
+            auth_failures_per_minute: None,
         }
     }
 }
@@ -271,8 +298,19 @@ pub struct Imap {
     pub max_connections_per_user: u32,
     /// Longest command line, literals excluded.
     pub max_command_bytes: usize,
-    /// Failed logins per minute from one IP, and for one login, before replies are slowed.
-    pub auth_failures_per_minute: u32,
+    /// Simultaneous connections from one IP address (IPv6: one /64), before and after login.
+    pub max_connections_per_ip: usize,
+    /// Simultaneous connections in all.
+    pub max_connections: usize,
+    /// A connection silent for this long before login is closed (the 30 minutes of RFC 3501
+    /// §5.4 are for logged-in clients).
+    pub prelogin_timeout_seconds: u64,
+    /// A client that accepts no response bytes for this long is disconnected.
+    pub write_timeout_seconds: u64,
+    /// Kept so that configurations written before `[auth]` still load: when set, it caps
+    /// `auth.failures_per_login` (the lowest of the three services' values wins).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_failures_per_minute: Option<u32>,
 }
 
 impl Default for Imap {
@@ -282,7 +320,43 @@ impl Default for Imap {
             idle_heartbeat_seconds: 120,
             max_connections_per_user: 20,
             max_command_bytes: 65536,
-            auth_failures_per_minute: 5,
+            max_connections_per_ip: 100,
+            max_connections: 10000,
+            prelogin_timeout_seconds: 60,
+            write_timeout_seconds: 60,
+            auth_failures_per_minute: None,
+        }
+    }
+}
+
+/// Brute-force protection of password logins, shared by IMAP, POP3 and SMTP
+/// (`pecd_common::throttle`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Auth {
+    /// Failed logins for one login name (from any address, over any protocol) before further
+    /// attempts for it are refused without checking the password. Failures are forgotten
+    /// gradually: this many drain away over `max_block_seconds`.
+    pub failures_per_login: u32,
+    /// Failed logins from one IP address (IPv6: one /64), whatever the login, before further
+    /// attempts from it are refused the same way.
+    pub failures_per_ip: u32,
+    /// The first refusal window; each further one while failures go on is twice as long.
+    pub block_seconds: u64,
+    /// The longest refusal window; a window always expires.
+    pub max_block_seconds: u64,
+    /// Login names, and separately addresses, remembered at most.
+    pub max_tracked: usize,
+}
+
+impl Default for Auth {
+    fn default() -> Self {
+        Auth {
+            failures_per_login: 10,
+            failures_per_ip: 30,
+            block_seconds: 60,
+            max_block_seconds: 900,
+            max_tracked: 100_000,
         }
     }
 }
@@ -398,6 +472,24 @@ pub struct ConfigError {
 }
 
 impl Config {
+    /// `[auth]` as it applies: `failures_per_login` lowered to the smallest
+    /// `auth_failures_per_minute` an older configuration still sets in `[smtp]`, `[pop3]` or
+    /// `[imap]`.
+    pub fn effective_auth(&self) -> Auth {
+        let mut auth = self.auth.clone();
+        for legacy in [
+            self.smtp.auth_failures_per_minute,
+            self.pop3.auth_failures_per_minute,
+            self.imap.auth_failures_per_minute,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            auth.failures_per_login = auth.failures_per_login.min(legacy);
+        }
+        auth
+    }
+
     /// Loads `path`, or without one `config/pecd.toml` when present, else the defaults.
     pub fn load(path: Option<&Path>) -> Result<(Config, Source), ConfigError> {
         let path = match path {
@@ -593,22 +685,99 @@ impl Config {
                 "must be at least 1".into(),
             ));
         }
-        if self.smtp.auth_failures_per_minute == 0 {
-            return Err(err(
-                "smtp.auth_failures_per_minute",
-                "must be at least 1".into(),
-            ));
-        }
         if self.pop3.idle_timeout_seconds == 0 {
             return Err(err(
                 "pop3.idle_timeout_seconds",
                 "must be at least 1".into(),
             ));
         }
-        if self.pop3.auth_failures_per_minute == 0 {
+        if !(1..=1800).contains(&self.pop3.prelogin_timeout_seconds) {
             return Err(err(
+                "pop3.prelogin_timeout_seconds",
+                "must be between 1 and 1800".into(),
+            ));
+        }
+        for (key, v) in [
+            (
+                "smtp.write_timeout_seconds",
+                self.smtp.write_timeout_seconds,
+            ),
+            (
+                "pop3.write_timeout_seconds",
+                self.pop3.write_timeout_seconds,
+            ),
+        ] {
+            if !(1..=3600).contains(&v) {
+                return Err(err(key, "must be between 1 and 3600".into()));
+            }
+        }
+        for (key, per_ip, total) in [
+            (
+                "smtp.max_connections",
+                self.smtp.max_connections_per_ip,
+                self.smtp.max_connections,
+            ),
+            (
+                "pop3.max_connections",
+                self.pop3.max_connections_per_ip,
+                self.pop3.max_connections,
+            ),
+            (
+                "imap.max_connections",
+                self.imap.max_connections_per_ip,
+                self.imap.max_connections,
+            ),
+        ] {
+            let per_ip_key = format!("{key}_per_ip");
+            if per_ip == 0 {
+                return Err(err(&per_ip_key, "must be at least 1".into()));
+            }
+            if total < per_ip {
+                return Err(err(key, format!("must be at least {per_ip_key}")));
+            }
+        }
+        for (key, v) in [
+            (
+                "smtp.auth_failures_per_minute",
+                self.smtp.auth_failures_per_minute,
+            ),
+            (
                 "pop3.auth_failures_per_minute",
-                "must be at least 1".into(),
+                self.pop3.auth_failures_per_minute,
+            ),
+            (
+                "imap.auth_failures_per_minute",
+                self.imap.auth_failures_per_minute,
+            ),
+        ] {
+            if v == Some(0) {
+                return Err(err(key, "must be at least 1".into()));
+            }
+        }
+        for (key, v) in [
+            ("auth.failures_per_login", self.auth.failures_per_login),
+            ("auth.failures_per_ip", self.auth.failures_per_ip),
+        ] {
+            if !(1..=10_000).contains(&v) {
+                return Err(err(key, "must be between 1 and 10000".into()));
+            }
+        }
+        if !(1..=86_400).contains(&self.auth.block_seconds) {
+            return Err(err(
+                "auth.block_seconds",
+                "must be between 1 and 86400".into(),
+            ));
+        }
+        if !(self.auth.block_seconds..=86_400).contains(&self.auth.max_block_seconds) {
+            return Err(err(
+                "auth.max_block_seconds",
+                "must be between auth.block_seconds and 86400 (a block always expires)".into(),
+            ));
+        }
+        if !(100..=10_000_000).contains(&self.auth.max_tracked) {
+            return Err(err(
+                "auth.max_tracked",
+                "must be between 100 and 10000000".into(),
             ));
         }
         if self.imap.idle_timeout_seconds < 1800 {
@@ -635,10 +804,16 @@ impl Config {
                 "must be between 1024 and 1048576".into(),
             ));
         }
-        if self.imap.auth_failures_per_minute == 0 {
+        if !(1..=1800).contains(&self.imap.prelogin_timeout_seconds) {
             return Err(err(
-                "imap.auth_failures_per_minute",
-                "must be at least 1".into(),
+                "imap.prelogin_timeout_seconds",
+                "must be between 1 and 1800".into(),
+            ));
+        }
+        if !(1..=3600).contains(&self.imap.write_timeout_seconds) {
+            return Err(err(
+                "imap.write_timeout_seconds",
+                "must be between 1 and 3600".into(),
             ));
         }
         // sockaddr_un holds 108 bytes including the terminating NUL.
@@ -737,6 +912,73 @@ mod tests {
         assert!(!p.serves(&Address::parse("a@example.com").unwrap()));
     }
 
+    /// `auth_failures_per_minute` predates `[auth]`: configurations that set it still load,
+    /// and it still lowers the per-login limit.
+    #[test]
+    fn legacy_auth_failures_per_minute_still_loads_and_counts() {
+        let c = Config::parse(
+            "[smtp]\nauth_failures_per_minute = 7\n[imap]\nauth_failures_per_minute = 4\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(c.effective_auth().failures_per_login, 4);
+        assert_eq!(Config::default().effective_auth(), Config::default().auth);
+        for key in ["smtp", "pop3", "imap"] {
+            let e = Config::parse(
+                &format!("[{key}]\nauth_failures_per_minute = 0\n"),
+                "x.toml",
+            )
+            .unwrap_err();
+            assert_eq!(e.key, format!("{key}.auth_failures_per_minute"));
+        }
+    }
+
+    #[test]
+    fn auth_and_connection_bounds() {
+        for (text, key) in [
+            (
+                "[auth]\nfailures_per_login = 0\n",
+                "auth.failures_per_login",
+            ),
+            ("[auth]\nfailures_per_ip = 0\n", "auth.failures_per_ip"),
+            ("[auth]\nblock_seconds = 0\n", "auth.block_seconds"),
+            (
+                "[auth]\nblock_seconds = 60\nmax_block_seconds = 30\n",
+                "auth.max_block_seconds",
+            ),
+            ("[auth]\nmax_tracked = 5\n", "auth.max_tracked"),
+            (
+                "[pop3]\nprelogin_timeout_seconds = 0\n",
+                "pop3.prelogin_timeout_seconds",
+            ),
+            (
+                "[pop3]\nwrite_timeout_seconds = 0\n",
+                "pop3.write_timeout_seconds",
+            ),
+            (
+                "[smtp]\nwrite_timeout_seconds = 0\n",
+                "smtp.write_timeout_seconds",
+            ),
+            (
+                "[pop3]\nmax_connections_per_ip = 0\n",
+                "pop3.max_connections_per_ip",
+            ),
+            ("[smtp]\nmax_connections = 10\n", "smtp.max_connections"),
+        ] {
+            assert_eq!(
+                Config::parse(text, "x.toml").unwrap_err().key,
+                key,
+                "{text}"
+            );
+        }
+        let ok = Config::parse(
+            "[auth]\nblock_seconds = 1\nmax_block_seconds = 1\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(ok.auth.max_block_seconds, 1);
+    }
+
     #[test]
     fn imap_bounds() {
         for (text, key) in [
@@ -754,8 +996,21 @@ mod tests {
             ),
             ("[imap]\nmax_command_bytes = 10\n", "imap.max_command_bytes"),
             (
-                "[imap]\nauth_failures_per_minute = 0\n",
-                "imap.auth_failures_per_minute",
+                "[imap]\nmax_connections_per_ip = 0\n",
+                "imap.max_connections_per_ip",
+            ),
+            ("[imap]\nmax_connections = 10\n", "imap.max_connections"),
+            (
+                "[imap]\nprelogin_timeout_seconds = 0\n",
+                "imap.prelogin_timeout_seconds",
+            ),
+            (
+                "[imap]\nwrite_timeout_seconds = 0\n",
+                "imap.write_timeout_seconds",
+            ),
+            (
+                "[imap]\nwrite_timeout_seconds = 86400\n",
+                "imap.write_timeout_seconds",
             ),
         ] {
             assert_eq!(

@@ -5,8 +5,9 @@
 //! This crate does no network I/O and knows nothing of the store's format. Entry points:
 //! [`config::Config::load`], [`certs::ensure_dev_certificates`], [`tls::server_config`],
 //! [`address::Address`], [`password::check_policy`], [`password::hash`], and
-//! [`input::Input`], the buffered command-line reader of the protocol sessions, and
-//! [`net::accept_loop`], the listener loop they share.
+//! [`input::Input`], the buffered command-line reader of the protocol sessions,
+//! [`net::accept_loop`] and [`net::Connections`], the listener loop and connection caps they
+//! share, and [`throttle::LoginThrottle`], the brute-force protection of password logins.
 
 pub mod address;
 pub mod certs;
@@ -15,4 +16,5 @@ pub mod input;
 pub mod message;
 pub mod net;
 pub mod password;
+pub mod throttle;
 pub mod tls;

@@ -37,6 +37,16 @@ pub enum Incoming {
     Infected(String),
     /// No recipient has a mailbox here.
     NoMailbox,
+    /// MIME containers nested deeper than [`pecd_signer::mime::MAX_MIME_DEPTH`]: refused
+    /// before any parser walks it.
+    TooDeep,
+    /// The same receipt or notice was delivered before (a peer's retry, or a replay).
+    RepeatedReceipt { kind: Kind },
+    /// A receipt or notice sent to recipients it is not addressed to (its daticert names
+    /// another addressee): delivered to nobody.
+    Misaddressed,
+    /// The addressee of a receipt has no room for it now; the peer should retry.
+    MailboxFull,
 }
 
 /// What the Incoming Point made of a valid envelope, off the async threads.
@@ -60,6 +70,17 @@ fn envelope_key(pec_id: &str, recipients: &[String]) -> Vec<u8> {
         h.update(b"\0");
         h.update(r.as_bytes());
     }
+    h.finish().to_vec()
+}
+
+/// The key that makes a receipt a repeat: the signed entity (what a replay cannot change)
+/// and the mailbox it went to.
+fn receipt_key(entity: &[u8], addressee: &str) -> Vec<u8> {
+    let mut h = Sha256::new();
+    h.update(b"pecd-peer-receipt-v1\0");
+    h.update(addressee.to_ascii_lowercase().as_bytes());
+    h.update(b"\0");
+    h.update(entity);
     h.finish().to_vec()
 }
 
@@ -93,11 +114,17 @@ impl Engine {
         recipients: Vec<(String, Option<MailboxId>)>,
         message: Vec<u8>,
     ) -> Result<Incoming, EngineError> {
+        if pecd_signer::mime::nested_deeper_than(&message, pecd_signer::mime::MAX_MIME_DEPTH) {
+            tracing::warn!(sender, "incoming message nested too deep: refused");
+            return Ok(Incoming::TooDeep);
+        }
         let anchors = self.anchors();
+        let crls = self.crls();
         let index = self.index();
         let (report, message) = off_thread(move || {
             let opts = CheckOptions {
                 anchors: &anchors,
+                crls: &crls,
                 index: &index,
                 time: ChainTime::Now,
                 require_index: true,
@@ -116,6 +143,23 @@ impl Engine {
                 .receive_ordinary(sender, &recipients, message, true, why)
                 .await;
         };
+        // What we sign never reaches us over SMTP (our own recipients are served inside the
+        // same step), so our signature arriving from outside is a replay of a document we
+        // gave someone: it must not count as a receipt or an envelope again.
+        if report
+            .signer_sha1
+            .as_ref()
+            .is_some_and(|h| self.own_hashes().contains(h))
+        {
+            let reason = "firmato da questo gestore: non proviene da un altro gestore".to_string();
+            tracing::warn!(
+                sender,
+                "a message signed with our own key arrived from outside"
+            );
+            return self
+                .receive_ordinary(sender, &recipients, message, false, reason)
+                .await;
+        }
         // Step 4: signed by a listed provider but not formally correct.
         let kind = report.kind.filter(|k| *k != Kind::Anomaly);
         let (Some(kind), true) = (kind, report.valid) else {
@@ -137,6 +181,26 @@ impl Engine {
                         .any(|x| x.certificato && x.address.eq_ignore_ascii_case(a))
                 })
             };
+            // §9.3: a provider sends envelopes only for senders of the domains it manages.
+            let mittente = report
+                .daticert
+                .as_ref()
+                .map(|d| d.mittente.clone())
+                .unwrap_or_default();
+            if !entry
+                .domains
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(domain_of(&mittente)))
+            {
+                let reason = format!(
+                    "the sender {mittente} is not in a domain managed by {}",
+                    entry.name
+                );
+                tracing::warn!(provider = %entry.name, %reason, "envelope not formally correct");
+                return self
+                    .receive_ordinary(sender, &recipients, message, false, reason)
+                    .await;
+            }
             if let Some((stray, _)) = recipients.iter().find(|(a, _)| !listed(a)) {
                 let reason = format!("{stray} is not a certified recipient of the envelope");
                 tracing::warn!(provider = %entry.name, %reason, "envelope not formally correct");
@@ -325,8 +389,12 @@ impl Engine {
         self.commit_incoming(step, outcome).await
     }
 
-    /// A valid receipt or notice of `entry` (PEC.md §6.5): stored unchanged in the addressed
-    /// mailboxes, and our transaction's trace moves on.
+    /// A valid receipt or notice of `entry` (PEC.md §6.5): stored unchanged in the mailbox
+    /// of its addressee, and our transaction's trace moves on. The addressee is the one the
+    /// signed daticert implies: our service mailbox for a presa in carico or a rilevazione
+    /// virus, the original sender for the others. A signed receipt is a replayable document,
+    /// so RCPT TO decides nothing: other recipients get nothing, the same receipt is
+    /// delivered once, and the addressee's quota holds.
     async fn receive_receipt(
         &self,
         entry: ProviderEntry,
@@ -336,24 +404,43 @@ impl Engine {
         message: Vec<u8>,
     ) -> Result<Incoming, EngineError> {
         let d = report.daticert.expect("a valid receipt has daticert");
-        let mut mailboxes: Vec<MailboxId> = recipients.iter().filter_map(|(_, m)| *m).collect();
-        if mailboxes.is_empty() {
-            // A legal document for a mailbox that is gone: kept in the service mailbox, and
-            // the trace still moves on.
-            mailboxes.push(self.service);
+        let addressee = match kind {
+            Kind::TakingCharge | Kind::VirusDetection => self.provider.service_address.clone(),
+            _ => d.mittente.clone(),
+        };
+        let (addressed, strays): (Vec<_>, Vec<_>) = recipients
+            .iter()
+            .partition(|(a, _)| a.eq_ignore_ascii_case(&addressee));
+        for (stray, _) in &strays {
+            tracing::warn!(provider = %entry.name, kind = kind.name(), recipient = %stray, %addressee, "receipt sent to a recipient it is not addressed to: not delivered");
         }
-        let _guard = self.trace_lock.lock().await;
+        if addressed.is_empty() {
+            return Ok(Incoming::Misaddressed);
+        }
+        let mailbox = match self
+            .recipient_state(&addressee, message.len() as u64)
+            .await?
+        {
+            Recipient::Active(m) => m,
+            Recipient::Full if !addressee.eq_ignore_ascii_case(&self.provider.service_address) => {
+                return Ok(Incoming::MailboxFull)
+            }
+            // A legal document for a mailbox that is gone or revoked (or our own service
+            // mailbox): kept in the service mailbox, and the trace still moves on.
+            _ => self.service,
+        };
         let when = self.now();
         let mut step = Certification {
+            dedup_key: Some(receipt_key(
+                report.entity.as_deref().unwrap_or(&message),
+                &addressee,
+            )),
             pec_id: d.identificativo.clone(),
-            deliveries: mailboxes
-                .iter()
-                .map(|m| Delivery {
-                    mailbox: *m,
-                    folder: "INBOX".into(),
-                    bytes: message.clone(),
-                })
-                .collect(),
+            deliveries: vec![Delivery {
+                mailbox,
+                folder: "INBOX".into(),
+                bytes: message,
+            }],
             ..Default::default()
         };
         step.log.push(LogRecord {
@@ -362,12 +449,13 @@ impl Engine {
             pec_id: d.identificativo.clone(),
             msgid: d.msgid.clone(),
             sender: d.mittente.clone(),
-            recipients: recipients.iter().map(|(a, _)| a.clone()).collect(),
+            recipients: vec![addressee.to_ascii_lowercase()],
             subject: d.oggetto.clone().unwrap_or_default(),
             generated: vec![],
             provider: entry.name.clone(),
             detail: receipt_detail(&d),
         });
+        let _guard = self.lock_trace(&d.identificativo).await;
         if let Some(mut trace) = self.store.trace(&d.identificativo).await? {
             if self.is_local(&trace.sender) && d.mittente.eq_ignore_ascii_case(&trace.sender) {
                 self.advance_trace(&mut trace, kind, &d, &entry, &mut step)
@@ -375,8 +463,10 @@ impl Engine {
                 step.trace = Some(trace);
             }
         }
-        let outcome = Incoming::Receipt { kind };
-        self.commit_incoming(step, outcome).await
+        match self.commit(step).await? {
+            Certified::Stored(_) => Ok(Incoming::Receipt { kind }),
+            Certified::Duplicate(_) => Ok(Incoming::RepeatedReceipt { kind }),
+        }
     }
 
     /// Moves our trace on after a receipt from another provider (PEC.md §6.7); a receipt after
@@ -489,7 +579,10 @@ impl Engine {
             if let Some(f) = scanner.scan(&message) {
                 return Ok::<_, pecd_signer::smime::SignError>((Some(f), None, message));
             }
-            let built = build::anomaly(&signer, &provider, &message, &sender_owned, when)?;
+            // Signed as it will travel: a bare CR would not survive SMTP (see
+            // canonical_line_ends).
+            let canonical = pecd_signer::mime::canonical_line_ends(&message);
+            let built = build::anomaly(&signer, &provider, &canonical, &sender_owned, when)?;
             Ok((None, Some(built), message))
         })
         .await??;

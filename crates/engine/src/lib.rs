@@ -19,7 +19,7 @@ mod timers;
 
 use std::sync::{Arc, RwLock};
 
-use openssl::x509::X509;
+use openssl::x509::{X509Crl, X509};
 use pecd_common::config::{Config, OrdinaryMail};
 use pecd_signer::build::{self, Document, Facts, Provider};
 use pecd_signer::smime::SignError;
@@ -31,12 +31,16 @@ use pecd_store::{
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use incoming::Incoming;
+pub use pecd_signer::mime::MAX_MIME_DEPTH;
 pub use scanner::{Eicar, Scanner};
 pub use submit::{Outcome, Submission};
 
 /// The folder of the service mailbox that keeps infected messages for 30 months (PEC.md
 /// §10.4 "security archive").
 pub const QUARANTINE: &str = "Quarantine";
+
+/// How many trace locks the engine keeps (see `Engine::lock_trace`).
+const TRACE_LOCK_STRIPES: usize = 64;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -87,10 +91,36 @@ pub fn load_anchors(path: &std::path::Path) -> Result<Vec<X509>, String> {
     X509::stack_from_pem(&bytes).map_err(|e| format!("{}: {e}", path.display()))
 }
 
-/// What peers are trusted with, reloaded together on SIGHUP (PEC.md §8.3).
+/// The revocation lists of `paths` (`peers.crls`; each file PEM or DER), in order. A file
+/// that is missing or does not parse is an error naming it: pecd does not start with it, and
+/// a SIGHUP keeps the lists in force. A list past its nextUpdate is kept and logged (the
+/// operator's fetch job has stopped; what it revokes stays revoked).
+pub fn load_crls(paths: &[std::path::PathBuf]) -> Result<Vec<X509Crl>, String> {
+    let mut all = Vec::new();
+    let now = openssl::asn1::Asn1Time::days_from_now(0).map_err(|e| e.to_string())?;
+    for path in paths {
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let crls = pecd_signer::smime::parse_crls(&bytes)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+        for crl in &crls {
+            if crl.next_update().is_some_and(|next| next < now) {
+                tracing::warn!(
+                    path = %path.display(),
+                    next_update = %crl.next_update().map(|t| t.to_string()).unwrap_or_default(),
+                    "revocation list past its nextUpdate: fetch a fresh one"
+                );
+            }
+        }
+        all.extend(crls);
+    }
+    Ok(all)
+}
+
+/// What peers are trusted with, reloaded together on SIGHUP (PEC.md §8.3, §9.3).
 struct Trust {
     index: Arc<ProviderIndex>,
     anchors: Arc<Vec<X509>>,
+    crls: Arc<Vec<X509Crl>>,
 }
 
 pub struct Engine {
@@ -103,8 +133,10 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     /// Our service mailbox (provider address): presa in carico, quarantine.
     service: MailboxId,
-    /// Serialises the read-modify-write of traces (receipts, timers, relay failures).
-    trace_lock: tokio::sync::Mutex<()>,
+    /// Serialise the read-modify-write of a trace (receipts, timers, relay failures): one
+    /// lock per stripe of PEC msgids, so that a transaction signing and syncing holds up only
+    /// the few that share its stripe, never every other one.
+    trace_locks: Vec<tokio::sync::Mutex<()>>,
     /// Wakes the relay when something is queued or an operator asks for a retry.
     relay_wake: tokio::sync::Notify,
     relay_state: relay::RelayState,
@@ -140,6 +172,7 @@ impl Engine {
         )?;
         let index = load_index(&config, Some(signer.certificate())).map_err(EngineError::Setup)?;
         let anchors = load_anchors(&config.peers.trust_anchors).map_err(EngineError::Setup)?;
+        let crls = load_crls(&config.peers.crls).map_err(EngineError::Setup)?;
         let relay_state = relay::RelayState::new(&config, &anchors).map_err(EngineError::Setup)?;
         let service = match store.find_mailbox(&config.provider.service_address).await? {
             Some(m) => m.id,
@@ -165,7 +198,7 @@ impl Engine {
                 "legal log records past their 30-month retention removed"
             );
         }
-        Ok(Arc::new(Engine {
+        let engine = Arc::new(Engine {
             provider: Provider {
                 name: config.provider.name.clone(),
                 service_address: config.provider.service_address.clone(),
@@ -176,14 +209,19 @@ impl Engine {
             trust: RwLock::new(Trust {
                 index: Arc::new(index),
                 anchors: Arc::new(anchors),
+                crls: Arc::new(crls),
             }),
             scanner: Arc::new(Eicar),
             clock,
             service,
-            trace_lock: tokio::sync::Mutex::new(()),
+            trace_locks: (0..TRACE_LOCK_STRIPES)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             relay_wake: tokio::sync::Notify::new(),
             relay_state,
-        }))
+        });
+        engine.prune_store().await;
+        Ok(engine)
     }
 
     /// The provider index in force.
@@ -208,18 +246,29 @@ impl Engine {
             .clone()
     }
 
-    /// Reads `peers.index` and `peers.trust_anchors` again (SIGHUP); on an error the old ones
-    /// stay in force. Returns the number of index entries.
-    pub fn reload_trust(&self) -> Result<usize, String> {
+    fn crls(&self) -> Arc<Vec<X509Crl>> {
+        self.trust
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .crls
+            .clone()
+    }
+
+    /// Reads `peers.index`, `peers.trust_anchors` and `peers.crls` again (SIGHUP); on an
+    /// error the old ones stay in force. Returns the number of index entries and of
+    /// revocation lists.
+    pub fn reload_trust(&self) -> Result<(usize, usize), String> {
         let index = load_index(&self.config, Some(self.signer.certificate()))?;
         let anchors = load_anchors(&self.config.peers.trust_anchors)?;
+        let crls = load_crls(&self.config.peers.crls)?;
         self.relay_state.set_roots(&self.config, &anchors)?;
-        let n = index.entries().len();
+        let counts = (index.entries().len(), crls.len());
         *self.trust.write().unwrap_or_else(|p| p.into_inner()) = Trust {
             index: Arc::new(index),
             anchors: Arc::new(anchors),
+            crls: Arc::new(crls),
         };
-        Ok(n)
+        Ok(counts)
     }
 
     /// Writes a certification step; wakes the relay when the step queued something.
@@ -262,6 +311,15 @@ impl Engine {
             detail,
         ));
         Ok(())
+    }
+
+    /// Holds the trace of `pec_id` for a read-modify-write.
+    async fn lock_trace(&self, pec_id: &str) -> tokio::sync::MutexGuard<'_, ()> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        pec_id.hash(&mut h);
+        let stripe = (h.finish() % self.trace_locks.len() as u64) as usize;
+        self.trace_locks[stripe].lock().await
     }
 
     /// Now, as the engine's clock tells it.

@@ -13,7 +13,7 @@ use openssl::x509::X509;
 use pecd_common::config::Config;
 use pecd_signer::build::Document;
 use pecd_signer::Errore;
-use pecd_store::{Certification, LogRecord, QueueEntry, STATE_ERROR};
+use pecd_store::{Certification, LogRecord, QueueEntry, QueueSettle, STATE_ERROR};
 use rustls_pki_types::CertificateDer;
 
 use crate::incoming::facts_of;
@@ -341,8 +341,8 @@ impl Engine {
                 &format!("{server}: {reply}"),
             ));
         }
-        if waiting.is_empty() {
-            self.store.queue_remove(e.id, lines).await?;
+        let settle = if waiting.is_empty() {
+            QueueSettle::Remove(e.id)
         } else {
             let mut next = e.clone();
             next.recipients = waiting;
@@ -354,31 +354,47 @@ impl Engine {
                     self.config.relay.retry_max_seconds,
                     next.attempts,
                 ) as i64;
-            self.store.queue_update(next, lines).await?;
-        }
+            QueueSettle::Update(next)
+        };
         if e.certified && e.label == ENVELOPE_LABEL && !refused.is_empty() {
-            self.envelope_refused(e, &refused).await?;
+            // The queue change and the notices in one commit (PEC.md §6.7).
+            return self.envelope_refused(e, &refused, settle, lines).await;
+        }
+        match settle {
+            QueueSettle::Remove(id) => {
+                self.store.queue_remove(id, lines).await?;
+            }
+            QueueSettle::Update(next) => {
+                self.store.queue_update(next, lines).await?;
+            }
         }
         Ok(())
     }
 
     /// The other provider refused our envelope for some recipients for good: the sender gets
     /// an avviso di mancata consegna for each, and their trace closes (PEC.md §6.7 FAILED).
+    /// `settle` (what becomes of the queue entry) and the relay's log `lines` are written in
+    /// the same commit as the notices.
     async fn envelope_refused(
         &self,
         e: &QueueEntry,
         refused: &[(String, String)],
+        settle: QueueSettle,
+        lines: Vec<LogRecord>,
     ) -> Result<(), EngineError> {
-        let _guard = self.trace_lock.lock().await;
+        let _guard = self.lock_trace(&e.pec_id).await;
+        let mut step = Certification {
+            pec_id: e.pec_id.clone(),
+            log: lines,
+            queue_settle: Some(settle),
+            ..Default::default()
+        };
         let Some(mut trace) = self.store.trace(&e.pec_id).await? else {
+            self.commit(step).await?;
             return Ok(());
         };
         let when = self.now();
         let facts = facts_of(&trace);
-        let mut step = Certification {
-            pec_id: trace.pec_id.clone(),
-            ..Default::default()
-        };
         for (recipient, reply) in refused {
             let Some(r) = trace
                 .recipients

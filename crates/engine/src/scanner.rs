@@ -26,7 +26,11 @@ impl Scanner for Eicar {
 }
 
 fn parts_contain(message: &[u8], depth: usize) -> bool {
-    if depth > 8 {
+    // mail-parser keeps attached messages as a tree it drops recursively: only a message
+    // of bounded nesting is parsed (the Incoming and Access Points refuse deeper ones).
+    if depth > 8
+        || pecd_signer::mime::nested_deeper_than(message, pecd_signer::mime::MAX_MIME_DEPTH)
+    {
         return false;
     }
     let Some(parsed) = MessageParser::new().parse(message) else {

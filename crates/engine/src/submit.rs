@@ -5,6 +5,7 @@
 use mail_parser::{HeaderValue, MessageParser};
 use openssl::sha::Sha256;
 use pecd_signer::build::{self, rewrite_original, Document, Facts};
+use pecd_signer::mime;
 use pecd_signer::smime::SignError;
 use pecd_signer::{Destinatario, Moment, ReceiptType};
 use pecd_store::{
@@ -114,6 +115,12 @@ fn formal_error(s: &Submission, p: &Parsed, max_total: u64) -> Option<String> {
     if p.to.is_empty() {
         return Some("il campo To non contiene alcun destinatario valido".into());
     }
+    if mime::nested_deeper_than(&s.message, mime::MAX_MIME_DEPTH) {
+        return Some(format!(
+            "parti MIME annidate oltre {} livelli",
+            mime::MAX_MIME_DEPTH
+        ));
+    }
     if !p.bcc.is_empty() {
         return Some("destinatari in copia nascosta (Bcc) non ammessi".into());
     }
@@ -181,7 +188,8 @@ pub(crate) fn log(
 impl Engine {
     /// Certifies a submission (PEC.md §6.1) and, every recipient being ours, receives and
     /// delivers it (§6.3, §6.4), all in one durable step that returns before SMTP answers.
-    pub async fn submit(&self, s: Submission) -> Result<Outcome, EngineError> {
+    pub async fn submit(&self, mut s: Submission) -> Result<Outcome, EngineError> {
+        s.message = pecd_signer::mime::canonical_line_ends(&s.message);
         let sender = self
             .store
             .find_mailbox(&s.sender)
@@ -327,6 +335,7 @@ impl Prepared {
                     reason.clone(),
                 )],
                 trace: None,
+                queue_settle: None,
                 queue: vec![],
             };
             let outcome = if virus {
@@ -496,6 +505,7 @@ impl Prepared {
                 recipients: trace,
             }),
             queue,
+            queue_settle: None,
         };
         Ok((
             step,

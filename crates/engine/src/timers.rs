@@ -19,15 +19,37 @@ pub const WARNING_AFTER: i64 = 12 * 3600;
 /// its end so that a timer interval of up to a minute still lands in it.
 pub const FINAL_AFTER: i64 = 24 * 3600 - 60;
 
+/// How often the store drops what its retention no longer keeps (old idempotency keys,
+/// change-log entries past the bound).
+const PRUNE_EVERY: i64 = 3600;
+
 impl Engine {
+    /// Drops what the store's retention no longer keeps; run at start and every hour.
+    pub(crate) async fn prune_store(&self) {
+        match self.store.prune(self.clock.now()).await {
+            Ok(p) if p.dedup_keys + p.changes > 0 => tracing::info!(
+                dedup_keys = p.dedup_keys,
+                changes = p.changes,
+                "store pruned past its retention"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!(error = %e, "pruning the store failed"),
+        }
+    }
+
     /// Checks the timers every `pec.timer_interval_seconds`, for ever.
     pub async fn run_timers(self: Arc<Self>) {
         let every = Duration::from_secs(self.config.pec.timer_interval_seconds);
+        let mut last_prune = self.clock.now();
         loop {
             match self.check_timeouts().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(notices = n, "timeout notices sent"),
                 Err(e) => tracing::error!(error = %e, "checking the PEC timeouts failed"),
+            }
+            if self.clock.now() - last_prune >= PRUNE_EVERY {
+                last_prune = self.clock.now();
+                self.prune_store().await;
             }
             tokio::time::sleep(every).await;
         }
@@ -37,7 +59,7 @@ impl Engine {
     pub async fn check_timeouts(&self) -> Result<usize, EngineError> {
         let mut sent = 0;
         for id in self.store.pending().await? {
-            let _guard = self.trace_lock.lock().await;
+            let _guard = self.lock_trace(&id).await;
             let Some(mut trace) = self.store.trace(&id).await? else {
                 continue;
             };

@@ -103,13 +103,18 @@ fn literal_end(input: &[u8], start: usize) -> Option<usize> {
         return None;
     }
     let close = open + input[open..].iter().position(|&b| b == b'}')?;
-    let digits = std::str::from_utf8(&input[open + 1..close]).ok()?;
-    let n: usize = digits.trim_end_matches('+').parse().ok()?;
-    let data = close + 1;
-    if input.get(data..data + 2)? != b"\r\n" {
+    let announced = &input[open + 1..close];
+    let digits = announced.strip_suffix(b"+").unwrap_or(announced);
+    // The framing layer accepts at most 19 digits; anything longer is not a literal.
+    if digits.is_empty() || digits.len() > 19 || !digits.iter().all(u8::is_ascii_digit) {
         return None;
     }
-    let end = data + 2 + n;
+    let n: usize = std::str::from_utf8(digits).ok()?.parse().ok()?;
+    let data = close + 1;
+    if input.get(data..data.checked_add(2)?)? != b"\r\n" {
+        return None;
+    }
+    let end = data.checked_add(2)?.checked_add(n)?;
     (end <= input.len()).then_some(end)
 }
 
@@ -356,6 +361,33 @@ mod tests {
             None
         );
         assert_eq!(changedsince_zero(b"a FETCH 1 (FLAGS)"), None);
+    }
+
+    /// `data + 2 + n` on an unbounded digit string overflowed and panicked the session.
+    #[test]
+    fn literal_length_overflow_is_not_a_literal() {
+        for line in [
+            &b"a LIST {99999999999999999999999}\r\n \"*\""[..],
+            b"a LIST {18446744073709551615}\r\n\"\" \"*\"",
+            b"a LIST {18446744073709551614+}\r\n\"\" \"*\"",
+            b"a LIST {9999999999999999999}\r\n\"\" \"*\"",
+            b"a LIST (SUBSCRIBED) ~{18446744073709551615}\r\n \"*\"",
+            b"a LIST ({18446744073709551615}\r\nx) \"\" *",
+            b"a LIST {1x}\r\n \"*\"",
+            b"a LIST {}\r\n \"*\"",
+        ] {
+            assert_eq!(tokens(line), None, "{}", String::from_utf8_lossy(line));
+            assert!(
+                !matches!(list(line), Some(Ok(_))),
+                "{}",
+                String::from_utf8_lossy(line)
+            );
+            assert!(search(line).is_none());
+        }
+        assert_eq!(literal_end(b"{18446744073709551615}\r\n", 0), None);
+        assert_eq!(literal_end(b"{2}\r\nab", 0), Some(7));
+        assert_eq!(literal_end(b"{2+}\r\nab", 0), Some(8));
+        assert_eq!(literal_end(b"{3}\r\nab", 0), None);
     }
 
     #[test]

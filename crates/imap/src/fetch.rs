@@ -1,6 +1,7 @@
 //! FETCH (RFC 3501 §6.4.5) with CONDSTORE's MODSEQ: message data items built from the store's
-//! metadata and, when an item needs them, the bodies (read in one batch) seen through
-//! [`pecd_imap_message::MessageView`].
+//! metadata and, when an item needs them, the bodies seen through
+//! [`pecd_imap_message::MessageView`]. Large sets are read, answered and written out in
+//! bounded batches ([`crate::selected::BATCH_MESSAGES`], [`crate::selected::BATCH_BYTES`]).
 
 use std::borrow::Cow;
 use std::num::{NonZeroU32, NonZeroU64};
@@ -16,6 +17,7 @@ use pecd_imap_message::MessageView;
 use pecd_store::{FlagOp, Flags};
 use tokio::io::{AsyncRead, AsyncWrite};
 
+use crate::selected::batch_len;
 use crate::session::{store_refusal, Refusal, Session};
 
 fn nz(n: u32) -> NonZeroU32 {
@@ -161,89 +163,105 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
         }
-        let bodies = if names.iter().any(needs_body) {
-            let metas = indexes.iter().map(|&i| sel.messages[i].clone()).collect();
-            session
-                .ctx
-                .store
-                .read_bodies(metas)
-                .await
-                .map_err(store_refusal)?
-        } else {
-            Vec::new()
-        };
-        for (k, &i) in indexes.iter().enumerate() {
-            let meta = &sel.messages[i];
-            let body = match bodies.get(k) {
-                Some(Ok(b)) => Some(b.as_slice()),
-                // Expunged by another session after this one last looked: nothing to send
-                // for it; the EXPUNGE follows at the next command that may carry it.
-                Some(Err(_)) => continue,
-                None => None,
+        let needs = names.iter().any(needs_body);
+        let mut rest = indexes.as_slice();
+        while !rest.is_empty() {
+            let take = batch_len(rest.iter().map(|&i| &sel.messages[i]), needs);
+            let (batch, more) = rest.split_at(take);
+            rest = more;
+            let bodies = if needs {
+                let metas = batch.iter().map(|&i| sel.messages[i].clone()).collect();
+                session
+                    .ctx
+                    .store
+                    .read_bodies(metas)
+                    .await
+                    .map_err(store_refusal)?
+            } else {
+                Vec::new()
             };
-            let view = body.map(MessageView::parse);
-            let mut items = Vec::with_capacity(names.len());
-            for name in &names {
-                use MessageDataItemName as N;
-                let item = match name {
-                    N::Uid => MessageDataItem::Uid(nz(meta.uid)),
-                    N::Flags => MessageDataItem::Flags(sel.flags_of(meta)),
-                    N::Rfc822Size => MessageDataItem::Rfc822Size(meta.size as u32),
-                    N::InternalDate => {
-                        let utc = FixedOffset::east_opt(0).expect("zero offset");
-                        let date = utc
-                            .timestamp_opt(meta.internal_date, 0)
-                            .single()
-                            .unwrap_or_else(|| utc.timestamp_opt(0, 0).single().expect("epoch"));
-                        MessageDataItem::InternalDate(DateTime::unvalidated(date))
-                    }
-                    N::ModSeq => MessageDataItem::ModSeq(
-                        NonZeroU64::new(meta.modseq.max(1)).expect("nonzero"),
-                    ),
-                    N::Envelope => {
-                        MessageDataItem::Envelope(view.as_ref().expect("body read").envelope(utf8))
-                    }
-                    N::BodyStructure => MessageDataItem::BodyStructure(
-                        view.as_ref().expect("body read").body_structure(true),
-                    ),
-                    N::Body => MessageDataItem::Body(
-                        view.as_ref().expect("body read").body_structure(false),
-                    ),
-                    N::Rfc822 => {
-                        MessageDataItem::Rfc822(nstring(Cow::Borrowed(body.expect("body read"))))
-                    }
-                    N::Rfc822Header => {
-                        let v = view.as_ref().expect("body read");
-                        let header = v.section(Some(&Section::Header(None))).unwrap_or_default();
-                        MessageDataItem::Rfc822Header(nstring(header))
-                    }
-                    N::Rfc822Text => {
-                        let v = view.as_ref().expect("body read");
-                        let text = v.section(Some(&Section::Text(None))).unwrap_or_default();
-                        MessageDataItem::Rfc822Text(nstring(text))
-                    }
-                    N::BodyExt {
-                        section,
-                        partial: range,
-                        ..
-                    } => {
-                        let v = view.as_ref().expect("body read");
-                        let data = v.section(section.as_ref()).unwrap_or_default();
-                        MessageDataItem::BodyExt {
-                            section: section.clone(),
-                            origin: range.map(|(start, _)| start),
-                            data: nstring(partial(data, *range)),
-                        }
-                    }
-                    N::Binary { .. } | N::BinarySize { .. } => continue,
+            for (k, &i) in batch.iter().enumerate() {
+                let meta = &sel.messages[i];
+                let body = match bodies.get(k) {
+                    Some(Ok(b)) => Some(b.as_slice()),
+                    // Expunged by another session after this one last looked: nothing to send
+                    // for it; the EXPUNGE follows at the next command that may carry it.
+                    Some(Err(_)) => continue,
+                    None => None,
                 };
-                items.push(item);
+                let view = body.map(MessageView::parse);
+                let mut items = Vec::with_capacity(names.len());
+                for name in &names {
+                    use MessageDataItemName as N;
+                    let item = match name {
+                        N::Uid => MessageDataItem::Uid(nz(meta.uid)),
+                        N::Flags => MessageDataItem::Flags(sel.flags_of(meta)),
+                        N::Rfc822Size => MessageDataItem::Rfc822Size(meta.size as u32),
+                        N::InternalDate => {
+                            let utc = FixedOffset::east_opt(0).expect("zero offset");
+                            let date = utc
+                                .timestamp_opt(meta.internal_date, 0)
+                                .single()
+                                .unwrap_or_else(|| {
+                                    utc.timestamp_opt(0, 0).single().expect("epoch")
+                                });
+                            MessageDataItem::InternalDate(DateTime::unvalidated(date))
+                        }
+                        N::ModSeq => MessageDataItem::ModSeq(
+                            NonZeroU64::new(meta.modseq.max(1)).expect("nonzero"),
+                        ),
+                        N::Envelope => MessageDataItem::Envelope(
+                            view.as_ref().expect("body read").envelope(utf8),
+                        ),
+                        N::BodyStructure => MessageDataItem::BodyStructure(
+                            view.as_ref().expect("body read").body_structure(true),
+                        ),
+                        N::Body => MessageDataItem::Body(
+                            view.as_ref().expect("body read").body_structure(false),
+                        ),
+                        N::Rfc822 => MessageDataItem::Rfc822(nstring(Cow::Borrowed(
+                            body.expect("body read"),
+                        ))),
+                        N::Rfc822Header => {
+                            let v = view.as_ref().expect("body read");
+                            let header =
+                                v.section(Some(&Section::Header(None))).unwrap_or_default();
+                            MessageDataItem::Rfc822Header(nstring(header))
+                        }
+                        N::Rfc822Text => {
+                            let v = view.as_ref().expect("body read");
+                            let text = v.section(Some(&Section::Text(None))).unwrap_or_default();
+                            MessageDataItem::Rfc822Text(nstring(text))
+                        }
+                        N::BodyExt {
+                            section,
+                            partial: range,
+                            ..
+                        } => {
+                            let v = view.as_ref().expect("body read");
+                            let data = v.section(section.as_ref()).unwrap_or_default();
+                            MessageDataItem::BodyExt {
+                                section: section.clone(),
+                                origin: range.map(|(start, _)| start),
+                                data: nstring(partial(data, *range)),
+                            }
+                        }
+                        N::Binary { .. } | N::BinarySize { .. } => continue,
+                    };
+                    items.push(item);
+                }
+                if let Ok(items) = Vec1::try_from(items) {
+                    session.data(Data::Fetch {
+                        seq: nz(i as u32 + 1),
+                        items,
+                    });
+                }
             }
-            if let Ok(items) = Vec1::try_from(items) {
-                session.data(Data::Fetch {
-                    seq: nz(i as u32 + 1),
-                    items,
-                });
+            // Out before the next batch is read, so that memory stays bounded; a client that
+            // stops reading ends here (the session then closes).
+            if let Err(e) = session.flush().await {
+                session.broken = Some(e);
+                break;
             }
         }
         Ok(())

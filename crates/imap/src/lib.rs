@@ -15,7 +15,8 @@
 pub mod capability;
 pub mod extended;
 mod fetch;
-mod framing;
+/// Public as the entry of the `imap_command` fuzz target (fuzz/); the session is its user.
+pub mod framing;
 mod list;
 mod selected;
 pub mod server;
@@ -25,15 +26,20 @@ pub mod utf7;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use pecd_archive::login::Throttle;
 use pecd_common::config::Config;
+use pecd_common::net::Connections;
+use pecd_common::throttle::LoginThrottle;
 use pecd_store::{Folder, FolderId, MailboxId, MessageMeta, ModSeq, Store, StoreError, Uid};
 
 /// State shared by every IMAP session.
 pub struct Context {
     pub config: Arc<Config>,
     pub store: Store,
-    pub logins: Throttle,
+    /// Brute-force protection of LOGIN and AUTHENTICATE (shared with POP3 and SMTP when
+    /// pecd runs them all).
+    pub logins: Arc<LoginThrottle>,
+    /// Open connections per client address and in all, counted from accept.
+    pub clients: Arc<Connections>,
     /// Open connections per logged-in mailbox.
     connections: Mutex<HashMap<MailboxId, u32>>,
     /// Per folder, the highest UID some session has already seen: messages above it are
@@ -54,9 +60,24 @@ const LISTING_CACHE_MIN: usize = 500;
 const LISTING_CACHE_ENTRIES: usize = 256;
 
 impl Context {
+    /// A context with its own login throttle (tests of IMAP alone).
     pub fn new(config: Arc<Config>, store: Store) -> Arc<Context> {
+        let logins = Arc::new(LoginThrottle::new((&config.auth).into()));
+        Context::with_logins(config, store, logins)
+    }
+
+    /// A context whose failed logins count in `logins`, shared with the other services.
+    pub fn with_logins(
+        config: Arc<Config>,
+        store: Store,
+        logins: Arc<LoginThrottle>,
+    ) -> Arc<Context> {
         Arc::new(Context {
-            logins: Throttle::new(config.imap.auth_failures_per_minute),
+            clients: Connections::new(
+                config.imap.max_connections_per_ip,
+                config.imap.max_connections,
+            ),
+            logins,
             config,
             store,
             connections: Mutex::new(HashMap::new()),

@@ -63,18 +63,21 @@ impl Selected {
         self.messages.last().map_or(0, |m| m.uid)
     }
 
-    /// Indexes into `messages` named by a sequence set (of sequence numbers or of UIDs).
-    /// Absent UIDs are skipped: COPY, MOVE and STORE on them are OK with no effect
+    /// Indexes into `messages` named by a sequence set (of sequence numbers or of UIDs), in
+    /// order and each once however often the set names it (`1:*,1:*,...` costs what `1:*`
+    /// does). Absent UIDs are skipped: COPY, MOVE and STORE on them are OK with no effect
     /// (CLIENTS.md §5 bug 7).
     pub fn resolve(&self, set: &SequenceSet, uid: bool) -> Result<Vec<usize>, Refusal> {
         use imap_codec::imap_types::sequence::{SeqOrUid, Sequence};
+        check_ranges(set.0.as_ref().len())?;
         let n = self.messages.len() as u32;
         let star = if uid { self.max_uid() } else { n };
         let value = |v: &SeqOrUid| match v {
             SeqOrUid::Value(v) => v.get(),
             SeqOrUid::Asterisk => star,
         };
-        let mut out = Vec::new();
+        // Half-open index spans, merged below.
+        let mut spans = Vec::with_capacity(set.0.as_ref().len());
         for s in set.0.as_ref() {
             let (a, b) = match s {
                 Sequence::Single(v) => (value(v), value(v)),
@@ -86,20 +89,16 @@ impl Selected {
                 // in a 10,000-message folder must not scan the folder.
                 let first = self.messages.partition_point(|m| m.uid < lo);
                 let end = self.messages.partition_point(|m| m.uid <= hi);
-                out.extend(first..end);
+                spans.push((first, end));
             } else {
                 // RFC 3501 §6.4.8: a sequence number beyond the last message is an error.
                 if n == 0 || hi > n {
                     return Err(bad("Invalid message sequence number"));
                 }
-                out.extend((lo - 1) as usize..hi as usize);
+                spans.push(((lo - 1) as usize, hi as usize));
             }
         }
-        if set.0.as_ref().len() > 1 {
-            out.sort_unstable();
-            out.dedup();
-        }
-        Ok(out)
+        Ok(merged(spans))
     }
 
     pub fn flags_of(&self, meta: &MessageMeta) -> Vec<FlagFetch<'static>> {
@@ -117,6 +116,68 @@ impl Selected {
         }
         out
     }
+}
+
+/// Most ranges a command's sequence sets may have in all. Real clients stay far below (a
+/// 64 KiB command line holds at most about 16,000); each range costs a comparison per
+/// message in SEARCH.
+pub(crate) const MAX_SEQUENCE_RANGES: usize = 4096;
+/// Most keys a SEARCH may combine; each costs an evaluation per message.
+pub(crate) const MAX_SEARCH_KEYS: usize = 1000;
+
+/// The indexes of half-open spans, ascending and each once.
+fn merged(mut spans: Vec<(usize, usize)>) -> Vec<usize> {
+    spans.sort_unstable();
+    let mut out = Vec::new();
+    let mut covered = 0;
+    for (first, end) in spans {
+        let first = first.max(covered);
+        if first < end {
+            out.extend(first..end);
+            covered = end;
+        }
+    }
+    out
+}
+
+fn check_ranges(ranges: usize) -> Result<(), Refusal> {
+    if ranges > MAX_SEQUENCE_RANGES {
+        return Err(bad(format!(
+            "Sequence set with more than {MAX_SEQUENCE_RANGES} ranges"
+        )));
+    }
+    Ok(())
+}
+
+/// The keys of a SEARCH criterion, and the ranges of its sequence sets.
+fn key_size(key: &SearchKey<'_>) -> (usize, usize) {
+    let sum = |a: (usize, usize), b: (usize, usize)| (a.0 + b.0, a.1 + b.1);
+    match key {
+        SearchKey::And(keys) => keys.as_ref().iter().map(key_size).fold((1, 0), sum),
+        SearchKey::Or(a, b) => sum((1, 0), sum(key_size(a), key_size(b))),
+        SearchKey::Not(k) => sum((1, 0), key_size(k)),
+        SearchKey::SequenceSet(set) | SearchKey::Uid(set) => (1, set.0.as_ref().len()),
+        _ => (1, 0),
+    }
+}
+
+/// Messages whose bodies FETCH and SEARCH read, and FETCH answers, at a time.
+pub(crate) const BATCH_MESSAGES: usize = 256;
+/// Body bytes read at a time (a larger message is read alone).
+pub(crate) const BATCH_BYTES: u64 = 4 << 20;
+
+/// How many of `metas` (at least one) make the next batch; `sizes` counts when bodies are read.
+pub(crate) fn batch_len<'m>(metas: impl Iterator<Item = &'m MessageMeta>, sizes: bool) -> usize {
+    let mut bytes = 0u64;
+    let mut n = 0;
+    for m in metas.take(BATCH_MESSAGES) {
+        bytes = bytes.saturating_add(m.size);
+        if n > 0 && sizes && bytes > BATCH_BYTES {
+            break;
+        }
+        n += 1;
+    }
+    n
 }
 
 pub(crate) fn system_flags(flags: Flags) -> Vec<Flag<'static>> {
@@ -158,25 +219,91 @@ pub(crate) fn split_flags(flags: &[Flag<'_>]) -> (Flags, Vec<String>) {
 pub(crate) fn compact(numbers: &[u32]) -> String {
     let mut sorted = numbers.to_vec();
     sorted.sort_unstable();
-    sorted.dedup();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < sorted.len() {
-        let start = sorted[i];
-        let mut end = start;
-        while i + 1 < sorted.len() && sorted[i + 1] == end + 1 {
-            i += 1;
-            end = sorted[i];
+    render_ranges(&merge_ranges(sorted.into_iter().map(|n| (n, n))))
+}
+
+/// Inclusive ranges, sorted by start, merged where they touch or overlap.
+fn merge_ranges(sorted: impl IntoIterator<Item = (u32, u32)>) -> Vec<(u32, u32)> {
+    let mut out: Vec<(u32, u32)> = Vec::new();
+    for (lo, hi) in sorted {
+        match out.last_mut() {
+            Some(last) if u64::from(lo) <= u64::from(last.1) + 1 => last.1 = last.1.max(hi),
+            _ => out.push((lo, hi)),
         }
+    }
+    out
+}
+
+/// Renders inclusive ranges in the `1:3,7` form.
+fn render_ranges(ranges: &[(u32, u32)]) -> String {
+    let mut out = String::new();
+    for &(lo, hi) in ranges {
         if !out.is_empty() {
             out.push(',');
         }
-        if start == end {
-            out.push_str(&start.to_string());
+        if lo == hi {
+            out.push_str(&lo.to_string());
         } else {
-            out.push_str(&format!("{start}:{end}"));
+            out.push_str(&format!("{lo}:{hi}"));
         }
-        i += 1;
+    }
+    out
+}
+
+/// A UID set as sorted, merged ranges, `*` standing for `star`.
+fn set_ranges(set: &SequenceSet, star: u32) -> Vec<(u32, u32)> {
+    use imap_codec::imap_types::sequence::{SeqOrUid, Sequence};
+    let value = |v: &SeqOrUid| match v {
+        SeqOrUid::Value(v) => v.get(),
+        SeqOrUid::Asterisk => star,
+    };
+    let mut ranges: Vec<(u32, u32)> = set
+        .0
+        .as_ref()
+        .iter()
+        .map(|s| match s {
+            Sequence::Single(v) => (value(v), value(v)),
+            Sequence::Range(a, b) => (value(a).min(value(b)), value(a).max(value(b))),
+        })
+        .collect();
+    ranges.sort_unstable();
+    merge_ranges(ranges)
+}
+
+/// The UIDs from 1 to `star` that are none of `messages` (ascending by UID), as ranges.
+fn absent_ranges(messages: &[MessageMeta], star: Uid) -> Vec<(Uid, Uid)> {
+    let mut out = Vec::new();
+    let mut next = 1u32;
+    for m in messages {
+        if m.uid > star {
+            break;
+        }
+        if m.uid > next {
+            out.push((next, m.uid - 1));
+        }
+        next = m.uid.saturating_add(1);
+    }
+    if next <= star {
+        out.push((next, star));
+    }
+    out
+}
+
+/// The parts of `a` that are also in `b` (both sorted and disjoint), in one pass.
+fn intersect_ranges(a: &[(u32, u32)], b: &[(u32, u32)]) -> Vec<(u32, u32)> {
+    let (mut i, mut j) = (0, 0);
+    let mut out = Vec::new();
+    while i < a.len() && j < b.len() {
+        let lo = a[i].0.max(b[j].0);
+        let hi = a[i].1.min(b[j].1);
+        if lo <= hi {
+            out.push((lo, hi));
+        }
+        if a[i].1 < b[j].1 {
+            i += 1;
+        } else {
+            j += 1;
+        }
     }
     out
 }
@@ -312,7 +439,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         let vanished = self.vanished_since(selected, since, known).await?;
         if !vanished.is_empty() {
             self.out.extend_from_slice(
-                format!("* VANISHED (EARLIER) {}\r\n", compact(&vanished)).as_bytes(),
+                format!("* VANISHED (EARLIER) {}\r\n", render_ranges(&vanished)).as_bytes(),
             );
         }
         for (i, m) in selected.messages.iter().enumerate() {
@@ -323,14 +450,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         Ok(())
     }
 
-    /// UIDs of the selected folder expunged after `since` (limited to `within`).
+    /// UIDs of the selected folder expunged after `since` (limited to `within`), as
+    /// ascending ranges. When the change log no longer reaches back to `since` (compacted),
+    /// every UID up to UIDNEXT-1 that is not in the view is reported: RFC 7162 §3.2.5.2 and
+    /// §3.2.10 let the server include UIDs the client never knew, and none that still
+    /// exists is among them.
     async fn vanished_since(
         &self,
         selected: &Selected,
         since: u64,
         within: Option<&SequenceSet>,
-    ) -> Result<Vec<Uid>, Refusal> {
-        let changes = self
+    ) -> Result<Vec<(Uid, Uid)>, Refusal> {
+        let log = self
             .ctx
             .store
             .changes_since(self.mailbox_id(), since)
@@ -339,13 +470,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         let star = selected
             .max_uid()
             .max(selected.folder.uidnext.saturating_sub(1));
-        Ok(changes
+        if !log.complete {
+            let absent = absent_ranges(&selected.messages, star);
+            return Ok(match within {
+                Some(set) => intersect_ranges(&absent, &set_ranges(set, star)),
+                None => absent,
+            });
+        }
+        let mut gone: Vec<Uid> = log
+            .changes
             .iter()
             .filter(|c| c.folder_id == selected.folder.id && c.kind == ChangeKind::Expunged)
             .filter(|c| selected.position(c.uid).is_none())
             .filter(|c| within.is_none_or(|set| set_contains(set, c.uid, star)))
             .map(|c| c.uid)
-            .collect())
+            .collect();
+        gone.sort_unstable();
+        Ok(merge_ranges(gone.into_iter().map(|u| (u, u))))
     }
 
     /// `* n FETCH (FLAGS (...) UID u [MODSEQ (m)])` for message index `i`.
@@ -406,11 +547,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         expunges_allowed: bool,
     ) -> Result<(), pecd_store::StoreError> {
         let store = self.ctx.store.clone();
-        let changes = store.changes_since(self.mailbox_id(), sel.modseq).await?;
+        let log = store.changes_since(self.mailbox_id(), sel.modseq).await?;
         let mut appended = Vec::new();
         let mut flagged = BTreeSet::new();
         let mut folder_gone = false;
-        for c in &changes {
+        for c in &log.changes {
             sel.modseq = sel.modseq.max(c.modseq);
             if c.folder_id != sel.folder.id {
                 continue;
@@ -426,6 +567,33 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 }
                 ChangeKind::FolderDeleted => folder_gone = true,
                 _ => {}
+            }
+        }
+        if !log.complete && !folder_gone {
+            // The log was compacted past this view (the session lagged far behind): what
+            // changed is found by comparing the view with the folder itself.
+            sel.modseq = sel.modseq.max(log.floor);
+            match store.folder_by_id(sel.folder.id).await? {
+                None => folder_gone = true,
+                Some(_) => {
+                    let now = store.messages(sel.folder.id).await?;
+                    let present: HashSet<Uid> = now.iter().map(|m| m.uid).collect();
+                    let gone = sel.messages.iter().map(|m| m.uid);
+                    sel.deferred
+                        .extend(gone.filter(|uid| !present.contains(uid)));
+                    let max = sel.max_uid();
+                    for m in &now {
+                        match sel.position(m.uid) {
+                            Some(i) if m.modseq > sel.messages[i].modseq => {
+                                flagged.insert(m.uid);
+                            }
+                            None if m.uid > max => appended.push(m.uid),
+                            _ => {}
+                        }
+                    }
+                    appended.sort_unstable();
+                    appended.dedup();
+                }
             }
         }
         if folder_gone {
@@ -745,6 +913,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             [one] => one.clone(),
             _ => SearchKey::And(criteria.clone()),
         };
+        let (keys, ranges) = key_size(&key);
+        if keys > MAX_SEARCH_KEYS {
+            return Err(bad(format!("SEARCH with more than {MAX_SEARCH_KEYS} keys")));
+        }
+        check_ranges(ranges)?;
         let uses_modseq = mentions_modseq(&key);
         if uses_modseq {
             self.condstore = true;
@@ -802,51 +975,66 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         Ok("SEARCH completed".into())
     }
 
-    /// Indexes of the selected messages that match `key`.
+    /// Indexes of the selected messages that match `key`. Bodies are read a batch at a time
+    /// (a SEARCH TEXT of a large folder must not hold the folder in memory), and the task
+    /// yields between batches so that matching does not hold a worker thread.
     async fn matching(&mut self, key: &SearchKey<'_>) -> Result<Vec<usize>, Refusal> {
-        let sel = self.selected_ref();
         let needs = pecd_imap_message::needs_content(key);
+        let (keys, _) = key_size(key);
+        let sel = self.selected_ref();
         let ctx = pecd_imap_message::SearchContext {
             max_seq: sel.messages.len() as u32,
             max_uid: sel.max_uid(),
             utc_offset_seconds: 0,
         };
-        let bodies = if needs {
-            self.ctx
-                .store
-                .read_bodies(sel.messages.clone())
-                .await
-                .map_err(store_refusal)?
-        } else {
-            Vec::new()
-        };
         let mut hits = Vec::new();
-        for (i, m) in sel.messages.iter().enumerate() {
-            let view = bodies
-                .get(i)
-                .and_then(|b| b.as_ref().ok())
-                .map(|b| pecd_imap_message::MessageView::parse(b));
-            let subject = pecd_imap_message::SearchSubject {
-                seq: i as u32 + 1,
-                uid: m.uid,
-                seen: m.flags.contains(Flags::SEEN),
-                answered: m.flags.contains(Flags::ANSWERED),
-                flagged: m.flags.contains(Flags::FLAGGED),
-                deleted: m.flags.contains(Flags::DELETED),
-                draft: m.flags.contains(Flags::DRAFT),
-                recent: sel.recent.contains(&m.uid),
-                keywords: &m.keywords,
-                size: m.size,
-                internal_date: m.internal_date,
-                modseq: m.modseq,
-                message: view.as_ref(),
+        let mut start = 0;
+        while start < self.selected_ref().messages.len() {
+            let sel = self.selected_ref();
+            // About 16,000 key evaluations between yields, whatever the key.
+            let by_work = (16_384 / keys).max(1);
+            let end = start + batch_len(sel.messages[start..].iter().take(by_work), needs);
+            let bodies = if needs {
+                let metas = sel.messages[start..end].to_vec();
+                self.ctx
+                    .store
+                    .read_bodies(metas)
+                    .await
+                    .map_err(store_refusal)?
+            } else {
+                Vec::new()
             };
-            if needs && view.is_none() {
-                continue;
+            let sel = self.selected_ref();
+            for (k, m) in sel.messages[start..end].iter().enumerate() {
+                let i = start + k;
+                let view = bodies
+                    .get(k)
+                    .and_then(|b| b.as_ref().ok())
+                    .map(|b| pecd_imap_message::MessageView::parse(b));
+                let subject = pecd_imap_message::SearchSubject {
+                    seq: i as u32 + 1,
+                    uid: m.uid,
+                    seen: m.flags.contains(Flags::SEEN),
+                    answered: m.flags.contains(Flags::ANSWERED),
+                    flagged: m.flags.contains(Flags::FLAGGED),
+                    deleted: m.flags.contains(Flags::DELETED),
+                    draft: m.flags.contains(Flags::DRAFT),
+                    recent: sel.recent.contains(&m.uid),
+                    keywords: &m.keywords,
+                    size: m.size,
+                    internal_date: m.internal_date,
+                    modseq: m.modseq,
+                    message: view.as_ref(),
+                };
+                if needs && view.is_none() {
+                    continue;
+                }
+                if pecd_imap_message::matches(key, &subject, &ctx) {
+                    hits.push(i);
+                }
             }
-            if pecd_imap_message::matches(key, &subject, &ctx) {
-                hits.push(i);
-            }
+            start = end;
+            tokio::task::yield_now().await;
         }
         Ok(hits)
     }
@@ -892,7 +1080,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             let gone = gone?;
             if !gone.is_empty() {
                 self.out.extend_from_slice(
-                    format!("* VANISHED (EARLIER) {}\r\n", compact(&gone)).as_bytes(),
+                    format!("* VANISHED (EARLIER) {}\r\n", render_ranges(&gone)).as_bytes(),
                 );
             }
         }
@@ -967,6 +1155,52 @@ fn mentions_modseq(key: &SearchKey<'_>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_and_overlapping_spans_count_once() {
+        assert_eq!(merged(vec![(0, 3), (0, 3), (0, 3)]), vec![0, 1, 2]);
+        assert_eq!(
+            merged(vec![(5, 7), (0, 2), (1, 6), (9, 10)]),
+            vec![0, 1, 2, 3, 4, 5, 6, 9]
+        );
+        assert_eq!(merged(vec![(4, 4), (2, 1)]), Vec::<usize>::new());
+        let many = vec![(0, 100_000); 4096];
+        assert_eq!(merged(many).len(), 100_000);
+    }
+
+    fn search_key(line: &str) -> SearchKey<'static> {
+        use imap_codec::decode::Decoder;
+        use imap_codec::imap_types::command::CommandBody;
+        use imap_codec::imap_types::IntoStatic;
+        match imap_codec::CommandCodec::default().decode(line.as_bytes()) {
+            Ok((_, c)) => match c.body {
+                CommandBody::Search { criteria, .. } => SearchKey::And(criteria).into_static(),
+                other => panic!("{other:?}"),
+            },
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn sequence_sets_and_search_keys_are_bounded() {
+        assert!(check_ranges(MAX_SEQUENCE_RANGES).is_ok());
+        let refused = check_ranges(MAX_SEQUENCE_RANGES + 1).unwrap_err();
+        assert_eq!(
+            refused.kind,
+            imap_codec::imap_types::response::StatusKind::Bad
+        );
+        let set: SequenceSet = vec!["1:*"; 5000].join(",").parse().unwrap();
+        assert_eq!(set.0.as_ref().len(), 5000, "imap-codec keeps every repeat");
+        let key = search_key(&format!(
+            "a SEARCH {} UNSEEN\r\n",
+            vec!["1:*"; 5000].join(",")
+        ));
+        assert_eq!(key_size(&key), (3, 5000));
+        let key = search_key("a SEARCH OR 1:3,5 NOT UID 7 SUBJECT x\r\n");
+        assert_eq!(key_size(&key), (6, 3));
+        let many = format!("a SEARCH {}\r\n", vec!["SUBJECT x"; 2000].join(" "));
+        assert_eq!(key_size(&search_key(&many)).0, 2001);
+    }
 
     #[test]
     fn compact_sets() {

@@ -1,9 +1,10 @@
-//! The imaps listener: TCP keepalive, implicit TLS, then a session per connection.
+//! The imaps listener: admission under the per-IP and total caps, TCP keepalive, implicit
+//! TLS, then a session per connection.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use pecd_common::net::{accept_loop, accept_tls};
+use pecd_common::net::{accept_loop, accept_tls, Full};
 use socket2::{SockRef, TcpKeepalive};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -27,6 +28,19 @@ pub async fn serve(
     accept_loop(listener, "imaps", shutdown.clone(), tracker, |stream, peer| {
         let (ctx, tls, shutdown) = (ctx.clone(), tls.clone(), shutdown.clone());
         async move {
+            let _slot = match ctx.clients.admit(peer.ip()) {
+                Ok(slot) => slot,
+                Err(full) => {
+                    tracing::warn!(peer = %peer, cap = ?full, "too many IMAP connections");
+                    // RFC 3501 §7.1.5: a server may greet with BYE to refuse a connection.
+                    let refusal: &[u8] = match full {
+                        Full::PerIp => b"* BYE Too many connections from your address; try again later\r\n",
+                        Full::Total => b"* BYE Too many connections; try again later\r\n",
+                    };
+                    ctx.clients.refuse(stream, Some(&tls), refusal).await;
+                    return;
+                }
+            };
             let keepalive = TcpKeepalive::new()
                 .with_time(KEEPALIVE)
                 .with_interval(Duration::from_secs(60));

@@ -24,7 +24,7 @@ use imap_codec::imap_types::IntoStatic;
 use imap_codec::{decode::Decoder, encode::Encoder, CommandCodec, ResponseCodec};
 use pecd_archive::login::{authenticate, AuthError};
 use pecd_common::input::{Input, Line, Read};
-use pecd_common::net::write_out;
+use pecd_common::throttle::login_key;
 use pecd_store::{normalize_folder_name, ChangeNotice, Flags, Folder, Mailbox, StoreError};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::broadcast;
@@ -59,6 +59,9 @@ pub struct Session<'a, S> {
     logout: bool,
     /// The command being run asked for CHANGEDSINCE 0 (see [`extended::changedsince_zero`]).
     pub(crate) changed_since_zero: bool,
+    /// Writing failed while a command streamed its responses (FETCH); the session ends once
+    /// the command returns.
+    pub(crate) broken: Option<std::io::Error>,
 }
 
 /// What went wrong with a command, as the tagged reply says it.
@@ -121,6 +124,9 @@ fn text(s: &str) -> Text<'static> {
     .unwrap_or_else(|_| Text::try_from("OK").expect("valid text"))
 }
 
+/// Largest literal accepted before login: enough for any LOGIN, far from a message.
+const PRELOGIN_LITERAL_BYTES: u64 = 8 * 1024;
+
 /// Whether a folder name has the given role-free form that the store protects (INBOX).
 fn is_inbox(name: &str) -> bool {
     name.eq_ignore_ascii_case("INBOX")
@@ -147,6 +153,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             qresync: false,
             logout: false,
             changed_since_zero: false,
+            broken: None,
         }
     }
 
@@ -209,14 +216,45 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         }
     }
 
+    /// Writes the buffered responses. A client that accepts no bytes for
+    /// `imap.write_timeout_seconds` gets a `TimedOut` error, which ends the session: a client
+    /// that stops reading must not hold a task, its memory and its store reads forever.
     pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
-        write_out(&mut self.stream, &mut self.out).await
+        let limit = Duration::from_secs(self.ctx.config.imap.write_timeout_seconds);
+        let stalled = || {
+            std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "the client stopped reading responses",
+            )
+        };
+        let mut sent = 0;
+        while sent < self.out.len() {
+            match tokio::time::timeout(limit, self.stream.write(&self.out[sent..])).await {
+                Err(_) => return Err(stalled()),
+                Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
+                Ok(Ok(n)) => sent += n,
+                Ok(Err(e)) => return Err(e),
+            }
+        }
+        if sent > 0 {
+            tokio::time::timeout(limit, self.stream.flush())
+                .await
+                .map_err(|_| stalled())??;
+            self.out.clear();
+        }
+        Ok(())
     }
 
     // ---- input -------------------------------------------------------------------------
 
+    /// Silence allowed before the client is logged out: short before login (an unauthenticated
+    /// connection costs us and gives nothing), the RFC 3501 §5.4 30 minutes after.
     fn idle_timeout(&self) -> Duration {
-        Duration::from_secs(self.ctx.config.imap.idle_timeout_seconds)
+        Duration::from_secs(if self.login.is_some() {
+            self.ctx.config.imap.idle_timeout_seconds
+        } else {
+            self.ctx.config.imap.prelogin_timeout_seconds
+        })
     }
 
     /// Reads more bytes; `false` at the end of the conversation (after a BYE when the client
@@ -277,7 +315,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     async fn drain(&mut self, n: u64) -> std::io::Result<bool> {
         let mut left = n;
         loop {
-            let take = (left as usize).min(self.input.pending().len());
+            let take = usize::try_from(left)
+                .unwrap_or(usize::MAX)
+                .min(self.input.pending().len());
             self.input.consume(take);
             left -= take as u64;
             if left == 0 {
@@ -291,7 +331,12 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
 
     /// The next whole command, or `None` at the end of the conversation.
     async fn read_command(&mut self) -> std::io::Result<Option<Vec<u8>>> {
-        let literal_limit = self.ctx.config.limits.max_message_bytes;
+        let authenticated = self.login.is_some();
+        let literal_limit = if authenticated {
+            self.ctx.config.limits.max_message_bytes
+        } else {
+            PRELOGIN_LITERAL_BYTES
+        };
         let total_limit = literal_limit as usize + self.ctx.config.imap.max_command_bytes;
         let mut buf: Vec<u8> = Vec::new();
         loop {
@@ -314,8 +359,23 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 return Ok(Some(buf));
             };
             if literal.length > literal_limit
-                || buf.len() as u64 + literal.length > total_limit as u64
+                || (buf.len() as u64).saturating_add(literal.length) > total_limit as u64
             {
+                if !authenticated {
+                    // Nobody may make us read megabytes before login. A non-synchronizing
+                    // literal is on its way already: rather than drain it (RFC 7888 §4 leaves
+                    // the choice), the connection ends.
+                    let text = format!(
+                        "Literal too large before login (at most {PRELOGIN_LITERAL_BYTES} bytes)"
+                    );
+                    self.bad_syntax(&buf, &text);
+                    if !literal.synchronizing {
+                        self.bye(None, "Literal too large before login");
+                        return Ok(None);
+                    }
+                    buf.clear();
+                    continue;
+                }
                 if !literal.synchronizing && !self.skip_rest(literal.length).await? {
                     return Ok(None);
                 }
@@ -372,7 +432,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             self.handle(&raw).await?;
             if self.logout {
                 self.flush().await?;
-                let _ = self.stream.shutdown().await;
+                let limit = Duration::from_secs(self.ctx.config.imap.write_timeout_seconds);
+                let _ = tokio::time::timeout(limit, self.stream.shutdown()).await;
                 return Ok(());
             }
         }
@@ -746,6 +807,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             }
             _ => Err(bad("Command not supported")),
         };
+        if let Some(e) = self.broken.take() {
+            return Err(e);
+        }
         self.finish(&tag, outcome, expunges_allowed).await
     }
 
@@ -810,15 +874,21 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     // ---- authentication ----------------------------------------------------------------
 
     async fn log_in(&mut self, login: String, password: String) -> Outcome {
-        let result = authenticate(&self.ctx.store, &login, password).await;
+        let ip = self.peer.ip();
+        let result = authenticate(&self.ctx.store, &self.ctx.logins, ip, &login, password).await;
         let mailbox = match result {
             Ok(m) => m,
             Err(AuthError::Invalid) => {
-                if let Some(wait) = self.ctx.logins.failed(self.peer.ip(), &login) {
-                    tokio::time::sleep(wait).await;
-                }
-                tracing::info!(peer = %self.peer, login = %login, "IMAP login failed");
+                tracing::info!(peer = %self.peer, login = ?login_key(&login), "IMAP login failed");
                 return Err(no(Some("AUTHENTICATIONFAILED"), "Invalid credentials"));
+            }
+            // Refused by the brute-force protection, before any password check: the reply of
+            // a wrong password. RFC 5530 §3 keeps UNAVAILABLE for a subsystem that is down
+            // (clients retry it at once) and lets AUTHENTICATIONFAILED cover reasons the
+            // server will not elaborate on; any different reply would tell a guesser from
+            // when its guesses stopped being checked.
+            Err(AuthError::Throttled) => {
+                return Err(no(Some("AUTHENTICATIONFAILED"), "Invalid credentials"))
             }
             Err(AuthError::Expired) => {
                 return Err(no(
@@ -899,9 +969,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         );
         // Acting as another mailbox is never allowed.
         if !authz.is_empty() && !authz.eq_ignore_ascii_case(&login) {
-            if let Some(wait) = self.ctx.logins.failed(self.peer.ip(), &login) {
-                tokio::time::sleep(wait).await;
-            }
+            self.ctx.logins.failed(self.peer.ip(), &login);
             return Ok(Err(no(
                 Some("AUTHORIZATIONFAILED"),
                 "Authorization identity must be empty or equal to the login",

@@ -16,23 +16,43 @@ pub mod session;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 
-use pecd_archive::login::Throttle;
 use pecd_common::config::Config;
+use pecd_common::net::Connections;
+use pecd_common::throttle::LoginThrottle;
 use pecd_store::{MailboxId, Store};
 
 /// State shared by every POP3 session.
 pub struct Context {
     pub config: Arc<Config>,
     pub store: Store,
-    pub logins: Throttle,
+    /// Brute-force protection of USER/PASS and AUTH (shared with IMAP and SMTP when pecd
+    /// runs them all).
+    pub logins: Arc<LoginThrottle>,
+    /// Open connections per address and in all.
+    pub connections: Arc<Connections>,
     /// Mailboxes with a POP3 session in the TRANSACTION state.
     locked: Mutex<HashSet<MailboxId>>,
 }
 
 impl Context {
+    /// A context with its own login throttle (tests of POP3 alone).
     pub fn new(config: Arc<Config>, store: Store) -> Arc<Context> {
+        let logins = Arc::new(LoginThrottle::new((&config.auth).into()));
+        Context::with_logins(config, store, logins)
+    }
+
+    /// A context whose failed logins count in `logins`, shared with the other services.
+    pub fn with_logins(
+        config: Arc<Config>,
+        store: Store,
+        logins: Arc<LoginThrottle>,
+    ) -> Arc<Context> {
         Arc::new(Context {
-            logins: Throttle::new(config.pop3.auth_failures_per_minute),
+            connections: Connections::new(
+                config.pop3.max_connections_per_ip,
+                config.pop3.max_connections,
+            ),
+            logins,
             config,
             store,
             locked: Mutex::new(HashSet::new()),

@@ -9,7 +9,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use pecd_archive::login::{authenticate, AuthError};
 use pecd_common::input::{Input, Line, Read};
-use pecd_common::net::write_out;
+use pecd_common::net::write_out_within;
+use pecd_common::throttle::{login_key, MAX_LOGIN_KEY_BYTES};
 use pecd_store::{Folder, Mailbox, MessageMeta};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -19,6 +20,14 @@ use crate::{capa, Context, MaildropLock};
 /// Longest command line accepted, CRLF included (RFC 2449 §4 allows 255 octets for commands;
 /// SASL responses can be longer).
 const MAX_LINE: usize = 2048;
+
+/// Longest line before login: room for AUTH PLAIN with a login and a password of
+/// [`MAX_ARGUMENT`] bytes each, base64-encoded.
+const MAX_PRELOGIN_LINE: usize = 1024;
+
+/// Longest USER name or PASS password (RFC 2449 §4 asks for 40 octets; real addresses and
+/// passwords can be longer, none longer than this).
+const MAX_ARGUMENT: usize = MAX_LOGIN_KEY_BYTES;
 
 struct Maildrop {
     mailbox: Mailbox,
@@ -146,19 +155,31 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             .extend_from_slice(format!("-ERR {text}\r\n").as_bytes());
     }
 
+    /// Writes the replies; fails when the client takes none for `pop3.write_timeout_seconds`
+    /// (say, it stopped reading in the middle of a RETR), which ends the session and frees
+    /// its maildrop lock.
     async fn flush(&mut self) -> std::io::Result<()> {
-        write_out(&mut self.stream, &mut self.out).await
+        let stall = Duration::from_secs(self.ctx.config.pop3.write_timeout_seconds);
+        write_out_within(&mut self.stream, &mut self.out, stall).await
     }
 
     /// Next command line, or `None` at the end of the conversation (after the goodbye, when
-    /// the client timed out or pecd is stopping).
+    /// the client timed out or pecd is stopping). Before login, lines are shorter and the
+    /// client is given less time.
     async fn line(&mut self) -> std::io::Result<Option<Line>> {
         loop {
-            if let Some(line) = self.input.next_line(MAX_LINE) {
+            let (max, idle) = match self.maildrop {
+                Some(_) => (MAX_LINE, self.ctx.config.pop3.idle_timeout_seconds),
+                None => (
+                    MAX_PRELOGIN_LINE,
+                    self.ctx.config.pop3.prelogin_timeout_seconds,
+                ),
+            };
+            if let Some(line) = self.input.next_line(max) {
                 return Ok(Some(line));
             }
             self.flush().await?;
-            let idle = Duration::from_secs(self.ctx.config.pop3.idle_timeout_seconds);
+            let idle = Duration::from_secs(idle);
             let goodbye = match self
                 .input
                 .read_from(&mut self.stream, idle, &self.shutdown)
@@ -194,6 +215,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 ("QUIT", _) => return self.quit().await,
                 ("NOOP", true) => self.ok("OK"),
                 ("USER", false) => match a {
+                    Some(name) if name.len() > MAX_ARGUMENT => self.err("Name too long"),
                     Some(name) if !name.is_empty() => {
                         self.user = Some(name.to_string());
                         self.ok("Send PASS");
@@ -204,7 +226,11 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                     // PASS takes the rest of the line: passwords may contain spaces.
                     Some(user) => {
                         let password = line.get(5..).unwrap_or("").to_string();
-                        self.login(user, password).await;
+                        if password.len() > MAX_ARGUMENT {
+                            self.err("Password too long");
+                        } else {
+                            self.login(user, password).await;
+                        }
                     }
                     None => self.err("Send USER first"),
                 },
@@ -341,23 +367,28 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     }
 
     async fn login(&mut self, login: String, password: String) {
-        let mailbox = match authenticate(&self.ctx.store, &login, password).await {
+        let ip = self.peer.ip();
+        let result = authenticate(&self.ctx.store, &self.ctx.logins, ip, &login, password).await;
+        let mailbox = match result {
             Ok(m) => m,
             Err(AuthError::Unavailable) => {
                 return self.err("[SYS/TEMP] Temporary failure; try again later")
             }
-            Err(e) => {
-                tracing::warn!(peer = %self.peer, login = %login, "POP3 authentication failed");
-                if let Some(delay) = self.ctx.logins.failed(self.peer.ip(), &login) {
-                    let _ = self.flush().await;
-                    tokio::time::sleep(delay).await;
-                }
-                return self.err(if e == AuthError::Expired {
-                    "[AUTH] Password expired: set a new password from the provider's web interface"
-                } else {
-                    "[AUTH] Authentication failed"
-                });
+            Err(AuthError::Expired) => {
+                tracing::warn!(peer = %self.peer, login = ?login_key(&login), "POP3 authentication failed: password expired");
+                return self.err(
+                    "[AUTH] Password expired: set a new password from the provider's web interface",
+                );
             }
+            Err(AuthError::Invalid) => {
+                tracing::warn!(peer = %self.peer, login = ?login_key(&login), "POP3 authentication failed");
+                return self.err("[AUTH] Authentication failed");
+            }
+            // Refused by the brute-force protection, before any password check: the reply of
+            // a wrong password. RFC 3206 §4 lets [AUTH] cover failures the server will not
+            // explain; [SYS/TEMP] would invite an immediate retry, and any different reply
+            // would tell a guesser from when its guesses stopped being checked.
+            Err(AuthError::Throttled) => return self.err("[AUTH] Authentication failed"),
         };
         let Some(lock) = self.ctx.lock(mailbox.id) else {
             return self.err("[IN-USE] Mailbox in use by another POP3 session");

@@ -14,13 +14,17 @@ use openssl::sha::sha1;
 /// - an opaque `application/pkcs7-mime` message is returned intact (the breve receipt then
 ///   equals a completa one).
 ///
-/// Input mail-parser cannot read is returned unchanged.
+/// Input mail-parser cannot read, or nested deeper than [`crate::mime::MAX_MIME_DEPTH`]
+/// (its parse tree of attached messages is dropped recursively), is returned unchanged.
 pub fn substitute(original: &[u8]) -> Vec<u8> {
+    if crate::mime::nested_deeper_than(original, crate::mime::MAX_MIME_DEPTH) {
+        return original.to_vec();
+    }
     let Some(msg) = MessageParser::new().parse(original) else {
         return original.to_vec();
     };
     let mut replace: Vec<(usize, usize, usize, String)> = Vec::new();
-    walk(&msg, 0, &mut replace);
+    walk(&msg, &mut replace);
     replace.sort_by_key(|r| r.0);
     let mut out = Vec::with_capacity(original.len());
     let mut pos = 0;
@@ -48,53 +52,57 @@ pub fn substitute(original: &[u8]) -> Vec<u8> {
     out
 }
 
-fn walk(msg: &mail_parser::Message<'_>, id: usize, out: &mut Vec<(usize, usize, usize, String)>) {
-    let Some(part) = msg.parts.get(id) else {
-        return;
-    };
-    let (ctype, subtype) = part
-        .content_type()
-        .map(|c| {
-            (
-                c.ctype().to_ascii_lowercase(),
-                c.subtype().unwrap_or_default().to_ascii_lowercase(),
-            )
-        })
-        .unwrap_or_else(|| ("text".into(), "plain".into()));
-    if id == 0 && ctype == "application" && subtype.ends_with("pkcs7-mime") {
-        return;
-    }
-    if let PartType::Multipart(children) = &part.body {
-        let children: Vec<usize> = children.iter().map(|&c| c as usize).collect();
-        let visit = if subtype == "signed" {
-            &children[..children.len().min(1)]
-        } else {
-            &children[..]
+/// The parts to replace, in the order of the MIME tree. The tree is walked with an explicit
+/// stack: a hostile original may nest multiparts tens of thousands deep, and recursion over
+/// it would overflow the thread's stack and abort the whole process.
+fn walk(msg: &mail_parser::Message<'_>, out: &mut Vec<(usize, usize, usize, String)>) {
+    let mut stack: Vec<usize> = vec![0];
+    while let Some(id) = stack.pop() {
+        let Some(part) = msg.parts.get(id) else {
+            continue;
         };
-        for &c in visit {
-            walk(msg, c, out);
+        let (ctype, subtype) = part
+            .content_type()
+            .map(|c| {
+                (
+                    c.ctype().to_ascii_lowercase(),
+                    c.subtype().unwrap_or_default().to_ascii_lowercase(),
+                )
+            })
+            .unwrap_or_else(|| ("text".into(), "plain".into()));
+        if id == 0 && ctype == "application" && subtype.ends_with("pkcs7-mime") {
+            continue;
         }
-        return;
-    }
-    if id == 0 {
-        return;
-    }
-    let name = part
-        .content_type()
-        .and_then(|c| c.attribute("name"))
-        .or_else(|| {
-            part.content_disposition()
-                .and_then(|d| d.attribute("filename"))
-        })
-        .map(str::to_string);
-    let attached_message = ctype == "message" && subtype == "rfc822";
-    if name.is_some() || attached_message {
-        out.push((
-            part.offset_header as usize,
-            part.offset_body as usize,
-            part.offset_end as usize,
-            name.unwrap_or_else(|| "messaggio.eml".into()),
-        ));
+        if let PartType::Multipart(children) = &part.body {
+            let visit = if subtype == "signed" {
+                &children[..children.len().min(1)]
+            } else {
+                &children[..]
+            };
+            // Reversed, so that the first child is taken next.
+            stack.extend(visit.iter().rev().map(|&c| c as usize));
+            continue;
+        }
+        if id == 0 {
+            continue;
+        }
+        let name = part
+            .content_type()
+            .and_then(|c| c.attribute("name"))
+            .or_else(|| {
+                part.content_disposition()
+                    .and_then(|d| d.attribute("filename"))
+            })
+            .map(str::to_string);
+        let attached_message = ctype == "message" && subtype == "rfc822";
+        if name.is_some() || attached_message {
+            out.push((
+                part.offset_header as usize,
+                part.offset_body as usize,
+                part.offset_end as usize,
+                name.unwrap_or_else(|| "messaggio.eml".into()),
+            ));
+        }
     }
 }
 
@@ -126,6 +134,54 @@ MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n\
         // Still a valid MIME message with three parts.
         let parsed = MessageParser::new().parse(out.as_bytes()).unwrap();
         assert_eq!(parsed.attachments().count(), 2);
+    }
+
+    fn nested(levels: usize) -> Vec<u8> {
+        let mut m =
+            String::from("Subject: x\r\nContent-Type: multipart/mixed; boundary=\"b0\"\r\n\r\n");
+        for i in 1..levels {
+            m.push_str(&format!(
+                "--b{}\r\nContent-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n",
+                i - 1
+            ));
+        }
+        m.push_str(&format!(
+            "--b{0}\r\nContent-Type: text/plain; name=\"fondo.txt\"\r\n\r\nfondo\r\n--b{0}--\r\n",
+            levels - 1
+        ));
+        for i in (0..levels - 1).rev() {
+            m.push_str(&format!("--b{i}--\r\n"));
+        }
+        m.into_bytes()
+    }
+
+    /// Runs `f` on a thread with a small stack, as a blocking tokio thread has.
+    fn on_small_stack<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+        std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(f)
+            .unwrap()
+            .join()
+            .expect("no stack overflow")
+    }
+
+    /// The reproduced crash: a submission nesting multipart/mixed 20,000 deep with a breve
+    /// receipt asked for overflowed the stack in a recursive walk and aborted the process.
+    #[test]
+    fn nesting_twenty_thousand_deep_does_not_overflow_the_stack() {
+        let deep = nested(20_000);
+        let copy = deep.clone();
+        assert_eq!(on_small_stack(move || substitute(&copy)), deep);
+        // At the deepest nesting allowed the walk, iterative, still substitutes.
+        let allowed = nested(crate::mime::MAX_MIME_DEPTH);
+        let out = on_small_stack(move || substitute(&allowed));
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.contains("fondo.txt.hash"),
+            "{}",
+            &out[out.len() - 3000..]
+        );
+        assert!(!out.contains("\r\n\r\nfondo\r\n"));
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! signed entity, and the whole check `pecd verify` reports (PEC.md §3.5, §9.3).
 
 use base64::Engine as _;
-use openssl::x509::X509;
+use openssl::x509::{X509Crl, X509};
 use serde::Serialize;
 
 use crate::daticert::Daticert;
@@ -68,6 +68,8 @@ pub fn certificate_emails(cert: &X509) -> Vec<String> {
 /// How to verify.
 pub struct CheckOptions<'a> {
     pub anchors: &'a [X509],
+    /// Revocation lists the chain is checked against (none: no revocation check).
+    pub crls: &'a [X509Crl],
     pub index: &'a ProviderIndex,
     pub time: ChainTime,
     /// Refuse a signer absent from the index instead of only reporting it.
@@ -108,11 +110,16 @@ pub struct Report {
 /// the index, From against the certificate, daticert `tipo` against the type header.
 pub fn check(message: &[u8], opts: &CheckOptions<'_>) -> Report {
     let kind = classify(message);
+    // The first From field, as the type headers are the first of theirs; a second one makes
+    // the message invalid below (repeated_fields).
     let from = mail_parser::MessageParser::new()
         .parse_headers(message)
         .and_then(|m| {
-            m.from()
-                .and_then(|f| f.first())
+            m.headers()
+                .iter()
+                .find(|h| h.name == mail_parser::HeaderName::From)
+                .and_then(|h| h.value().as_address())
+                .and_then(|a| a.first())
                 .and_then(|a| a.address())
                 .map(str::to_ascii_lowercase)
         });
@@ -141,7 +148,8 @@ pub fn check(message: &[u8], opts: &CheckOptions<'_>) -> Report {
         r.errors
             .push("no X-Trasporto or X-Ricevuta header with a PEC value".into());
     }
-    let verified = match smime::verify(message, opts.anchors, opts.time) {
+    r.errors.extend(repeated_fields(message));
+    let verified = match smime::verify_with_crls(message, opts.anchors, opts.crls, opts.time) {
         Ok(v) => v,
         Err(e) => {
             r.signature = Err(e.to_string());
@@ -218,6 +226,36 @@ pub fn check(message: &[u8], opts: &CheckOptions<'_>) -> Report {
     r.valid = r.errors.is_empty();
     r.entity = Some(verified.entity);
     r
+}
+
+/// The outer fields a PEC message carries at most once (PEC.md §3.1–§3.3). With two of one,
+/// our checks and the holder's client could read different values (the From we compare with
+/// the certificate and the one the client shows, the type we classify by and the one a
+/// filter sees), so a repeated field makes the message invalid: an anomaly on reception.
+const SINGLE_FIELDS: [&str; 8] = [
+    "From",
+    "To",
+    "Subject",
+    "Message-ID",
+    "X-Trasporto",
+    "X-Ricevuta",
+    "X-Riferimento-Message-ID",
+    "X-VerificaSicurezza",
+];
+
+fn repeated_fields(message: &[u8]) -> Vec<String> {
+    let fields = mime::fields(message);
+    SINGLE_FIELDS
+        .iter()
+        .filter(|name| {
+            fields
+                .iter()
+                .filter(|f| f.name.eq_ignore_ascii_case(name))
+                .count()
+                > 1
+        })
+        .map(|name| format!("the {name} field appears more than once"))
+        .collect()
 }
 
 /// The outer header against the signed daticert (PEC.md §3.5, §5): an envelope's

@@ -24,6 +24,108 @@ pub fn canonical_crlf(bytes: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The bytes with every line ending CRLF: a bare LF or a bare CR becomes CRLF. SMTP cannot
+/// carry a bare CR (RFC 5321 §2.3.8): the relay would turn it into CRLF on the way out, so a
+/// submission is made canonical once, before anything is signed, and the bytes we sign are
+/// the bytes we send. Already canonical input is returned unchanged.
+pub fn canonical_line_ends(bytes: &[u8]) -> Vec<u8> {
+    let canonical = bytes.iter().enumerate().all(|(i, &b)| match b {
+        b'\r' => bytes.get(i + 1) == Some(&b'\n'),
+        b'\n' => i > 0 && bytes[i - 1] == b'\r',
+        _ => true,
+    });
+    if canonical {
+        return bytes.to_vec();
+    }
+    let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 64 + 2);
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\r' | b'\n' => {
+                if bytes[i] == b'\r' && bytes.get(i + 1) == Some(&b'\n') {
+                    i += 1;
+                }
+                out.extend_from_slice(b"\r\n");
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// How deep MIME containers may nest in a message pecd takes in (multipart and
+/// message/rfc822 levels together), as Postfix's `mime_nesting_limit`. Real mail stays
+/// under ten; the PEC kinds add three around an original.
+pub const MAX_MIME_DEPTH: usize = 100;
+
+/// Whether the MIME containers of `msg` nest deeper than `limit`. A structural scan, in
+/// one pass with an explicit stack (no recursion, no parse tree): it runs before any MIME
+/// parser sees a message, because a parse tree tens of thousands of levels deep takes the
+/// stack down when it is walked or dropped.
+pub fn nested_deeper_than(msg: &[u8], limit: usize) -> bool {
+    // The open containers: a multipart's delimiter ("--" + boundary), or None for a
+    // message/rfc822 body, which ends with its enclosing multipart's part.
+    let mut open: Vec<Option<Vec<u8>>> = Vec::new();
+    let mut pos = 0;
+    let mut in_header = true;
+    while pos < msg.len() {
+        if in_header {
+            let head = &msg[pos..];
+            let body = pos + body_offset(head);
+            let ct = header(head, "Content-Type")
+                .unwrap_or_default()
+                .to_ascii_lowercase();
+            let media = ct.split(';').next().unwrap_or("").trim().to_string();
+            if media.starts_with("multipart/") {
+                if let Some(b) = parameter(&ct, "boundary").filter(|b| !b.is_empty()) {
+                    open.push(Some([b"--".as_slice(), b.as_bytes()].concat()));
+                }
+            } else if media == "message/rfc822" || media == "message/global" {
+                open.push(None);
+                if open.len() > limit {
+                    return true;
+                }
+                // The body is the inner message: its header comes next.
+                pos = body;
+                continue;
+            }
+            if open.len() > limit {
+                return true;
+            }
+            pos = body;
+            in_header = false;
+            continue;
+        }
+        let end = msg[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(msg.len(), |p| pos + p + 1);
+        let line = &msg[pos..end];
+        pos = end;
+        if !line.starts_with(b"--") {
+            continue;
+        }
+        // The innermost open multipart this line delimits; an outer delimiter closes
+        // every container inside it.
+        let hit = open.iter().rposition(|o| {
+            o.as_ref().is_some_and(|d| {
+                line.starts_with(d)
+                    && line[d.len()..]
+                        .iter()
+                        .all(|&b| matches!(b, b'-' | b' ' | b'\t' | b'\r' | b'\n'))
+            })
+        });
+        if let Some(k) = hit {
+            let delimiter_len = open[k].as_ref().map_or(0, Vec::len);
+            let closing = line[delimiter_len..].starts_with(b"--");
+            open.truncate(if closing { k } else { k + 1 });
+            in_header = !closing;
+        }
+    }
+    false
+}
+
 /// Where the header block ends: the offset of the body (after the empty line), or the
 /// length when there is no body.
 pub fn body_offset(msg: &[u8]) -> usize {
@@ -231,6 +333,47 @@ pub fn parameter(value: &str, name: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bare_cr_and_bare_lf_both_become_crlf() {
+        assert_eq!(
+            canonical_line_ends(b"a\rb\nc\r\nd\r"),
+            b"a\r\nb\r\nc\r\nd\r\n"
+        );
+        assert_eq!(canonical_line_ends(b"\r\r\n\n"), b"\r\n\r\n\r\n");
+        assert_eq!(canonical_line_ends(b"a\r\nb"), b"a\r\nb");
+        assert_eq!(canonical_line_ends(b""), b"");
+    }
+
+    #[test]
+    fn nesting_is_measured_without_recursion() {
+        let mut deep = String::new();
+        for i in 0..20_000 {
+            deep.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n"
+            ));
+        }
+        assert!(nested_deeper_than(deep.as_bytes(), MAX_MIME_DEPTH));
+        let messages = "Content-Type: message/rfc822\r\n\r\n".repeat(20_000);
+        assert!(nested_deeper_than(messages.as_bytes(), MAX_MIME_DEPTH));
+        // Siblings are not depth: 10,000 parts and 10,000 attached messages in one list.
+        let mut flat = String::from("Content-Type: multipart/mixed; boundary=p\r\n\r\n");
+        for i in 0..10_000 {
+            flat.push_str(&format!(
+                "--p\r\nContent-Type: message/rfc822\r\n\r\nSubject: {i}\r\n\r\nx\r\n"
+            ));
+        }
+        flat.push_str("--p--\r\n");
+        assert!(!nested_deeper_than(flat.as_bytes(), 3));
+        // Three levels: mixed > rfc822 > alternative.
+        let three = "Content-Type: multipart/mixed; boundary=a\r\n\r\n--a\r\n\
+            Content-Type: message/rfc822\r\n\r\n\
+            Content-Type: multipart/alternative; boundary=c\r\n\r\n--c\r\n\r\nt\r\n--c--\r\n\
+            --a\r\nContent-Type: text/plain\r\n\r\nx\r\n--a--\r\n";
+        assert!(nested_deeper_than(three.as_bytes(), 2));
+        assert!(!nested_deeper_than(three.as_bytes(), 3));
+        assert!(!nested_deeper_than(b"Subject: x\r\n\r\nbody\r\n", 0));
+    }
 
     #[test]
     fn crlf_is_made_canonical_once() {

@@ -9,7 +9,7 @@ use openssl::pkey::{PKey, Private};
 use openssl::stack::Stack;
 use openssl::x509::store::X509StoreBuilder;
 use openssl::x509::verify::X509VerifyParam;
-use openssl::x509::{X509StoreContext, X509};
+use openssl::x509::{CrlStatus, X509Crl, X509RevokedRef, X509StoreContext, X509};
 
 use crate::mime;
 
@@ -163,6 +163,17 @@ pub struct Verified {
 /// [`Verified::chain`], not as an error, so callers can say both what was signed and why the
 /// signer is not trusted.
 pub fn verify(message: &[u8], anchors: &[X509], time: ChainTime) -> Result<Verified, VerifyError> {
+    verify_with_crls(message, anchors, &[], time)
+}
+
+/// [`verify`], and every certificate of the validated chain is also checked against the
+/// revocation lists of `crls` its issuer signed (PEC.md §9.3 step 4).
+pub fn verify_with_crls(
+    message: &[u8],
+    anchors: &[X509],
+    crls: &[X509Crl],
+    time: ChainTime,
+) -> Result<Verified, VerifyError> {
     let canonical = mime::canonical_crlf(message);
     let canonicalized = canonical.len() != message.len();
     let (entity, signature, protocol) = split_signed(&canonical)?;
@@ -195,7 +206,7 @@ pub fn verify(message: &[u8], anchors: &[X509], time: ChainTime) -> Result<Verif
         ChainTime::SigningTime => signing_time,
         ChainTime::At(t) => Some(t),
     };
-    let chain = validate_chain(&signer, &included, anchors, at);
+    let chain = validate_chain(&signer, &included, anchors, crls, at);
     Ok(Verified {
         entity,
         signer_sha1: cert_sha1(&signer),
@@ -335,10 +346,95 @@ fn signing_time(der: &[u8]) -> Option<i64> {
         .map(|t| t.and_utc().timestamp())
 }
 
+/// The revocation lists of one file: one or more PEM `X509 CRL` blocks, or one DER list.
+pub fn parse_crls(bytes: &[u8]) -> Result<Vec<X509Crl>, String> {
+    const BEGIN: &[u8] = b"-----BEGIN X509 CRL-----";
+    if mime::find(bytes, BEGIN).is_none() {
+        return X509Crl::from_der(bytes)
+            .map(|crl| vec![crl])
+            .map_err(|e| format!("neither a PEM nor a DER revocation list: {e}"));
+    }
+    let mut crls = Vec::new();
+    let mut rest = bytes;
+    while let Some(start) = mime::find(rest, BEGIN) {
+        rest = &rest[start..];
+        let after = &rest[BEGIN.len()..];
+        let next = mime::find(after, BEGIN).map_or(rest.len(), |n| BEGIN.len() + n);
+        let crl = X509Crl::from_pem(&rest[..next])
+            .map_err(|e| format!("revocation list {}: {e}", crls.len() + 1))?;
+        crls.push(crl);
+        rest = &rest[next..];
+    }
+    Ok(crls)
+}
+
+/// Checks a validated chain (leaf first, trust anchor last) for revoked certificates. Each
+/// certificate below the anchor is looked up in every list that names its issuer and carries
+/// that issuer's signature; a certificate whose issuer has no such list is not checked
+/// (docs/pec-decisions.md, "Certificate revocation"). Judged at `at`, an entry revoked after
+/// that instant does not count (archive re-verification at signingTime); a list past its
+/// nextUpdate still counts, since revocation is final.
+fn revocation(chain: &[X509], crls: &[X509Crl], at: Option<i64>) -> Result<(), String> {
+    if crls.is_empty() {
+        return Ok(());
+    }
+    for pair in chain.windows(2) {
+        let (cert, issuer) = (&pair[0], &pair[1]);
+        let Ok(key) = issuer.public_key() else {
+            continue;
+        };
+        let name = cert.issuer_name().to_der().unwrap_or_default();
+        let lists = crls.iter().filter(|crl| {
+            crl.issuer_name().to_der().ok().as_ref() == Some(&name)
+                && crl.verify(&key).unwrap_or(false)
+        });
+        for crl in lists {
+            if let CrlStatus::Revoked(entry) = crl.get_by_cert(cert) {
+                if revoked_by(entry, at) {
+                    let serial = cert
+                        .serial_number()
+                        .to_bn()
+                        .and_then(|n| n.to_hex_str().map(|h| h.to_string()))
+                        .unwrap_or_default();
+                    return Err(format!(
+                        "certificate revoked: {} (serial {serial}, revoked {})",
+                        name_line(cert.subject_name()),
+                        entry.revocation_date()
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Whether a CRL entry is in force at `at` (now when `None`).
+fn revoked_by(entry: &X509RevokedRef, at: Option<i64>) -> bool {
+    let Some(at) = at else {
+        return true;
+    };
+    openssl::asn1::Asn1Time::from_unix(at as _)
+        .ok()
+        .and_then(|t| entry.revocation_date().compare(&t).ok())
+        .is_none_or(|o| o.is_le())
+}
+
+fn name_line(name: &openssl::x509::X509NameRef) -> String {
+    name.entries()
+        .map(|e| {
+            let key = e.object().nid().short_name().unwrap_or("?");
+            let value = e.data().to_string().unwrap_or_default();
+            format!("{key}={value}")
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn validate_chain(
     signer: &X509,
     included: &[X509],
     anchors: &[X509],
+    crls: &[X509Crl],
     at: Option<i64>,
 ) -> Result<(), String> {
     let run = || -> Result<Result<(), String>, openssl::error::ErrorStack> {
@@ -361,11 +457,14 @@ fn validate_chain(
         }
         let mut ctx = X509StoreContext::new()?;
         ctx.init(&store, signer, &untrusted, |c| {
-            Ok(if c.verify_cert()? {
-                Ok(())
-            } else {
-                Err(c.error().error_string().to_string())
-            })
+            if !c.verify_cert()? {
+                return Ok(Err(c.error().error_string().to_string()));
+            }
+            let chain: Vec<X509> = c
+                .chain()
+                .map(|s| s.iter().map(|x| x.to_owned()).collect())
+                .unwrap_or_default();
+            Ok(revocation(&chain, crls, at))
         })
     };
     run().unwrap_or_else(|e| Err(e.to_string()))
@@ -397,5 +496,216 @@ mod tests {
         for cut in 0..bad.len() {
             let _ = verify(&bad[..cut], &[], ChainTime::Now);
         }
+    }
+}
+
+#[cfg(test)]
+mod crl_tests {
+    use super::*;
+    use std::path::{Path, PathBuf};
+    use std::process::Command;
+
+    /// Runs the openssl command; `args` split on spaces (temp paths have none).
+    fn openssl(args: &str) {
+        let args: Vec<&str> = args.split_whitespace().collect();
+        let out = Command::new("openssl").args(&args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// A CA made with the openssl command in its own directory, with the tiny `openssl ca`
+    /// database that `-revoke` and `-gencrl` need.
+    struct TestCa {
+        dir: PathBuf,
+    }
+
+    impl TestCa {
+        fn new(parent: &Path, dir: &str, name: &str) -> TestCa {
+            let ca = TestCa {
+                dir: parent.join(dir),
+            };
+            std::fs::create_dir(&ca.dir).unwrap();
+            std::fs::write(ca.file("index.txt"), "").unwrap();
+            std::fs::write(ca.file("crlnumber"), "01\n").unwrap();
+            std::fs::write(
+                ca.file("ca.cnf"),
+                format!(
+                    "[ca]\ndefault_ca = test\n[test]\ndatabase = {}\ncrlnumber = {}\n\
+                     default_md = sha256\ndefault_crl_days = 30\n",
+                    ca.path("index.txt"),
+                    ca.path("crlnumber")
+                ),
+            )
+            .unwrap();
+            openssl(&format!(
+                "req -x509 -newkey rsa:2048 -nodes -days 30 -subj /O={name}/CN={name}-CA \
+                 -addext basicConstraints=critical,CA:TRUE \
+                 -addext keyUsage=critical,keyCertSign,cRLSign -keyout {} -out {}",
+                ca.path("ca.key"),
+                ca.path("ca.pem")
+            ));
+            ca
+        }
+
+        fn file(&self, name: &str) -> PathBuf {
+            self.dir.join(name)
+        }
+
+        fn path(&self, name: &str) -> String {
+            self.file(name).to_str().unwrap().to_string()
+        }
+
+        fn cert(&self) -> X509 {
+            X509::from_pem(&std::fs::read(self.file("ca.pem")).unwrap()).unwrap()
+        }
+
+        /// A signing identity issued by this CA with serial `serial`, and its certificate
+        /// file.
+        fn issue(&self, serial: u32) -> (Signer, PathBuf) {
+            let (key, csr, cert) = (
+                self.path(&format!("{serial}.key")),
+                self.path(&format!("{serial}.csr")),
+                self.path(&format!("{serial}.pem")),
+            );
+            openssl(&format!(
+                "req -newkey rsa:2048 -nodes -subj /CN=posta-certificata \
+                 -addext subjectAltName=email:posta-certificata@pec.test -keyout {key} -out {csr}"
+            ));
+            openssl(&format!(
+                "x509 -req -in {csr} -CA {} -CAkey {} -set_serial {serial} -days 30 \
+                 -copy_extensions copy -out {cert}",
+                self.path("ca.pem"),
+                self.path("ca.key")
+            ));
+            let signer = Signer::from_pem(
+                &std::fs::read(&cert).unwrap(),
+                &std::fs::read(&key).unwrap(),
+                &std::fs::read(self.file("ca.pem")).unwrap(),
+            )
+            .unwrap();
+            (signer, PathBuf::from(cert))
+        }
+
+        fn revoke(&self, cert: &Path) {
+            openssl(&format!(
+                "ca -config {} -revoke {} -keyfile {} -cert {}",
+                self.path("ca.cnf"),
+                cert.display(),
+                self.path("ca.key"),
+                self.path("ca.pem")
+            ));
+        }
+
+        /// The CRL of everything revoked so far, PEM.
+        fn crl(&self) -> Vec<u8> {
+            let out = self.path("crl.pem");
+            openssl(&format!(
+                "ca -config {} -gencrl -keyfile {} -cert {} -out {out}",
+                self.path("ca.cnf"),
+                self.path("ca.key"),
+                self.path("ca.pem")
+            ));
+            std::fs::read(out).unwrap()
+        }
+    }
+
+    fn signed(signer: &Signer) -> Vec<u8> {
+        signer
+            .seal(
+                "From: posta-certificata@pec.test\r\nSubject: x\r\n",
+                b"Content-Type: text/plain\r\n\r\nhello\r\n",
+            )
+            .unwrap()
+    }
+
+    fn chain(message: &[u8], anchors: &[X509], crls: &[X509Crl]) -> Result<(), String> {
+        verify_with_crls(message, anchors, crls, ChainTime::Now)
+            .unwrap()
+            .chain
+    }
+
+    fn now() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+    }
+
+    #[test]
+    fn a_revoked_signer_fails_and_an_empty_list_or_none_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new(dir.path(), "alpha", "Alpha");
+        let (signer, cert) = ca.issue(4660);
+        let issued = now();
+        let message = signed(&signer);
+        let anchors = [ca.cert()];
+
+        let empty = parse_crls(&ca.crl()).unwrap();
+        assert_eq!(chain(&message, &anchors, &[]), Ok(()), "no CRL: as before");
+        assert_eq!(chain(&message, &anchors, &empty), Ok(()), "empty CRL");
+
+        // Revoked a little after issue, so that an instant between the two exists.
+        std::thread::sleep(std::time::Duration::from_secs(2));
+        ca.revoke(&cert);
+        let revoked = parse_crls(&ca.crl()).unwrap();
+        let reason = chain(&message, &anchors, &revoked).unwrap_err();
+        assert!(reason.starts_with("certificate revoked: "), "{reason}");
+        assert!(reason.contains("serial 1234"), "{reason}");
+        // Without the list, and through the plain entry point, the chain still verifies.
+        assert_eq!(chain(&message, &anchors, &[]), Ok(()));
+        assert!(verify(&message, &anchors, ChainTime::Now)
+            .unwrap()
+            .chain
+            .is_ok());
+        // Judged at an instant before the revocation (archives at signingTime): valid then.
+        let then = verify_with_crls(&message, &anchors, &revoked, ChainTime::At(issued));
+        assert_eq!(then.unwrap().chain, Ok(()));
+    }
+
+    #[test]
+    fn only_lists_signed_by_the_issuer_count() {
+        let dir = tempfile::tempdir().unwrap();
+        let alpha = TestCa::new(dir.path(), "alpha", "Alpha");
+        let beta = TestCa::new(dir.path(), "beta", "Beta");
+        let (signer, alpha_cert) = alpha.issue(7);
+        let (_, beta_cert) = beta.issue(7);
+        let message = signed(&signer);
+        // Beta revokes its own serial 7: Alpha's serial 7 is untouched.
+        beta.revoke(&beta_cert);
+        let other_issuer = parse_crls(&beta.crl()).unwrap();
+        assert_eq!(chain(&message, &[alpha.cert()], &other_issuer), Ok(()));
+        // A list naming Alpha as its issuer but signed by another key does not count.
+        let impostor = TestCa::new(dir.path(), "impostor", "Alpha");
+        impostor.revoke(&alpha_cert);
+        let forged = parse_crls(&impostor.crl()).unwrap();
+        assert_eq!(chain(&message, &[alpha.cert()], &forged), Ok(()));
+        // Alpha's own list does.
+        alpha.revoke(&alpha_cert);
+        let genuine = parse_crls(&alpha.crl()).unwrap();
+        let all: Vec<X509Crl> = [other_issuer, forged, genuine]
+            .into_iter()
+            .flatten()
+            .collect();
+        assert!(chain(&message, &[alpha.cert()], &all)
+            .unwrap_err()
+            .starts_with("certificate revoked"));
+    }
+
+    #[test]
+    fn lists_parse_from_pem_bundles_and_der() {
+        let dir = tempfile::tempdir().unwrap();
+        let alpha = TestCa::new(dir.path(), "alpha", "Alpha");
+        let beta = TestCa::new(dir.path(), "beta", "Beta");
+        let bundle = [alpha.crl(), beta.crl()].concat();
+        let crls = parse_crls(&bundle).unwrap();
+        assert_eq!(crls.len(), 2);
+        let der = crls[1].to_der().unwrap();
+        assert_eq!(parse_crls(&der).unwrap()[0].to_der().unwrap(), der);
+        assert!(parse_crls(b"").is_err());
+        assert!(parse_crls(b"not a list").is_err());
+        assert!(parse_crls(&bundle[..bundle.len() - 40]).is_err());
     }
 }

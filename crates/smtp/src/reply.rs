@@ -4,6 +4,8 @@
 
 use std::fmt::Write;
 
+use pecd_common::net::Full;
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
     pub code: u16,
@@ -124,12 +126,12 @@ impl Reply {
             "Temporary failure storing the message; try again later",
         )
     }
-    pub fn too_many_connections() -> Reply {
-        Reply::new(
-            421,
-            "4.7.0",
-            "Too many connections from your address; try again later",
-        )
+    pub fn too_many_connections(full: Full) -> Reply {
+        let text = match full {
+            Full::PerIp => "Too many connections from your address; try again later",
+            Full::Total => "Too many connections; try again later",
+        };
+        Reply::new(421, "4.7.0", text)
     }
     pub fn idle_timeout() -> Reply {
         Reply::new(421, "4.4.2", "Idle timeout, closing connection")

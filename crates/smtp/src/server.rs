@@ -1,4 +1,4 @@
-//! The two SMTP listeners: accept, admit per IP, TLS (implicit on submissions, STARTTLS on
+//! The two SMTP listeners: accept, admit under the per-IP and total caps, TLS (implicit on submissions, STARTTLS on
 //! smtp), then run sessions. Each connection runs on the caller's task tracker so shutdown can
 //! wait for messages being stored.
 
@@ -6,7 +6,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use pecd_common::net::{accept_loop, accept_tls};
-use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -38,26 +37,23 @@ pub async fn serve(
 
 async fn connection(
     ctx: &Arc<Context>,
-    mut stream: TcpStream,
+    stream: TcpStream,
     peer: SocketAddr,
     kind: Listener,
     tls: TlsAcceptor,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let Some(_slot) = ctx.admit(peer.ip()) else {
-        tracing::warn!(peer = %peer, "too many SMTP connections from this address");
-        let mut out = Vec::new();
-        Reply::too_many_connections().write_to(&mut out);
-        // On the implicit-TLS port the refusal, too, is said over TLS.
-        if kind == Listener::Submissions {
-            if let Some(mut tls_stream) = accept_tls(&tls, stream).await {
-                tls_stream.write_all(&out).await?;
-                tls_stream.shutdown().await?;
-            }
-        } else {
-            stream.write_all(&out).await?;
+    let _slot = match ctx.connections.admit(peer.ip()) {
+        Ok(slot) => slot,
+        Err(full) => {
+            tracing::warn!(peer = %peer, cap = ?full, "too many SMTP connections");
+            let mut out = Vec::new();
+            Reply::too_many_connections(full).write_to(&mut out);
+            // On the implicit-TLS port the refusal, too, is said over TLS.
+            let tls = (kind == Listener::Submissions).then_some(&tls);
+            ctx.connections.refuse(stream, tls, &out).await;
+            return Ok(());
         }
-        return Ok(());
     };
     let stream = match kind {
         Listener::Submissions => stream,

@@ -12,7 +12,8 @@ use std::time::Duration;
 use pecd_archive::login::{authenticate, AuthError};
 use pecd_common::address::Address;
 use pecd_common::input::{Input, Line, Read};
-use pecd_common::net::write_out;
+use pecd_common::net::write_out_within;
+use pecd_common::throttle::login_key;
 use pecd_engine::{Incoming, Outcome, Submission};
 use pecd_store::{Mailbox, MailboxId, MailboxState};
 use smtp_proto::{Request, AUTH_LOGIN, AUTH_PLAIN};
@@ -95,7 +96,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     }
 
     async fn flush(&mut self) -> std::io::Result<()> {
-        write_out(&mut self.stream, &mut self.out).await
+        let stall = Duration::from_secs(self.ctx.config.smtp.write_timeout_seconds);
+        write_out_within(&mut self.stream, &mut self.out, stall).await
     }
 
     /// Reads more input; `false` when the client is gone, timed out, or pecd is stopping (the
@@ -303,7 +305,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 return Ok(());
             }
         };
-        match authenticate(&self.ctx.store, &login, secret).await {
+        let ip = self.peer.ip();
+        match authenticate(&self.ctx.store, &self.ctx.logins, ip, &login, secret).await {
             Ok(mailbox) => {
                 tracing::info!(peer = %self.peer, login = %mailbox.address, "SMTP authenticated");
                 self.user = Some(mailbox);
@@ -312,18 +315,19 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             Err(AuthError::Unavailable) => {
                 self.reply(Reply::new(454, "4.7.0", "Temporary authentication failure"))
             }
-            Err(e) => {
-                tracing::warn!(peer = %self.peer, login = %login, expired = (e == AuthError::Expired), "SMTP authentication failed");
-                if let Some(delay) = self.ctx.logins.failed(self.peer.ip(), &login) {
-                    self.flush().await?;
-                    tokio::time::sleep(delay).await;
-                }
-                self.reply(if e == AuthError::Expired {
-                    Reply::password_expired()
-                } else {
-                    Reply::bad_credentials()
-                });
+            Err(AuthError::Expired) => {
+                tracing::warn!(peer = %self.peer, login = ?login_key(&login), "SMTP authentication failed: password expired");
+                self.reply(Reply::password_expired());
             }
+            Err(AuthError::Invalid) => {
+                tracing::warn!(peer = %self.peer, login = ?login_key(&login), "SMTP authentication failed");
+                self.reply(Reply::bad_credentials());
+            }
+            // Refused by the brute-force protection, before any password check: the reply of
+            // a wrong password, 535 5.7.8 (RFC 4954 §6), not 454 4.7.0. 454 is for a
+            // temporary server failure and invites an immediate retry, and any different
+            // reply would tell a guesser from when its guesses stopped being checked.
+            Err(AuthError::Throttled) => self.reply(Reply::bad_credentials()),
         }
         Ok(())
     }
@@ -639,6 +643,24 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 format!("Virus found ({finding}); message refused"),
             ),
             Ok(Incoming::NoMailbox) => Reply::new(550, "5.1.1", "No such mailbox here"),
+            Ok(Incoming::TooDeep) => Reply::new(
+                554,
+                "5.6.0",
+                format!(
+                    "MIME parts nested deeper than {} levels",
+                    pecd_engine::MAX_MIME_DEPTH
+                ),
+            ),
+            Ok(Incoming::RepeatedReceipt { kind }) => {
+                tracing::info!(id = %id, kind = kind.name(), sender = %tx.from, "repeated receipt of another provider: not delivered again");
+                Reply::ok("Receipt already delivered")
+            }
+            Ok(Incoming::Misaddressed) => Reply::new(
+                550,
+                "5.7.1",
+                "This receipt is not addressed to this recipient",
+            ),
+            Ok(Incoming::MailboxFull) => Reply::new(452, "4.2.2", "Mailbox full, try again later"),
             Err(e) => {
                 tracing::error!(id = %id, error = %e, "storing incoming mail failed");
                 Reply::store_unavailable()

@@ -10,8 +10,12 @@
 //! `flush()` does not fsync and its large values are never fsynced. Blocking work runs on
 //! tokio's blocking pool; the async methods are safe to call from protocol sessions.
 //!
+//! Nothing grows without bound: each mailbox's change log is compacted as it is written (a
+//! reader below the compaction floor is told so by [`ChangeLog::complete`]), and submission
+//! idempotency keys expire through [`Store::prune`]; both bounds are a [`Retention`].
+//!
 //! Entry points: [`Store::open`], [`Store::create_mailbox`], [`Store::append`],
-//! [`Store::changes_since`], [`Store::subscribe`].
+//! [`Store::changes_since`], [`Store::subscribe`], [`Store::prune`].
 
 mod bodies;
 mod commit;
@@ -36,9 +40,15 @@ pub struct Store {
 impl Store {
     /// Opens (creating) the store at `path`, taking an exclusive lock on the directory: a
     /// second process gets [`StoreError::Locked`]. Sweeps bodies left by interrupted writes.
+    /// Keeps the default [`Retention`].
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        Store::open_with(path, Retention::default())
+    }
+
+    /// [`Store::open`] with how much to keep of the records that would otherwise only grow.
+    pub fn open_with(path: &Path, retention: Retention) -> Result<Store, StoreError> {
         Ok(Store {
-            inner: Arc::new(SledStore::open(path)?),
+            inner: Arc::new(SledStore::open(path, retention)?),
         })
     }
 
@@ -260,6 +270,14 @@ impl Store {
         self.run(move |s| s.prune_log(before)).await
     }
 
+    /// Removes what the [`Retention`] no longer keeps: submission idempotency keys older than
+    /// its window before `now` (Unix seconds, the engine's clock), and change-log entries of
+    /// mailboxes whose log is past its bound (writes compact their own mailbox's log as they
+    /// go; this catches the rest). Idempotent; meant for startup and a periodic timer.
+    pub async fn prune(&self, now: i64) -> Result<Pruned, StoreError> {
+        self.run(move |s| s.prune(now)).await
+    }
+
     pub async fn messages(&self, folder: FolderId) -> Result<Vec<MessageMeta>, StoreError> {
         self.run(move |s| s.messages(folder)).await
     }
@@ -336,11 +354,14 @@ impl Store {
             .await
     }
 
+    /// The mailbox's change log after `since`. The log is compacted to its last
+    /// [`Retention::change_log_entries`] entries: when `since` is older than that, the result
+    /// says it is not [`ChangeLog::complete`] and the caller compares with the folders.
     pub async fn changes_since(
         &self,
         mailbox: MailboxId,
         since: ModSeq,
-    ) -> Result<Vec<Change>, StoreError> {
+    ) -> Result<ChangeLog, StoreError> {
         self.run(move |s| s.changes_since(mailbox, since)).await
     }
 

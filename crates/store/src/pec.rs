@@ -156,6 +156,19 @@ pub struct Certification {
     pub trace: Option<TraceRecord>,
     /// Messages to relay, queued in the same commit.
     pub queue: Vec<Outbound>,
+    /// What a relay attempt did to its queue entry, written in the same commit as the
+    /// notices it caused, so that a crash cannot leave the entry gone and the sender untold.
+    pub queue_settle: Option<QueueSettle>,
+}
+
+/// The end of one relay attempt for a queue entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum QueueSettle {
+    /// No recipient is left: the entry leaves the queue (its body goes after the commit).
+    Remove(u64),
+    /// Some recipients wait: the entry as rewritten, if it is still queued (an operator may
+    /// have deleted it meanwhile).
+    Update(QueueEntry),
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -4,11 +4,19 @@
 //! - `mailboxes`: mailbox id -> [`Mailbox`];  `addresses`: address -> mailbox id
 //! - `folders`: folder id -> [`Folder`];  `folder_names`: mailbox id ‖ name -> folder id
 //! - `messages`: folder id ‖ uid -> [`MessageMeta`]
-//! - `changes`: mailbox id ‖ modseq -> [`Change`]
-//! - `meta`: store-wide counters (last UIDVALIDITY)
+//! - `changes`: mailbox id ‖ modseq -> [`Change`];  `change_floors`: mailbox id -> highest
+//!   modseq compacted away (absent: nothing was)
+//! - `meta`: store-wide counters (last UIDVALIDITY) and format markers
 //! - `pec_log`: time ‖ id -> [`LogRecord`];  `pec_trace`: PEC msgid -> [`TraceRecord`];
-//!   `pec_dedup`: submission key -> PEC msgid;  `pec_pending`: PEC msgid -> () while its trace
-//!   waits for another provider;  `pec_queue`: queue id -> [`QueueEntry`] (body in `bodies`)
+//!   `pec_dedup`: submission key -> PEC msgid;  `pec_dedup_age`: time ‖ submission key -> ()
+//!   (the order in which keys expire);  `pec_pending`: PEC msgid -> () while its trace waits
+//!   for another provider;  `pec_queue`: queue id -> [`QueueEntry`] (body in `bodies`)
+//!
+//! Compaction of the change log: every modseq of a mailbox has its entry, so a log holds
+//! `modseq - floor` entries. A change that leaves more than [`Retention::change_log_entries`]
+//! plus a quarter raises the floor to keep that many (durably, first), then removes what lies
+//! below it. [`SledStore::changes_since`] reads the entries before the floor, so a reader that
+//! misses an entry also sees the floor that says so.
 //!
 //! Durable write, in order (STYLE.md example 4): the body file is written and fsynced (a copy
 //! hard-links its source's instead) and its directory fsynced; one sled transaction then
@@ -221,7 +229,7 @@ fn tx_insert_message(
     folder_id: FolderId,
     r: NewRecord,
 ) -> TxResult<Appended> {
-    let mut f = tx_folder(fld, folder_id)?;
+    let mut f = tx_owned_folder(fld, m.id, folder_id)?;
     let uid = f.uidnext;
     m.modseq += 1;
     m.used_bytes += r.size;
@@ -266,6 +274,13 @@ fn log_time_key(t: i64) -> [u8; 8] {
     ((t as u64) ^ (1 << 63)).to_be_bytes()
 }
 
+/// A submission key's place in the expiry order: the time it was recorded, then the key.
+fn dedup_age_key(t: i64, key: &[u8]) -> Vec<u8> {
+    let mut k = log_time_key(t).to_vec();
+    k.extend_from_slice(key);
+    k
+}
+
 fn sled_err(e: sled::Error) -> StoreError {
     StoreError::Io(e.to_string())
 }
@@ -279,10 +294,12 @@ pub struct SledStore {
     folder_names: Tree,
     messages: Tree,
     changes: Tree,
+    change_floors: Tree,
     meta: Tree,
     pec_log: Tree,
     pec_trace: Tree,
     pec_dedup: Tree,
+    pec_dedup_age: Tree,
     pec_pending: Tree,
     pec_queue: Tree,
     bodies: Bodies,
@@ -290,8 +307,10 @@ pub struct SledStore {
     /// Our own handle on sled's log file, which sled itself never fsyncs on Linux.
     log_file: File,
     sled_dir: PathBuf,
-    /// sled's large-value files already fsynced (they are written once, never changed).
+    /// sled's large-value files already fsynced (they are written once, never changed); only
+    /// names still in the directory are kept, so the set is as large as sled's live blobs.
     synced_sled_blobs: Mutex<HashSet<OsString>>,
+    retention: Retention,
     notices: broadcast::Sender<ChangeNotice>,
     _lock: File,
 }
@@ -323,7 +342,10 @@ fn lock_directory(root: &Path) -> Result<File, StoreError> {
 }
 
 impl SledStore {
-    pub fn open(root: &Path) -> Result<SledStore, StoreError> {
+    pub fn open(root: &Path, retention: Retention) -> Result<SledStore, StoreError> {
+        if retention.change_log_entries == 0 || retention.dedup_seconds <= 0 {
+            return Err(StoreError::Invalid(format!("retention {retention:?}")));
+        }
         std::fs::create_dir_all(root)?;
         let lock = lock_directory(root)?;
         let sled_dir = root.join("meta");
@@ -342,9 +364,11 @@ impl SledStore {
             folder_names: tree("folder_names")?,
             messages: tree("messages")?,
             changes: tree("changes")?,
+            change_floors: tree("change_floors")?,
             pec_log: tree("pec_log")?,
             pec_trace: tree("pec_trace")?,
             pec_dedup: tree("pec_dedup")?,
+            pec_dedup_age: tree("pec_dedup_age")?,
             pec_pending: tree("pec_pending")?,
             pec_queue: tree("pec_queue")?,
             meta: tree("meta")?,
@@ -353,6 +377,7 @@ impl SledStore {
             log_file,
             sled_dir: sled_dir.clone(),
             synced_sled_blobs: Mutex::new(HashSet::new()),
+            retention,
             notices: broadcast::channel(4096).0,
             db,
             _lock: lock,
@@ -363,6 +388,7 @@ impl SledStore {
         }
         fsync_dir(&sled_dir)?;
         fsync_dir(root)?;
+        store.age_unaged_dedup_keys()?;
         let referenced = store.referenced_bodies()?;
         let swept = store.bodies.sweep(&referenced)?;
         if swept > 0 {
@@ -403,19 +429,24 @@ impl SledStore {
             .unwrap_or_else(|p| p.into_inner());
         let mut new = false;
         if let Ok(entries) = std::fs::read_dir(&blobs) {
+            let mut live = HashSet::with_capacity(synced.len());
             for entry in entries {
                 let entry = entry?;
-                if !synced.contains(&entry.file_name()) {
+                let name = entry.file_name();
+                if !synced.contains(&name) {
                     match File::open(entry.path()) {
                         Ok(f) => f.sync_all()?,
                         // sled removed it between the listing and the open: nothing to sync.
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                         Err(e) => return Err(e),
                     }
-                    synced.insert(entry.file_name());
                     new = true;
                 }
+                live.insert(name);
             }
+            // Names sled has removed go: its blob names are never reused, and a set that
+            // remembered them all would grow for as long as pecd runs.
+            *synced = live;
         }
         if new {
             fsync_dir(&blobs)?;
@@ -474,8 +505,114 @@ impl SledStore {
         self.notices.subscribe()
     }
 
+    /// Announces a durable change of a mailbox (up to `modseq`) and keeps its change log
+    /// within [`Retention::change_log_entries`].
     fn notify(&self, mailbox_id: MailboxId, modseq: ModSeq) {
         let _ = self.notices.send(ChangeNotice { mailbox_id, modseq });
+        // The change is durable and announced; a failed compaction is retried by the next
+        // change or prune, and must not turn the write into an error.
+        if let Err(e) = self.compact_if_due(mailbox_id, modseq) {
+            tracing::warn!(mailbox = mailbox_id, error = %e, "change-log compaction failed");
+        }
+    }
+
+    /// Log entries beyond [`Retention::change_log_entries`] tolerated before a compaction, so
+    /// that compactions are rare and each removes many entries.
+    fn compaction_slack(&self) -> u64 {
+        self.retention.change_log_entries / 4 + 1
+    }
+
+    fn change_floor(&self, mailbox_id: MailboxId) -> Result<ModSeq, StoreError> {
+        match self
+            .change_floors
+            .get(id_key(mailbox_id))
+            .map_err(sled_err)?
+        {
+            Some(v) => id_from(&v),
+            None => Ok(0),
+        }
+    }
+
+    fn compact_if_due(&self, mailbox_id: MailboxId, modseq: ModSeq) -> Result<usize, StoreError> {
+        let keep = self.retention.change_log_entries;
+        if modseq.saturating_sub(self.change_floor(mailbox_id)?) <= keep + self.compaction_slack() {
+            return Ok(0);
+        }
+        self.compact_changes(mailbox_id, modseq.saturating_sub(keep))
+    }
+
+    /// Removes the change-log entries of a mailbox up to `floor`. The floor is raised
+    /// durably first (and only while the mailbox exists), so that a reader never misses an
+    /// entry without also seeing the floor; then the entries below it go, in batches that
+    /// never hold up other writers for long. Entries left by an interrupted compaction are
+    /// taken by the next one. Returns how many entries went.
+    fn compact_changes(&self, mailbox_id: MailboxId, floor: ModSeq) -> Result<usize, StoreError> {
+        const BATCH: usize = 1_000;
+        let raised = self.commit(Vec::new(), move |s| {
+            finish(
+                (&s.mailboxes, &s.change_floors).transaction(|(mbx, floors)| {
+                    if mbx.get(id_key(mailbox_id))?.is_none() {
+                        return Ok(None);
+                    }
+                    let key = id_key(mailbox_id);
+                    let current = match floors.get(key)? {
+                        Some(v) => id_from(&v).or_else(abort)?,
+                        None => 0,
+                    };
+                    if floor > current {
+                        floors.insert(&key, &id_key(floor))?;
+                    }
+                    Ok(Some(floor.max(current)))
+                }),
+            )
+        })?;
+        let Some(floor) = raised else {
+            return Ok(0);
+        };
+        let mut removed = 0;
+        loop {
+            let keys: Vec<sled::IVec> = self
+                .changes
+                .range(change_key(mailbox_id, 0)..=change_key(mailbox_id, floor))
+                .keys()
+                .take(BATCH)
+                .collect::<Result<_, _>>()
+                .map_err(sled_err)?;
+            if keys.is_empty() {
+                break;
+            }
+            let mut batch = sled::Batch::default();
+            for k in &keys {
+                batch.remove(k.clone());
+            }
+            self.changes.apply_batch(batch).map_err(sled_err)?;
+            removed += keys.len();
+        }
+        if removed > 0 {
+            tracing::debug!(mailbox = mailbox_id, floor, removed, "change log compacted");
+        }
+        Ok(removed)
+    }
+
+    /// The periodic clean-up of records that would otherwise only grow: submission keys
+    /// older than [`Retention::dedup_seconds`] before `now` (Unix seconds), and change logs
+    /// past their bound that no write has compacted yet (logs written before compaction
+    /// existed). Idempotent; safe at any time.
+    pub fn prune(&self, now: i64) -> Result<Pruned, StoreError> {
+        let dedup_keys = self.prune_dedup(now.saturating_sub(self.retention.dedup_seconds))?;
+        let mut changes = 0;
+        for item in self.mailboxes.iter() {
+            let (_, v) = item.map_err(sled_err)?;
+            let m: Mailbox = dec(&v)?;
+            changes += self.compact_if_due(m.id, m.modseq)?;
+        }
+        if changes > 0 {
+            self.sync()?;
+        }
+        Ok(Pruned {
+            dedup_keys,
+            changes,
+        })
     }
 
     // ---- mailboxes -------------------------------------------------------------------
@@ -651,9 +788,11 @@ impl SledStore {
                     &s.folder_names,
                     &s.messages,
                     &s.changes,
+                    &s.change_floors,
                 )
-                    .transaction(|(mbx, addr, fld, names, msgs, chg)| {
+                    .transaction(|(mbx, addr, fld, names, msgs, chg, floors)| {
                         let m = tx_mailbox(mbx, id)?;
+                        floors.remove(&id_key(id))?;
                         mbx.remove(&id_key(id))?;
                         addr.remove(m.address.as_bytes())?;
                         for f in &folders {
@@ -1003,6 +1142,10 @@ impl SledStore {
             queue.push((id.to_be_bytes(), enc(&entry)));
             prepared.push(body);
         }
+        let settle = c.queue_settle.as_ref().map(|s| match s {
+            QueueSettle::Remove(id) => (id.to_be_bytes(), None),
+            QueueSettle::Update(e) => (e.id.to_be_bytes(), Some(enc(e))),
+        });
         let blobs: Vec<BlobId> = prepared.iter().map(|p| p.id).collect();
         let mailboxes: Vec<MailboxId> = plan.iter().map(|p| p.0).collect();
         let now = now();
@@ -1019,63 +1162,82 @@ impl SledStore {
                     &s.pec_log,
                     &s.pec_trace,
                     &s.pec_dedup,
+                    &s.pec_dedup_age,
                     &s.pec_pending,
                     &s.pec_queue,
                 )
-                    .transaction(|(mbx, fld, msgs, chg, lg, tr, dd, pend, q)| {
-                        if let Some(k) = &dedup_key {
-                            if let Some(v) = dd.get(k)? {
-                                return Ok(Certified::Duplicate(
-                                    String::from_utf8_lossy(&v).into_owned(),
-                                ));
+                    .transaction(
+                        |(mbx, fld, msgs, chg, lg, tr, dd, age, pend, q)| {
+                            if let Some(k) = &dedup_key {
+                                if let Some(v) = dd.get(k)? {
+                                    return Ok((
+                                        Certified::Duplicate(
+                                            String::from_utf8_lossy(&v).into_owned(),
+                                        ),
+                                        None,
+                                    ));
+                                }
                             }
-                        }
-                        let mut out = Vec::with_capacity(plan.len());
-                        for &(mailbox_id, folder_id, blob, size) in &plan {
-                            let m = tx_mailbox(mbx, mailbox_id)?;
-                            let meta = NewRecord {
-                                blob,
-                                size,
-                                internal_date: now,
-                                flags: Flags::default(),
-                                keywords: Vec::new(),
-                            };
-                            out.push(tx_insert_message(
-                                (mbx, fld, msgs, chg),
-                                m,
-                                folder_id,
-                                meta,
-                            )?);
-                        }
-                        for (key, value) in &log {
-                            lg.insert(&key[..], value.clone())?;
-                        }
-                        if let Some((t, open)) = &trace {
-                            tr.insert(pec_id.as_bytes(), t.clone())?;
-                            if *open {
-                                pend.insert(pec_id.as_bytes(), &[][..])?;
-                            } else {
-                                pend.remove(pec_id.as_bytes())?;
+                            let mut out = Vec::with_capacity(plan.len());
+                            for &(mailbox_id, folder_id, blob, size) in &plan {
+                                let m = tx_mailbox(mbx, mailbox_id)?;
+                                let meta = NewRecord {
+                                    blob,
+                                    size,
+                                    internal_date: now,
+                                    flags: Flags::default(),
+                                    keywords: Vec::new(),
+                                };
+                                out.push(tx_insert_message(
+                                    (mbx, fld, msgs, chg),
+                                    m,
+                                    folder_id,
+                                    meta,
+                                )?);
                             }
-                        }
-                        for (key, value) in &queue {
-                            q.insert(&key[..], value.clone())?;
-                        }
-                        if let Some(k) = &dedup_key {
-                            dd.insert(k.clone(), pec_id.as_bytes())?;
-                        }
-                        Ok(Certified::Stored(out))
-                    }),
+                            for (key, value) in &log {
+                                lg.insert(&key[..], value.clone())?;
+                            }
+                            if let Some((t, open)) = &trace {
+                                tr.insert(pec_id.as_bytes(), t.clone())?;
+                                if *open {
+                                    pend.insert(pec_id.as_bytes(), &[][..])?;
+                                } else {
+                                    pend.remove(pec_id.as_bytes())?;
+                                }
+                            }
+                            for (key, value) in &queue {
+                                q.insert(&key[..], value.clone())?;
+                            }
+                            let mut settled = None;
+                            match &settle {
+                                Some((key, None)) => settled = q.remove(&key[..])?,
+                                Some((key, Some(entry))) if q.get(key)?.is_some() => {
+                                    q.insert(&key[..], entry.clone())?;
+                                }
+                                _ => {}
+                            }
+                            if let Some(k) = &dedup_key {
+                                dd.insert(k.clone(), pec_id.as_bytes())?;
+                                age.insert(dedup_age_key(now, k), &[][..])?;
+                            }
+                            Ok((Certified::Stored(out), settled))
+                        },
+                    ),
             )
         });
         match result {
-            Ok(Certified::Stored(appended)) => {
+            Ok((Certified::Stored(appended), settled)) => {
                 for (mailbox, a) in mailboxes.into_iter().zip(&appended) {
                     self.notify(mailbox, a.modseq);
                 }
+                if let Some(v) = settled {
+                    let entry: QueueEntry = dec(&v)?;
+                    self.bodies.remove(&entry.blob);
+                }
                 Ok(Certified::Stored(appended))
             }
-            Ok(dup) => {
+            Ok((dup, _)) => {
                 blobs.iter().for_each(|b| self.bodies.remove(b));
                 Ok(dup)
             }
@@ -1237,6 +1399,71 @@ impl SledStore {
             self.sync()?;
         }
         Ok(keys.len())
+    }
+
+    /// Removes submission keys recorded before `before` (Unix seconds), with their place in
+    /// the expiry order, a batch per transaction. Returns how many went.
+    fn prune_dedup(&self, before: i64) -> Result<usize, StoreError> {
+        const BATCH: usize = 500;
+        let end = log_time_key(before);
+        let mut removed = 0;
+        loop {
+            let aged: Vec<sled::IVec> = self
+                .pec_dedup_age
+                .range(..end.to_vec())
+                .keys()
+                .take(BATCH)
+                .collect::<Result<_, _>>()
+                .map_err(sled_err)?;
+            if aged.is_empty() {
+                break;
+            }
+            finish(
+                (&self.pec_dedup, &self.pec_dedup_age).transaction(|(dd, age)| {
+                    for k in &aged {
+                        dd.remove(&k[8..])?;
+                        age.remove(k)?;
+                    }
+                    Ok(())
+                }),
+            )?;
+            removed += aged.len();
+        }
+        if removed > 0 {
+            self.sync()?;
+        }
+        Ok(removed)
+    }
+
+    /// Submission keys written before keys expired have no place in the expiry order: they
+    /// get one as of now, once (marked in `meta`), so that they expire a window from now.
+    fn age_unaged_dedup_keys(&self) -> Result<(), StoreError> {
+        const MARK: &[u8] = b"dedup_aged";
+        if self.meta.get(MARK).map_err(sled_err)?.is_some() {
+            return Ok(());
+        }
+        let at = now();
+        let keys: Vec<sled::IVec> = self
+            .pec_dedup
+            .iter()
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(sled_err)?;
+        // One transaction with the mark: an interrupted run leaves no key aged twice.
+        finish(
+            (&self.pec_dedup_age, &self.meta).transaction(|(age, meta)| {
+                for k in &keys {
+                    age.insert(dedup_age_key(at, k), &[][..])?;
+                }
+                meta.insert(MARK, &[1u8][..])?;
+                Ok(())
+            }),
+        )?;
+        self.sync()?;
+        if !keys.is_empty() {
+            tracing::info!(keys = keys.len(), "submission keys given an expiry");
+        }
+        Ok(())
     }
 
     pub fn messages(&self, folder: FolderId) -> Result<Vec<MessageMeta>, StoreError> {
@@ -1481,7 +1708,7 @@ impl SledStore {
                 (&s.mailboxes, &s.folders, &s.messages, &s.changes).transaction(
                     |(mbx, fld, msgs, chg)| {
                         let mut m = tx_mailbox(mbx, mailbox_id)?;
-                        let mut f = tx_folder(fld, folder_id)?;
+                        let mut f = tx_owned_folder(fld, mailbox_id, folder_id)?;
                         let mut changed = Vec::new();
                         for &uid in &uids {
                             let key = msg_key(folder_id, uid);
@@ -1527,6 +1754,8 @@ impl SledStore {
         folder_id: FolderId,
         only: Option<&[Uid]>,
     ) -> Result<Vec<Uid>, StoreError> {
+        // Checked before the scan, so another mailbox's messages are not even read.
+        self.owned_folder(mailbox_id, folder_id)?;
         let candidates: Vec<Uid> = self
             .messages(folder_id)?
             .into_iter()
@@ -1556,6 +1785,8 @@ impl SledStore {
         candidates: Vec<Uid>,
         only_deleted: bool,
     ) -> Result<Vec<Uid>, StoreError> {
+        // Also for an empty list: a wrong owner is an error, never a silent success.
+        self.owned_folder(mailbox_id, folder_id)?;
         if candidates.is_empty() {
             return Ok(Vec::new());
         }
@@ -1564,7 +1795,7 @@ impl SledStore {
                 (&s.mailboxes, &s.folders, &s.messages, &s.changes).transaction(
                     |(mbx, fld, msgs, chg)| {
                         let mut m = tx_mailbox(mbx, mailbox_id)?;
-                        let mut f = tx_folder(fld, folder_id)?;
+                        let mut f = tx_owned_folder(fld, mailbox_id, folder_id)?;
                         let mut removed = Vec::new();
                         for &uid in &candidates {
                             let key = msg_key(folder_id, uid);
@@ -1603,17 +1834,27 @@ impl SledStore {
         Ok(removed.iter().map(|m| m.uid).collect())
     }
 
-    /// Change-log entries of a mailbox with a modseq above `since`, oldest first.
+    /// Change-log entries of a mailbox with a modseq above `since`, oldest first, with
+    /// whether they are all of them (see [`ChangeLog`]).
     pub fn changes_since(
         &self,
         mailbox: MailboxId,
         since: ModSeq,
-    ) -> Result<Vec<Change>, StoreError> {
-        self.changes
+    ) -> Result<ChangeLog, StoreError> {
+        let changes = self
+            .changes
             .range(change_key(mailbox, since.saturating_add(1))..=change_key(mailbox, u64::MAX))
             .values()
             .map(|v| dec(&v.map_err(sled_err)?))
-            .collect()
+            .collect::<Result<Vec<Change>, _>>()?;
+        // Read after the entries: compaction raises the floor before removing any, so
+        // entries missing from the read above imply a floor that says so.
+        let floor = self.change_floor(mailbox)?;
+        Ok(ChangeLog {
+            floor,
+            complete: since >= floor,
+            changes,
+        })
     }
 
     pub fn stats(&self) -> Result<StoreStats, StoreError> {
@@ -1660,4 +1901,44 @@ fn dedup<'a>(keywords: impl Iterator<Item = &'a String>) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_synced_blob_set_forgets_files_sled_has_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(dir.path(), Retention::default()).unwrap();
+        let blobs = store.sled_dir.join("blobs");
+        std::fs::create_dir_all(&blobs).unwrap();
+        let synced = || store.synced_sled_blobs.lock().unwrap().clone();
+        for round in 0..5u32 {
+            // sled writes large values once under names never reused, and removes them
+            // when they are overwritten; here ten new ones replace the last ten each round.
+            for i in 0..10 {
+                std::fs::write(blobs.join(format!("{}", round * 10 + i)), b"v").unwrap();
+            }
+            if round > 0 {
+                for i in 0..10 {
+                    std::fs::remove_file(blobs.join(format!("{}", (round - 1) * 10 + i))).unwrap();
+                }
+            }
+            store.sync().unwrap();
+            let expected: HashSet<OsString> = (0..10)
+                .map(|i| OsString::from(format!("{}", round * 10 + i)))
+                .collect();
+            assert!(
+                synced().is_superset(&expected),
+                "round {round}: new blobs are synced"
+            );
+            assert_eq!(
+                synced().len(),
+                expected.len(),
+                "round {round}: {:?}",
+                synced()
+            );
+        }
+    }
 }

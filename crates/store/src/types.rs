@@ -196,6 +196,56 @@ pub struct Change {
     pub kind: ChangeKind,
 }
 
+/// A mailbox's change log after some modseq, as far back as the log still reaches.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ChangeLog {
+    /// The compaction floor: the highest modseq whose entry may have been removed (0 when
+    /// the log was never compacted).
+    pub floor: ModSeq,
+    /// Whether `changes` holds every change after the modseq asked for. When not (the
+    /// modseq is below `floor`), a reader compares with the folders themselves: RFC 7162
+    /// §3.2.5.2 lets QRESYNC report as vanished UIDs the client may never have seen.
+    pub complete: bool,
+    /// The entries kept after the modseq asked for, oldest first.
+    pub changes: Vec<Change>,
+}
+
+/// How much the store keeps of the records that would otherwise only grow.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Retention {
+    /// Change-log entries kept per mailbox. A write that leaves more than this plus a
+    /// quarter compacts the log back to this many, so a log holds at most 1.25 times it.
+    pub change_log_entries: u64,
+    /// Seconds a submission's idempotency key is kept: a retry within this window is
+    /// recognised as a duplicate, a later one is certified again.
+    pub dedup_seconds: i64,
+}
+
+/// Change-log entries kept per mailbox by default: months of a busy PEC mailbox (each entry
+/// is a few tens of bytes, so at most about 400 KB a mailbox).
+pub const DEFAULT_CHANGE_LOG_ENTRIES: u64 = 10_000;
+/// How long submission idempotency keys are kept by default: 7 days, far beyond any client's
+/// or the relay's retry of a submission.
+pub const DEFAULT_DEDUP_SECONDS: i64 = 7 * 86_400;
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            change_log_entries: DEFAULT_CHANGE_LOG_ENTRIES,
+            dedup_seconds: DEFAULT_DEDUP_SECONDS,
+        }
+    }
+}
+
+/// What one [`crate::Store::prune`] removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pruned {
+    /// Submission idempotency keys past [`Retention::dedup_seconds`].
+    pub dedup_keys: usize,
+    /// Change-log entries compacted away.
+    pub changes: usize,
+}
+
 /// Broadcast after a change is durable, for sessions waiting in IDLE.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ChangeNotice {

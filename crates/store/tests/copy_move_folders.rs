@@ -28,7 +28,7 @@ async fn state(store: &Store, mailbox: MailboxId) -> State {
         mailbox: store.mailbox(mailbox).await.unwrap().unwrap(),
         folders,
         messages,
-        changes: store.changes_since(mailbox, 0).await.unwrap(),
+        changes: store.changes_since(mailbox, 0).await.unwrap().changes,
     }
 }
 
@@ -99,7 +99,7 @@ async fn copy_keeps_flags_and_bodies_readable_after_the_source_is_expunged() {
     assert_eq!(copied.uidvalidity, archive.uidvalidity);
     assert_eq!(copied.pairs, vec![(1, 1), (3, 2)], "ascending by source");
     assert_eq!(copied.modseq, start + 2);
-    let log = store.changes_since(mbx.id, start).await.unwrap();
+    let log = store.changes_since(mbx.id, start).await.unwrap().changes;
     assert_eq!(
         kinds(&log),
         vec![
@@ -205,7 +205,11 @@ async fn move_is_one_atomic_step() {
     for (meta, body) in arrived.iter().zip(&bodies) {
         assert_eq!(&store.read_body(meta.clone()).await.unwrap(), body);
     }
-    let log = store.changes_since(mbx.id, before.modseq).await.unwrap();
+    let log = store
+        .changes_since(mbx.id, before.modseq)
+        .await
+        .unwrap()
+        .changes;
     assert_eq!(
         kinds(&log),
         vec![
@@ -425,7 +429,7 @@ async fn delete_folder_frees_quota_and_refuses_system_folders() {
         (deleted.id, deleted.name.as_str(), deleted.message_count),
         (clienti.id, "Clienti", 2)
     );
-    let log = store.changes_since(mbx.id, start).await.unwrap();
+    let log = store.changes_since(mbx.id, start).await.unwrap().changes;
     assert_eq!(
         kinds(&log),
         vec![
@@ -513,7 +517,7 @@ async fn rename_moves_children_and_keeps_ids_and_messages() {
         .await
         .unwrap()
         .starts_with(b"From: a@pec.localhost\r\nSubject: kept\r\n"));
-    let log = store.changes_since(mbx.id, start).await.unwrap();
+    let log = store.changes_since(mbx.id, start).await.unwrap().changes;
     assert_eq!(
         kinds(&log),
         vec![

@@ -65,6 +65,7 @@ async fn a_step_is_all_or_nothing_durable_and_not_repeated() {
             recipients: vec![],
         }),
         queue: vec![],
+        queue_settle: None,
     };
     let Certified::Stored(appended) = store.certify(step.clone()).await.unwrap() else {
         panic!("first time is stored");
@@ -248,4 +249,79 @@ async fn queue_and_pending_survive_a_restart_and_leave_with_their_log() {
     };
     store.certify(step).await.unwrap();
     assert!(store.pending().await.unwrap().is_empty());
+}
+
+/// Item 10 of the hardening issue: a peer's permanent refusal removed the queue entry in one
+/// commit and wrote the avviso di mancata consegna in the next, so a crash between the two
+/// lost the notice. The queue change now rides in the notice's own step.
+#[tokio::test]
+async fn a_relay_refusal_settles_the_queue_in_the_notices_own_commit() {
+    let (dir, store, mario) = fresh().await;
+    let outbound = |n: u32| Outbound {
+        pec_id: format!("r{n}@pec.localhost"),
+        sender: "mario@pec.localhost".into(),
+        recipients: vec!["a@pec.other".into(), "b@pec.other".into()],
+        domain: "pec.other".into(),
+        certified: true,
+        label: "busta di trasporto".into(),
+        created: 10,
+        bytes: format!("Subject: busta {n}\r\n\r\nbody\r\n").into_bytes(),
+    };
+    store
+        .certify(Certification {
+            pec_id: "r@pec.localhost".into(),
+            queue: vec![outbound(1), outbound(2)],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let queue = store.queue().await.unwrap();
+    let (first, second) = (queue[0].clone(), queue[1].clone());
+    let bodies = body_files(dir.path());
+    let notice = |n: u32| Delivery {
+        mailbox: mario.id,
+        folder: "INBOX".into(),
+        bytes: format!("Subject: mancata consegna {n}\r\n\r\nx\r\n").into_bytes(),
+    };
+    // The first entry is done: gone with its body, in the commit that stores the notice.
+    store
+        .certify(Certification {
+            pec_id: first.pec_id.clone(),
+            deliveries: vec![notice(1)],
+            queue_settle: Some(QueueSettle::Remove(first.id)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // The second still waits for one recipient: rewritten, in the same kind of commit.
+    let mut waiting = second.clone();
+    waiting.recipients = vec!["b@pec.other".into()];
+    waiting.attempts = 1;
+    store
+        .certify(Certification {
+            pec_id: second.pec_id.clone(),
+            deliveries: vec![notice(2)],
+            queue_settle: Some(QueueSettle::Update(waiting.clone())),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    drop(store);
+    let store = reopen(dir.path());
+    assert_eq!(store.queue().await.unwrap(), vec![waiting.clone()]);
+    let inbox = store.folder(mario.id, "INBOX").await.unwrap().unwrap();
+    assert_eq!(store.messages(inbox.id).await.unwrap().len(), 2);
+    // The removed entry's body went (two notices came in its place).
+    assert_eq!(body_files(dir.path()), bodies + 2 - 1);
+    // An entry an operator deleted meanwhile is not brought back by an update.
+    store.queue_remove(waiting.id, vec![]).await.unwrap();
+    store
+        .certify(Certification {
+            pec_id: second.pec_id.clone(),
+            queue_settle: Some(QueueSettle::Update(waiting)),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(store.queue().await.unwrap().is_empty());
 }

@@ -171,7 +171,7 @@ async fn flags_expunge_and_change_log() {
         .await
         .unwrap();
     assert_eq!(removed, vec![2]);
-    let log = store.changes_since(mbx.id, start).await.unwrap();
+    let log = store.changes_since(mbx.id, start).await.unwrap().changes;
     let kinds: Vec<_> = log.iter().map(|c| (c.uid, c.kind)).collect();
     assert_eq!(
         kinds,
@@ -215,6 +215,7 @@ async fn delete_messages_ignores_flags_and_skips_missing_uids() {
         .changes_since(mbx.id, m.modseq - 2)
         .await
         .unwrap()
+        .changes
         .iter()
         .map(|c| (c.uid, c.kind))
         .collect();
@@ -317,7 +318,12 @@ async fn delete_mailbox_removes_everything() {
         .unwrap()
         .is_none());
     assert!(store.folders(mbx.id).await.unwrap().is_empty());
-    assert!(store.changes_since(mbx.id, 0).await.unwrap().is_empty());
+    assert!(store
+        .changes_since(mbx.id, 0)
+        .await
+        .unwrap()
+        .changes
+        .is_empty());
     let list = store.list_mailboxes().await.unwrap();
     assert_eq!(
         list.iter().map(|m| m.address.as_str()).collect::<Vec<_>>(),

@@ -1,0 +1,554 @@
+//! Hostile clients against the real pecd, each test named after the hole it pins: connection
+//! floods before login, idle connections before login, password guessing in parallel over
+//! IMAP, POP3 and SMTP, huge user names, and a POP3 client that stops reading in the middle
+//! of a RETR. Attackers connect from 127.0.0.2 and up (all of 127.0.0.0/8 is loopback), the
+//! honest holder from 127.0.0.1, so per-address limits can be seen to spare other addresses.
+
+mod support;
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use support::pop3::{tcp_from, tls_over, Pop};
+use support::probe::{self, Watch};
+use support::smtp::plain;
+use support::*;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+const MARIO: &str = "mario@pec.localhost";
+const LUIGI: &str = "luigi@pec.localhost";
+
+/// These tests measure latencies on a small machine: they run one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn ip(last: u8) -> IpAddr {
+    [127, 0, 0, last].into()
+}
+
+trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// A line client on any port, from a chosen source address.
+struct Raw {
+    io: Box<dyn Io>,
+    buf: Vec<u8>,
+}
+
+impl Raw {
+    /// Connects to `listener` from `source` (TLS except on `smtp`); `None` when the server
+    /// closed before the handshake ended.
+    async fn open(s: &Server, listener: &str, source: IpAddr) -> Option<Raw> {
+        let tcp = tcp_from(source, s.listener(listener)).await.ok()?;
+        let io: Box<dyn Io> = if listener == "smtp" {
+            Box::new(tcp)
+        } else {
+            Box::new(
+                tokio::time::timeout(Duration::from_secs(20), tls_over(s, tcp))
+                    .await
+                    .ok()?
+                    .ok()?,
+            )
+        };
+        Some(Raw {
+            io,
+            buf: Vec::new(),
+        })
+    }
+
+    /// One line, CRLF included; empty when the server closed or said nothing for 20 s.
+    async fn line(&mut self) -> String {
+        loop {
+            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = self.buf.drain(..=i).collect();
+                return String::from_utf8_lossy(&line).into_owned();
+            }
+            let mut chunk = [0u8; 8192];
+            let n = match tokio::time::timeout(Duration::from_secs(20), self.io.read(&mut chunk))
+                .await
+            {
+                Ok(Ok(n)) => n,
+                _ => 0,
+            };
+            if n == 0 {
+                return String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned();
+            }
+            self.buf.extend_from_slice(&chunk[..n]);
+        }
+    }
+
+    async fn send(&mut self, data: &[u8]) -> bool {
+        self.io.write_all(data).await.is_ok() && self.io.flush().await.is_ok()
+    }
+
+    /// An IMAP command; returns the tagged reply line (empty if the server closed).
+    async fn imap(&mut self, command: &str) -> String {
+        if !self.send(format!("t {command}\r\n").as_bytes()).await {
+            return String::new();
+        }
+        loop {
+            let l = self.line().await;
+            if l.is_empty() || l.starts_with("t ") {
+                return l;
+            }
+        }
+    }
+
+    /// A POP3 command; returns the first line of the reply.
+    async fn pop3(&mut self, command: &str) -> String {
+        if !self.send(format!("{command}\r\n").as_bytes()).await {
+            return String::new();
+        }
+        self.line().await
+    }
+
+    /// An SMTP command; returns the whole reply.
+    async fn smtp(&mut self, command: &str) -> String {
+        if !self.send(format!("{command}\r\n").as_bytes()).await {
+            return String::new();
+        }
+        let mut reply = String::new();
+        loop {
+            let l = self.line().await;
+            reply.push_str(&l);
+            if l.len() < 4 || l.as_bytes()[3] == b' ' {
+                return reply;
+            }
+        }
+    }
+}
+
+/// Opens `n` connections to `listener` from `source` all at once, and returns each one that
+/// is still open with the first line it got; a connection closed without a word counts as "".
+async fn flood(s: &Server, listener: &str, source: IpAddr, n: usize) -> Vec<(Option<Raw>, String)> {
+    let opens = (0..n).map(|_| async {
+        match Raw::open(s, listener, source).await {
+            Some(mut c) => {
+                let first = c.line().await;
+                (Some(c), first)
+            }
+            None => (None, String::new()),
+        }
+    });
+    futures::future::join_all(opens).await
+}
+
+fn count(got: &[(Option<Raw>, String)], prefix: &str) -> usize {
+    got.iter().filter(|(_, l)| l.starts_with(prefix)).count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_flood_before_login_is_capped_per_ip() {
+    let _serial = SERIAL.lock().await;
+    let s = Server::with_config(
+        "\n[smtp]\nmax_connections_per_ip = 20\n[pop3]\nmax_connections_per_ip = 20\n[imap]\nmax_connections_per_ip = 20\n",
+    );
+    s.create_mailbox(MARIO);
+    let watch = Watch::start(&s, MARIO).await;
+    let attacker = ip(2);
+    let (imap, pop3, smtp, submissions) = tokio::join!(
+        flood(&s, "imaps", attacker, 200),
+        flood(&s, "pop3s", attacker, 200),
+        flood(&s, "smtp", attacker, 150),
+        flood(&s, "submissions", attacker, 50),
+    );
+    // While the attacker holds its 20 connections on each port, other addresses get in.
+    probe::all_ports_answer(&s).await;
+    watch
+        .assert_within(Duration::from_secs(1), "connection flood")
+        .await;
+
+    assert_eq!(count(&imap, "* OK"), 20, "IMAP admitted");
+    assert_eq!(
+        count(
+            &imap,
+            "* BYE Too many connections from your address; try again later\r\n"
+        ),
+        180,
+        "every extra IMAP connection is told why, then closed"
+    );
+    assert_eq!(count(&pop3, "+OK"), 20, "POP3 admitted");
+    assert_eq!(
+        count(
+            &pop3,
+            "-ERR [SYS/TEMP] Too many connections from your address; try again later\r\n"
+        ),
+        180
+    );
+    // The two SMTP listeners share the cap.
+    let smtp_all: Vec<_> = smtp.into_iter().chain(submissions).collect();
+    assert_eq!(count(&smtp_all, "220 "), 20, "SMTP admitted");
+    assert_eq!(
+        count(
+            &smtp_all,
+            "421 4.7.0 Too many connections from your address; try again later\r\n"
+        ),
+        180
+    );
+    // Refused connections are closed, never left hanging.
+    for (c, first) in imap.into_iter().filter(|(_, l)| l.starts_with("* BYE")) {
+        let mut c = c.expect("refused over TLS");
+        assert_eq!(c.line().await, "", "closed after {first:?}");
+    }
+
+    // Once the attacker's connections close, its slots are free again.
+    drop((pop3, smtp_all));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut again = Raw::open(&s, "pop3s", attacker).await.unwrap();
+    assert!(again.line().await.starts_with("+OK"));
+    probe::all_ports_answer(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_flood_from_many_addresses_is_capped_in_total() {
+    let _serial = SERIAL.lock().await;
+    let s = Server::with_config(
+        "\n[smtp]\nmax_connections_per_ip = 10\nmax_connections = 30\n[pop3]\nmax_connections_per_ip = 10\nmax_connections = 30\n[imap]\nmax_connections_per_ip = 10\nmax_connections = 30\n",
+    );
+    for (listener, greeting, refusal) in [
+        (
+            "imaps",
+            "* OK",
+            "* BYE Too many connections; try again later\r\n",
+        ),
+        (
+            "pop3s",
+            "+OK",
+            "-ERR [SYS/TEMP] Too many connections; try again later\r\n",
+        ),
+        (
+            "smtp",
+            "220 ",
+            "421 4.7.0 Too many connections; try again later\r\n",
+        ),
+    ] {
+        let mut held = Vec::new();
+        for source in 2..=5 {
+            held.extend(flood(&s, listener, ip(source), 10).await);
+        }
+        assert_eq!(count(&held, greeting), 30, "{listener} admitted");
+        assert_eq!(count(&held, refusal), 10, "{listener} refused");
+        drop(held);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut c = Raw::open(&s, listener, ip(6)).await.unwrap();
+        assert!(c.line().await.starts_with(greeting), "{listener} after");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn prelogin_idle_connections_are_dropped() {
+    let _serial = SERIAL.lock().await;
+    let s = Server::with_config(
+        "\n[pop3]\nprelogin_timeout_seconds = 1\n[imap]\nprelogin_timeout_seconds = 1\n",
+    );
+    s.create_mailbox(MARIO);
+    let (mut logged_in, _) = Pop::connect(&s).await;
+    assert!(logged_in.login(MARIO, PASSWORD).await.starts_with("+OK"));
+    let (mut idle, greeting) = Pop::connect(&s).await;
+    assert!(greeting.starts_with("+OK"));
+    let mut idle_imap = Raw::open(&s, "imaps", ip(1)).await.unwrap();
+    assert!(idle_imap.line().await.starts_with("* OK"));
+    let start = Instant::now();
+    assert_eq!(
+        idle.line().await,
+        "-ERR Idle timeout, closing connection\r\n"
+    );
+    assert_eq!(idle.line().await, "", "then closed");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    assert!(idle_imap.line().await.starts_with("* BYE"));
+    assert_eq!(idle_imap.line().await, "", "then closed");
+    // After login the longer idle timeout applies.
+    assert!(logged_in.cmd("STAT").await.starts_with("+OK"));
+}
+
+/// Attack traffic: one attacker connection per task, guessing `LUIGI`'s password over and
+/// over until `stop`; returns the attempts made. Every reply must be the usual failure.
+async fn guess(s: &Server, listener: &'static str, stop: Arc<AtomicBool>) -> usize {
+    let mut c = Raw::open(s, listener, ip(2))
+        .await
+        .expect("attacker connects");
+    c.line().await;
+    if listener == "submissions" {
+        c.smtp("EHLO attacker.test").await;
+    }
+    let mut attempts = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let wrong = format!("Wrong-Pass{attempts}!");
+        match listener {
+            "imaps" => {
+                let r = c.imap(&format!("LOGIN {LUIGI} {wrong}")).await;
+                assert_eq!(r, "t NO [AUTHENTICATIONFAILED] Invalid credentials\r\n");
+            }
+            "pop3s" => {
+                let r = c.pop3(&format!("USER {LUIGI}")).await;
+                assert!(r.starts_with("+OK"), "{r}");
+                let r = c.pop3(&format!("PASS {wrong}")).await;
+                assert_eq!(r, "-ERR [AUTH] Authentication failed\r\n");
+            }
+            _ => {
+                let r = c
+                    .smtp(&format!("AUTH PLAIN {}", plain(LUIGI, &wrong)))
+                    .await;
+                assert_eq!(r, "535 5.7.8 Authentication credentials invalid\r\n");
+            }
+        }
+        attempts += 1;
+    }
+    attempts
+}
+
+/// Logs `user` in from `source` over IMAP, POP3 and SMTP; returns the three final replies.
+async fn log_in_everywhere(s: &Server, source: IpAddr, user: &str) -> [String; 3] {
+    let mut imap = Raw::open(s, "imaps", source).await.unwrap();
+    imap.line().await;
+    let imap = imap.imap(&format!("LOGIN {user} {PASSWORD}")).await;
+    let mut pop = Raw::open(s, "pop3s", source).await.unwrap();
+    pop.line().await;
+    pop.pop3(&format!("USER {user}")).await;
+    let pop_reply = pop.pop3(&format!("PASS {PASSWORD}")).await;
+    pop.pop3("QUIT").await;
+    let pop = pop_reply;
+    let mut smtp = Raw::open(s, "submissions", source).await.unwrap();
+    smtp.line().await;
+    smtp.smtp("EHLO holder.test").await;
+    let smtp = smtp
+        .smtp(&format!("AUTH PLAIN {}", plain(user, PASSWORD)))
+        .await;
+    [imap, pop, smtp]
+}
+
+fn logged_in(replies: &[String; 3]) -> bool {
+    replies[0].starts_with("t OK")
+        && replies[1].starts_with("+OK")
+        && replies[2].starts_with("235 ")
+}
+
+fn refused_as_wrong_password(replies: &[String; 3]) -> bool {
+    replies[0] == "t NO [AUTHENTICATIONFAILED] Invalid credentials\r\n"
+        && replies[1] == "-ERR [AUTH] Authentication failed\r\n"
+        && replies[2] == "535 5.7.8 Authentication credentials invalid\r\n"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn password_guessing_is_refused_fast_without_argon2() {
+    let _serial = SERIAL.lock().await;
+    let s = Server::with_config(
+        "\n[auth]\nfailures_per_login = 5\nfailures_per_ip = 20\nblock_seconds = 2\nmax_block_seconds = 4\n",
+    );
+    s.create_mailbox(MARIO);
+    s.create_mailbox(LUIGI);
+    let watch = Watch::start(&s, MARIO).await;
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let mut attackers = Vec::new();
+    for listener in ["imaps", "pop3s", "submissions"] {
+        for _ in 0..8 {
+            let (stop, attempts) = (stop.clone(), attempts.clone());
+            let s = &s;
+            attackers.push(async move {
+                attempts.fetch_add(guess(s, listener, stop).await, Ordering::Relaxed);
+            });
+        }
+    }
+    let attack = futures::future::join_all(attackers);
+    let checks = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        // The attacked login is refused during its window, right password or not, from
+        // anywhere, with the reply of a wrong password.
+        let attacked = log_in_everywhere(&s, ip(3), LUIGI).await;
+        // An honest holder from another address logs in at once on every protocol.
+        let start = Instant::now();
+        let honest = log_in_everywhere(&s, ip(1), MARIO).await;
+        let honest_took = start.elapsed();
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        stop.store(true, Ordering::Relaxed);
+        (honest, honest_took, attacked)
+    };
+    let attack_start = Instant::now();
+    let (_, (honest, honest_took, attacked)) = tokio::join!(attack, checks);
+    let attack_took = attack_start.elapsed();
+    watch
+        .assert_within(Duration::from_secs(1), "password guessing")
+        .await;
+    assert!(logged_in(&honest), "{honest:?}");
+    assert!(
+        honest_took < Duration::from_secs(3),
+        "three honest logins took {honest_took:?}"
+    );
+    assert!(refused_as_wrong_password(&attacked), "{attacked:?}");
+
+    // Only the first guesses of each window reached argon2 (each of those is logged as a
+    // failed login); the others were refused without it, far faster than argon2 runs.
+    let attempts = attempts.load(Ordering::Relaxed);
+    let log = s.log();
+    let checked = log
+        .lines()
+        .filter(|l| l.contains(LUIGI))
+        .filter(|l| {
+            l.contains("IMAP login failed")
+                || l.contains("POP3 authentication failed")
+                || l.contains("SMTP authentication failed")
+        })
+        .count();
+    eprintln!("{attempts} guesses in {attack_took:?}, {checked} of them checked");
+    assert!(
+        attempts >= 1000,
+        "only {attempts} guesses in {attack_took:?}"
+    );
+    assert!(checked <= 150, "{checked} guesses checked with argon2");
+    let warned = log.lines().find(|l| {
+        l.contains("WARN") && l.contains("further attempts refused") && l.contains("127.0.0.2")
+    });
+    assert!(warned.is_some(), "the block is logged");
+    assert!(
+        log.lines().any(|l| l.contains("further attempts refused")
+            && l.contains(LUIGI)
+            && l.contains("\"login\"")),
+        "the login's block is logged:\n{}",
+        log.lines()
+            .filter(|l| l.contains("further attempts refused"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+
+    // The windows expire: the attacked holder logs in, even from the attacker's address.
+    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let after = log_in_everywhere(&s, ip(3), LUIGI).await;
+    assert!(logged_in(&after), "{after:?}");
+    let after = log_in_everywhere(&s, ip(2), LUIGI).await;
+    assert!(logged_in(&after), "{after:?}");
+    probe::all_ports_answer(&s).await;
+}
+
+fn rss_kib(s: &Server) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", s.pid())).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn huge_username_is_not_kept() {
+    let _serial = SERIAL.lock().await;
+    // No address is blocked here, so that every failure reaches the counters.
+    let s = Server::with_config("\n[auth]\nfailures_per_ip = 10000\n");
+    s.create_mailbox(MARIO);
+    let huge = format!("{}@pec.localhost", "u".repeat(100 * 1024));
+
+    // IMAP: as a literal (refused before login), and as a quoted string that fits a command
+    // line (refused as a wrong password, without argon2).
+    let mut c = Raw::open(&s, "imaps", ip(2)).await.unwrap();
+    c.line().await;
+    let r = c.imap(&format!("LOGIN {{{}}}", huge.len())).await;
+    assert!(r.starts_with("t BAD") || r.starts_with("t NO"), "{r:?}");
+    let mut c = Raw::open(&s, "imaps", ip(2)).await.unwrap();
+    c.line().await;
+    let r = c.imap(&format!("LOGIN \"{}\" x", &huge[..50 * 1024])).await;
+    assert_eq!(r, "t NO [AUTHENTICATIONFAILED] Invalid credentials\r\n");
+    // POP3: the line is too long before login; a name over 256 bytes is refused.
+    let (mut p, _) = Pop::connect_from(&s, ip(2)).await;
+    assert_eq!(
+        p.cmd(&format!("USER {huge}")).await,
+        "-ERR Line too long\r\n"
+    );
+    assert_eq!(
+        p.cmd(&format!("USER {}", &huge[..300])).await,
+        "-ERR Name too long\r\n"
+    );
+    assert!(p
+        .cmd(&format!("AUTH PLAIN {}", plain(&huge, "x")))
+        .await
+        .starts_with("-ERR"));
+    assert!(
+        p.login(MARIO, PASSWORD).await.starts_with("+OK"),
+        "still usable"
+    );
+    // SMTP: too long as an AUTH PLAIN line; as AUTH LOGIN within the line limit, a failure.
+    let mut m = Raw::open(&s, "submissions", ip(2)).await.unwrap();
+    m.line().await;
+    m.smtp("EHLO attacker.test").await;
+    let r = m.smtp(&format!("AUTH PLAIN {}", plain(&huge, "x"))).await;
+    assert!(r.starts_with("500 5.5.2"), "{r}");
+    let r = m.smtp("AUTH LOGIN").await;
+    assert!(r.starts_with("334 "), "{r}");
+    let r = m.smtp(&support::smtp::b64(&huge.as_bytes()[..3000])).await;
+    assert!(r.starts_with("334 "), "{r}");
+    let r = m.smtp(&support::smtp::b64(b"x")).await;
+    assert_eq!(r, "535 5.7.8 Authentication credentials invalid\r\n");
+
+    // A thousand different 50 KB names: without the cut, 50 MB of keys.
+    let before = rss_kib(&s);
+    let rounds = (0..4).map(|w| {
+        let (s, huge) = (&s, &huge);
+        async move {
+            let mut c = Raw::open(s, "imaps", ip(3 + w)).await.unwrap();
+            c.line().await;
+            for i in 0..250 {
+                let name = format!("{w}-{i}-{}", &huge[..50 * 1024]);
+                let r = c.imap(&format!("LOGIN \"{name}\" x")).await;
+                assert_eq!(r, "t NO [AUTHENTICATIONFAILED] Invalid credentials\r\n");
+            }
+        }
+    });
+    futures::future::join_all(rounds).await;
+    let after = rss_kib(&s);
+    eprintln!("RSS {before} KiB -> {after} KiB");
+    assert!(
+        after < before + 25 * 1024,
+        "RSS grew from {before} KiB to {after} KiB"
+    );
+    let log = s.log();
+    assert!(
+        log.lines().all(|l| l.len() < 4096),
+        "a log line holds a huge name"
+    );
+    probe::all_ports_answer(&s).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pop3_retr_to_a_client_that_stops_reading() {
+    let _serial = SERIAL.lock().await;
+    let s = Server::with_config("\n[pop3]\nwrite_timeout_seconds = 2\n");
+    s.create_mailbox(MARIO);
+    // 24 MB: more than the loopback socket buffers of both ends hold.
+    let big = message("big", 24 * 1024 * 1024);
+    let mut imap = support::imap::Imap::login(&s, MARIO).await;
+    let r = imap.append("INBOX", "", &big).await;
+    assert!(r.last().unwrap().contains("OK"), "{r:?}");
+
+    let (mut stalled, _) = Pop::connect(&s).await;
+    assert!(stalled.login(MARIO, PASSWORD).await.starts_with("+OK"));
+    stalled.send(b"RETR 1\r\n").await.unwrap();
+    let stalled_at = Instant::now();
+    // The stalled session holds the maildrop for now...
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (mut other, _) = Pop::connect(&s).await;
+    let r = other.login(MARIO, PASSWORD).await;
+    assert!(r.starts_with("-ERR [IN-USE]"), "{r}");
+    // ...until the write timeout ends it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (mut p, _) = Pop::connect(&s).await;
+        let r = p.login(MARIO, PASSWORD).await;
+        if r.starts_with("+OK") {
+            break;
+        }
+        assert!(r.starts_with("-ERR [IN-USE]"), "{r}");
+        assert!(
+            Instant::now() < deadline,
+            "the stalled RETR still holds the maildrop"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(stalled_at.elapsed() >= Duration::from_secs(2));
+    drop(stalled);
+    probe::all_ports_answer(&s).await;
+}
