@@ -128,12 +128,21 @@ async fn deep_mime_nesting_does_not_stop_the_server() {
     // The same shapes as ordinary mail on port 25: refused before any parser walks them.
     let (mut plain, _) = Conn::plain(s.listener("smtp")).await;
     plain.cmd("EHLO attacker.test").await;
+    // Also the shapes a first scan read differently from mail-parser: repeated
+    // Content-Type fields (the last one counts) and upper-case boundaries.
+    let repeated = format!(
+        "{}{}Subject: fondo\r\n\r\nfondo\r\n",
+        headers("ripetuti"),
+        "Content-Type: text/plain\r\nContent-Type: message/rfc822\r\n\r\n".repeat(30_000)
+    );
     for m in [
         nested_multipart("ordinaria", 20_000),
         nested_messages("ordinaria2", 20_000),
+        nested_multipart("maiuscole", 20_000).replace("b", "B"),
+        repeated,
     ] {
         let r = send(&mut plain, "x@attacker.test", &[LUIGI], &m).await;
-        assert!(r.starts_with("554 5.6.0"), "{r}");
+        assert!(r.starts_with("554 5.6.0"), "{r}{}", tail(&s));
     }
     let r = send(
         &mut plain,

@@ -8,8 +8,8 @@ use pecd_signer::build::{self, Built, Document, Facts};
 use pecd_signer::inspect::{self, CheckOptions, Report};
 use pecd_signer::{ChainTime, Daticert, Kind, ProviderEntry, ReceiptType};
 use pecd_store::{
-    Certification, Certified, Delivery, LogRecord, MailboxId, TraceRecord, STATE_ACCEPTED,
-    STATE_DELIVERED, STATE_ERROR, STATE_TAKEN,
+    Certification, Certified, Delivery, LogRecord, MailboxId, TraceRecord, LOG_RETENTION_SECONDS,
+    STATE_ACCEPTED, STATE_DELIVERED, STATE_ERROR, STATE_TAKEN,
 };
 
 use crate::delivery::{Delivered, Point};
@@ -114,14 +114,14 @@ impl Engine {
         recipients: Vec<(String, Option<MailboxId>)>,
         message: Vec<u8>,
     ) -> Result<Incoming, EngineError> {
-        if pecd_signer::mime::nested_deeper_than(&message, pecd_signer::mime::MAX_MIME_DEPTH) {
-            tracing::warn!(sender, "incoming message nested too deep: refused");
-            return Ok(Incoming::TooDeep);
-        }
         let anchors = self.anchors();
         let crls = self.crls();
         let index = self.index();
+        // Both scans read the whole message: off the async threads.
         let (report, message) = off_thread(move || {
+            if pecd_signer::mime::nested_deeper_than(&message, pecd_signer::mime::MAX_MIME_DEPTH) {
+                return (None, message);
+            }
             let opts = CheckOptions {
                 anchors: &anchors,
                 crls: &crls,
@@ -129,9 +129,13 @@ impl Engine {
                 time: ChainTime::Now,
                 require_index: true,
             };
-            (inspect::check(&message, &opts), message)
+            (Some(inspect::check(&message, &opts)), message)
         })
         .await?;
+        let Some(report) = report else {
+            tracing::warn!(sender, "incoming message nested too deep: refused");
+            return Ok(Incoming::TooDeep);
+        };
         // §6.3 steps 1–3: no signature, an unknown signer or an invalid one: ordinary mail.
         let Some(entry) = report
             .entry
@@ -146,11 +150,14 @@ impl Engine {
         // What we sign never reaches us over SMTP (our own recipients are served inside the
         // same step), so our signature arriving from outside is a replay of a document we
         // gave someone: it must not count as a receipt or an envelope again.
-        if report
-            .signer_sha1
-            .as_ref()
-            .is_some_and(|h| self.own_hashes().contains(h))
-        {
+        // Ours: the current signing certificate, or any certificate our own entry of the
+        // index lists (a previous key after a rotation).
+        let own = entry.name.eq_ignore_ascii_case(&self.provider.name)
+            || report
+                .signer_sha1
+                .as_ref()
+                .is_some_and(|h| self.own_hashes().contains(h));
+        if own {
             let reason = "firmato da questo gestore: non proviene da un altro gestore".to_string();
             tracing::warn!(
                 sender,
@@ -312,6 +319,7 @@ impl Engine {
 
         let mut step = Certification {
             dedup_key: Some(envelope_key(&facts.pec_id, &rcpts)),
+            dedup_keep_seconds: Some(LOG_RETENTION_SECONDS),
             pec_id: facts.pec_id.clone(),
             ..Default::default()
         };
@@ -431,6 +439,7 @@ impl Engine {
         };
         let when = self.now();
         let mut step = Certification {
+            dedup_keep_seconds: Some(LOG_RETENTION_SECONDS),
             dedup_key: Some(receipt_key(
                 report.entity.as_deref().unwrap_or(&message),
                 &addressee,

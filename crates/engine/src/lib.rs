@@ -75,6 +75,13 @@ pub fn load_index(config: &Config, own_cert: Option<&X509>) -> Result<ProviderIn
     } else {
         ProviderIndex::default()
     };
+    for e in index.entries() {
+        if e.domains.is_empty() {
+            // §9.3: such a provider's envelopes all become anomalies (their sender is in no
+            // domain it manages).
+            tracing::warn!(provider = %e.name, "provider index entry without managedDomains: its envelopes will be anomalies");
+        }
+    }
     if let Some(cert) = own_cert {
         index.push(own_entry(config, cert));
     }

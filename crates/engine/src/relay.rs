@@ -427,8 +427,26 @@ impl Engine {
             r.updated = when.unix();
         }
         step.trace = Some(trace);
-        self.commit(step).await?;
-        Ok(())
+        let settle = step.queue_settle.clone();
+        match self.commit(step).await {
+            // A step the store can never take (a mailbox gone meanwhile, say) must not keep
+            // the envelope going back to the peer for ever: the queue is settled alone and
+            // the 12 h / 24 h timers tell the sender.
+            Err(EngineError::Store(err)) if !err.is_temporary() => {
+                tracing::error!(pec_id = %e.pec_id, error = %err, "refusal notices could not be stored; the queue entry is settled without them");
+                match settle {
+                    Some(QueueSettle::Remove(id)) => {
+                        self.store.queue_remove(id, Vec::new()).await?;
+                    }
+                    Some(QueueSettle::Update(next)) => {
+                        self.store.queue_update(next, Vec::new()).await?;
+                    }
+                    None => {}
+                }
+                Ok(())
+            }
+            done => done.map(|_| ()),
+        }
     }
 }
 

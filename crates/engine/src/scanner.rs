@@ -1,6 +1,6 @@
 //! The antivirus interface (PEC.md §10.4) and the built-in EICAR detector.
 
-use mail_parser::{MessageParser, PartType};
+use mail_parser::PartType;
 
 /// Looks for malware in a message; `Some(name)` names what was found. A real scanner (clamd,
 /// ICAP) plugs in behind this trait.
@@ -33,7 +33,7 @@ fn parts_contain(message: &[u8], depth: usize) -> bool {
     {
         return false;
     }
-    let Some(parsed) = MessageParser::new().parse(message) else {
+    let Some(parsed) = pecd_signer::mime::parse_full(message) else {
         return false;
     };
     parsed.parts.iter().any(|p| match &p.body {

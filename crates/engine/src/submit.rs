@@ -2,6 +2,8 @@
 //! of ours — its reception and delivery (§6.3, §6.4) in full, as the same-domain rule asks
 //! (§1.3).
 
+use std::borrow::Cow;
+
 use mail_parser::{HeaderValue, MessageParser};
 use openssl::sha::Sha256;
 use pecd_signer::build::{self, rewrite_original, Document, Facts};
@@ -188,8 +190,7 @@ pub(crate) fn log(
 impl Engine {
     /// Certifies a submission (PEC.md §6.1) and, every recipient being ours, receives and
     /// delivers it (§6.3, §6.4), all in one durable step that returns before SMTP answers.
-    pub async fn submit(&self, mut s: Submission) -> Result<Outcome, EngineError> {
-        s.message = pecd_signer::mime::canonical_line_ends(&s.message);
+    pub async fn submit(&self, s: Submission) -> Result<Outcome, EngineError> {
         let sender = self
             .store
             .find_mailbox(&s.sender)
@@ -242,9 +243,12 @@ struct Prepared {
 impl Prepared {
     fn run(
         self,
-        s: Submission,
+        mut s: Submission,
         recipients: Vec<(String, Recipient)>,
     ) -> Result<(Certification, Outcome), SignError> {
+        if let Cow::Owned(canonical) = mime::canonical_line_ends(&s.message) {
+            s.message = canonical;
+        }
         // §10.6: one temporal reference for the acceptance step.
         let accepted_at = Moment::from_unix(self.clock.now());
         let p = parse(&s.message);
@@ -323,6 +327,7 @@ impl Prepared {
             };
             let step = Certification {
                 dedup_key: None,
+                dedup_keep_seconds: None,
                 pec_id: facts.pec_id.clone(),
                 deliveries,
                 log: vec![log(
@@ -486,6 +491,7 @@ impl Prepared {
         }
         let step = Certification {
             dedup_key: Some(dedup_key(&s)),
+            dedup_keep_seconds: None,
             pec_id: facts.pec_id.clone(),
             deliveries,
             log: logs,

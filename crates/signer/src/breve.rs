@@ -1,7 +1,7 @@
 //! The original as carried by a ricevuta breve (PEC.md §4.5): every named part and every
 //! attached message replaced by a `.hash` text part holding its SHA-1.
 
-use mail_parser::{MessageParser, MimeHeaders, PartType};
+use mail_parser::{MimeHeaders, PartType};
 use openssl::sha::sha1;
 
 /// The hash-substituted form of `original` (PEC.md §4.5):
@@ -20,7 +20,7 @@ pub fn substitute(original: &[u8]) -> Vec<u8> {
     if crate::mime::nested_deeper_than(original, crate::mime::MAX_MIME_DEPTH) {
         return original.to_vec();
     }
-    let Some(msg) = MessageParser::new().parse(original) else {
+    let Some(msg) = crate::mime::parse_full(original) else {
         return original.to_vec();
     };
     let mut replace: Vec<(usize, usize, usize, String)> = Vec::new();
@@ -132,7 +132,7 @@ MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"XX\"\r\n\r\n\
         assert!(!out.contains("JVBERi0xLjQK"));
         assert!(out.ends_with("--XX--\r\n"));
         // Still a valid MIME message with three parts.
-        let parsed = MessageParser::new().parse(out.as_bytes()).unwrap();
+        let parsed = crate::mime::parse_full(out.as_bytes()).unwrap();
         assert_eq!(parsed.attachments().count(), 2);
     }
 

@@ -28,14 +28,14 @@ pub fn canonical_crlf(bytes: &[u8]) -> Vec<u8> {
 /// carry a bare CR (RFC 5321 §2.3.8): the relay would turn it into CRLF on the way out, so a
 /// submission is made canonical once, before anything is signed, and the bytes we sign are
 /// the bytes we send. Already canonical input is returned unchanged.
-pub fn canonical_line_ends(bytes: &[u8]) -> Vec<u8> {
+pub fn canonical_line_ends(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
     let canonical = bytes.iter().enumerate().all(|(i, &b)| match b {
         b'\r' => bytes.get(i + 1) == Some(&b'\n'),
         b'\n' => i > 0 && bytes[i - 1] == b'\r',
         _ => true,
     });
     if canonical {
-        return bytes.to_vec();
+        return std::borrow::Cow::Borrowed(bytes);
     }
     let mut out = Vec::with_capacity(bytes.len() + bytes.len() / 64 + 2);
     let mut i = 0;
@@ -51,7 +51,7 @@ pub fn canonical_line_ends(bytes: &[u8]) -> Vec<u8> {
         }
         i += 1;
     }
-    out
+    std::borrow::Cow::Owned(out)
 }
 
 /// How deep MIME containers may nest in a message pecd takes in (multipart and
@@ -60,28 +60,46 @@ pub fn canonical_line_ends(bytes: &[u8]) -> Vec<u8> {
 pub const MAX_MIME_DEPTH: usize = 100;
 
 /// Whether the MIME containers of `msg` nest deeper than `limit`. A structural scan, in
-/// one pass with an explicit stack (no recursion, no parse tree): it runs before any MIME
-/// parser sees a message, because a parse tree tens of thousands of levels deep takes the
-/// stack down when it is walked or dropped.
+/// one pass with an explicit stack (no recursion, no parse tree), so that a message nested
+/// tens of thousands deep is refused early with a clear reply. It reads the header as
+/// mail-parser does where that matters (the last Content-Type field counts, parts of a
+/// multipart/digest are messages by default) and errs towards depth; what parses the
+/// message afterwards must still be safe on its own ([`parse_full`]).
 pub fn nested_deeper_than(msg: &[u8], limit: usize) -> bool {
-    // The open containers: a multipart's delimiter ("--" + boundary), or None for a
-    // message/rfc822 body, which ends with its enclosing multipart's part.
-    let mut open: Vec<Option<Vec<u8>>> = Vec::new();
+    // The open containers: a multipart's delimiter ("--" + boundary, case kept) and whether
+    // it is a digest, or None for a message/rfc822 body, which ends with its enclosing
+    // multipart's part.
+    let mut open: Vec<Option<(Vec<u8>, bool)>> = Vec::new();
     let mut pos = 0;
     let mut in_header = true;
     while pos < msg.len() {
         if in_header {
             let head = &msg[pos..];
             let body = pos + body_offset(head);
-            let ct = header(head, "Content-Type")
-                .unwrap_or_default()
-                .to_ascii_lowercase();
-            let media = ct.split(';').next().unwrap_or("").trim().to_string();
+            let ct = fields(head)
+                .into_iter()
+                .rfind(|f| f.name.eq_ignore_ascii_case("Content-Type"))
+                .map(|f| f.value());
+            let in_digest = open.last().is_some_and(|o| o.as_ref().is_some_and(|d| d.1));
+            let media = match &ct {
+                Some(v) => v
+                    .split(|c: char| c == ';' || c == '(' || c.is_whitespace())
+                    .next()
+                    .unwrap_or("")
+                    .to_ascii_lowercase(),
+                None if in_digest => "message/rfc822".to_string(),
+                None => String::new(),
+            };
             if media.starts_with("multipart/") {
-                if let Some(b) = parameter(&ct, "boundary").filter(|b| !b.is_empty()) {
-                    open.push(Some([b"--".as_slice(), b.as_bytes()].concat()));
+                if let Some(b) = ct
+                    .as_deref()
+                    .and_then(|v| parameter(v, "boundary"))
+                    .filter(|b| !b.is_empty())
+                {
+                    let digest = media == "multipart/digest";
+                    open.push(Some(([b"--".as_slice(), b.as_bytes()].concat(), digest)));
                 }
-            } else if media == "message/rfc822" || media == "message/global" {
+            } else if media.starts_with("message/") {
                 open.push(None);
                 if open.len() > limit {
                     return true;
@@ -109,7 +127,7 @@ pub fn nested_deeper_than(msg: &[u8], limit: usize) -> bool {
         // The innermost open multipart this line delimits; an outer delimiter closes
         // every container inside it.
         let hit = open.iter().rposition(|o| {
-            o.as_ref().is_some_and(|d| {
+            o.as_ref().is_some_and(|(d, _)| {
                 line.starts_with(d)
                     && line[d.len()..]
                         .iter()
@@ -117,13 +135,46 @@ pub fn nested_deeper_than(msg: &[u8], limit: usize) -> bool {
             })
         });
         if let Some(k) = hit {
-            let delimiter_len = open[k].as_ref().map_or(0, Vec::len);
+            let delimiter_len = open[k].as_ref().map_or(0, |(d, _)| d.len());
             let closing = line[delimiter_len..].starts_with(b"--");
             open.truncate(if closing { k } else { k + 1 });
             in_header = !closing;
         }
     }
     false
+}
+
+/// A message as mail-parser reads it, whole. mail-parser keeps an attached message inside
+/// its part as a `Message` of its own, so a hostile message nesting attached messages tens of
+/// thousands deep is a tree whose recursive drop would overflow the stack and abort the
+/// process: this one is taken apart with an explicit stack when dropped. Every full parse of
+/// untrusted mail goes through [`parse_full`].
+pub struct Parsed<'x>(mail_parser::Message<'x>);
+
+/// Parses `bytes` with mail-parser into a [`Parsed`]; `None` when it reads nothing.
+pub fn parse_full(bytes: &[u8]) -> Option<Parsed<'_>> {
+    mail_parser::MessageParser::new().parse(bytes).map(Parsed)
+}
+
+impl<'x> std::ops::Deref for Parsed<'x> {
+    type Target = mail_parser::Message<'x>;
+
+    fn deref(&self) -> &mail_parser::Message<'x> {
+        &self.0
+    }
+}
+
+impl Drop for Parsed<'_> {
+    fn drop(&mut self) {
+        let mut pending = vec![std::mem::take(&mut self.0)];
+        while let Some(mut message) = pending.pop() {
+            for part in &mut message.parts {
+                if let mail_parser::PartType::Message(inner) = &mut part.body {
+                    pending.push(std::mem::take(inner));
+                }
+            }
+        }
+    }
 }
 
 /// Where the header block ends: the offset of the body (after the empty line), or the
@@ -336,13 +387,14 @@ mod tests {
 
     #[test]
     fn bare_cr_and_bare_lf_both_become_crlf() {
-        assert_eq!(
-            canonical_line_ends(b"a\rb\nc\r\nd\r"),
-            b"a\r\nb\r\nc\r\nd\r\n"
-        );
-        assert_eq!(canonical_line_ends(b"\r\r\n\n"), b"\r\n\r\n\r\n");
-        assert_eq!(canonical_line_ends(b"a\r\nb"), b"a\r\nb");
-        assert_eq!(canonical_line_ends(b""), b"");
+        let made = |b: &[u8]| canonical_line_ends(b).into_owned();
+        assert_eq!(made(b"a\rb\nc\r\nd\r"), b"a\r\nb\r\nc\r\nd\r\n");
+        assert_eq!(made(b"\r\r\n\n"), b"\r\n\r\n\r\n");
+        assert_eq!(made(b""), b"");
+        assert!(matches!(
+            canonical_line_ends(b"a\r\nb"),
+            std::borrow::Cow::Borrowed(b"a\r\nb")
+        ));
     }
 
     #[test]
@@ -373,6 +425,48 @@ mod tests {
         assert!(nested_deeper_than(three.as_bytes(), 2));
         assert!(!nested_deeper_than(three.as_bytes(), 3));
         assert!(!nested_deeper_than(b"Subject: x\r\n\r\nbody\r\n", 0));
+    }
+
+    /// What the review found the first scan missed: the last of repeated Content-Type
+    /// fields is the one mail-parser uses, boundaries keep their case, digest parts are
+    /// messages by default, and a comment may follow the media type.
+    #[test]
+    fn nesting_scan_reads_the_header_as_mail_parser_does() {
+        let repeated =
+            "Content-Type: text/plain\r\nContent-Type: message/rfc822\r\n\r\n".repeat(200);
+        assert!(nested_deeper_than(repeated.as_bytes(), MAX_MIME_DEPTH));
+        let mut upper = String::new();
+        for i in 0..200 {
+            upper.push_str(&format!(
+                "Content-Type: multipart/mixed; boundary=\"B{i}\"\r\n\r\n--B{i}\r\n"
+            ));
+        }
+        assert!(nested_deeper_than(upper.as_bytes(), MAX_MIME_DEPTH));
+        let mut digest = String::new();
+        for i in 0..200 {
+            digest.push_str(&format!(
+                "Content-Type: multipart/digest; boundary=d{i}\r\n\r\n--d{i}\r\n\r\n"
+            ));
+        }
+        assert!(nested_deeper_than(digest.as_bytes(), MAX_MIME_DEPTH));
+        let commented = "Content-Type: message/rfc822 (allegato)\r\n\r\n".repeat(200);
+        assert!(nested_deeper_than(commented.as_bytes(), MAX_MIME_DEPTH));
+    }
+
+    /// Whatever the scan misses, a full parse of attached messages nested 30,000 deep is
+    /// dropped without recursion.
+    #[test]
+    fn a_full_parse_nested_thirty_thousand_deep_drops_on_a_small_stack() {
+        let deep = "Content-Type: text/plain\r\nContent-Type: message/rfc822\r\n\r\n"
+            .repeat(30_000)
+            + "Subject: fondo\r\n\r\nfondo\r\n";
+        let parts = std::thread::Builder::new()
+            .stack_size(256 << 10)
+            .spawn(move || parse_full(deep.as_bytes()).map(|m| m.parts.len()))
+            .unwrap()
+            .join()
+            .expect("no stack overflow");
+        assert!(parts.is_some());
     }
 
     #[test]

@@ -148,6 +148,10 @@ pub struct Certification {
     /// When set, the step is refused as a duplicate if the key was recorded before, and the
     /// key is recorded with `pec_id` otherwise (a retried submission is not certified twice).
     pub dedup_key: Option<Vec<u8>>,
+    /// How long the dedup key is kept, in seconds; `None`: the store's retention for
+    /// submissions (7 days by default). Keys that stop the replay of a signed document are
+    /// kept as long as the legal log.
+    pub dedup_keep_seconds: Option<i64>,
     pub pec_id: String,
     pub deliveries: Vec<Delivery>,
     pub log: Vec<LogRecord>,

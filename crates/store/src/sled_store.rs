@@ -274,7 +274,7 @@ fn log_time_key(t: i64) -> [u8; 8] {
     ((t as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-/// A submission key's place in the expiry order: the time it was recorded, then the key.
+/// An idempotency key's place in the expiry order: the time it expires, then the key.
 fn dedup_age_key(t: i64, key: &[u8]) -> Vec<u8> {
     let mut k = log_time_key(t).to_vec();
     k.extend_from_slice(key);
@@ -599,7 +599,7 @@ impl SledStore {
     /// past their bound that no write has compacted yet (logs written before compaction
     /// existed). Idempotent; safe at any time.
     pub fn prune(&self, now: i64) -> Result<Pruned, StoreError> {
-        let dedup_keys = self.prune_dedup(now.saturating_sub(self.retention.dedup_seconds))?;
+        let dedup_keys = self.prune_dedup(now)?;
         let mut changes = 0;
         for item in self.mailboxes.iter() {
             let (_, v) = item.map_err(sled_err)?;
@@ -1149,6 +1149,7 @@ impl SledStore {
         let blobs: Vec<BlobId> = prepared.iter().map(|p| p.id).collect();
         let mailboxes: Vec<MailboxId> = plan.iter().map(|p| p.0).collect();
         let now = now();
+        let keep = c.dedup_keep_seconds.unwrap_or(self.retention.dedup_seconds);
         let Certification {
             dedup_key, pec_id, ..
         } = c;
@@ -1219,7 +1220,7 @@ impl SledStore {
                             }
                             if let Some(k) = &dedup_key {
                                 dd.insert(k.clone(), pec_id.as_bytes())?;
-                                age.insert(dedup_age_key(now, k), &[][..])?;
+                                age.insert(dedup_age_key(now + keep, k), &[][..])?;
                             }
                             Ok((Certified::Stored(out), settled))
                         },
@@ -1401,8 +1402,8 @@ impl SledStore {
         Ok(keys.len())
     }
 
-    /// Removes submission keys recorded before `before` (Unix seconds), with their place in
-    /// the expiry order, a batch per transaction. Returns how many went.
+    /// Removes idempotency keys that expire before `before` (Unix seconds), with their place
+    /// in the expiry order, a batch per transaction. Returns how many went.
     fn prune_dedup(&self, before: i64) -> Result<usize, StoreError> {
         const BATCH: usize = 500;
         let end = log_time_key(before);
@@ -1439,29 +1440,38 @@ impl SledStore {
     /// get one as of now, once (marked in `meta`), so that they expire a window from now.
     fn age_unaged_dedup_keys(&self) -> Result<(), StoreError> {
         const MARK: &[u8] = b"dedup_aged";
+        const BATCH: usize = 1000;
         if self.meta.get(MARK).map_err(sled_err)?.is_some() {
             return Ok(());
         }
-        let at = now();
-        let keys: Vec<sled::IVec> = self
-            .pec_dedup
-            .iter()
-            .keys()
-            .collect::<Result<_, _>>()
-            .map_err(sled_err)?;
-        // One transaction with the mark: an interrupted run leaves no key aged twice.
-        finish(
-            (&self.pec_dedup_age, &self.meta).transaction(|(age, meta)| {
-                for k in &keys {
-                    age.insert(dedup_age_key(at, k), &[][..])?;
+        // Submission keys and the keys that stop replays of peers' signed documents cannot
+        // be told apart: all get the longer keep, that of the legal log.
+        let expires = now() + LOG_RETENTION_SECONDS;
+        let mut aged = 0;
+        let mut batch: Vec<sled::IVec> = Vec::with_capacity(BATCH);
+        let mut keys = self.pec_dedup.iter().keys();
+        loop {
+            batch.clear();
+            for k in keys.by_ref().take(BATCH) {
+                batch.push(k.map_err(sled_err)?);
+            }
+            if batch.is_empty() {
+                break;
+            }
+            // A run cut short ages some keys twice: the earlier expiry removes the key, the
+            // later one finds nothing left to remove.
+            finish(self.pec_dedup_age.transaction(|age| {
+                for k in &batch {
+                    age.insert(dedup_age_key(expires, k), &[][..])?;
                 }
-                meta.insert(MARK, &[1u8][..])?;
                 Ok(())
-            }),
-        )?;
+            }))?;
+            aged += batch.len();
+        }
+        self.meta.insert(MARK, &[1u8][..]).map_err(sled_err)?;
         self.sync()?;
-        if !keys.is_empty() {
-            tracing::info!(keys = keys.len(), "submission keys given an expiry");
+        if aged > 0 {
+            tracing::info!(keys = aged, "idempotency keys given an expiry");
         }
         Ok(())
     }

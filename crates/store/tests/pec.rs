@@ -32,6 +32,7 @@ async fn a_step_is_all_or_nothing_durable_and_not_repeated() {
     let body_count = body_files(dir.path());
     let step = Certification {
         dedup_key: Some(b"key-1".to_vec()),
+        dedup_keep_seconds: None,
         pec_id: "id1@pec.localhost".into(),
         deliveries: vec![
             Delivery {
@@ -324,4 +325,48 @@ async fn a_relay_refusal_settles_the_queue_in_the_notices_own_commit() {
         .await
         .unwrap();
     assert!(store.queue().await.unwrap().is_empty());
+}
+
+/// A key that stops the replay of a peer's signed document outlives the 7 days of a
+/// submission key: it is kept as long as the legal log.
+#[tokio::test]
+async fn replay_keys_are_kept_as_long_as_the_legal_log() {
+    let (_dir, store, mario) = fresh().await;
+    let step = |key: &[u8], keep: Option<i64>| Certification {
+        dedup_key: Some(key.to_vec()),
+        dedup_keep_seconds: keep,
+        pec_id: String::from_utf8_lossy(key).into_owned(),
+        deliveries: vec![Delivery {
+            mailbox: mario.id,
+            folder: "INBOX".into(),
+            bytes: b"Subject: r\r\n\r\nx\r\n".to_vec(),
+        }],
+        ..Default::default()
+    };
+    store.certify(step(b"submission", None)).await.unwrap();
+    store
+        .certify(step(b"receipt", Some(LOG_RETENTION_SECONDS)))
+        .await
+        .unwrap();
+    let now = chrono::Utc::now().timestamp();
+    store.prune(now + 8 * 86_400).await.unwrap();
+    assert!(matches!(
+        store.certify(step(b"submission", None)).await.unwrap(),
+        Certified::Stored(_)
+    ));
+    assert!(matches!(
+        store
+            .certify(step(b"receipt", Some(LOG_RETENTION_SECONDS)))
+            .await
+            .unwrap(),
+        Certified::Duplicate(_)
+    ));
+    store.prune(now + LOG_RETENTION_SECONDS + 60).await.unwrap();
+    assert!(matches!(
+        store
+            .certify(step(b"receipt", Some(LOG_RETENTION_SECONDS)))
+            .await
+            .unwrap(),
+        Certified::Stored(_)
+    ));
 }
