@@ -177,6 +177,12 @@ pub fn verify_with_crls(
     let canonical = mime::canonical_crlf(message);
     let canonicalized = canonical.len() != message.len();
     let (entity, signature, protocol) = split_signed(&canonical)?;
+    if let Some(oid) = unsupported_digest(&signature) {
+        return Err(VerifyError::BadSignature(format!(
+            "unsupported digest algorithm (OID bytes {})",
+            oid.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        )));
+    }
     let mut cms = CmsContentInfo::from_der(&signature)
         .map_err(|e| VerifyError::Malformed(format!("signature part is not CMS: {e}")))?;
     cms.verify(
@@ -303,6 +309,87 @@ pub fn multipart_parts<'a>(body: &'a [u8], boundary: &str) -> Vec<&'a [u8]> {
         .filter(|w| !w[0].2)
         .map(|w| &body[w[0].1..w[1].0.max(w[0].1)])
         .collect()
+}
+
+/// The digest algorithms a signature may name: SHA-1 and the SHA-2 family (DER of their
+/// OIDs). OpenSSL 3.0's CMS_verify leaks its content BIO when a SignedData names a digest it
+/// does not know (found by the `smime` fuzz target), so such a signature is refused before
+/// it gets there.
+const KNOWN_DIGESTS: [&[u8]; 5] = [
+    &[0x2B, 0x0E, 0x03, 0x02, 0x1A],
+    &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01],
+    &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02],
+    &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03],
+    &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x04],
+];
+
+/// One DER element: its tag, its content and what follows it. `None` for what DER does not
+/// allow here (indefinite lengths, lengths over 4 bytes, truncation).
+fn der_element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = der.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (first as usize, rest)
+    } else {
+        let n = (first & 0x7f) as usize;
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let len = rest[..n]
+            .iter()
+            .fold(0usize, |acc, &b| (acc << 8) | b as usize);
+        (len, &rest[n..])
+    };
+    (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
+}
+
+/// The OID of an AlgorithmIdentifier element.
+fn algorithm_oid(element: &[u8]) -> Option<&[u8]> {
+    let (tag, oid, _) = der_element(element)?;
+    (tag == 0x06).then_some(oid)
+}
+
+/// The first digest algorithm a DER SignedData names (in digestAlgorithms or a
+/// SignerInfo) that is not in [`KNOWN_DIGESTS`]. A structure this walk cannot follow (BER
+/// from a peer, say) is left to OpenSSL: `None`.
+fn unsupported_digest(der: &[u8]) -> Option<Vec<u8>> {
+    let unknown = |oid: &[u8]| !KNOWN_DIGESTS.contains(&oid);
+    let (_, content_info, _) = der_element(der)?;
+    let (_, _content_type, rest) = der_element(content_info)?;
+    let (_, explicit, _) = der_element(rest)?;
+    let (_, signed_data, _) = der_element(explicit)?;
+    let (_, _version, rest) = der_element(signed_data)?;
+    let (_, mut digests, mut rest) = der_element(rest)?;
+    while !digests.is_empty() {
+        let (_, algorithm, next) = der_element(digests)?;
+        let oid = algorithm_oid(algorithm)?;
+        if unknown(oid) {
+            return Some(oid.to_vec());
+        }
+        digests = next;
+    }
+    // encapContentInfo, then the optional [0] certificates and [1] CRLs, then signerInfos.
+    let (_, _, after) = der_element(rest)?;
+    rest = after;
+    let mut signer_infos = loop {
+        let (tag, content, after) = der_element(rest)?;
+        if tag == 0x31 {
+            break content;
+        }
+        rest = after;
+    };
+    while !signer_infos.is_empty() {
+        let (_, info, next) = der_element(signer_infos)?;
+        let (_, _version, after) = der_element(info)?;
+        let (_, _sid, after) = der_element(after)?;
+        let (_, algorithm, _) = der_element(after)?;
+        let oid = algorithm_oid(algorithm)?;
+        if unknown(oid) {
+            return Some(oid.to_vec());
+        }
+        signer_infos = next;
+    }
+    None
 }
 
 fn digest_of(der: &[u8]) -> &'static str {
@@ -480,6 +567,28 @@ mod tests {
         let parts = multipart_parts(body, "b");
         assert_eq!(parts, vec![&b"A\r\n--bx not"[..], &b"B"[..]]);
         assert!(multipart_parts(b"no delimiters", "b").is_empty());
+    }
+
+    /// Found by the `smime` fuzz target: a SignedData naming an unknown digest made
+    /// OpenSSL's CMS_verify leak its content BIO, once per message any peer sent. The
+    /// fixture is a signed presa in carico with one byte of its digest OID changed.
+    #[test]
+    fn unknown_digest_algorithm_is_refused_before_openssl() {
+        let good = include_bytes!("../tests/fixtures/taking-charge.eml");
+        let bad = include_bytes!("../tests/fixtures/unknown-digest-oid.eml");
+        let (_, signature, _) = split_signed(&mime::canonical_crlf(good)).unwrap();
+        assert_eq!(unsupported_digest(&signature), None);
+        let (_, signature, _) = split_signed(&mime::canonical_crlf(bad)).unwrap();
+        assert!(unsupported_digest(&signature).is_some());
+        match verify(bad, &[], ChainTime::Now) {
+            Err(VerifyError::BadSignature(e)) => assert!(e.contains("unsupported digest"), "{e}"),
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("a signature with an unknown digest verified"),
+        }
+        // Truncated or not DER at all: left to OpenSSL, never a panic here.
+        for cut in 0..signature.len() {
+            let _ = unsupported_digest(&signature[..cut]);
+        }
     }
 
     #[test]
