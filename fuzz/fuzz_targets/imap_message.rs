@@ -1,0 +1,70 @@
+//! IMAP views of one message (`pecd_imap_message::MessageView`): the MIME tree, ENVELOPE,
+//! BODY and BODYSTRUCTURE, BODY[section] for the sections a FETCH names, and SEARCH key
+//! evaluation. The input is one IMAP command line (a FETCH or SEARCH, decoded by imap-codec
+//! to get the sections and search keys), CRLF, then the message.
+#![no_main]
+
+use imap_codec::decode::Decoder;
+use imap_codec::imap_types::command::CommandBody;
+use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItemName};
+use imap_codec::CommandCodec;
+use libfuzzer_sys::fuzz_target;
+use pecd_imap_message::{matches, needs_content, MessageView, SearchContext, SearchSubject};
+
+fuzz_target!(|data: &[u8]| {
+    let (line, raw) = match data.windows(2).position(|w| w == b"\r\n") {
+        Some(i) => (&data[..i + 2], &data[i + 2..]),
+        None => (&data[..0], data),
+    };
+    let view = MessageView::parse(raw);
+    let _ = view.envelope(false);
+    let _ = view.envelope(true);
+    let _ = view.body_structure(false);
+    let _ = view.body_structure(true);
+    let _ = view.section(None);
+    let _ = view.header_values("subject");
+    let _ = view.sent_date();
+    let Ok((_, command)) = CommandCodec::default().decode(line) else {
+        return;
+    };
+    match command.body {
+        CommandBody::Fetch {
+            macro_or_item_names: MacroOrMessageDataItemNames::MessageDataItemNames(items),
+            ..
+        } => {
+            for item in &items {
+                if let MessageDataItemName::BodyExt { section, .. } = item {
+                    let _ = view.section(section.as_ref());
+                }
+            }
+        }
+        CommandBody::Search { criteria, .. } => {
+            let keywords = vec!["$Label1".to_string()];
+            let subject = SearchSubject {
+                seq: 2,
+                uid: 7,
+                seen: true,
+                answered: false,
+                flagged: true,
+                deleted: false,
+                draft: false,
+                recent: true,
+                keywords: &keywords,
+                size: raw.len() as u64,
+                internal_date: 1_730_710_800,
+                modseq: 5,
+                message: Some(&view),
+            };
+            let ctx = SearchContext {
+                max_seq: 3,
+                max_uid: 9,
+                utc_offset_seconds: 3600,
+            };
+            for key in criteria.as_ref() {
+                let _ = needs_content(key);
+                let _ = matches(key, &subject, &ctx);
+            }
+        }
+        _ => {}
+    }
+});

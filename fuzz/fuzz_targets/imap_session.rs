@@ -1,0 +1,43 @@
+//! A whole IMAP conversation (`pecd_imap::session::Session::run`) over an in-memory stream:
+//! the session's command framing (lines, `{n}` / `{n+}` / `~{n}` literals, the limits and the
+//! drain of refused literals), imap-codec decoding with pecd's extended LIST and SEARCH
+//! syntaxes, and every command against a scratch store holding luigi@pec.localhost
+//! (password `Fuzz-Pass-1`) with three messages in INBOX. The first input byte's low 4 bits
+//! pick the read chunk size.
+#![no_main]
+
+use std::sync::{Arc, OnceLock};
+
+use libfuzzer_sys::fuzz_target;
+use pecd_fuzz::{runtime, split_options, Recycled, Wire, World};
+use pecd_imap::session::Session;
+use pecd_imap::Context;
+use tokio_util::sync::CancellationToken;
+
+fn context() -> Arc<(Arc<Context>, World)> {
+    static CTX: OnceLock<Recycled<(Arc<Context>, World)>> = OnceLock::new();
+    CTX.get_or_init(Recycled::default).get(|| {
+        runtime().block_on(async {
+            let world = World::new(true).await;
+            (
+                Context::new(world.config.clone(), world.store.clone()),
+                world,
+            )
+        })
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let (_, chunk, input) = split_options(data);
+    let world = context();
+    runtime().block_on(async {
+        let peer = "192.0.2.7:40000".parse().expect("address");
+        let mut session = Session::new(
+            &world.0,
+            Wire::new(input, chunk),
+            peer,
+            CancellationToken::new(),
+        );
+        let _ = session.run().await;
+    });
+});
