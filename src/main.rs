@@ -8,7 +8,7 @@ use std::time::Duration;
 mod verify;
 
 use clap::{Parser, Subcommand};
-use pecd_common::throttle::LoginThrottle;
+use pecd_common::throttle::{LoginThrottle, Policy};
 use pecd_common::{certs, config::Config, tls};
 use pecd_control::{ops::Operations, server};
 use pecd_smtp::context::Context;
@@ -218,7 +218,7 @@ async fn run(
         .map_err(|e| anyhow::anyhow!("PEC engine: {e}"))?;
     // One brute-force protection for all three services: a guesser gains nothing by
     // switching protocol.
-    let logins = Arc::new(LoginThrottle::new((&config.effective_auth()).into()));
+    let logins = Arc::new(LoginThrottle::new(Policy::from(&*config)));
     let smtp = Context::with_logins(
         config.clone(),
         store.clone(),

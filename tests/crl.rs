@@ -266,6 +266,14 @@ fn pecd_verify_refuses_a_revoked_signer() {
 }
 
 /// Waits until the pecd log holds `needle` at least `n` times.
+/// Sends SIGHUP and waits for one more `needle` in the log than before: every SIGHUP logs
+/// the outcome of each reload, so a bare count would see the earlier signals' lines.
+fn sighup_and_wait(s: &Server, needle: &str) {
+    let before = s.log().matches(needle).count();
+    s.signal(libc::SIGHUP);
+    wait_log(s, needle, before + 1);
+}
+
 fn wait_log(s: &Server, needle: &str, n: usize) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while s.log().matches(needle).count() < n {
@@ -340,8 +348,7 @@ async fn revoked_peer_envelope_is_an_anomaly_and_sighup_reloads_crls_and_tls() {
     // The operator's job fetches a list revoking P's certificate and signals pecd.
     p.ca.revoke(&p.cert);
     std::fs::write(&crl, p.ca.crl()).unwrap();
-    s.signal(libc::SIGHUP);
-    wait_log(&s, "revocation lists reloaded", 1);
+    sighup_and_wait(&s, "revocation lists reloaded");
     send_from_peer(&s, p.envelope("crl.2@pec.p.test")).await;
     assert_eq!(classify(&wait_inbox(&s, 2)), Some(Kind::Anomaly));
     let log = s.json(&["log", "search", "--address", LUIGI]).to_string();
@@ -349,8 +356,7 @@ async fn revoked_peer_envelope_is_an_anomaly_and_sighup_reloads_crls_and_tls() {
 
     // A list that no longer parses: logged, and the revoking one stays in force.
     std::fs::write(&crl, "<html>502 Bad Gateway</html>").unwrap();
-    s.signal(libc::SIGHUP);
-    wait_log(&s, "SIGHUP: reload failed", 1);
+    sighup_and_wait(&s, "SIGHUP: reload failed");
     assert!(s.log().contains("peer.crl"), "{}", s.log());
     send_from_peer(&s, p.envelope("crl.3@pec.p.test")).await;
     assert_eq!(classify(&wait_inbox(&s, 3)), Some(Kind::Anomaly));
@@ -370,13 +376,11 @@ async fn revoked_peer_envelope_is_an_anomaly_and_sighup_reloads_crls_and_tls() {
 
     // The certificate written, the key not yet: they do not match, the old pair stays.
     std::fs::copy(&new_cert, &server_pem).unwrap();
-    s.signal(libc::SIGHUP);
-    wait_log(&s, "SIGHUP: TLS certificate not reloaded", 1);
+    sighup_and_wait(&s, "SIGHUP: TLS certificate not reloaded");
     assert_eq!(served_leaf(listeners[0], &s.ca()).await.unwrap(), old);
 
     std::fs::copy(&new_key, &server_key).unwrap();
-    s.signal(libc::SIGHUP);
-    wait_log(&s, "SIGHUP: TLS certificate reloaded", 1);
+    sighup_and_wait(&s, "SIGHUP: TLS certificate reloaded");
     let renewal_ca = renewal.file("ca.pem");
     for addr in listeners {
         assert_eq!(served_leaf(addr, &renewal_ca).await.unwrap(), new);

@@ -176,16 +176,13 @@ async fn connection_flood_before_login_is_capped_per_ip() {
         ),
         180
     );
-    // The two SMTP listeners share the cap.
+    // Each SMTP listener counts its own connections.
+    let smtp_refusal = "421 4.7.0 Too many connections from your address; try again later\r\n";
+    assert_eq!(count(&smtp, "220 "), 20, "SMTP admitted");
+    assert_eq!(count(&smtp, smtp_refusal), 130);
+    assert_eq!(count(&submissions, "220 "), 20, "submissions admitted");
+    assert_eq!(count(&submissions, smtp_refusal), 30);
     let smtp_all: Vec<_> = smtp.into_iter().chain(submissions).collect();
-    assert_eq!(count(&smtp_all, "220 "), 20, "SMTP admitted");
-    assert_eq!(
-        count(
-            &smtp_all,
-            "421 4.7.0 Too many connections from your address; try again later\r\n"
-        ),
-        180
-    );
     // Refused connections are closed, never left hanging.
     for (c, first) in imap.into_iter().filter(|(_, l)| l.starts_with("* BYE")) {
         let mut c = c.expect("refused over TLS");
@@ -551,4 +548,89 @@ async fn pop3_retr_to_a_client_that_stops_reading() {
     assert!(stalled_at.elapsed() >= Duration::from_secs(2));
     drop(stalled);
     probe::all_ports_answer(&s).await;
+}
+
+/// Review item: IMAP AUTHENTICATE with an authorization identity naming another mailbox
+/// counted a failure against the login it named, without checking the block first: an
+/// address already blocked could go on adding failures to any login at no argon2 cost and
+/// keep its holder locked out. Now a blocked client is refused as blocked and counts nothing,
+/// and an unblocked one counts against its own address only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authz_mismatch_counts_a_failure_without_checking_the_block_first() {
+    let _serial = SERIAL.lock().await;
+    let s = Server::with_config(
+        "\n[auth]\nfailures_per_login = 5\nfailures_per_ip = 3\nblock_seconds = 600\nmax_block_seconds = 900\n",
+    );
+    s.create_mailbox(LUIGI);
+    let mismatch = format!(
+        "AUTHENTICATE PLAIN {}",
+        support::smtp::b64(format!("{MARIO}\0{LUIGI}\0Wrong-Pass1!").as_bytes())
+    );
+    // An address blocked by three wrong passwords for logins of its own...
+    let mut blocked = Raw::open(&s, "imaps", ip(2)).await.unwrap();
+    blocked.line().await;
+    for i in 0..3 {
+        let r = blocked
+            .imap(&format!("LOGIN junk{i}@pec.localhost Wrong-Pass1!"))
+            .await;
+        assert_eq!(r, "t NO [AUTHENTICATIONFAILED] Invalid credentials\r\n");
+    }
+    // ...then asks, over and over, to act as another mailbox with LUIGI's login.
+    for _ in 0..20 {
+        let r = blocked.imap(&mismatch).await;
+        assert_eq!(r, "t NO [AUTHENTICATIONFAILED] Invalid credentials\r\n");
+    }
+    // An unblocked address doing the same is told why and blocked in turn, by address.
+    let mut other = Raw::open(&s, "imaps", ip(3)).await.unwrap();
+    other.line().await;
+    let replies: Vec<String> = {
+        let mut v = Vec::new();
+        for _ in 0..10 {
+            v.push(other.imap(&mismatch).await);
+        }
+        v
+    };
+    assert!(
+        replies[0].starts_with("t NO [AUTHORIZATIONFAILED]"),
+        "{replies:?}"
+    );
+    assert_eq!(
+        replies[9],
+        "t NO [AUTHENTICATIONFAILED] Invalid credentials\r\n"
+    );
+    // LUIGI, whose login was named 30 times, is not blocked.
+    let mut holder = Raw::open(&s, "imaps", ip(1)).await.unwrap();
+    holder.line().await;
+    let r = holder.imap(&format!("LOGIN {LUIGI} {PASSWORD}")).await;
+    assert!(r.starts_with("t OK"), "{r}");
+}
+
+/// Review item: the two SMTP listeners shared one total, so a flood of port 25 (no login
+/// needed) shut out authenticated submission. Each listener now has its own counts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connection_caps_starve_legitimate_users() {
+    let _serial = SERIAL.lock().await;
+    let s = Server::with_config("\n[smtp]\nmax_connections_per_ip = 10\nmax_connections = 30\n");
+    s.create_mailbox(MARIO);
+    // Port 25 full, from several addresses, the submission users' own address among them.
+    let mut held = Vec::new();
+    for source in 1..=4 {
+        held.extend(flood(&s, "smtp", ip(source), 10).await);
+    }
+    assert_eq!(count(&held, "220 "), 30);
+    assert_eq!(
+        count(&held, "421 4.7.0 Too many connections; try again later\r\n"),
+        10
+    );
+    // Submission still takes the holder, from one of the flooding addresses too.
+    for source in [1, 5] {
+        let mut c = Raw::open(&s, "submissions", ip(source)).await.unwrap();
+        assert!(c.line().await.starts_with("220 "), "from {source}");
+        c.smtp("EHLO holder.test").await;
+        let r = c
+            .smtp(&format!("AUTH PLAIN {}", plain(MARIO, PASSWORD)))
+            .await;
+        assert!(r.starts_with("235 "), "from {source}: {r}");
+    }
+    drop(held);
 }

@@ -364,3 +364,72 @@ fn fetchmail_with_uidl_and_keep_fetches_each_message_once() {
         "keep: nothing deleted"
     );
 }
+
+/// A passphrase of `len` bytes that meets the password policy (no character three times in
+/// a row) and has a space in it, as passphrases do.
+fn passphrase(len: usize) -> String {
+    let mut p = String::from("Lunga frase-9 ");
+    let mut i = 0u32;
+    while p.len() < len {
+        p.push(char::from(b'a' + (i % 26) as u8));
+        i += 1;
+    }
+    p
+}
+
+/// Review item "POP3 limits": POP3 alone refused passwords over 256 bytes, and its 1 KiB
+/// pre-login line could not carry AUTH PLAIN with an authorization identity and a long
+/// password, so a holder with a long passphrase could use IMAP and SMTP but not POP3.
+#[tokio::test]
+async fn pop3_limits_long_password_logs_in_over_user_pass_and_auth_plain() {
+    let s = Server::start();
+    const LUIGI: &str = "luigi@pec.localhost";
+    let long = passphrase(300);
+    let longest = passphrase(1024);
+    for (address, password) in [(MARIO, &long), (LUIGI, &longest)] {
+        let out = s.pecctl(
+            &["mailbox", "create", address, "--password-stdin"],
+            &format!("{password}\n"),
+        );
+        assert!(out.status.success(), "create {address}: {}", text(&out));
+    }
+
+    let (mut p, _) = Pop::connect(&s).await;
+    assert!(p.cmd(&format!("USER {MARIO}")).await.starts_with("+OK"));
+    let r = p.cmd(&format!("PASS {long}")).await;
+    assert!(r.starts_with("+OK Logged in"), "USER/PASS: {r}");
+    assert_eq!(p.cmd("QUIT").await, "+OK Bye\r\n");
+
+    let (mut p, _) = Pop::connect(&s).await;
+    let plain = support::smtp::plain(MARIO, &long);
+    let r = p.cmd(&format!("AUTH PLAIN {plain}")).await;
+    assert!(r.starts_with("+OK Logged in"), "AUTH PLAIN: {r}");
+    assert_eq!(p.cmd("QUIT").await, "+OK Bye\r\n");
+
+    // The longest password, over AUTH PLAIN with an authorization identity, in one line and
+    // after a "+ " challenge; and over USER/PASS.
+    let with_authz = support::smtp::b64(format!("{LUIGI}\0{LUIGI}\0{longest}").as_bytes());
+    assert!(with_authz.len() > 1024);
+    let (mut p, _) = Pop::connect(&s).await;
+    let r = p.cmd(&format!("AUTH PLAIN {with_authz}")).await;
+    assert!(r.starts_with("+OK Logged in"), "AUTH PLAIN, authzid: {r}");
+    assert_eq!(p.cmd("QUIT").await, "+OK Bye\r\n");
+    let (mut p, _) = Pop::connect(&s).await;
+    assert_eq!(p.cmd("AUTH PLAIN").await, "+ \r\n");
+    let r = p.cmd(&with_authz).await;
+    assert!(r.starts_with("+OK Logged in"), "AUTH PLAIN, challenge: {r}");
+    assert_eq!(p.cmd("QUIT").await, "+OK Bye\r\n");
+    let (mut p, _) = Pop::connect(&s).await;
+    assert!(p.cmd(&format!("USER {LUIGI}")).await.starts_with("+OK"));
+    let r = p.cmd(&format!("PASS {longest}")).await;
+    assert!(r.starts_with("+OK Logged in"), "PASS 1024: {r}");
+    assert_eq!(p.cmd("QUIT").await, "+OK Bye\r\n");
+
+    // Past the bound, still a short refusal.
+    let (mut p, _) = Pop::connect(&s).await;
+    p.cmd(&format!("USER {LUIGI}")).await;
+    assert_eq!(
+        p.cmd(&format!("PASS {}", passphrase(1025))).await,
+        "-ERR Password too long\r\n"
+    );
+}

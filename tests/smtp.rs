@@ -567,7 +567,11 @@ async fn bounds_connections_per_ip_and_idle_timeout() {
         "421 4.7.0 Too many connections from your address; try again later\r\n"
     );
     assert_eq!(c.reply().await, "", "then closed");
-    // The limit counts both listeners together; on 465 the refusal comes over TLS.
+    // Each listener counts its own (a flood of port 25 never shuts submission); on 465 the
+    // refusal comes over TLS.
+    let (_sa, greeting) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    assert!(greeting.starts_with("220"), "{greeting}");
+    let (_sb, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     let (mut d, greeting) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     assert!(greeting.starts_with("421 4.7.0"), "{greeting}");
     assert_eq!(d.reply().await, "");

@@ -5,7 +5,9 @@ use std::net::IpAddr;
 
 use pecd_common::address::Address;
 use pecd_common::password;
-use pecd_common::throttle::{login_key, LoginThrottle, Scope, MAX_LOGIN_KEY_BYTES};
+use pecd_common::throttle::{
+    login_key, Blocked, LoginKey, LoginThrottle, Scope, MAX_LOGIN_KEY_BYTES,
+};
 use pecd_store::{Mailbox, Store};
 
 /// Passwords older than this are expired (PROVISIONING.md §7).
@@ -40,7 +42,9 @@ fn verifications() -> &'static tokio::sync::Semaphore {
 /// `throttle` (PROVISIONING.md §7): a blocked login or address is refused before any work,
 /// and again after waiting for an argon2 slot, so queued guesses of a just-blocked attacker
 /// give their turn to honest logins instead of spending it. Failures are counted here;
-/// success and expiry are not failures.
+/// success and expiry are not failures. The login is counted under one key, that of the
+/// mailbox it names however it is padded or cased ([`login_key`]), for the checks and the
+/// failure alike.
 pub async fn authenticate(
     store: &Store,
     throttle: &LoginThrottle,
@@ -48,24 +52,47 @@ pub async fn authenticate(
     login: &str,
     secret: String,
 ) -> Result<Mailbox, AuthError> {
-    let refused = |by: pecd_common::throttle::Blocked| {
-        tracing::debug!(login = ?login_key(login), ip = %peer, scope = ?by.scope, "login refused without checking the password");
-        AuthError::Throttled
-    };
-    throttle.check(peer, login).map_err(refused)?;
-    let result = verify(store, throttle, peer, login, secret).await;
+    let key = login_key(login);
+    throttle
+        .check(peer, &key)
+        .map_err(|by| refused(&key, peer, by))?;
+    let result = verify(store, throttle, peer, login, &key, secret).await;
     if result == Err(AuthError::Invalid) {
-        if let Some(block) = throttle.failed(peer, login) {
-            tracing::warn!(
-                login = ?login_key(login),
-                ip = %peer,
-                by = match block.scope { Scope::Login => "login", Scope::Ip => "address" },
-                seconds = block.retry_after.as_secs(),
-                "repeated failed logins: further attempts refused without checking the password until the window ends"
-            );
-        }
+        log_block(&key, peer, throttle.failed(peer, &key));
     }
     result
+}
+
+/// A PLAIN response whose authorization identity names another mailbox than its login:
+/// refused without checking the password. Answers [`AuthError::Throttled`] when the login or
+/// the address is blocked (so the reply is that of any blocked attempt), else counts a
+/// failure against the client's address only, never against the login it named (a blocked
+/// client could otherwise keep any holder locked out at no cost), and answers
+/// [`AuthError::Invalid`].
+pub fn refuse_authorization(throttle: &LoginThrottle, peer: IpAddr, login: &str) -> AuthError {
+    let key = login_key(login);
+    if let Err(by) = throttle.check(peer, &key) {
+        return refused(&key, peer, by);
+    }
+    log_block(&key, peer, throttle.failed_from(peer));
+    AuthError::Invalid
+}
+
+fn refused(key: &LoginKey, peer: IpAddr, by: Blocked) -> AuthError {
+    tracing::debug!(login = ?key, ip = %peer, scope = ?by.scope, "login refused without checking the password");
+    AuthError::Throttled
+}
+
+fn log_block(key: &LoginKey, peer: IpAddr, block: Option<Blocked>) {
+    if let Some(block) = block {
+        tracing::warn!(
+            login = ?key,
+            ip = %peer,
+            by = match block.scope { Scope::Login => "login", Scope::Ip => "address" },
+            seconds = block.retry_after.as_secs(),
+            "repeated failed logins: further attempts refused without checking the password until the window ends"
+        );
+    }
 }
 
 async fn verify(
@@ -73,6 +100,7 @@ async fn verify(
     throttle: &LoginThrottle,
     peer: IpAddr,
     login: &str,
+    key: &LoginKey,
     secret: String,
 ) -> Result<Mailbox, AuthError> {
     // No mailbox has a longer address, so there is nothing to hide by spending argon2 on it.
@@ -96,7 +124,7 @@ async fn verify(
         .acquire()
         .await
         .map_err(|_| AuthError::Unavailable)?;
-    if throttle.check(peer, login).is_err() {
+    if throttle.check(peer, key).is_err() {
         return Err(AuthError::Throttled);
     }
     let matches = tokio::task::spawn_blocking(move || password::verify(&secret, &hash))

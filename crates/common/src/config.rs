@@ -221,9 +221,10 @@ pub struct Smtp {
     pub max_command_bytes: usize,
     /// Recipients accepted per message.
     pub max_recipients: usize,
-    /// Simultaneous connections from one IP address (IPv6: one /64), both listeners together.
+    /// Simultaneous connections from one IP address (IPv6: one /64), on each listener: port
+    /// 25 and submissions count apart, so a flood on one never shuts the other.
     pub max_connections_per_ip: usize,
-    /// Simultaneous connections in all, both listeners together.
+    /// Simultaneous connections in all, on each listener (see [`Smtp::connection_total`]).
     pub max_connections: usize,
     /// A client silent for this long is disconnected.
     pub idle_timeout_seconds: u64,
@@ -241,12 +242,41 @@ impl Default for Smtp {
             hostname: "mail.pec.localhost".into(),
             max_command_bytes: 4096,
             max_recipients: 100,
-            max_connections_per_ip: 50,
+            max_connections_per_ip: 200,
             max_connections: 2000,
             idle_timeout_seconds: 300,
             write_timeout_seconds: 60,
             auth_failures_per_minute: None,
         }
+    }
+}
+
+/// The total connection cap as it applies: `max_connections`, raised to
+/// `max_connections_per_ip` when lower. `max_connections` is newer than
+/// `max_connections_per_ip` (in `[smtp]`), and a configuration that raised the per-address cap
+/// above the new default total must keep loading and mean what it said.
+fn connection_total(max_connections: usize, max_connections_per_ip: usize) -> usize {
+    max_connections.max(max_connections_per_ip)
+}
+
+impl Smtp {
+    /// Simultaneous connections allowed in all, on each listener.
+    pub fn connection_total(&self) -> usize {
+        connection_total(self.max_connections, self.max_connections_per_ip)
+    }
+}
+
+impl Pop3 {
+    /// Simultaneous connections allowed in all.
+    pub fn connection_total(&self) -> usize {
+        connection_total(self.max_connections, self.max_connections_per_ip)
+    }
+}
+
+impl Imap {
+    /// Simultaneous connections allowed in all.
+    pub fn connection_total(&self) -> usize {
+        connection_total(self.max_connections, self.max_connections_per_ip)
     }
 }
 
@@ -263,7 +293,7 @@ pub struct Pop3 {
     pub write_timeout_seconds: u64,
     /// Simultaneous connections from one IP address (IPv6: one /64).
     pub max_connections_per_ip: usize,
-    /// Simultaneous connections in all.
+    /// Simultaneous connections in all (raised to `max_connections_per_ip` when lower).
     pub max_connections: usize,
     /// Kept so that configurations written before `[auth]` still load: when set, it caps
     /// `auth.failures_per_login` (the lowest of the three services' values wins).
@@ -277,7 +307,7 @@ impl Default for Pop3 {
             idle_timeout_seconds: 600,
             prelogin_timeout_seconds: 60,
             write_timeout_seconds: 60,
-            max_connections_per_ip: 50,
+            max_connections_per_ip: 200,
             max_connections: 2000,
             auth_failures_per_minute: None,
         }
@@ -300,7 +330,7 @@ pub struct Imap {
     pub max_command_bytes: usize,
     /// Simultaneous connections from one IP address (IPv6: one /64), before and after login.
     pub max_connections_per_ip: usize,
-    /// Simultaneous connections in all.
+    /// Simultaneous connections in all (raised to `max_connections_per_ip` when lower).
     pub max_connections: usize,
     /// A connection silent for this long before login is closed (the 30 minutes of RFC 3501
     /// §5.4 are for logged-in clients).
@@ -320,7 +350,7 @@ impl Default for Imap {
             idle_heartbeat_seconds: 120,
             max_connections_per_user: 20,
             max_command_bytes: 65536,
-            max_connections_per_ip: 100,
+            max_connections_per_ip: 1000,
             max_connections: 10000,
             prelogin_timeout_seconds: 60,
             write_timeout_seconds: 60,
@@ -728,12 +758,13 @@ impl Config {
                 self.imap.max_connections,
             ),
         ] {
-            let per_ip_key = format!("{key}_per_ip");
+            // A total below the per-address cap is raised to it where it is used
+            // (`connection_total`), not refused: older configurations must keep loading.
             if per_ip == 0 {
-                return Err(err(&per_ip_key, "must be at least 1".into()));
+                return Err(err(&format!("{key}_per_ip"), "must be at least 1".into()));
             }
-            if total < per_ip {
-                return Err(err(key, format!("must be at least {per_ip_key}")));
+            if total == 0 {
+                return Err(err(key, "must be at least 1".into()));
             }
         }
         for (key, v) in [
@@ -963,7 +994,7 @@ mod tests {
                 "[pop3]\nmax_connections_per_ip = 0\n",
                 "pop3.max_connections_per_ip",
             ),
-            ("[smtp]\nmax_connections = 10\n", "smtp.max_connections"),
+            ("[smtp]\nmax_connections = 0\n", "smtp.max_connections"),
         ] {
             assert_eq!(
                 Config::parse(text, "x.toml").unwrap_err().key,
@@ -977,6 +1008,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.auth.max_block_seconds, 1);
+    }
+
+    /// Review item: a configuration that raised a per-address cap above the default total
+    /// (which came later) was refused; it loads, and the total is raised to the cap.
+    #[test]
+    fn existing_configs_may_stop_loading() {
+        let c = Config::parse(
+            "[smtp]\nmax_connections_per_ip = 5000\n[pop3]\nmax_connections_per_ip = 2500\n\
+             [imap]\nmax_connections_per_ip = 20000\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(c.smtp.connection_total(), 5000);
+        assert_eq!(c.pop3.connection_total(), 2500);
+        assert_eq!(c.imap.connection_total(), 20000);
+        let c = Config::parse(
+            "[smtp]\nmax_connections_per_ip = 10\nmax_connections = 5\n",
+            "x.toml",
+        )
+        .unwrap();
+        assert_eq!(c.smtp.connection_total(), 10);
+        let d = Config::default();
+        assert_eq!(d.smtp.connection_total(), d.smtp.max_connections);
+        assert_eq!(d.pop3.connection_total(), d.pop3.max_connections);
+        assert_eq!(d.imap.connection_total(), d.imap.max_connections);
     }
 
     #[test]
@@ -999,7 +1055,7 @@ mod tests {
                 "[imap]\nmax_connections_per_ip = 0\n",
                 "imap.max_connections_per_ip",
             ),
-            ("[imap]\nmax_connections = 10\n", "imap.max_connections"),
+            ("[imap]\nmax_connections = 0\n", "imap.max_connections"),
             (
                 "[imap]\nprelogin_timeout_seconds = 0\n",
                 "imap.prelogin_timeout_seconds",

@@ -65,41 +65,40 @@ where
     }
 }
 
-/// A write that makes no progress for this long fails (see [`write_out_within`]).
-pub const WRITE_TIMEOUT: Duration = Duration::from_secs(300);
-
-/// Writes are timed per piece of this size, so a slow but live reader of a large message is
-/// never cut off, only one that stopped reading.
-const WRITE_PIECE: usize = 64 * 1024;
-
-/// [`write_out_within`] with [`WRITE_TIMEOUT`].
-pub async fn write_out<S: AsyncWrite + Unpin>(
-    stream: &mut S,
-    out: &mut Vec<u8>,
-) -> std::io::Result<()> {
-    write_out_within(stream, out, WRITE_TIMEOUT).await
-}
-
 /// Writes and flushes a session's buffered replies, leaving the buffer empty. Fails with
-/// `TimedOut` when the client takes no data for `stall` (its receive window stays full),
-/// so a client that stops reading (say, in the middle of a large RETR) cannot hold its
-/// session, and the locks and connection slot that come with it, for ever.
+/// `TimedOut` when the client takes no data at all for `stall` (its receive window stays
+/// full): each write is timed on its own, so a slow but live reader of a large message is
+/// never cut off, only one that stopped reading (say, in the middle of a large RETR), which
+/// must not hold its session, and the locks and connection slot that come with it, for ever.
+/// On an error the buffer keeps what was not written.
 pub async fn write_out_within<S: AsyncWrite + Unpin>(
     stream: &mut S,
     out: &mut Vec<u8>,
     stall: Duration,
 ) -> std::io::Result<()> {
     let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "client stopped reading");
-    for piece in out.chunks(WRITE_PIECE) {
-        tokio::time::timeout(stall, stream.write_all(piece))
-            .await
-            .map_err(|_| timed_out())??;
+    let mut sent = 0;
+    while sent < out.len() {
+        match tokio::time::timeout(stall, stream.write(&out[sent..])).await {
+            Err(_) => {
+                out.drain(..sent);
+                return Err(timed_out());
+            }
+            Ok(Ok(0)) => {
+                out.drain(..sent);
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            Ok(Ok(n)) => sent += n,
+            Ok(Err(e)) => {
+                out.drain(..sent);
+                return Err(e);
+            }
+        }
     }
+    out.clear();
     tokio::time::timeout(stall, stream.flush())
         .await
-        .map_err(|_| timed_out())??;
-    out.clear();
-    Ok(())
+        .map_err(|_| timed_out())?
 }
 
 /// The key under which a client address is counted: IPv4 addresses as they are, IPv6 ones
@@ -184,7 +183,8 @@ impl Connections {
     }
 
     /// Connections open now.
-    pub fn open(&self) -> usize {
+    #[cfg(test)]
+    fn open(&self) -> usize {
         self.lock().total
     }
 
@@ -275,6 +275,36 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+    }
+
+    /// Review item 6: the stall limit is on progress, not on a piece of the buffer, so a
+    /// reader slower than the limit per 64 KiB, but never silent for it, is not cut off.
+    #[tokio::test]
+    async fn a_reader_that_keeps_taking_bytes_is_never_timed_out() {
+        let (mut server, mut client) = tokio::io::duplex(1024);
+        let reader = tokio::spawn(async move {
+            let mut got = 0;
+            let mut chunk = [0u8; 1024];
+            loop {
+                use tokio::io::AsyncReadExt;
+                match client.read(&mut chunk).await.unwrap() {
+                    0 => return got,
+                    n => got += n,
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        });
+        let mut out = vec![b'x'; 128 * 1024];
+        let start = std::time::Instant::now();
+        write_out_within(&mut server, &mut out, Duration::from_millis(500))
+            .await
+            .unwrap();
+        assert!(
+            start.elapsed() > Duration::from_millis(500),
+            "the test means it"
+        );
+        drop(server);
+        assert_eq!(reader.await.unwrap(), 128 * 1024);
     }
 
     #[tokio::test]

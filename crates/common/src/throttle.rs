@@ -21,7 +21,8 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::config::Auth;
+use crate::address::Address;
+use crate::config::Config;
 use crate::net::client_key;
 
 /// Longest login name kept as a key (and logged); longer ones are cut. An address is at
@@ -41,8 +42,12 @@ pub struct Policy {
     pub max_tracked: usize,
 }
 
-impl From<&Auth> for Policy {
-    fn from(auth: &Auth) -> Policy {
+/// The policy a configuration asks for: `[auth]` as [`Config::effective_auth`] applies it
+/// (the older per-service `auth_failures_per_minute` keys included). Every service builds
+/// its throttle through this, so none can miss the older keys.
+impl From<&Config> for Policy {
+    fn from(config: &Config) -> Policy {
+        let auth = config.effective_auth();
         Policy {
             failures_per_login: auth.failures_per_login,
             failures_per_ip: auth.failures_per_ip,
@@ -136,19 +141,44 @@ pub struct LoginThrottle {
 
 #[derive(Default)]
 struct State {
-    logins: HashMap<String, Entry>,
+    logins: HashMap<LoginKey, Entry>,
     ips: HashMap<IpAddr, Entry>,
     failures: u64,
 }
 
-/// The key a login name is counted under: lower-cased, cut to [`MAX_LOGIN_KEY_BYTES`] on a
-/// character boundary.
-pub fn login_key(login: &str) -> String {
+/// The key a login name is counted (and logged) under; see [`login_key`].
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct LoginKey(String);
+
+impl LoginKey {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// Logged as the bare quoted name, like a string.
+impl std::fmt::Debug for LoginKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// The key a login name is counted under. A login that is an address is counted under the
+/// mailbox it names, [`Address::parse`]'s normalised form (surrounding whitespace of any kind
+/// trimmed, lower-cased), so that `" mario@x"`, `"mario@x\t"` and `"MARIO@x\u{a0}"` are one
+/// key, as they are one mailbox. Anything else, which names no mailbox, is trimmed,
+/// lower-cased and cut to [`MAX_LOGIN_KEY_BYTES`] on a character boundary. Derive it once per
+/// attempt and use it for both [`LoginThrottle::check`] and [`LoginThrottle::failed`].
+pub fn login_key(login: &str) -> LoginKey {
+    if let Ok(address) = Address::parse(login) {
+        return LoginKey(address.as_str().to_string());
+    }
+    let login = login.trim();
     let mut end = login.len().min(MAX_LOGIN_KEY_BYTES);
     while !login.is_char_boundary(end) {
         end -= 1;
     }
-    login[..end].to_lowercase()
+    LoginKey(login[..end].to_lowercase())
 }
 
 impl LoginThrottle {
@@ -159,15 +189,23 @@ impl LoginThrottle {
         }
     }
 
-    /// Whether an attempt for `login` from `ip` may have its password checked. Counts
-    /// nothing and stores nothing.
-    pub fn check(&self, ip: IpAddr, login: &str) -> Result<(), Blocked> {
-        self.check_at(ip, login, Instant::now())
+    /// Whether an attempt for the login `key` from `ip` may have its password checked.
+    /// Counts nothing and stores nothing.
+    pub fn check(&self, ip: IpAddr, key: &LoginKey) -> Result<(), Blocked> {
+        self.check_key_at(ip, key, Instant::now())
     }
 
-    /// Records a failed attempt; returns the block it starts, for the log.
-    pub fn failed(&self, ip: IpAddr, login: &str) -> Option<Blocked> {
-        self.failed_at(ip, login, Instant::now())
+    /// Records a failed attempt for the login `key` from `ip`; returns the block it starts,
+    /// for the log.
+    pub fn failed(&self, ip: IpAddr, key: &LoginKey) -> Option<Blocked> {
+        self.failed_key_at(ip, Some(key), Instant::now())
+    }
+
+    /// Records a failure that is the client's alone, not the login's (say, it asked to act
+    /// as another mailbox): counted against `ip` only, so that it can never add to the
+    /// count of a login the client does not own.
+    pub fn failed_from(&self, ip: IpAddr) -> Option<Blocked> {
+        self.failed_key_at(ip, None, Instant::now())
     }
 
     /// Login names and addresses tracked (for the memory-bound tests).
@@ -180,7 +218,7 @@ impl LoginThrottle {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn check_at(&self, ip: IpAddr, login: &str, now: Instant) -> Result<(), Blocked> {
+    fn check_key_at(&self, ip: IpAddr, key: &LoginKey, now: Instant) -> Result<(), Blocked> {
         let st = self.lock();
         let by_ip = st
             .ips
@@ -192,7 +230,7 @@ impl LoginThrottle {
             });
         let by_login = st
             .logins
-            .get(&login_key(login))
+            .get(key)
             .and_then(|e| e.blocked(now))
             .map(|retry_after| Blocked {
                 scope: Scope::Login,
@@ -208,7 +246,7 @@ impl LoginThrottle {
         }
     }
 
-    fn failed_at(&self, ip: IpAddr, login: &str, now: Instant) -> Option<Blocked> {
+    fn failed_key_at(&self, ip: IpAddr, key: Option<&LoginKey>, now: Instant) -> Option<Blocked> {
         let policy = self.policy;
         let mut st = self.lock();
         st.failures += 1;
@@ -223,17 +261,31 @@ impl LoginThrottle {
             scope: Scope::Ip,
             retry_after,
         });
-        let by_login = record(&mut st.logins, login_key(login), now, &policy, |p| {
-            p.failures_per_login
-        })
-        .map(|retry_after| Blocked {
-            scope: Scope::Login,
-            retry_after,
-        });
+        let by_login = key
+            .and_then(|key| {
+                record(&mut st.logins, key.clone(), now, &policy, |p| {
+                    p.failures_per_login
+                })
+            })
+            .map(|retry_after| Blocked {
+                scope: Scope::Login,
+                retry_after,
+            });
         by_ip
             .into_iter()
             .chain(by_login)
             .max_by_key(|b| b.retry_after)
+    }
+}
+
+#[cfg(test)]
+impl LoginThrottle {
+    fn check_at(&self, ip: IpAddr, login: &str, now: Instant) -> Result<(), Blocked> {
+        self.check_key_at(ip, &login_key(login), now)
+    }
+
+    fn failed_at(&self, ip: IpAddr, login: &str, now: Instant) -> Option<Blocked> {
+        self.failed_key_at(ip, Some(&login_key(login)), now)
     }
 }
 
@@ -414,12 +466,16 @@ mod tests {
 
     #[test]
     fn login_keys_are_cut_and_lower_cased() {
-        assert_eq!(login_key("Mario@PEC.Localhost"), "mario@pec.localhost");
+        assert_eq!(
+            login_key("Mario@PEC.Localhost").as_str(),
+            "mario@pec.localhost"
+        );
         let huge = "A".repeat(100_000);
-        assert_eq!(login_key(&huge), "a".repeat(MAX_LOGIN_KEY_BYTES));
+        assert_eq!(login_key(&huge).as_str(), "a".repeat(MAX_LOGIN_KEY_BYTES));
         // Cut on a character boundary.
         let accented = "è".repeat(200);
         let key = login_key(&accented);
+        let key = key.as_str();
         assert!(key.len() <= MAX_LOGIN_KEY_BYTES && key.chars().all(|c| c == 'è'));
         let t = LoginThrottle::new(policy());
         let now = Instant::now();
@@ -431,14 +487,76 @@ mod tests {
             Scope::Login
         );
         let st = t.lock();
-        assert!(st.logins.keys().all(|k| k.len() <= MAX_LOGIN_KEY_BYTES));
+        assert!(st
+            .logins
+            .keys()
+            .all(|k| k.as_str().len() <= MAX_LOGIN_KEY_BYTES));
+    }
+
+    /// Review item: `Address::parse` trims any Unicode whitespace, so padded forms of one
+    /// address name one mailbox; each used to be a throttle key of its own, a fresh
+    /// `failures_per_login` allowance per padding.
+    #[test]
+    fn per_login_throttle_bypass_by_whitespace_variants() {
+        let t = LoginThrottle::new(Policy {
+            failures_per_ip: 1000,
+            ..policy()
+        });
+        let now = Instant::now();
+        let variants = [
+            "mario@pec.localhost",
+            " mario@pec.localhost",
+            "mario@pec.localhost\t",
+            "mario@pec.localhost\u{a0}",
+            "\u{2003}MARIO@pec.localhost\r\n",
+        ];
+        for v in &variants {
+            assert_eq!(login_key(v), login_key("mario@pec.localhost"), "{v:?}");
+        }
+        for v in &variants[..4] {
+            assert_eq!(t.failed_at(ATTACKER, v, now), None, "{v:?}");
+        }
+        let b = t
+            .failed_at(ATTACKER, variants[4], now)
+            .expect("the fifth starts a block");
+        assert_eq!(b.scope, Scope::Login);
+        for v in variants {
+            assert_eq!(
+                t.check_at(HOLDER, v, now).unwrap_err().scope,
+                Scope::Login,
+                "{v:?}"
+            );
+        }
+        assert_eq!(t.tracked().0, 1);
+        // A failure of the client alone counts against its address, never a login.
+        let t = LoginThrottle::new(policy());
+        for _ in 0..100 {
+            t.failed_from(ATTACKER);
+        }
+        assert_eq!(t.tracked(), (0, 1));
+        assert_eq!(t.check_at(HOLDER, "mario@pec.localhost", now), Ok(()));
+    }
+
+    /// Review item: the services built their policy from `[auth]` alone, missing the older
+    /// `auth_failures_per_minute` keys that pecd itself honoured.
+    #[test]
+    fn policy_from_config_folds_in_the_legacy_keys() {
+        let mut config = Config::default();
+        config.pop3.auth_failures_per_minute = Some(3);
+        let p = Policy::from(&config);
+        assert_eq!(p.failures_per_login, 3);
+        assert_eq!(p.failures_per_ip, config.auth.failures_per_ip);
+        assert_eq!(
+            p.max_block,
+            Duration::from_secs(config.auth.max_block_seconds)
+        );
     }
 
     #[test]
     fn checks_store_nothing() {
         let t = LoginThrottle::new(policy());
         for i in 0..1000 {
-            t.check(ATTACKER, &format!("user{i}")).unwrap();
+            t.check(ATTACKER, &login_key(&format!("user{i}"))).unwrap();
         }
         assert_eq!(t.tracked(), (0, 0));
     }

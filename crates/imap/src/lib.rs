@@ -28,7 +28,7 @@ use std::sync::{Arc, Mutex};
 
 use pecd_common::config::Config;
 use pecd_common::net::Connections;
-use pecd_common::throttle::LoginThrottle;
+use pecd_common::throttle::{LoginThrottle, Policy};
 use pecd_store::{Folder, FolderId, MailboxId, MessageMeta, ModSeq, Store, StoreError, Uid};
 
 /// State shared by every IMAP session.
@@ -62,7 +62,7 @@ const LISTING_CACHE_ENTRIES: usize = 256;
 impl Context {
     /// A context with its own login throttle (tests of IMAP alone).
     pub fn new(config: Arc<Config>, store: Store) -> Arc<Context> {
-        let logins = Arc::new(LoginThrottle::new((&config.auth).into()));
+        let logins = Arc::new(LoginThrottle::new(Policy::from(&*config)));
         Context::with_logins(config, store, logins)
     }
 
@@ -75,7 +75,7 @@ impl Context {
         Arc::new(Context {
             clients: Connections::new(
                 config.imap.max_connections_per_ip,
-                config.imap.max_connections,
+                config.imap.connection_total(),
             ),
             logins,
             config,

@@ -22,8 +22,9 @@ use imap_codec::imap_types::status::{StatusDataItem, StatusDataItemName};
 use imap_codec::imap_types::utils::escape_byte_string;
 use imap_codec::imap_types::IntoStatic;
 use imap_codec::{decode::Decoder, encode::Encoder, CommandCodec, ResponseCodec};
-use pecd_archive::login::{authenticate, AuthError};
+use pecd_archive::login::{authenticate, refuse_authorization, AuthError};
 use pecd_common::input::{Input, Line, Read};
+use pecd_common::net::write_out_within;
 use pecd_common::throttle::login_key;
 use pecd_store::{normalize_folder_name, ChangeNotice, Flags, Folder, Mailbox, StoreError};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -220,29 +221,11 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
     /// `imap.write_timeout_seconds` gets a `TimedOut` error, which ends the session: a client
     /// that stops reading must not hold a task, its memory and its store reads forever.
     pub(crate) async fn flush(&mut self) -> std::io::Result<()> {
-        let limit = Duration::from_secs(self.ctx.config.imap.write_timeout_seconds);
-        let stalled = || {
-            std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "the client stopped reading responses",
-            )
-        };
-        let mut sent = 0;
-        while sent < self.out.len() {
-            match tokio::time::timeout(limit, self.stream.write(&self.out[sent..])).await {
-                Err(_) => return Err(stalled()),
-                Ok(Ok(0)) => return Err(std::io::ErrorKind::WriteZero.into()),
-                Ok(Ok(n)) => sent += n,
-                Ok(Err(e)) => return Err(e),
-            }
+        if self.out.is_empty() {
+            return Ok(());
         }
-        if sent > 0 {
-            tokio::time::timeout(limit, self.stream.flush())
-                .await
-                .map_err(|_| stalled())??;
-            self.out.clear();
-        }
-        Ok(())
+        let stall = Duration::from_secs(self.ctx.config.imap.write_timeout_seconds);
+        write_out_within(&mut self.stream, &mut self.out, stall).await
     }
 
     // ---- input -------------------------------------------------------------------------
@@ -967,13 +950,19 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             String::from_utf8_lossy(login).into_owned(),
             String::from_utf8_lossy(password).into_owned(),
         );
-        // Acting as another mailbox is never allowed.
+        // Acting as another mailbox is never allowed. A blocked client gets the reply of any
+        // blocked attempt; otherwise the failure counts against its address only, never
+        // against the login it named.
         if !authz.is_empty() && !authz.eq_ignore_ascii_case(&login) {
-            self.ctx.logins.failed(self.peer.ip(), &login);
-            return Ok(Err(no(
-                Some("AUTHORIZATIONFAILED"),
-                "Authorization identity must be empty or equal to the login",
-            )));
+            return Ok(Err(
+                match refuse_authorization(&self.ctx.logins, self.peer.ip(), &login) {
+                    AuthError::Throttled => no(Some("AUTHENTICATIONFAILED"), "Invalid credentials"),
+                    _ => no(
+                        Some("AUTHORIZATIONFAILED"),
+                        "Authorization identity must be empty or equal to the login",
+                    ),
+                },
+            ));
         }
         Ok(self.log_in(login, password).await)
     }

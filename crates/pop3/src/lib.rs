@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use pecd_common::config::Config;
 use pecd_common::net::Connections;
-use pecd_common::throttle::LoginThrottle;
+use pecd_common::throttle::{LoginThrottle, Policy};
 use pecd_store::{MailboxId, Store};
 
 /// State shared by every POP3 session.
@@ -37,7 +37,7 @@ pub struct Context {
 impl Context {
     /// A context with its own login throttle (tests of POP3 alone).
     pub fn new(config: Arc<Config>, store: Store) -> Arc<Context> {
-        let logins = Arc::new(LoginThrottle::new((&config.auth).into()));
+        let logins = Arc::new(LoginThrottle::new(Policy::from(&*config)));
         Context::with_logins(config, store, logins)
     }
 
@@ -50,7 +50,7 @@ impl Context {
         Arc::new(Context {
             connections: Connections::new(
                 config.pop3.max_connections_per_ip,
-                config.pop3.max_connections,
+                config.pop3.connection_total(),
             ),
             logins,
             config,

@@ -21,13 +21,20 @@ use crate::{capa, Context, MaildropLock};
 /// SASL responses can be longer).
 const MAX_LINE: usize = 2048;
 
-/// Longest line before login: room for AUTH PLAIN with a login and a password of
-/// [`MAX_ARGUMENT`] bytes each, base64-encoded.
-const MAX_PRELOGIN_LINE: usize = 1024;
+/// Longest line before login, CRLF included: room for `AUTH PLAIN` with an authorization
+/// identity and a login of [`MAX_USER`] bytes each and a password of [`MAX_PASSWORD`] bytes,
+/// base64-encoded (4 bytes for every 3: about 2,060 bytes in all), with room to spare; still
+/// far from what an unauthenticated client could make us hold.
+const MAX_PRELOGIN_LINE: usize = 4096;
 
-/// Longest USER name or PASS password (RFC 2449 §4 asks for 40 octets; real addresses and
-/// passwords can be longer, none longer than this).
-const MAX_ARGUMENT: usize = MAX_LOGIN_KEY_BYTES;
+/// Longest USER name (RFC 2449 §4 asks for 40 octets; real addresses can be longer, none
+/// longer than this).
+const MAX_USER: usize = MAX_LOGIN_KEY_BYTES;
+
+/// Longest PASS password. IMAP and SMTP take passwords as long as their command lines allow
+/// (kilobytes), so a holder's long passphrase must work over POP3 too: 1 KiB is more than any
+/// password manager produces.
+const MAX_PASSWORD: usize = 1024;
 
 struct Maildrop {
     mailbox: Mailbox,
@@ -215,7 +222,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 ("QUIT", _) => return self.quit().await,
                 ("NOOP", true) => self.ok("OK"),
                 ("USER", false) => match a {
-                    Some(name) if name.len() > MAX_ARGUMENT => self.err("Name too long"),
+                    Some(name) if name.len() > MAX_USER => self.err("Name too long"),
                     Some(name) if !name.is_empty() => {
                         self.user = Some(name.to_string());
                         self.ok("Send PASS");
@@ -226,7 +233,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                     // PASS takes the rest of the line: passwords may contain spaces.
                     Some(user) => {
                         let password = line.get(5..).unwrap_or("").to_string();
-                        if password.len() > MAX_ARGUMENT {
+                        if password.len() > MAX_PASSWORD {
                             self.err("Password too long");
                         } else {
                             self.login(user, password).await;

@@ -1,5 +1,5 @@
-//! The two SMTP listeners: accept, admit under the per-IP and total caps, TLS (implicit on submissions, STARTTLS on
-//! smtp), then run sessions. Each connection runs on the caller's task tracker so shutdown can
+//! The two SMTP listeners: accept, admit under the per-IP and total caps (each listener counts
+//! its own), TLS (implicit on submissions, STARTTLS on smtp), then run sessions. Each connection runs on the caller's task tracker so shutdown can
 //! wait for messages being stored.
 
 use std::net::SocketAddr;
@@ -43,7 +43,8 @@ async fn connection(
     tls: TlsAcceptor,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    let _slot = match ctx.connections.admit(peer.ip()) {
+    let connections = ctx.connections(kind);
+    let _slot = match connections.admit(peer.ip()) {
         Ok(slot) => slot,
         Err(full) => {
             tracing::warn!(peer = %peer, cap = ?full, "too many SMTP connections");
@@ -51,7 +52,7 @@ async fn connection(
             Reply::too_many_connections(full).write_to(&mut out);
             // On the implicit-TLS port the refusal, too, is said over TLS.
             let tls = (kind == Listener::Submissions).then_some(&tls);
-            ctx.connections.refuse(stream, tls, &out).await;
+            connections.refuse(stream, tls, &out).await;
             return Ok(());
         }
     };
