@@ -5,78 +5,18 @@ mod support;
 
 use std::process::Command;
 
-use rustls_pki_types::ServerName;
+use support::pop3::Pop;
 use support::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_rustls::TlsConnector;
 
 const MARIO: &str = "mario@pec.localhost";
 
-struct Pop {
-    stream: tokio_rustls::client::TlsStream<tokio::net::TcpStream>,
-    buf: Vec<u8>,
-}
-
-impl Pop {
-    async fn connect(s: &Server) -> (Pop, String) {
-        let tcp = tokio::net::TcpStream::connect(s.listener("pop3s"))
-            .await
-            .unwrap();
-        let tls = TlsConnector::from(support::smtp::tls_config(&s.ca()));
-        let stream = tls
-            .connect(ServerName::try_from("mail.pec.localhost").unwrap(), tcp)
-            .await
-            .unwrap();
-        let mut p = Pop {
-            stream,
-            buf: Vec::new(),
-        };
-        let greeting = p.line().await;
-        (p, greeting)
-    }
-
-    async fn line(&mut self) -> String {
-        loop {
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=i).collect();
-                return String::from_utf8_lossy(&line).into_owned();
-            }
-            let mut chunk = [0u8; 8192];
-            let n = self.stream.read(&mut chunk).await.unwrap_or(0);
-            if n == 0 {
-                return String::new();
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    async fn cmd(&mut self, line: &str) -> String {
-        self.stream
-            .write_all(format!("{line}\r\n").as_bytes())
-            .await
-            .unwrap();
-        self.line().await
-    }
-
-    /// The lines of a multi-line response up to and including ".\r\n", exactly as sent.
-    async fn body(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        loop {
-            let l = self.line().await;
-            out.extend_from_slice(l.as_bytes());
-            if l == ".\r\n" || l.is_empty() {
-                return out;
-            }
-        }
-    }
-
-    async fn login(s: &Server) -> Pop {
-        let (mut p, _) = Pop::connect(s).await;
-        assert!(p.cmd(&format!("USER {MARIO}")).await.starts_with("+OK"));
-        let r = p.cmd(&format!("PASS {PASSWORD}")).await;
-        assert!(r.starts_with("+OK Logged in"), "{r}");
-        p
-    }
+/// USER and PASS as `MARIO`, asserting success.
+async fn logged_in(s: &Server) -> Pop {
+    let (mut p, _) = Pop::connect(s).await;
+    let r = p.login(MARIO, PASSWORD).await;
+    assert!(r.starts_with("+OK Logged in"), "{r}");
+    p
 }
 
 fn server_with(messages: &[&[u8]]) -> Server {
@@ -113,7 +53,7 @@ async fn capa_golden_before_and_after_login() {
 #[tokio::test]
 async fn sizes_count_crlf_and_retr_sends_exactly_that_many_octets_dot_stuffed() {
     let s = server_with(&[ONE, TWO]);
-    let mut p = Pop::login(&s).await;
+    let mut p = logged_in(&s).await;
     let two_crlf = TWO.len() + TWO.iter().filter(|&&b| b == b'\n').count();
     assert_eq!(
         p.cmd("STAT").await,
@@ -135,7 +75,7 @@ async fn sizes_count_crlf_and_retr_sends_exactly_that_many_octets_dot_stuffed() 
 #[tokio::test]
 async fn oe_ns_eoh_top_ends_headers_with_a_blank_line() {
     let s = server_with(&[ONE, HEADERS_ONLY]);
-    let mut p = Pop::login(&s).await;
+    let mut p = logged_in(&s).await;
     assert!(p.cmd("TOP 1 1").await.starts_with("+OK"));
     assert_eq!(
         p.body().await,
@@ -161,7 +101,7 @@ async fn outlook_no_nuls_nul_bytes_are_never_sent() {
     c.send(b"From: x@peer.test\r\nSubject: nul\r\n\r\nbefore\0after\r\n.\r\n")
         .await;
     assert!(c.reply().await.starts_with("250"));
-    let mut p = Pop::login(&s).await;
+    let mut p = logged_in(&s).await;
     p.cmd("RETR 1").await;
     let body = p.body().await;
     assert!(!body.contains(&0), "NUL sent");
@@ -172,7 +112,7 @@ async fn outlook_no_nuls_nul_bytes_are_never_sent() {
 #[tokio::test]
 async fn cyrus_374_uidl_is_stable_across_sessions_and_restarts_and_never_reused() {
     let mut s = server_with(&[ONE, TWO]);
-    let mut p = Pop::login(&s).await;
+    let mut p = logged_in(&s).await;
     p.cmd("UIDL").await;
     let first = p.body().await;
     assert!(p.cmd("DELE 2").await.starts_with("+OK"));
@@ -183,7 +123,7 @@ async fn cyrus_374_uidl_is_stable_across_sessions_and_restarts_and_never_reused(
     let file = dir.path().join("three.eml");
     std::fs::write(&file, TWO).unwrap();
     s.json(&["mailbox", "import", MARIO, file.to_str().unwrap()]);
-    let mut p = Pop::login(&s).await;
+    let mut p = logged_in(&s).await;
     p.cmd("UIDL").await;
     let second = String::from_utf8(p.body().await).unwrap();
     let first = String::from_utf8(first).unwrap();
@@ -201,7 +141,7 @@ async fn cyrus_374_uidl_is_stable_across_sessions_and_restarts_and_never_reused(
 #[tokio::test]
 async fn second_session_gets_in_use_and_deletions_happen_only_at_quit() {
     let s = server_with(&[ONE, TWO]);
-    let mut p = Pop::login(&s).await;
+    let mut p = logged_in(&s).await;
     let (mut q, _) = Pop::connect(&s).await;
     q.cmd(&format!("USER {MARIO}")).await;
     assert_eq!(
@@ -219,7 +159,7 @@ async fn second_session_gets_in_use_and_deletions_happen_only_at_quit() {
     assert!(p.cmd("DELE 1").await.starts_with("+OK"));
     drop(p); // gone without QUIT: nothing deleted
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    let mut p = Pop::login(&s).await;
+    let mut p = logged_in(&s).await;
     assert!(p.cmd("STAT").await.starts_with("+OK 2 "));
     assert!(p.cmd("DELE 1").await.starts_with("+OK"));
     assert_eq!(p.cmd("QUIT").await, "+OK Bye\r\n");

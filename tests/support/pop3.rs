@@ -90,6 +90,18 @@ impl Pop {
         self.line().await
     }
 
+    /// The lines of a multi-line response up to and including ".\r\n", exactly as sent.
+    pub async fn body(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        loop {
+            let l = self.line().await;
+            out.extend_from_slice(l.as_bytes());
+            if l == ".\r\n" || l.is_empty() {
+                return out;
+            }
+        }
+    }
+
     /// USER and PASS; returns the reply to PASS (or to USER when that was refused).
     pub async fn login(&mut self, user: &str, password: &str) -> String {
         let r = self.cmd(&format!("USER {user}")).await;

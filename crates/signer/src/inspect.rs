@@ -285,13 +285,5 @@ fn header_mismatches(message: &[u8], kind: Kind, d: &Daticert) -> Vec<String> {
 }
 
 fn subject_line(cert: &X509) -> String {
-    cert.subject_name()
-        .entries()
-        .map(|e| {
-            let key = e.object().nid().short_name().unwrap_or("?");
-            let value = e.data().to_string().unwrap_or_default();
-            format!("{key}={value}")
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
+    smime::name_line(cert.subject_name())
 }

@@ -506,7 +506,8 @@ fn revoked_by(entry: &X509RevokedRef, at: Option<i64>) -> bool {
         .is_none_or(|o| o.is_le())
 }
 
-fn name_line(name: &openssl::x509::X509NameRef) -> String {
+/// A certificate name as `key=value, …` (reports and errors).
+pub(crate) fn name_line(name: &openssl::x509::X509NameRef) -> String {
     name.entries()
         .map(|e| {
             let key = e.object().nid().short_name().unwrap_or("?");
