@@ -98,6 +98,45 @@ fn bound_allocator_retention() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn bound_allocator_retention() {}
 
+/// Raises the soft limit on open files to the hard one, and warns when even that is below
+/// what the connection caps allow: every connection is a descriptor, and running out of them
+/// fails store writes and relay connections for everyone, not only for the client that
+/// opened the last socket.
+fn raise_open_files(config: &Config) {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit and setrlimit only read and write the struct given.
+    let soft = unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return;
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                limit = raised;
+            }
+        }
+        limit.rlim_cur
+    };
+    // The two SMTP listeners count apart; 256 for the store, the relay and the control socket.
+    let needed = config.imap.connection_total()
+        + config.pop3.connection_total()
+        + 2 * config.smtp.connection_total()
+        + 256;
+    if (soft as u128) < needed as u128 {
+        tracing::warn!(
+            open_files = soft as u64,
+            needed,
+            "the open-file limit is below what the connection caps allow; raise it (systemd: LimitNOFILE) or lower the caps"
+        );
+    }
+}
+
 fn main() -> ExitCode {
     bound_allocator_retention();
     let cli = Cli::parse();
@@ -144,6 +183,7 @@ fn serve(config_path: Option<PathBuf>) -> ExitCode {
         Err(e) => return fail(e),
     };
     tracing::info!(config = %source, "starting pecd {}", env!("CARGO_PKG_VERSION"));
+    raise_open_files(&config);
     // The store lock comes first: a second pecd on the same data must stop before it touches
     // anything (certificates, the control socket).
     let store = match Store::open(&config.store.path) {

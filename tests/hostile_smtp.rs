@@ -249,6 +249,11 @@ const ZENO: &str = "zeno@pec.z.test";
 
 /// A server that lists Z, with `extra` configuration appended.
 fn server_listing_z(extra: &str) -> (Server, PeerZ) {
+    server_listing_z_for(extra, &["pec.z.test"])
+}
+
+/// A server that lists Z as managing `domains`.
+fn server_listing_z_for(extra: &str, domains: &[&str]) -> (Server, PeerZ) {
     let mut s = Server::prepare();
     let config = std::fs::read_to_string(s.config()).unwrap();
     let d = s.dir.path().display().to_string();
@@ -265,7 +270,7 @@ fn server_listing_z(extra: &str) -> (Server, PeerZ) {
         "Provider Z",
         &openssl::x509::X509::from_pem(&cert).unwrap(),
         Z_SERVICE,
-        &["pec.z.test".to_string()],
+        &domains.iter().map(|d| d.to_string()).collect::<Vec<_>>(),
     );
     std::fs::write(s.dir.path().join("providers.ldif"), entry.to_ldif()).unwrap();
     let anchors = [std::fs::read(s.ca()).unwrap(), cert.clone()].concat();
@@ -479,4 +484,16 @@ async fn own_signed_documents_replayed_from_outside_are_an_anomaly() {
     .await;
     assert!(r.starts_with("250"), "{r}");
     assert_eq!(inbox_kinds(&s, ANNA), vec![Some(Kind::Anomaly)]);
+}
+
+/// An entry of the index that manages one of our domains is us (say, our previous key after
+/// a rotation, under another name): what it signed is not a receipt from outside either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn our_domains_in_another_index_entry_count_as_our_own_signature() {
+    let (s, z) = server_listing_z_for("", &["pec.localhost"]);
+    let mut c = from_z(&s).await;
+    let receipt = z.delivery_receipt("rot1@pec.localhost");
+    let r = send(&mut c, Z_SERVICE, &[MARIO], &receipt).await;
+    assert!(r.starts_with("250"), "{r}");
+    assert_eq!(inbox_kinds(&s, MARIO), vec![Some(Kind::Anomaly)]);
 }

@@ -150,9 +150,13 @@ impl Engine {
         // What we sign never reaches us over SMTP (our own recipients are served inside the
         // same step), so our signature arriving from outside is a replay of a document we
         // gave someone: it must not count as a receipt or an envelope again.
-        // Ours: the current signing certificate, or any certificate our own entry of the
-        // index lists (a previous key after a rotation).
+        // Ours: the current signing certificate, or any certificate of an entry of the index
+        // that is us by name or by one of our domains (a previous key after a rotation).
         let own = entry.name.eq_ignore_ascii_case(&self.provider.name)
+            || entry
+                .domains
+                .iter()
+                .any(|d| self.config.provider.serves_domain(d))
             || report
                 .signer_sha1
                 .as_ref()

@@ -385,7 +385,7 @@ impl Engine {
         let _guard = self.lock_trace(&e.pec_id).await;
         let mut step = Certification {
             pec_id: e.pec_id.clone(),
-            log: lines,
+            log: lines.clone(),
             queue_settle: Some(settle),
             ..Default::default()
         };
@@ -434,12 +434,13 @@ impl Engine {
             // the 12 h / 24 h timers tell the sender.
             Err(EngineError::Store(err)) if !err.is_temporary() => {
                 tracing::error!(pec_id = %e.pec_id, error = %err, "refusal notices could not be stored; the queue entry is settled without them");
+                // The relay's own log lines (inoltro, inoltro-rifiutato) still go in.
                 match settle {
                     Some(QueueSettle::Remove(id)) => {
-                        self.store.queue_remove(id, Vec::new()).await?;
+                        self.store.queue_remove(id, lines).await?;
                     }
                     Some(QueueSettle::Update(next)) => {
-                        self.store.queue_update(next, Vec::new()).await?;
+                        self.store.queue_update(next, lines).await?;
                     }
                     None => {}
                 }

@@ -59,73 +59,87 @@ impl Engine {
     pub async fn check_timeouts(&self) -> Result<usize, EngineError> {
         let mut sent = 0;
         for id in self.store.pending().await? {
-            let _guard = self.lock_trace(&id).await;
-            let Some(mut trace) = self.store.trace(&id).await? else {
-                continue;
-            };
-            let now = self.now();
-            let age = now.unix() - trace.accepted;
-            // (recipient, final) in the order they go out.
-            let mut due = Vec::new();
-            for r in trace.recipients.iter().filter(|r| r.open()) {
-                if age >= WARNING_AFTER && r.state == STATE_ACCEPTED && !r.warned {
-                    due.push((r.address.clone(), false));
-                }
-                if age >= FINAL_AFTER {
-                    due.push((r.address.clone(), true));
+            // One transaction whose notice cannot be made or stored must not keep every
+            // other transaction from its 12 h / 24 h notices.
+            match self.check_timeout(&id).await {
+                Ok(n) => sent += n,
+                Err(e) => {
+                    tracing::error!(pec_id = %id, error = %e, "timeout notices of one transaction failed; the others go on")
                 }
             }
-            if due.is_empty() {
-                continue;
-            }
-            let facts = facts_of(&trace);
-            let mut step = Certification {
-                pec_id: trace.pec_id.clone(),
-                ..Default::default()
-            };
-            for (recipient, last) in &due {
-                let text = if *last {
-                    esteso(
-                        "5.4.1",
-                        &self.provider.name,
-                        "nessuna ricevuta di avvenuta consegna entro 24 ore",
-                    )
-                } else {
-                    esteso(
-                        "4.4.1",
-                        &self.provider.name,
-                        "nessuna ricevuta di presa in carico o di consegna entro 12 ore",
-                    )
-                };
-                let doc = Document::Timeout {
-                    recipient: recipient.clone(),
-                    last: *last,
-                    esteso: text.clone(),
-                };
-                let event = if *last {
-                    "mancata-consegna-tempo"
-                } else {
-                    "preavviso-mancata-consegna"
-                };
-                self.notify_sender(&mut step, &facts, doc, event, recipient, text.clone())
-                    .await?;
-                let r = trace
-                    .recipients
-                    .iter_mut()
-                    .find(|r| &r.address == recipient)
-                    .expect("due recipients come from the trace");
-                r.updated = now.unix();
-                r.detail = text;
-                if *last {
-                    r.state = STATE_TIMED_OUT.into();
-                } else {
-                    r.warned = true;
-                }
-                sent += 1;
-            }
-            step.trace = Some(trace);
-            self.commit(step).await?;
         }
+        Ok(sent)
+    }
+
+    /// Emits the notices due now for the transaction `id`; returns how many.
+    async fn check_timeout(&self, id: &str) -> Result<usize, EngineError> {
+        let mut sent = 0;
+        let _guard = self.lock_trace(id).await;
+        let Some(mut trace) = self.store.trace(id).await? else {
+            return Ok(0);
+        };
+        let now = self.now();
+        let age = now.unix() - trace.accepted;
+        // (recipient, final) in the order they go out.
+        let mut due = Vec::new();
+        for r in trace.recipients.iter().filter(|r| r.open()) {
+            if age >= WARNING_AFTER && r.state == STATE_ACCEPTED && !r.warned {
+                due.push((r.address.clone(), false));
+            }
+            if age >= FINAL_AFTER {
+                due.push((r.address.clone(), true));
+            }
+        }
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let facts = facts_of(&trace);
+        let mut step = Certification {
+            pec_id: trace.pec_id.clone(),
+            ..Default::default()
+        };
+        for (recipient, last) in &due {
+            let text = if *last {
+                esteso(
+                    "5.4.1",
+                    &self.provider.name,
+                    "nessuna ricevuta di avvenuta consegna entro 24 ore",
+                )
+            } else {
+                esteso(
+                    "4.4.1",
+                    &self.provider.name,
+                    "nessuna ricevuta di presa in carico o di consegna entro 12 ore",
+                )
+            };
+            let doc = Document::Timeout {
+                recipient: recipient.clone(),
+                last: *last,
+                esteso: text.clone(),
+            };
+            let event = if *last {
+                "mancata-consegna-tempo"
+            } else {
+                "preavviso-mancata-consegna"
+            };
+            self.notify_sender(&mut step, &facts, doc, event, recipient, text.clone())
+                .await?;
+            let r = trace
+                .recipients
+                .iter_mut()
+                .find(|r| &r.address == recipient)
+                .expect("due recipients come from the trace");
+            r.updated = now.unix();
+            r.detail = text;
+            if *last {
+                r.state = STATE_TIMED_OUT.into();
+            } else {
+                r.warned = true;
+            }
+            sent += 1;
+        }
+        step.trace = Some(trace);
+        self.commit(step).await?;
         Ok(sent)
     }
 }

@@ -82,7 +82,7 @@ pub fn nested_deeper_than(msg: &[u8], limit: usize) -> bool {
                 .map(|f| f.value());
             let in_digest = open.last().is_some_and(|o| o.as_ref().is_some_and(|d| d.1));
             let media = match &ct {
-                Some(v) => v
+                Some(v) => without_leading_comments(v)
                     .split(|c: char| c == ';' || c == '(' || c.is_whitespace())
                     .next()
                     .unwrap_or("")
@@ -142,6 +142,29 @@ pub fn nested_deeper_than(msg: &[u8], limit: usize) -> bool {
         }
     }
     false
+}
+
+/// `value` without the RFC 5322 comments in front of it: `(x) message/rfc822` names
+/// message/rfc822.
+fn without_leading_comments(value: &str) -> &str {
+    let mut v = value.trim_start();
+    while let Some(inner) = v.strip_prefix('(') {
+        let mut depth = 1usize;
+        let mut end = inner.len();
+        for (i, c) in inner.char_indices() {
+            match c {
+                '(' => depth += 1,
+                ')' => depth -= 1,
+                _ => {}
+            }
+            if depth == 0 {
+                end = i + 1;
+                break;
+            }
+        }
+        v = inner[end..].trim_start();
+    }
+    v
 }
 
 /// A message as mail-parser reads it, whole. mail-parser keeps an attached message inside
@@ -451,6 +474,9 @@ mod tests {
         assert!(nested_deeper_than(digest.as_bytes(), MAX_MIME_DEPTH));
         let commented = "Content-Type: message/rfc822 (allegato)\r\n\r\n".repeat(200);
         assert!(nested_deeper_than(commented.as_bytes(), MAX_MIME_DEPTH));
+        let leading = "Content-Type: (a (b)) message/rfc822\r\n\r\n".repeat(200);
+        assert!(nested_deeper_than(leading.as_bytes(), MAX_MIME_DEPTH));
+        assert_eq!(without_leading_comments("(x"), "");
     }
 
     /// Whatever the scan misses, a full parse of attached messages nested 30,000 deep is

@@ -311,17 +311,40 @@ pub fn multipart_parts<'a>(body: &'a [u8], boundary: &str) -> Vec<&'a [u8]> {
         .collect()
 }
 
-/// The digest algorithms a signature may name: SHA-1 and the SHA-2 family (DER of their
-/// OIDs). OpenSSL 3.0's CMS_verify leaks its content BIO when a SignedData names a digest it
-/// does not know (found by the `smime` fuzz target), so such a signature is refused before
-/// it gets there.
-const KNOWN_DIGESTS: [&[u8]; 5] = [
-    &[0x2B, 0x0E, 0x03, 0x02, 0x1A],
-    &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01],
-    &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x02],
-    &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x03],
-    &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x04],
-];
+/// Whether OpenSSL knows the digest algorithm of a DER OID (content octets): CMS_verify in
+/// OpenSSL 3.0 leaks its content BIO when a SignedData names a digest it cannot fetch (found
+/// by the `smime` fuzz target), so such a signature is refused before it gets there. The
+/// question goes to OpenSSL's own table, so that whatever it verifies (aliases such as a
+/// signature OID written as the digest included) still verifies. `None`: the OID does not
+/// decode, and OpenSSL is left to judge.
+fn digest_known(oid: &[u8]) -> Option<bool> {
+    let mut arcs: Vec<u64> = Vec::new();
+    let mut value: u64 = 0;
+    for (i, &b) in oid.iter().enumerate() {
+        if value > u64::MAX >> 7 {
+            return None;
+        }
+        value = (value << 7) | u64::from(b & 0x7f);
+        if b & 0x80 == 0 {
+            arcs.push(value);
+            value = 0;
+        } else if i + 1 == oid.len() {
+            return None;
+        }
+    }
+    let (&first, rest) = arcs.split_first()?;
+    let (a, b) = match first {
+        0..=39 => (0, first),
+        40..=79 => (1, first - 40),
+        _ => (2, first - 80),
+    };
+    let mut dotted = format!("{a}.{b}");
+    for arc in rest {
+        dotted.push_str(&format!(".{arc}"));
+    }
+    let object = openssl::asn1::Asn1Object::from_str(&dotted).ok()?;
+    Some(MessageDigest::from_nid(object.nid()).is_some())
+}
 
 /// One DER element: its tag, its content and what follows it. `None` for what DER does not
 /// allow here (indefinite lengths, lengths over 4 bytes, truncation).
@@ -343,47 +366,59 @@ fn der_element(der: &[u8]) -> Option<(u8, &[u8], &[u8])> {
     (rest.len() >= len).then(|| (tag, &rest[..len], &rest[len..]))
 }
 
-/// The OID of an AlgorithmIdentifier element.
-fn algorithm_oid(element: &[u8]) -> Option<&[u8]> {
-    let (tag, oid, _) = der_element(element)?;
-    (tag == 0x06).then_some(oid)
+/// The element of `der` with tag `want`: content and rest; `None` for any other.
+fn der_expect(der: &[u8], want: u8) -> Option<(&[u8], &[u8])> {
+    let (tag, content, rest) = der_element(der)?;
+    (tag == want).then_some((content, rest))
 }
 
-/// The first digest algorithm a DER SignedData names (in digestAlgorithms or a
-/// SignerInfo) that is not in [`KNOWN_DIGESTS`]. A structure this walk cannot follow (BER
-/// from a peer, say) is left to OpenSSL: `None`.
+/// The OID of an AlgorithmIdentifier element.
+fn algorithm_oid(element: &[u8]) -> Option<&[u8]> {
+    let (algorithm, _) = der_expect(element, 0x30)?;
+    der_expect(algorithm, 0x06).map(|(oid, _)| oid)
+}
+
+/// The first digest algorithm a DER CMS SignedData names (in digestAlgorithms or a
+/// SignerInfo) that OpenSSL does not know. A structure this walk cannot follow (BER from a
+/// peer, another content type, any surprise) is left to OpenSSL: `None`.
 fn unsupported_digest(der: &[u8]) -> Option<Vec<u8>> {
-    let unknown = |oid: &[u8]| !KNOWN_DIGESTS.contains(&oid);
-    let (_, content_info, _) = der_element(der)?;
-    let (_, _content_type, rest) = der_element(content_info)?;
-    let (_, explicit, _) = der_element(rest)?;
-    let (_, signed_data, _) = der_element(explicit)?;
-    let (_, _version, rest) = der_element(signed_data)?;
-    let (_, mut digests, mut rest) = der_element(rest)?;
+    const SIGNED_DATA: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x07, 0x02];
+    const SEQUENCE: u8 = 0x30;
+    const SET: u8 = 0x31;
+    let unknown = |oid: &[u8]| digest_known(oid) == Some(false);
+    let (content_info, _) = der_expect(der, SEQUENCE)?;
+    let (content_type, rest) = der_expect(content_info, 0x06)?;
+    if content_type != SIGNED_DATA {
+        return None;
+    }
+    let (explicit, _) = der_expect(rest, 0xA0)?;
+    let (signed_data, _) = der_expect(explicit, SEQUENCE)?;
+    let (_version, rest) = der_expect(signed_data, 0x02)?;
+    let (mut digests, mut rest) = der_expect(rest, SET)?;
     while !digests.is_empty() {
-        let (_, algorithm, next) = der_element(digests)?;
-        let oid = algorithm_oid(algorithm)?;
+        let (_, _, next) = der_element(digests)?;
+        let oid = algorithm_oid(digests)?;
         if unknown(oid) {
             return Some(oid.to_vec());
         }
         digests = next;
     }
     // encapContentInfo, then the optional [0] certificates and [1] CRLs, then signerInfos.
-    let (_, _, after) = der_element(rest)?;
+    let (_, after) = der_expect(rest, SEQUENCE)?;
     rest = after;
     let mut signer_infos = loop {
         let (tag, content, after) = der_element(rest)?;
-        if tag == 0x31 {
-            break content;
+        match tag {
+            SET => break content,
+            0xA0 | 0xA1 => rest = after,
+            _ => return None,
         }
-        rest = after;
     };
     while !signer_infos.is_empty() {
-        let (_, info, next) = der_element(signer_infos)?;
-        let (_, _version, after) = der_element(info)?;
+        let (info, next) = der_expect(signer_infos, SEQUENCE)?;
+        let (_version, after) = der_expect(info, 0x02)?;
         let (_, _sid, after) = der_element(after)?;
-        let (_, algorithm, _) = der_element(after)?;
-        let oid = algorithm_oid(algorithm)?;
+        let oid = algorithm_oid(after)?;
         if unknown(oid) {
             return Some(oid.to_vec());
         }
@@ -586,6 +621,30 @@ mod tests {
             Err(other) => panic!("{other:?}"),
             Ok(_) => panic!("a signature with an unknown digest verified"),
         }
+        // OpenSSL's table decides: SHA-1, SHA-256, SHA3-256 and a signature OID written as
+        // the digest (sha256WithRSAEncryption) are known; the fixture's OID is not.
+        for (oid, known) in [
+            (&[0x2B, 0x0E, 0x03, 0x02, 0x1A][..], true),
+            (
+                &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01],
+                true,
+            ),
+            (
+                &[0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x08],
+                true,
+            ),
+            (
+                &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0B],
+                true,
+            ),
+            (
+                &[0x60, 0x42, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01],
+                false,
+            ),
+        ] {
+            assert_eq!(digest_known(oid), Some(known), "{oid:02x?}");
+        }
+        assert_eq!(digest_known(&[0x86]), None);
         // Truncated or not DER at all: left to OpenSSL, never a panic here.
         for cut in 0..signature.len() {
             let _ = unsupported_digest(&signature[..cut]);

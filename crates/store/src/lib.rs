@@ -270,8 +270,9 @@ impl Store {
         self.run(move |s| s.prune_log(before)).await
     }
 
-    /// Removes what the [`Retention`] no longer keeps: submission idempotency keys older than
-    /// its window before `now` (Unix seconds, the engine's clock), and change-log entries of
+    /// Removes what is no longer kept: idempotency keys whose keep ended before `now` (Unix
+    /// seconds, the engine's clock; see `Certification::dedup_keep_seconds`), and change-log
+    /// entries of
     /// mailboxes whose log is past its bound (writes compact their own mailbox's log as they
     /// go; this catches the rest). Idempotent; meant for startup and a periodic timer.
     pub async fn prune(&self, now: i64) -> Result<Pruned, StoreError> {

@@ -8,7 +8,7 @@
 //!   modseq compacted away (absent: nothing was)
 //! - `meta`: store-wide counters (last UIDVALIDITY) and format markers
 //! - `pec_log`: time ‖ id -> [`LogRecord`];  `pec_trace`: PEC msgid -> [`TraceRecord`];
-//!   `pec_dedup`: submission key -> PEC msgid;  `pec_dedup_age`: time ‖ submission key -> ()
+//!   `pec_dedup`: submission key -> PEC msgid;  `pec_dedup_age`: expiry time ‖ key -> ()
 //!   (the order in which keys expire);  `pec_pending`: PEC msgid -> () while its trace waits
 //!   for another provider;  `pec_queue`: queue id -> [`QueueEntry`] (body in `bodies`)
 //!
@@ -594,10 +594,10 @@ impl SledStore {
         Ok(removed)
     }
 
-    /// The periodic clean-up of records that would otherwise only grow: submission keys
-    /// older than [`Retention::dedup_seconds`] before `now` (Unix seconds), and change logs
-    /// past their bound that no write has compacted yet (logs written before compaction
-    /// existed). Idempotent; safe at any time.
+    /// The periodic clean-up of records that would otherwise only grow: idempotency keys
+    /// whose keep (7 days for submissions, the legal log's for replay keys) ended before
+    /// `now` (Unix seconds), and change logs past their bound that no write has compacted
+    /// yet (logs written before compaction existed). Idempotent; safe at any time.
     pub fn prune(&self, now: i64) -> Result<Pruned, StoreError> {
         let dedup_keys = self.prune_dedup(now)?;
         let mut changes = 0;

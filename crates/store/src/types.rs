@@ -240,7 +240,7 @@ impl Default for Retention {
 /// What one [`crate::Store::prune`] removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pruned {
-    /// Submission idempotency keys past [`Retention::dedup_seconds`].
+    /// Idempotency keys past their keep.
     pub dedup_keys: usize,
     /// Change-log entries compacted away.
     pub changes: usize,
