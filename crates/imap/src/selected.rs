@@ -993,7 +993,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             let sel = self.selected_ref();
             // About 16,000 key evaluations between yields, whatever the key.
             let by_work = (16_384 / keys).max(1);
-            let end = start + batch_len(sel.messages[start..].iter().take(by_work), needs);
+            // Without bodies nothing is read: only the work bounds the batch.
+            let end = if needs {
+                start + batch_len(sel.messages[start..].iter().take(by_work), needs)
+            } else {
+                (start + by_work).min(sel.messages.len())
+            };
             let bodies = if needs {
                 let metas = sel.messages[start..end].to_vec();
                 self.ctx
