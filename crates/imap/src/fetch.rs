@@ -169,17 +169,11 @@ pub(crate) async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             let take = batch_len(rest.iter().map(|&i| &sel.messages[i]), needs);
             let (batch, more) = rest.split_at(take);
             rest = more;
-            let bodies = if needs {
-                let metas = batch.iter().map(|&i| sel.messages[i].clone()).collect();
-                session
-                    .ctx
-                    .store
-                    .read_bodies(metas)
-                    .await
-                    .map_err(store_refusal)?
-            } else {
-                Vec::new()
-            };
+            let bodies = session
+                .batch_bodies(needs, || {
+                    batch.iter().map(|&i| sel.messages[i].clone()).collect()
+                })
+                .await?;
             for (k, &i) in batch.iter().enumerate() {
                 let meta = &sel.messages[i];
                 let body = match bodies.get(k) {

@@ -675,6 +675,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         self.selected.as_ref().expect("selected state")
     }
 
+    /// The bodies of one FETCH or SEARCH batch (`metas`, made only when `needed`), in order;
+    /// none when the command reads only metadata.
+    pub(crate) async fn batch_bodies(
+        &self,
+        needed: bool,
+        metas: impl FnOnce() -> Vec<MessageMeta>,
+    ) -> Result<Vec<Result<Vec<u8>, pecd_store::StoreError>>, Refusal> {
+        if !needed {
+            return Ok(Vec::new());
+        }
+        self.ctx
+            .store
+            .read_bodies(metas())
+            .await
+            .map_err(store_refusal)
+    }
+
     pub(crate) async fn expunge(&mut self, only: Option<SequenceSet>) -> Outcome {
         let sel = self.selected_ref();
         if sel.read_only {
@@ -999,16 +1016,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             } else {
                 (start + by_work).min(sel.messages.len())
             };
-            let bodies = if needs {
-                let metas = sel.messages[start..end].to_vec();
-                self.ctx
-                    .store
-                    .read_bodies(metas)
-                    .await
-                    .map_err(store_refusal)?
-            } else {
-                Vec::new()
-            };
+            let bodies = self
+                .batch_bodies(needs, || sel.messages[start..end].to_vec())
+                .await?;
             let sel = self.selected_ref();
             for (k, m) in sel.messages[start..end].iter().enumerate() {
                 let i = start + k;
