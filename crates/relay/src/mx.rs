@@ -14,7 +14,7 @@ pub struct Target {
 }
 
 impl Target {
-    /// A target for "host:port" (or "[literal]:port"); the name is the host part.
+    /// A target for `host:port` (or `[address]:port`); the name is the host part.
     pub fn from_addr(addr: String) -> Target {
         let name = addr
             .rsplit_once(':')
