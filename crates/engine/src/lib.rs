@@ -13,7 +13,6 @@ mod delivery;
 mod incoming;
 mod relay;
 pub mod scanner;
-pub mod smtp_client;
 mod submit;
 mod timers;
 

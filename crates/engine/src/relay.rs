@@ -8,49 +8,43 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use hickory_resolver::TokioAsyncResolver;
 use openssl::x509::X509;
 use pecd_common::config::Config;
+use pecd_relay::{send_batch, MxResolver, Outgoing, RcptOutcome, RootCertStore, Target, TlsPolicy};
 use pecd_signer::build::Document;
 use pecd_signer::Errore;
 use pecd_store::{Certification, LogRecord, QueueEntry, QueueSettle, STATE_ERROR};
-use rustls_pki_types::CertificateDer;
 
 use crate::incoming::facts_of;
-use crate::smtp_client::{send_batch, Outgoing, RcptOutcome, TlsPolicy};
 use crate::submit::esteso;
 use crate::{Engine, EngineError};
 
 /// What the relay keeps between rounds.
 pub(crate) struct RelayState {
-    roots: RwLock<Arc<rustls::RootCertStore>>,
-    resolver: tokio::sync::OnceCell<Option<TokioAsyncResolver>>,
+    roots: RwLock<Arc<RootCertStore>>,
+    mx: MxResolver,
 }
 
 /// Roots for peers' TLS certificates: the public web roots, the trust anchors of provider
 /// certificates (a closed network of providers often uses one CA for both) and
 /// `relay.tls_roots`.
-fn tls_roots(config: &Config, anchors: &[X509]) -> Result<rustls::RootCertStore, String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+fn tls_roots(config: &Config, anchors: &[X509]) -> Result<RootCertStore, String> {
     let mut extra: Vec<X509> = anchors.to_vec();
     if let Some(path) = &config.relay.tls_roots {
         extra.extend(crate::load_anchors(path)?);
     }
-    for cert in extra {
-        let der = cert.to_der().map_err(|e| e.to_string())?;
-        roots
-            .add(CertificateDer::from(der))
-            .map_err(|e| format!("TLS root: {e}"))?;
-    }
-    Ok(roots)
+    let der = extra
+        .iter()
+        .map(|cert| cert.to_der().map_err(|e| e.to_string()))
+        .collect::<Result<Vec<_>, _>>()?;
+    pecd_relay::trust_roots(&der)
 }
 
 impl RelayState {
     pub fn new(config: &Config, anchors: &[X509]) -> Result<RelayState, String> {
         Ok(RelayState {
             roots: RwLock::new(Arc::new(tls_roots(config, anchors)?)),
-            resolver: tokio::sync::OnceCell::new(),
+            mx: MxResolver::new(),
         })
     }
 
@@ -60,7 +54,7 @@ impl RelayState {
         Ok(())
     }
 
-    fn roots(&self) -> Arc<rustls::RootCertStore> {
+    fn roots(&self) -> Arc<RootCertStore> {
         self.roots.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 }
@@ -69,12 +63,6 @@ impl RelayState {
 pub fn backoff(initial: u64, max: u64, attempts: u32) -> u64 {
     let factor = 1u64 << attempts.saturating_sub(1).min(20);
     initial.saturating_mul(factor).min(max)
-}
-
-/// One SMTP server to try: "host:port" and the name its certificate must carry.
-struct Target {
-    addr: String,
-    name: String,
 }
 
 /// The label of queued envelopes; their permanent refusal becomes a notice to the sender.
@@ -183,15 +171,8 @@ impl Engine {
         Ok(attempted)
     }
 
+    /// Where mail for `domain` goes: its `peers.routes` entry, else its MX servers.
     async fn resolve(&self, domain: &str) -> Vec<Target> {
-        let target = |addr: String| {
-            let name = addr
-                .rsplit_once(':')
-                .map_or(addr.as_str(), |(h, _)| h)
-                .trim_matches(['[', ']'])
-                .to_string();
-            Target { addr, name }
-        };
         if let Some((_, route)) = self
             .config
             .peers
@@ -199,50 +180,9 @@ impl Engine {
             .iter()
             .find(|(d, _)| d.eq_ignore_ascii_case(domain))
         {
-            return vec![target(route.clone())];
+            return vec![Target::from_addr(route.clone())];
         }
-        let resolver = self
-            .relay_state
-            .resolver
-            .get_or_init(|| async {
-                TokioAsyncResolver::tokio_from_system_conf()
-                    .map_err(|e| tracing::error!(error = %e, "no DNS resolver configuration"))
-                    .ok()
-            })
-            .await;
-        let Some(resolver) = resolver else {
-            return Vec::new();
-        };
-        match resolver.mx_lookup(format!("{domain}.")).await {
-            Ok(mx) => {
-                let mut records: Vec<(u16, String)> = mx
-                    .iter()
-                    .map(|r| {
-                        let host = r.exchange().to_utf8();
-                        (r.preference(), host.trim_end_matches('.').to_string())
-                    })
-                    .collect();
-                records.sort();
-                records
-                    .into_iter()
-                    .filter(|(_, h)| !h.is_empty())
-                    .map(|(_, h)| target(format!("{h}:25")))
-                    .collect()
-            }
-            // No MX: the domain itself (RFC 5321 §5.1).
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    hickory_resolver::error::ResolveErrorKind::NoRecordsFound { .. }
-                ) =>
-            {
-                vec![target(format!("{domain}:25"))]
-            }
-            Err(e) => {
-                tracing::warn!(domain, error = %e, "MX lookup failed");
-                Vec::new()
-            }
-        }
+        self.relay_state.mx.lookup(domain).await
     }
 
     async fn relay_domain(&self, domain: &str, batch: Vec<QueueEntry>) -> Result<(), EngineError> {
