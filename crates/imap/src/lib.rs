@@ -12,16 +12,22 @@
 //! Entry points: [`Context::new`], [`server::serve`]; [`session::Session`] runs over any
 //! stream, so protocol tests need no socket.
 
+mod batch;
 pub mod capability;
+mod conversation;
+mod dispatch;
+mod error;
 pub mod extended;
-mod fetch;
+mod flags;
 /// Public as the entry of the `imap_command` fuzz target (fuzz/); the session is its user.
 pub mod framing;
-mod list;
-mod selected;
+mod op;
+mod ranges;
 pub mod server;
 pub mod session;
+mod sync;
 pub mod utf7;
+mod view;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
