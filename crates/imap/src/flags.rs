@@ -1,10 +1,11 @@
 //! Flags between IMAP and the store (RFC 9051 §2.3.2): the five system flags the store keeps
 //! as bits, keywords as names. `\Recent` is the session's, never stored (see
-//! [`crate::view::Selected::flags_of`]).
+//! `Selected::flags_of` in the `view` module).
 
 use imap_codec::imap_types::flag::Flag;
 use pecd_store::Flags;
 
+/// The IMAP system flags of the store's flag bits.
 pub(crate) fn system_flags(flags: Flags) -> Vec<Flag<'static>> {
     let mut out = Vec::new();
     for (bit, flag) in [

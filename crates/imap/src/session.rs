@@ -3,7 +3,7 @@
 //! extensions, and the session's input and output. Commands are read whole (literals
 //! included, see [`crate::framing`]; LITERAL+ of RFC 7888); pipelined commands wait in the
 //! input buffer, also after IDLE's `DONE` (CLIENTS.md §5 bug 1). The conversation itself is
-//! run by [`crate::conversation`], each command by its module under [`crate::op`].
+//! run by the `conversation` module, each command by its module under `op`.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,7 +66,8 @@ pub struct Session<'a, S> {
     pub(crate) qresync: bool,
     /// LOGOUT was answered: the conversation ends after this command.
     pub(crate) logout: bool,
-    /// The command being run asked for CHANGEDSINCE 0 (see [`crate::extended::changedsince_zero`]).
+    /// The command being run asked for CHANGEDSINCE 0 (see
+    /// [`crate::extended::changedsince_zero`]).
     pub(crate) changed_since_zero: bool,
     /// Writing failed while a command streamed its responses (FETCH); the session ends once
     /// the command returns.

@@ -1,6 +1,6 @@
 //! The selected state (RFC 9051 §3.3, RFC 3501 §3.3): a session's view of one folder, that is
 //! its messages in sequence order with the flags last reported, its `\Recent` messages, and
-//! how far the store's change log has been applied. [`crate::sync`] keeps it up to date.
+//! how far the store's change log has been applied. The `sync` module keeps it up to date.
 
 use std::collections::{BTreeSet, HashSet};
 use std::num::NonZeroU32;
@@ -14,6 +14,7 @@ use crate::error::{bad, Refusal};
 use crate::flags::system_flags;
 use crate::ranges::{check_ranges, merged};
 
+/// A session's view of its selected folder.
 pub(crate) struct Selected {
     pub folder: Folder,
     pub read_only: bool,

@@ -1,5 +1,5 @@
 //! COPY and UID COPY (RFC 9051 §6.4.7) with UIDPLUS's COPYUID (RFC 4315 §3), MOVE and
-//! UID MOVE (RFC 6851).
+//! UID MOVE (RFC 6851, RFC 9051 §6.4.8).
 
 use imap_codec::imap_types::mailbox::Mailbox as ImapMailbox;
 use imap_codec::imap_types::sequence::SequenceSet;

@@ -1,4 +1,4 @@
-//! ENABLE (RFC 5161) of UTF8=ACCEPT (RFC 6855), CONDSTORE and QRESYNC (RFC 7162 §3.1,
+//! ENABLE (RFC 5161, RFC 9051 §6.3.1) of UTF8=ACCEPT (RFC 6855), CONDSTORE and QRESYNC (RFC 7162 §3.1,
 //! §3.2.3); the reply lists only what this command newly enabled.
 
 use imap_codec::imap_types::core::Vec1;

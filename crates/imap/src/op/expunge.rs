@@ -1,5 +1,5 @@
 //! EXPUNGE (RFC 9051 §6.4.3) and UID EXPUNGE (UIDPLUS, RFC 4315 §2.1); under CONDSTORE the
-//! reply carries the new HIGHESTMODSEQ (RFC 7162 §3.1.8, CLIENTS.md §1).
+//! reply carries the new HIGHESTMODSEQ (RFC 7162, CLIENTS.md §1).
 
 use imap_codec::imap_types::sequence::SequenceSet;
 use tokio::io::{AsyncRead, AsyncWrite};

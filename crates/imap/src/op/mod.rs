@@ -1,7 +1,7 @@
 //! The IMAP commands, one module per command or command family, each naming the RFC 9051
 //! (and RFC 3501 or extension RFC) section it implements. Each adds methods to
 //! [`crate::session::Session`] and depends only on the session, its view
-//! ([`crate::view`], [`crate::sync`]) and the helpers below them; [`crate::dispatch`] routes
+//! ([`crate::view`], [`crate::sync`]) and the helpers below them; the `dispatch` module routes
 //! commands here.
 //!
 //! - any state (RFC 9051 §6.1): [`capability`], [`noop`] (also CHECK), [`logout`], [`id`]

@@ -1,6 +1,7 @@
-//! SELECT and EXAMINE (RFC 9051 §6.3.2–3, RFC 3501 §6.3.1–2) with CONDSTORE and QRESYNC
-//! (RFC 7162 §3.1.8 HIGHESTMODSEQ, §3.2.5 the QRESYNC parameter, §3.2.11 CLOSED); CLOSE
-//! (RFC 9051 §6.4.1) and UNSELECT (RFC 3691).
+//! SELECT and EXAMINE (RFC 9051 §6.3.2–3, RFC 3501 §6.3.1–2) with CONDSTORE (RFC 7162 §3.1:
+//! the CONDSTORE parameter, HIGHESTMODSEQ) and QRESYNC (§3.2.5 the QRESYNC parameter,
+//! §3.2.11 CLOSED); CLOSE (RFC 9051 §6.4.1, RFC 3501 §6.4.2) and UNSELECT (RFC 3691,
+//! RFC 9051 §6.4.2).
 
 use std::collections::{BTreeSet, HashSet};
 use std::num::NonZeroU64;
@@ -93,7 +94,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         Ok((modseq, folder, messages))
     }
 
-    /// CONDSTORE (RFC 7162 §3.1.8) enables CONDSTORE; QRESYNC (§3.2.5) is what the client
+    /// The CONDSTORE parameter (RFC 7162 §3.1) enables CONDSTORE; QRESYNC (§3.2.5) is what the client
     /// knows, allowed once QRESYNC is enabled.
     fn select_parameters(
         &mut self,

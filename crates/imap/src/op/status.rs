@@ -1,6 +1,6 @@
-//! STATUS (RFC 9051 §6.3.11, RFC 3501 §6.3.10) with STATUS=SIZE (RFC 8438), DELETED and
-//! DELETED-STORAGE (RFC 9051 §6.3.11, RFC 9208 §4.1.4) and CONDSTORE's HIGHESTMODSEQ
-//! (RFC 7162 §3.1.9). Also answers LIST-STATUS (RFC 5819) for [`crate::op::list`].
+//! STATUS (RFC 9051 §6.3.11, RFC 3501 §6.3.10) with STATUS=SIZE (RFC 8438), DELETED
+//! (RFC 9051 §6.3.11), DELETED-STORAGE (QUOTA, RFC 9208) and CONDSTORE's HIGHESTMODSEQ
+//! (RFC 7162). Also answers LIST-STATUS (RFC 5819) for LIST (`op::list`).
 
 use imap_codec::imap_types::mailbox::Mailbox as ImapMailbox;
 use imap_codec::imap_types::response::Data;
