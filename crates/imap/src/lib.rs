@@ -6,22 +6,31 @@
 //!
 //! Commands are decoded and responses encoded with imap-codec; the few extended syntaxes it
 //! does not know (LIST-EXTENDED options, SEARCH RETURN) are recognised in [`extended`] and
-//! the rest handed to imap-codec. Messages are served out of the store; a selected session
-//! follows other sessions' changes through the store's per-mailbox change log.
+//! the rest handed to imap-codec. Each command has its module under `op`, named after the
+//! command and citing the RFC section it implements; `dispatch` routes to them, and they
+//! work on the [`session::Session`] and its selected view (`view`). Messages are served out
+//! of the store; a selected session follows other sessions' changes through the store's
+//! per-mailbox change log (`sync`).
 //!
 //! Entry points: [`Context::new`], [`server::serve`]; [`session::Session`] runs over any
 //! stream, so protocol tests need no socket.
 
+mod batch;
 pub mod capability;
+mod conversation;
+mod dispatch;
+mod error;
 pub mod extended;
-mod fetch;
+mod flags;
 /// Public as the entry of the `imap_command` fuzz target (fuzz/); the session is its user.
 pub mod framing;
-mod list;
-mod selected;
+mod op;
+mod ranges;
 pub mod server;
 pub mod session;
+mod sync;
 pub mod utf7;
+mod view;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

@@ -1,18 +1,25 @@
-//! LIST and LSUB (RFC 3501 §6.3.8–9) with LIST-EXTENDED (RFC 5258), LIST-STATUS (RFC 5819),
-//! CHILDREN (RFC 3348) and SPECIAL-USE (RFC 6154). Special-use attributes are in every LIST
-//! and LSUB reply, asked for or not (CLIENTS.md §5 bug 6: macOS Mail never asks).
+//! LIST and LSUB (RFC 9051 §6.3.9, RFC 3501 §6.3.8–9) with LIST-EXTENDED (RFC 5258),
+//! LIST-STATUS (RFC 5819), CHILDREN (RFC 3348) and SPECIAL-USE (RFC 6154), and the mailbox
+//! patterns they match (RFC 9051 §6.3.9: `*` and `%`). Special-use attributes are in every
+//! LIST and LSUB reply, asked for or not (CLIENTS.md §5 bug 6: macOS Mail never asks). The
+//! extended syntax is recognised in [`crate::extended`].
 
 use std::collections::BTreeMap;
 
 use imap_codec::imap_types::command::{Command, CommandBody};
-use imap_codec::imap_types::core::{Atom, QuotedChar};
+use imap_codec::imap_types::core::{Atom, QuotedChar, Tag};
 use imap_codec::imap_types::flag::FlagNameAttribute;
+use imap_codec::imap_types::mailbox::{ListMailbox, Mailbox as ImapMailbox};
 use imap_codec::imap_types::response::Data;
+use imap_codec::imap_types::status::StatusDataItemName;
+use imap_codec::imap_types::IntoStatic;
 use imap_codec::{decode::Decoder, CommandCodec};
+use pecd_store::Folder;
 use tokio::io::{AsyncRead, AsyncWrite};
 
-use crate::extended::ListOptions;
-use crate::session::{bad, store_refusal, Outcome, Session};
+use crate::error::{bad, store_refusal, Outcome, Refusal};
+use crate::extended::{ExtendedList, ListOptions};
+use crate::session::Session;
 
 /// The hierarchy delimiter.
 pub const DELIMITER: char = '/';
@@ -155,8 +162,195 @@ struct Entry {
     subscribed_child: bool,
 }
 
+/// A folder that a LIST or LSUB shows: its name, attributes, whether it gets CHILDINFO
+/// (RFC 5258 §3.5), and whether it exists (then LIST-STATUS reports it).
+struct Shown {
+    name: String,
+    attrs: Vec<String>,
+    child_info: bool,
+    exists: bool,
+}
+
+/// The STATUS items of LIST-STATUS's RETURN (RFC 5819), decoded as a STATUS command's.
+fn status_items(options: &ListOptions) -> Result<Option<Vec<StatusDataItemName>>, Refusal> {
+    let Some(items) = &options.status else {
+        return Ok(None);
+    };
+    let probe = [b"x STATUS INBOX (".as_slice(), items, b")\r\n"].concat();
+    match CommandCodec::default().decode(&probe) {
+        Ok((
+            _,
+            Command {
+                body: CommandBody::Status { item_names, .. },
+                ..
+            },
+        )) => Ok(Some(item_names.into_owned())),
+        _ => Err(bad("Invalid STATUS items in RETURN")),
+    }
+}
+
+/// Every folder, plus the parents its name implies.
+fn entries(folders: &[Folder]) -> BTreeMap<String, Entry> {
+    let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
+    for f in folders {
+        entries.insert(
+            f.name.clone(),
+            Entry {
+                exists: true,
+                subscribed: f.subscribed,
+                special_use: f.role.and_then(|r| r.attribute()),
+                has_children: false,
+                subscribed_child: false,
+            },
+        );
+    }
+    for f in folders {
+        let mut name = f.name.as_str();
+        while let Some(cut) = name.rfind(DELIMITER) {
+            name = &name[..cut];
+            let parent = entries.entry(name.to_string()).or_insert(Entry {
+                exists: false,
+                subscribed: false,
+                special_use: None,
+                has_children: false,
+                subscribed_child: false,
+            });
+            parent.has_children = true;
+            if f.subscribed {
+                parent.subscribed_child = true;
+            }
+        }
+    }
+    entries
+}
+
+/// Whether the selection options (RFC 5258 §3.1) keep a matching entry.
+fn wanted(e: &Entry, options: &ListOptions, lsub: bool) -> bool {
+    if lsub || options.select_subscribed {
+        e.subscribed
+            || (options.recursive_match && e.subscribed_child)
+            || (lsub && e.subscribed_child)
+    } else if options.select_special_use {
+        e.special_use.is_some()
+    } else {
+        true
+    }
+}
+
+/// The attributes of an entry's reply line.
+fn attributes(e: &Entry, lsub: bool, extended_reply: bool) -> Vec<String> {
+    let mut attrs: Vec<String> = Vec::new();
+    if !e.exists {
+        attrs.push(
+            if extended_reply {
+                "\\NonExistent"
+            } else {
+                "\\Noselect"
+            }
+            .into(),
+        );
+    }
+    if !lsub {
+        attrs.push(
+            if e.has_children {
+                "\\HasChildren"
+            } else {
+                "\\HasNoChildren"
+            }
+            .into(),
+        );
+    }
+    if (lsub && !e.subscribed) && !attrs.iter().any(|a| a == "\\Noselect") {
+        attrs.push("\\Noselect".into());
+    }
+    if let Some(su) = e.special_use {
+        attrs.push(su.into());
+    }
+    if extended_reply && e.subscribed {
+        attrs.push("\\Subscribed".into());
+    }
+    attrs
+}
+
+/// The entries that match one of `patterns` and the selection options, in name order.
+async fn matching(
+    entries: &BTreeMap<String, Entry>,
+    patterns: &[Pattern],
+    options: &ListOptions,
+    lsub: bool,
+) -> Vec<Shown> {
+    let extended_reply = options.select_subscribed || options.return_subscribed;
+    let mut shown = Vec::new();
+    for (k, (name, e)) in entries.iter().enumerate() {
+        if k % 64 == 63 {
+            // Matching is bounded but not free: let other sessions run between folders.
+            tokio::task::yield_now().await;
+        }
+        let full_match = patterns.iter().any(|p| p.matches(name));
+        if !full_match {
+            continue;
+        }
+        if !wanted(e, options, lsub) {
+            continue;
+        }
+        shown.push(Shown {
+            name: name.clone(),
+            attrs: attributes(e, lsub, extended_reply),
+            child_info: options.recursive_match && !e.subscribed && e.subscribed_child,
+            exists: e.exists,
+        });
+    }
+    shown
+}
+
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
+    /// LIST (`lsub` false) and LSUB in their basic form.
     pub(crate) async fn list(
+        &mut self,
+        reference: &ImapMailbox<'_>,
+        wildcard: &ListMailbox<'_>,
+        lsub: bool,
+    ) -> Outcome {
+        let pattern = (self.name_of(reference), self.wildcard_of(wildcard));
+        self.list_patterns(&[pattern], &Default::default(), lsub)
+            .await
+    }
+
+    /// The tag and the `(reference, pattern)` pairs of an extended LIST, each decoded as a
+    /// basic LIST; `None` when one does not decode.
+    pub(crate) fn extended_patterns(
+        &self,
+        list: &ExtendedList,
+    ) -> Option<(Tag<'static>, Vec<(String, String)>)> {
+        let mut patterns = Vec::new();
+        let mut tag = None;
+        for basic in &list.basic {
+            match CommandCodec::default().decode(basic) {
+                Ok((
+                    _,
+                    Command {
+                        tag: t,
+                        body:
+                            CommandBody::List {
+                                reference,
+                                mailbox_wildcard,
+                            },
+                    },
+                )) => {
+                    tag = Some(t.into_static());
+                    patterns.push((
+                        self.name_of(&reference),
+                        self.wildcard_of(&mailbox_wildcard),
+                    ));
+                }
+                _ => return None,
+            }
+        }
+        Some((tag?, patterns))
+    }
+
+    /// LIST or LSUB of the folders matching any of `patterns`.
+    pub(crate) async fn list_patterns(
         &mut self,
         patterns: &[(String, String)],
         options: &ListOptions,
@@ -180,151 +374,56 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             .iter()
             .map(|(reference, pattern)| Pattern::new(&format!("{reference}{pattern}")))
             .collect();
-        let status_items = match &options.status {
-            Some(items) => {
-                let probe = [b"x STATUS INBOX (".as_slice(), items, b")\r\n"].concat();
-                match CommandCodec::default().decode(&probe) {
-                    Ok((
-                        _,
-                        Command {
-                            body: CommandBody::Status { item_names, .. },
-                            ..
-                        },
-                    )) => Some(item_names.into_owned()),
-                    _ => return Err(bad("Invalid STATUS items in RETURN")),
-                }
-            }
-            None => None,
-        };
+        let status_items = status_items(options)?;
         let folders = self
             .ctx
             .store
             .folders(self.mailbox_id())
             .await
             .map_err(store_refusal)?;
-        // Every folder, plus the parents its name implies.
-        let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
-        for f in &folders {
-            entries.insert(
-                f.name.clone(),
-                Entry {
-                    exists: true,
-                    subscribed: f.subscribed,
-                    special_use: f.role.and_then(|r| r.attribute()),
-                    has_children: false,
-                    subscribed_child: false,
-                },
-            );
-        }
-        for f in &folders {
-            let mut name = f.name.as_str();
-            while let Some(cut) = name.rfind(DELIMITER) {
-                name = &name[..cut];
-                let parent = entries.entry(name.to_string()).or_insert(Entry {
-                    exists: false,
-                    subscribed: false,
-                    special_use: None,
-                    has_children: false,
-                    subscribed_child: false,
-                });
-                parent.has_children = true;
-                if f.subscribed {
-                    parent.subscribed_child = true;
-                }
-            }
-        }
-        let extended_reply = options.select_subscribed || options.return_subscribed;
-        let mut shown = Vec::new();
-        for (k, (name, e)) in entries.iter().enumerate() {
-            if k % 64 == 63 {
-                // Matching is bounded but not free: let other sessions run between folders.
-                tokio::task::yield_now().await;
-            }
-            let full_match = compiled.iter().any(|p| p.matches(name));
-            if !full_match {
-                continue;
-            }
-            let wanted = if lsub || options.select_subscribed {
-                e.subscribed
-                    || (options.recursive_match && e.subscribed_child)
-                    || (lsub && e.subscribed_child)
-            } else if options.select_special_use {
-                e.special_use.is_some()
-            } else {
-                true
-            };
-            if !wanted {
-                continue;
-            }
-            let mut attrs: Vec<String> = Vec::new();
-            if !e.exists {
-                attrs.push(
-                    if extended_reply {
-                        "\\NonExistent"
-                    } else {
-                        "\\Noselect"
-                    }
-                    .into(),
-                );
-            }
-            if !lsub {
-                attrs.push(
-                    if e.has_children {
-                        "\\HasChildren"
-                    } else {
-                        "\\HasNoChildren"
-                    }
-                    .into(),
-                );
-            }
-            if (lsub && !e.subscribed) && !attrs.iter().any(|a| a == "\\Noselect") {
-                attrs.push("\\Noselect".into());
-            }
-            if let Some(su) = e.special_use {
-                attrs.push(su.into());
-            }
-            if extended_reply && e.subscribed {
-                attrs.push("\\Subscribed".into());
-            }
-            let child_info = options.recursive_match && !e.subscribed && e.subscribed_child;
-            shown.push((name.clone(), attrs, child_info, e.exists));
-        }
-        for (name, attrs, child_info, exists) in shown {
-            let items: Vec<FlagNameAttribute> = attrs
-                .iter()
-                .filter_map(|a| Atom::try_from(a.trim_start_matches('\\').to_string()).ok())
-                .map(FlagNameAttribute::from)
-                .collect();
-            let mailbox = self.imap_name(&name);
-            let data = if lsub {
-                Data::Lsub {
-                    items,
-                    delimiter: Some(QuotedChar::try_from(DELIMITER).expect("valid delimiter")),
-                    mailbox,
-                }
-            } else {
-                Data::List {
-                    items,
-                    delimiter: Some(QuotedChar::try_from(DELIMITER).expect("valid delimiter")),
-                    mailbox,
-                }
-            };
-            self.data(data);
-            if child_info {
-                // RFC 5258 §3.5: CHILDINFO extended data, which imap-codec does not encode:
-                // the line just written gets it appended before its CRLF.
-                if self.out.ends_with(b"\r\n") {
-                    self.out.truncate(self.out.len() - 2);
-                    self.out
-                        .extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n");
-                }
-            }
-            if let (Some(items), true) = (&status_items, exists) {
+        let entries = entries(&folders);
+        for shown in matching(&entries, &compiled, options, lsub).await {
+            self.list_line(&shown, lsub);
+            if let (Some(items), true) = (&status_items, shown.exists) {
                 // RFC 5819: a folder's STATUS follows its LIST line.
-                let _ = self.status(&name, items).await;
+                let _ = self.status_of(&shown.name, items).await;
             }
         }
         Ok(format!("{verb} completed"))
+    }
+
+    /// One `* LIST` or `* LSUB` line.
+    fn list_line(&mut self, shown: &Shown, lsub: bool) {
+        let items: Vec<FlagNameAttribute> = shown
+            .attrs
+            .iter()
+            .filter_map(|a| Atom::try_from(a.trim_start_matches('\\').to_string()).ok())
+            .map(FlagNameAttribute::from)
+            .collect();
+        let mailbox = self.imap_name(&shown.name);
+        let data = if lsub {
+            Data::Lsub {
+                items,
+                delimiter: Some(QuotedChar::try_from(DELIMITER).expect("valid delimiter")),
+                mailbox,
+            }
+        } else {
+            Data::List {
+                items,
+                delimiter: Some(QuotedChar::try_from(DELIMITER).expect("valid delimiter")),
+                mailbox,
+            }
+        };
+        self.data(data);
+        if shown.child_info {
+            // RFC 5258 §3.5: CHILDINFO extended data, which imap-codec does not encode:
+            // the line just written gets it appended before its CRLF.
+            if self.out.ends_with(b"\r\n") {
+                self.out.truncate(self.out.len() - 2);
+                self.out
+                    .extend_from_slice(b" (\"CHILDINFO\" (\"SUBSCRIBED\"))\r\n");
+            }
+        }
     }
 }
 
