@@ -4,17 +4,19 @@
 //! means "development defaults". Unknown keys and bad values are refused with a message that
 //! names the file and the key.
 //!
-//! This module holds [`Config`] and its loading; the sections live in `sections` (where pecd
-//! runs), `services` (the protocol services' bounds) and `pec` (the provider's PEC choices and
-//! the relay), all re-exported here; `validate` holds the checks run after parsing.
+//! This module holds [`Config`], [`Source`] and [`ConfigError`]; the sections live in
+//! `sections` (where pecd runs), `services` (the protocol services' bounds) and `pec` (the
+//! provider's PEC choices and the relay), all re-exported here; `load` reads and parses the
+//! file and `validate` holds the checks run after parsing.
 
+mod load;
 mod pec;
 mod sections;
 mod services;
 mod validate;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -90,50 +92,6 @@ impl Config {
             auth.failures_per_login = auth.failures_per_login.min(legacy);
         }
         auth
-    }
-
-    /// Loads `path`, or without one `config/pecd.toml` when present, else the defaults.
-    pub fn load(path: Option<&Path>) -> Result<(Config, Source), ConfigError> {
-        let path = match path {
-            Some(p) => p.to_path_buf(),
-            None => {
-                let default = PathBuf::from(DEFAULT_CONFIG_PATH);
-                if !default.exists() {
-                    let config = Config::default();
-                    config.validate("embedded defaults")?;
-                    return Ok((config, Source::Embedded));
-                }
-                default
-            }
-        };
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError {
-            file: file.clone(),
-            key: "(file)".into(),
-            message: format!("cannot read: {e}"),
-        })?;
-        let config = Config::parse(&text, &file)?;
-        Ok((config, Source::File(path)))
-    }
-
-    /// Parses and validates TOML text; `file` is only used in error messages.
-    pub fn parse(text: &str, file: &str) -> Result<Config, ConfigError> {
-        let deserializer = toml::Deserializer::new(text);
-        let config: Config = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            let key = e.path().to_string();
-            let inner = e.into_inner();
-            ConfigError {
-                file: file.to_string(),
-                key: if key == "." {
-                    "(top level)".into()
-                } else {
-                    key
-                },
-                message: inner.message().trim().to_string(),
-            }
-        })?;
-        config.validate(file)?;
-        Ok(config)
     }
 }
 
