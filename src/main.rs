@@ -17,7 +17,8 @@ use pecd_smtp::server as smtp_server;
 use pecd_store::{Store, StoreError};
 use std::collections::BTreeMap;
 use tokio::net::TcpListener;
-use tokio::signal::unix::{signal, SignalKind};
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -242,33 +243,65 @@ async fn listen(
     Ok(listener)
 }
 
+/// The Unix signals pecd answers: TERM and INT stop it, HUP reloads trust and certificates.
+struct Signals {
+    term: Signal,
+    int: Signal,
+    hup: Signal,
+}
+
+/// The running services and what shutdown needs to stop them.
+struct Running {
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+    services: Vec<JoinHandle<()>>,
+    control: JoinHandle<()>,
+}
+
+/// The server's life on the runtime: the engine and its relay and timers, the services, then
+/// SIGHUP reloads until a stop signal, then the drain.
 async fn run(
     config: Arc<Config>,
     store: Store,
     tls: tokio_rustls::TlsAcceptor,
     certificate: Arc<tls::ServerCertificate>,
 ) -> anyhow::Result<()> {
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let shutdown = CancellationToken::new();
-    let tracker = TaskTracker::new();
-
+    let term = signal(SignalKind::terminate())?;
+    let int = signal(SignalKind::interrupt())?;
     let engine = pecd_engine::Engine::new(config.clone(), store.clone())
         .await
         .map_err(|e| anyhow::anyhow!("PEC engine: {e}"))?;
+    // The relay to other providers and the 12 h / 24 h timers run for the process's life.
+    tokio::spawn(engine.clone().run_relay());
+    tokio::spawn(engine.clone().run_timers());
+    let mut signals = Signals {
+        term,
+        int,
+        hup: signal(SignalKind::hangup())?,
+    };
+    let running = start_services(&config, &store, &engine, &tls).await?;
+    wait_for_stop(&mut signals, &engine, &certificate, &config).await;
+    stop(running, &store).await
+}
+
+/// Binds every listener and the control socket and starts their services.
+async fn start_services(
+    config: &Arc<Config>,
+    store: &Store,
+    engine: &Arc<pecd_engine::Engine>,
+    tls: &tokio_rustls::TlsAcceptor,
+) -> anyhow::Result<Running> {
+    let shutdown = CancellationToken::new();
+    let tracker = TaskTracker::new();
     // One brute-force protection for all three services: a guesser gains nothing by
     // switching protocol.
-    let logins = Arc::new(LoginThrottle::new(Policy::from(&*config)));
+    let logins = Arc::new(LoginThrottle::new(Policy::from(&**config)));
     let smtp = Context::with_logins(
         config.clone(),
         store.clone(),
         engine.clone(),
         logins.clone(),
     );
-    // The relay to other providers and the 12 h / 24 h timers run for the process's life.
-    tokio::spawn(engine.clone().run_relay());
-    tokio::spawn(engine.clone().run_timers());
-    let mut sighup = signal(SignalKind::hangup())?;
     let mut bound = BTreeMap::new();
     let mut services = Vec::new();
     for (key, addr, kind) in [
@@ -327,20 +360,34 @@ async fn run(
         tracker.clone(),
     ));
     tracing::info!(socket = %socket.display(), store = %store.path().display(), "pecd ready");
+    Ok(Running {
+        shutdown,
+        tracker,
+        services,
+        control,
+    })
+}
 
+/// Serves SIGHUP reloads until SIGTERM or SIGINT.
+async fn wait_for_stop(
+    signals: &mut Signals,
+    engine: &pecd_engine::Engine,
+    certificate: &tls::ServerCertificate,
+    config: &Config,
+) {
     loop {
         tokio::select! {
-            _ = sigterm.recv() => {
+            _ = signals.term.recv() => {
                 tracing::info!("SIGTERM: shutting down");
                 break;
             }
-            _ = sigint.recv() => {
+            _ = signals.int.recv() => {
                 tracing::info!("SIGINT: shutting down");
                 break;
             }
             // PEC.md §8.3: the local copy of the index is refreshed without a restart; so are
             // the revocation lists an operator's job fetched and a renewed TLS certificate.
-            _ = sighup.recv() => {
+            _ = signals.hup.recv() => {
                 match engine.reload_trust() {
                     Ok((providers, crls)) => tracing::info!(providers, crls, "SIGHUP: provider index, trust anchors and revocation lists reloaded"),
                     Err(e) => tracing::error!(error = %e, "SIGHUP: reload failed; the previous index, trust anchors and revocation lists stay in force"),
@@ -352,13 +399,17 @@ async fn run(
             }
         }
     }
-    shutdown.cancel();
-    control.await?;
-    for service in services {
+}
+
+/// Stops accepting, waits up to [`DRAIN_TIMEOUT`] for requests in flight, then syncs the store.
+async fn stop(running: Running, store: &Store) -> anyhow::Result<()> {
+    running.shutdown.cancel();
+    running.control.await?;
+    for service in running.services {
         service.await?;
     }
-    tracker.close();
-    if tokio::time::timeout(DRAIN_TIMEOUT, tracker.wait())
+    running.tracker.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, running.tracker.wait())
         .await
         .is_err()
     {
