@@ -20,15 +20,14 @@
 mod bodies;
 mod commit;
 pub mod pec;
-mod sled_store;
+mod sled;
 pub mod types;
 
 use std::path::Path;
 use std::sync::Arc;
 
 pub use pec::*;
-pub use sled_store::normalize_folder_name;
-use sled_store::SledStore;
+use sled::SledStore;
 use tokio::sync::broadcast;
 pub use types::*;
 
