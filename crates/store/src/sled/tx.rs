@@ -71,6 +71,14 @@ pub(super) fn tx_save(
     Ok(())
 }
 
+/// The message trees as a transaction sees them: mailboxes, folders, messages, changes.
+pub(super) type MessageTrees<'a> = (
+    &'a TransactionalTree,
+    &'a TransactionalTree,
+    &'a TransactionalTree,
+    &'a TransactionalTree,
+);
+
 /// What a new message record holds besides its place.
 pub(super) struct NewRecord {
     pub(super) blob: BlobId,
@@ -83,12 +91,7 @@ pub(super) struct NewRecord {
 /// Inserts one message record into `folder_id` of mailbox `m`: next UID, counters, modseq,
 /// change log, folder and mailbox written back. The caller has checked the quota if any.
 pub(super) fn tx_insert_message(
-    (mbx, fld, msgs, chg): (
-        &TransactionalTree,
-        &TransactionalTree,
-        &TransactionalTree,
-        &TransactionalTree,
-    ),
+    (mbx, fld, msgs, chg): MessageTrees,
     mut m: Mailbox,
     folder_id: FolderId,
     r: NewRecord,
