@@ -65,7 +65,7 @@ use crate::types::*;
 use codec::{dec, sled_err};
 use durable::Job;
 
-pub struct SledStore {
+pub(crate) struct SledStore {
     root: PathBuf,
     db: sled::Db,
     mailboxes: Tree,
