@@ -16,6 +16,8 @@
 //! makes the compiler list every operation still to write for it. The operations live in
 //! the `api` module, one file per record family (mailboxes, folders, messages, copy/move,
 //! PEC certification and logs, relay queue, upkeep), as the sled backend's modules are.
+//! Body files (`bodies`) and the group commit (`commit`) know no sled; the sled backend uses
+//! them, and a PostgreSQL backend keeping bodies in a blob directory can use them too.
 //!
 //! Durability contract: every write method returns only once its effect is on disk. Message
 //! bodies live in their own files (write, fsync, rename, fsync the directory); metadata lives

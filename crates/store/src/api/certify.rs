@@ -7,7 +7,7 @@ use crate::types::*;
 use crate::{Backend, Store};
 
 impl Store {
-    /// Writes one PEC certification step atomically and durably (see [`pec::Certification`]).
+    /// Writes one PEC certification step atomically and durably (see [`Certification`]).
     pub async fn certify(&self, c: Certification) -> Result<Certified, StoreError> {
         match &self.backend {
             Backend::Sled(s) => blocking(s, move |s| s.certify(c)).await,
