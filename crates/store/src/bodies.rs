@@ -23,7 +23,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 pub struct Bodies {
     root: PathBuf,
-    /// Bodies written so far; picks the shard, see [`Bodies::write`].
+    /// Bodies written so far; picks the shard, see [`Bodies::new_body`].
     written: AtomicU64,
 }
 

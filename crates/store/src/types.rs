@@ -79,6 +79,15 @@ pub const DEFAULT_FOLDERS: [(&str, SpecialUse); 6] = [
     ("Archive", SpecialUse::Archive),
 ];
 
+/// INBOX is case-insensitive (RFC 3501 §5.1); every other name is kept as given.
+pub fn normalize_folder_name(name: &str) -> String {
+    if name.eq_ignore_ascii_case("INBOX") {
+        "INBOX".to_string()
+    } else {
+        name.to_string()
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Folder {
     pub id: FolderId,

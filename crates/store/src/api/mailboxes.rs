@@ -1,0 +1,97 @@
+//! Mailboxes: creation with the default folders, lookups, password, settings and state, deletion.
+
+use super::blocking;
+use crate::types::*;
+use crate::{Backend, Store};
+
+impl Store {
+    /// Creates a mailbox with its default folders (INBOX, Sent, Drafts, Trash, Junk,
+    /// Archive). `address` must already be normalised (lower case).
+    pub async fn create_mailbox(
+        &self,
+        address: &str,
+        password_hash: &str,
+        quota_bytes: u64,
+    ) -> Result<Mailbox, StoreError> {
+        let (address, hash) = (address.to_string(), password_hash.to_string());
+        match &self.backend {
+            Backend::Sled(s) => {
+                blocking(s, move |s| s.create_mailbox(&address, &hash, quota_bytes)).await
+            }
+        }
+    }
+
+    pub async fn mailbox(&self, id: MailboxId) -> Result<Option<Mailbox>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => blocking(s, move |s| s.mailbox(id)).await,
+        }
+    }
+
+    pub async fn find_mailbox(&self, address: &str) -> Result<Option<Mailbox>, StoreError> {
+        let address = address.to_ascii_lowercase();
+        match &self.backend {
+            Backend::Sled(s) => blocking(s, move |s| s.find_mailbox(&address)).await,
+        }
+    }
+
+    pub async fn list_mailboxes(&self) -> Result<Vec<Mailbox>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => blocking(s, |s| s.list_mailboxes()).await,
+        }
+    }
+
+    pub async fn set_password(
+        &self,
+        id: MailboxId,
+        password_hash: &str,
+    ) -> Result<Mailbox, StoreError> {
+        let hash = password_hash.to_string();
+        let at = chrono::Utc::now().timestamp();
+        match &self.backend {
+            Backend::Sled(s) => {
+                blocking(s, move |s| {
+                    s.update_mailbox(id, move |m| {
+                        m.password_hash = hash.clone();
+                        m.password_changed_at = at;
+                    })
+                })
+                .await
+            }
+        }
+    }
+
+    /// Changes per-mailbox settings inside the store's transaction, so that concurrent
+    /// updates of different settings do not overwrite each other.
+    pub async fn update_settings(
+        &self,
+        id: MailboxId,
+        change: impl Fn(&mut MailboxSettings) + Send + Sync + 'static,
+    ) -> Result<Mailbox, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => {
+                blocking(s, move |s| {
+                    s.update_mailbox(id, move |m| change(&mut m.settings))
+                })
+                .await
+            }
+        }
+    }
+
+    pub async fn set_state(
+        &self,
+        id: MailboxId,
+        state: MailboxState,
+    ) -> Result<Mailbox, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => {
+                blocking(s, move |s| s.update_mailbox(id, move |m| m.state = state)).await
+            }
+        }
+    }
+
+    pub async fn delete_mailbox(&self, id: MailboxId) -> Result<Mailbox, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => blocking(s, move |s| s.delete_mailbox(id)).await,
+        }
+    }
+}

@@ -1,0 +1,247 @@
+//! One PEC certification step (PEC.md §6): deliveries, log lines, trace, queue entries and
+//! the idempotency key, in one atomic, durable commit.
+//!
+//! In order: a known idempotency key answers at once; [`SledStore::plan_certification`]
+//! writes the bodies and encodes every record outside the commit; one transaction over the
+//! message trees ([`tx_deliver`]) and the PEC trees ([`tx_pec_records`]) writes all of it;
+//! [`SledStore::settle_certified`] then notifies, or removes the bodies nothing refers to.
+
+use sled::transaction::TransactionalTree;
+use sled::{IVec, Transactional};
+
+use super::codec::*;
+use super::tx::*;
+use super::SledStore;
+use crate::bodies::{BlobId, PreparedBody};
+use crate::pec::*;
+use crate::types::*;
+
+/// A certification ready to commit: bodies written, ids allocated, records encoded.
+struct CertifyPlan {
+    /// (mailbox, folder, body, size) of each delivery, in order.
+    deliveries: Vec<(MailboxId, FolderId, BlobId, u64)>,
+    log: Vec<LogLine>,
+    /// The encoded trace, and whether it waits for another provider.
+    trace: Option<(Vec<u8>, bool)>,
+    /// New queue entries: key and encoded entry.
+    queue: Vec<([u8; 8], Vec<u8>)>,
+    /// The queue entry a relay attempt settles: removed (`None`) or rewritten.
+    settle: Option<([u8; 8], Option<Vec<u8>>)>,
+    dedup_key: Option<Vec<u8>>,
+    /// Seconds the dedup key is kept from `now`.
+    dedup_keep: i64,
+    pec_id: String,
+    /// Internal date of the delivered messages.
+    now: i64,
+}
+
+/// The trees of the PEC records as a transaction sees them: legal log, trace, dedup, dedup
+/// expiry, pending, queue.
+type PecTrees<'a> = (
+    &'a TransactionalTree,
+    &'a TransactionalTree,
+    &'a TransactionalTree,
+    &'a TransactionalTree,
+    &'a TransactionalTree,
+    &'a TransactionalTree,
+);
+
+impl SledStore {
+    /// Writes one certification step in one atomic, durable commit: every delivery (no quota
+    /// refusal: the engine checked the recipients' space before; receipts and notices are
+    /// legal documents and are always stored), the log lines, the trace and the dedup key.
+    /// A crash leaves all of it or none of it.
+    pub fn certify(&self, c: Certification) -> Result<Certified, StoreError> {
+        if let Some(k) = &c.dedup_key {
+            if let Some(v) = self.pec_dedup.get(k).map_err(sled_err)? {
+                return Ok(Certified::Duplicate(
+                    String::from_utf8_lossy(&v).into_owned(),
+                ));
+            }
+        }
+        let (plan, prepared) = self.plan_certification(c)?;
+        let blobs: Vec<BlobId> = prepared.iter().map(|p| p.id).collect();
+        let mailboxes: Vec<MailboxId> = plan.deliveries.iter().map(|p| p.0).collect();
+        let result = self.commit(prepared, move |s| {
+            finish(
+                (
+                    &s.mailboxes,
+                    &s.folders,
+                    &s.messages,
+                    &s.changes,
+                    &s.pec_log,
+                    &s.pec_trace,
+                    &s.pec_dedup,
+                    &s.pec_dedup_age,
+                    &s.pec_pending,
+                    &s.pec_queue,
+                )
+                    .transaction(
+                        |(mbx, fld, msgs, chg, lg, tr, dd, age, pend, q)| {
+                            if let Some(k) = &plan.dedup_key {
+                                if let Some(v) = dd.get(k)? {
+                                    let pec_id = String::from_utf8_lossy(&v).into_owned();
+                                    return Ok((Certified::Duplicate(pec_id), None));
+                                }
+                            }
+                            let out = tx_deliver((mbx, fld, msgs, chg), &plan)?;
+                            let settled = tx_pec_records((lg, tr, dd, age, pend, q), &plan)?;
+                            Ok((Certified::Stored(out), settled))
+                        },
+                    ),
+            )
+        });
+        self.settle_certified(result, mailboxes, blobs)
+    }
+
+    /// Writes the bodies (deliveries first, then queued messages) and encodes every record
+    /// of `c`; the bodies come back to be made durable by the commit.
+    fn plan_certification(
+        &self,
+        c: Certification,
+    ) -> Result<(CertifyPlan, Vec<PreparedBody>), StoreError> {
+        let mut deliveries = Vec::with_capacity(c.deliveries.len());
+        let mut prepared = Vec::with_capacity(c.deliveries.len());
+        for d in &c.deliveries {
+            let folder = self
+                .folder(d.mailbox, &d.folder)?
+                .ok_or_else(|| StoreError::NoFolder(d.folder.clone()))?;
+            let body = self.bodies.prepare(&d.bytes)?;
+            deliveries.push((d.mailbox, folder.id, body.id, d.bytes.len() as u64));
+            prepared.push(body);
+        }
+        let log = self.log_lines(&c.log)?;
+        let trace = c.trace.as_ref().map(|t| (enc(t), t.open()));
+        let mut queue = Vec::with_capacity(c.queue.len());
+        for o in &c.queue {
+            let body = self.bodies.prepare(&o.bytes)?;
+            let id = self.db.generate_id().map_err(sled_err)?;
+            queue.push((id.to_be_bytes(), enc(&queue_entry(id, o, body.id))));
+            prepared.push(body);
+        }
+        let settle = c.queue_settle.as_ref().map(|s| match s {
+            QueueSettle::Remove(id) => (id.to_be_bytes(), None),
+            QueueSettle::Update(e) => (e.id.to_be_bytes(), Some(enc(e))),
+        });
+        let now = now();
+        let keep = c.dedup_keep_seconds.unwrap_or(self.retention.dedup_seconds);
+        let plan = CertifyPlan {
+            deliveries,
+            log,
+            trace,
+            queue,
+            settle,
+            dedup_key: c.dedup_key,
+            dedup_keep: keep,
+            pec_id: c.pec_id,
+            now,
+        };
+        Ok((plan, prepared))
+    }
+
+    /// After the commit: a stored step notifies each delivery's mailbox and removes the body
+    /// of a queue entry it took out; a duplicate or a refused step removes the bodies it
+    /// wrote. A failed round leaves them for the sweep at the next open, as `append` does.
+    fn settle_certified(
+        &self,
+        result: Result<(Certified, Option<IVec>), StoreError>,
+        mailboxes: Vec<MailboxId>,
+        blobs: Vec<BlobId>,
+    ) -> Result<Certified, StoreError> {
+        match result {
+            Ok((Certified::Stored(appended), settled)) => {
+                for (mailbox, a) in mailboxes.into_iter().zip(&appended) {
+                    self.notify(mailbox, a.modseq);
+                }
+                if let Some(v) = settled {
+                    let entry: QueueEntry = dec(&v)?;
+                    self.bodies.remove(&entry.blob);
+                }
+                Ok(Certified::Stored(appended))
+            }
+            Ok((dup, _)) => {
+                blobs.iter().for_each(|b| self.bodies.remove(b));
+                Ok(dup)
+            }
+            Err(e) if !e.is_temporary() => {
+                blobs.iter().for_each(|b| self.bodies.remove(b));
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A new queue entry for `o`, due at once.
+fn queue_entry(id: u64, o: &Outbound, blob: BlobId) -> QueueEntry {
+    QueueEntry {
+        id,
+        pec_id: o.pec_id.clone(),
+        sender: o.sender.clone(),
+        recipients: o.recipients.clone(),
+        domain: o.domain.clone(),
+        certified: o.certified,
+        label: o.label.clone(),
+        size: o.bytes.len() as u64,
+        blob,
+        created: o.created,
+        next_attempt: o.created,
+        attempts: 0,
+        last_error: String::new(),
+    }
+}
+
+/// Inserts every delivery of the plan, unflagged and dated now; one [`Appended`] each.
+fn tx_deliver(trees: MessageTrees, plan: &CertifyPlan) -> TxResult<Vec<Appended>> {
+    let (mbx, ..) = trees;
+    let mut out = Vec::with_capacity(plan.deliveries.len());
+    for &(mailbox_id, folder_id, blob, size) in &plan.deliveries {
+        let m = tx_mailbox(mbx, mailbox_id)?;
+        let meta = NewRecord {
+            blob,
+            size,
+            internal_date: plan.now,
+            flags: Flags::default(),
+            keywords: Vec::new(),
+        };
+        out.push(tx_insert_message(trees, m, folder_id, meta)?);
+    }
+    Ok(out)
+}
+
+/// Writes the log lines, the trace (and its place among the pending), the queue entries,
+/// the settled queue entry and the dedup key with its expiry. Returns the queue entry the
+/// step removed, as it was.
+fn tx_pec_records(
+    (lg, tr, dd, age, pend, q): PecTrees,
+    plan: &CertifyPlan,
+) -> TxResult<Option<IVec>> {
+    let pec_id = plan.pec_id.as_bytes();
+    for (key, value) in &plan.log {
+        lg.insert(&key[..], value.clone())?;
+    }
+    if let Some((t, open)) = &plan.trace {
+        tr.insert(pec_id, t.clone())?;
+        if *open {
+            pend.insert(pec_id, &[][..])?;
+        } else {
+            pend.remove(pec_id)?;
+        }
+    }
+    for (key, value) in &plan.queue {
+        q.insert(&key[..], value.clone())?;
+    }
+    let mut settled = None;
+    match &plan.settle {
+        Some((key, None)) => settled = q.remove(&key[..])?,
+        Some((key, Some(entry))) if q.get(key)?.is_some() => {
+            q.insert(&key[..], entry.clone())?;
+        }
+        _ => {}
+    }
+    if let Some(k) = &plan.dedup_key {
+        dd.insert(k.clone(), pec_id)?;
+        age.insert(dedup_age_key(plan.now + plan.dedup_keep, k), &[][..])?;
+    }
+    Ok(settled)
+}
