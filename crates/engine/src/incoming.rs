@@ -8,8 +8,8 @@ use pecd_signer::build::{self, Built, Document, Facts};
 use pecd_signer::inspect::{self, CheckOptions, Report};
 use pecd_signer::{ChainTime, Daticert, Kind, ProviderEntry, ReceiptType};
 use pecd_store::{
-    Certification, Certified, Delivery, LogRecord, MailboxId, TraceRecord, LOG_RETENTION_SECONDS,
-    STATE_ACCEPTED, STATE_DELIVERED, STATE_ERROR, STATE_TAKEN,
+    Certification, Certified, Delivery, LogEvent, LogRecord, MailboxId, Ricevuta, StateEvent,
+    TraceRecord, LOG_RETENTION_SECONDS,
 };
 
 use crate::delivery::{Delivered, Point};
@@ -184,7 +184,12 @@ impl Engine {
                 .receive_ordinary(sender, &recipients, message, false, reason)
                 .await;
         };
-        if kind == Kind::Envelope {
+        // A receipt or notice carries one of the X-Ricevuta values (PEC.md §2.1); the
+        // envelope is the one valid kind that does not.
+        if let Some(ricevuta) = Ricevuta::parse(kind.type_header().1) {
+            self.receive_receipt(entry, kind, ricevuta, report, recipients, message)
+                .await
+        } else {
             let listed = |a: &str| {
                 report.daticert.as_ref().is_some_and(|d| {
                     d.destinatari
@@ -220,9 +225,6 @@ impl Engine {
                     .await;
             }
             self.take_charge(entry, report, recipients, message).await
-        } else {
-            self.receive_receipt(entry, kind, report, recipients, message)
-                .await
         }
     }
 
@@ -344,7 +346,7 @@ impl Engine {
                     .add_to(&mut step);
                     step.log.push(log(
                         when,
-                        "rilevazione-virus",
+                        LogEvent::RilevazioneVirus,
                         &facts,
                         vec![recipient],
                         vec![notice.message_id],
@@ -374,7 +376,7 @@ impl Engine {
                 .add_to(&mut step);
                 step.log.push(log(
                     when,
-                    "presa-in-carico",
+                    LogEvent::PresaInCarico,
                     &facts,
                     rcpts.clone(),
                     vec![taking.message_id],
@@ -411,6 +413,7 @@ impl Engine {
         &self,
         entry: ProviderEntry,
         kind: Kind,
+        ricevuta: Ricevuta,
         report: Report,
         recipients: Vec<(String, Option<MailboxId>)>,
         message: Vec<u8>,
@@ -458,7 +461,7 @@ impl Engine {
         };
         step.log.push(LogRecord {
             time: when.unix(),
-            event: format!("ricevuta-{}", d.tipo),
+            event: LogEvent::Ricevuta(ricevuta),
             pec_id: d.identificativo.clone(),
             msgid: d.msgid.clone(),
             sender: d.mittente.clone(),
@@ -505,19 +508,23 @@ impl Engine {
                 tracing::warn!(provider = %entry.name, %address, "receipt about a recipient of another provider ignored");
                 continue;
             }
+            let event = match kind {
+                Kind::TakingCharge => StateEvent::PresaInCarico,
+                Kind::Delivery => StateEvent::AvvenutaConsegna,
+                Kind::NonDelivery | Kind::VirusDetection => StateEvent::ErroreConsegna,
+                _ => continue,
+            };
+            // A receipt after a final state (or a second presa in carico) is delivered but
+            // moves nothing (PEC.md §6.7, §12).
             let Some(r) = trace
                 .recipients
                 .iter_mut()
-                .find(|r| r.address == address && r.open())
+                .find(|r| r.address == address && r.open() && r.allows(event))
             else {
                 continue;
             };
-            let (state, detail) = match kind {
-                Kind::TakingCharge if r.state == STATE_ACCEPTED => {
-                    (STATE_TAKEN, format!("presa in carico da {}", entry.name))
-                }
-                Kind::Delivery => (STATE_DELIVERED, receipt_detail(d)),
-                Kind::NonDelivery => (STATE_ERROR, receipt_detail(d)),
+            let detail = match kind {
+                Kind::TakingCharge => format!("presa in carico da {}", entry.name),
                 Kind::VirusDetection => {
                     // §6.5: we tell our sender with an avviso di mancata consegna per virus.
                     let doc = Document::NonDeliveryVirus {
@@ -534,18 +541,18 @@ impl Engine {
                         step,
                         &facts,
                         doc,
-                        "mancata-consegna-virus",
+                        LogEvent::MancataConsegnaVirus,
                         &address,
                         receipt_detail(d),
                     )
                     .await?;
-                    (STATE_ERROR, format!("virus: {}", receipt_detail(d)))
+                    format!("virus: {}", receipt_detail(d))
                 }
-                _ => continue,
+                _ => receipt_detail(d),
             };
-            r.state = state.into();
-            r.detail = detail;
-            r.updated = when.unix();
+            if let Err(illegal) = r.apply(event, when.unix(), detail) {
+                tracing::error!(pec_id = %trace.pec_id, error = %illegal, "receipt applied to a recipient that no longer waits");
+            }
         }
         Ok(())
     }
@@ -627,7 +634,7 @@ impl Engine {
                 .collect(),
             log: vec![LogRecord {
                 time: when.unix(),
-                event: "anomalia".into(),
+                event: LogEvent::Anomalia,
                 pec_id: id,
                 msgid: Some(format!("<{}>", built.message_id))
                     .filter(|_| !built.message_id.is_empty()),

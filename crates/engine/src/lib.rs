@@ -25,7 +25,7 @@ use pecd_signer::build::{self, Document, Facts, Provider};
 use pecd_signer::smime::SignError;
 use pecd_signer::{Moment, ProviderEntry, ProviderIndex, Signer};
 use pecd_store::{
-    Certification, Certified, Delivery, MailboxId, MailboxState, Store, StoreError,
+    Certification, Certified, Delivery, LogEvent, MailboxId, MailboxState, Store, StoreError,
     LOG_RETENTION_SECONDS,
 };
 
@@ -296,7 +296,7 @@ impl Engine {
         step: &mut Certification,
         facts: &Facts,
         doc: Document<'static>,
-        event: &str,
+        event: LogEvent,
         recipient: &str,
         detail: String,
     ) -> Result<(), EngineError> {

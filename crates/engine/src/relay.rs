@@ -13,7 +13,7 @@ use openssl::x509::X509;
 use pecd_common::config::Config;
 use pecd_signer::build::Document;
 use pecd_signer::Errore;
-use pecd_store::{Certification, LogRecord, QueueEntry, QueueSettle, STATE_ERROR};
+use pecd_store::{Certification, LogEvent, LogRecord, QueueEntry, QueueSettle, StateEvent};
 use rustls_pki_types::CertificateDer;
 
 use crate::incoming::facts_of;
@@ -118,7 +118,7 @@ impl Engine {
         };
         let line = self.relay_log(
             &e,
-            "inoltro-annullato",
+            LogEvent::InoltroAnnullato,
             &e.recipients,
             "deleted by the operator",
         );
@@ -128,13 +128,13 @@ impl Engine {
     fn relay_log(
         &self,
         e: &QueueEntry,
-        event: &str,
+        event: LogEvent,
         recipients: &[String],
         detail: &str,
     ) -> LogRecord {
         LogRecord {
             time: self.clock.now(),
-            event: event.into(),
+            event,
             pec_id: e.pec_id.clone(),
             msgid: None,
             sender: e.sender.clone(),
@@ -164,7 +164,7 @@ impl Engine {
                 tracing::warn!(id = e.id, pec_id = %e.pec_id, domain = %e.domain, "queued message expired");
                 let line = self.relay_log(
                     &e,
-                    "inoltro-scaduto",
+                    LogEvent::InoltroScaduto,
                     &e.recipients,
                     &format!("not delivered within {max_age} s: {}", e.last_error),
                 );
@@ -327,7 +327,7 @@ impl Engine {
             tracing::info!(id = e.id, pec_id = %e.pec_id, recipient = %r, server, "relayed");
             lines.push(self.relay_log(
                 e,
-                "inoltro",
+                LogEvent::Inoltro,
                 std::slice::from_ref(r),
                 &format!("{server}: {reply}"),
             ));
@@ -336,7 +336,7 @@ impl Engine {
             tracing::warn!(id = e.id, pec_id = %e.pec_id, recipient = %r, server, %reply, "relay refused");
             lines.push(self.relay_log(
                 e,
-                "inoltro-rifiutato",
+                LogEvent::InoltroRifiutato,
                 std::slice::from_ref(r),
                 &format!("{server}: {reply}"),
             ));
@@ -396,11 +396,9 @@ impl Engine {
         let when = self.now();
         let facts = facts_of(&trace);
         for (recipient, reply) in refused {
-            let Some(r) = trace
-                .recipients
-                .iter_mut()
-                .find(|r| &r.address == recipient && r.open())
-            else {
+            let Some(r) = trace.recipients.iter_mut().find(|r| {
+                &r.address == recipient && r.open() && r.allows(StateEvent::ErroreConsegna)
+            }) else {
                 continue;
             };
             let text = esteso(
@@ -417,14 +415,14 @@ impl Engine {
                 &mut step,
                 &facts,
                 doc,
-                "mancata-consegna",
+                LogEvent::MancataConsegna,
                 recipient,
                 text.clone(),
             )
             .await?;
-            r.state = STATE_ERROR.into();
-            r.detail = text;
-            r.updated = when.unix();
+            if let Err(illegal) = r.apply(StateEvent::ErroreConsegna, when.unix(), text) {
+                tracing::error!(pec_id = %e.pec_id, error = %illegal, "refusal for a recipient that no longer waits");
+            }
         }
         step.trace = Some(trace);
         let settle = step.queue_settle.clone();

@@ -11,8 +11,8 @@ use pecd_signer::mime;
 use pecd_signer::smime::SignError;
 use pecd_signer::{Destinatario, Moment, ReceiptType};
 use pecd_store::{
-    Certification, Certified, Delivery, LogRecord, Outbound, RecipientTrace, TraceRecord,
-    STATE_ACCEPTED, STATE_EXTERNAL,
+    Certification, Certified, Delivery, LogEvent, LogRecord, Outbound, RecipientState,
+    RecipientTrace, TraceRecord,
 };
 
 use crate::delivery::Point;
@@ -166,7 +166,7 @@ pub(crate) fn esteso(code: &str, provider: &str, text: &str) -> String {
 
 pub(crate) fn log(
     when: Moment,
-    event: &str,
+    event: LogEvent,
     facts: &Facts,
     recipients: Vec<String>,
     generated: Vec<String>,
@@ -175,7 +175,7 @@ pub(crate) fn log(
 ) -> LogRecord {
     LogRecord {
         time: when.unix(),
-        event: event.into(),
+        event,
         pec_id: facts.pec_id.clone(),
         msgid: facts.msgid.clone(),
         sender: facts.sender.clone(),
@@ -321,9 +321,9 @@ impl Prepared {
                 });
             }
             let event = if virus {
-                "non-accettazione-virus"
+                LogEvent::NonAccettazioneVirus
             } else {
-                "non-accettazione"
+                LogEvent::NonAccettazione
             };
             let step = Certification {
                 dedup_key: None,
@@ -377,7 +377,7 @@ impl Prepared {
         let mut deliveries = vec![to_sender(acceptance.bytes)];
         let mut logs = vec![log(
             accepted_at,
-            "accettazione",
+            LogEvent::Accettazione,
             &facts,
             rcpts.clone(),
             vec![acceptance_id, facts.pec_id.clone()],
@@ -414,7 +414,7 @@ impl Prepared {
             });
             logs.push(log(
                 received_at,
-                "presa-in-carico",
+                LogEvent::PresaInCarico,
                 &facts,
                 local,
                 vec![taking_id],
@@ -475,11 +475,10 @@ impl Prepared {
                 certified: !external,
                 remote: true,
                 state: if external {
-                    STATE_EXTERNAL
+                    RecipientState::External
                 } else {
-                    STATE_ACCEPTED
-                }
-                .into(),
+                    RecipientState::Accepted
+                },
                 warned: false,
                 updated: accepted_at.unix(),
                 detail: if external {
