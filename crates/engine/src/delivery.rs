@@ -7,8 +7,8 @@ use pecd_signer::smime::SignError;
 use pecd_signer::{breve, Errore, Kind, Moment, ReceiptType, Signer};
 use pecd_store::{Delivery, LogEvent, LogRecord, RecipientState, RecipientTrace};
 
-use crate::submit::{esteso, log};
-use crate::Recipient;
+use crate::facts::esteso;
+use crate::{legal_log, Recipient};
 
 pub(crate) struct Point<'a> {
     pub signer: &'a Signer,
@@ -91,7 +91,7 @@ impl Point<'_> {
             };
             let id = next_id();
             let built = build::build(self.signer, self.provider, facts, &doc, self.when, &id)?;
-            out.logs.push(log(
+            out.logs.push(legal_log::line(
                 self.when,
                 if built.kind == Kind::Delivery {
                     LogEvent::Consegna

@@ -16,9 +16,8 @@ use pecd_signer::Errore;
 use pecd_store::{Certification, LogEvent, LogRecord, QueueEntry, QueueSettle, StateEvent};
 use rustls_pki_types::CertificateDer;
 
-use crate::incoming::facts_of;
+use crate::facts::{esteso, facts_of};
 use crate::smtp_client::{send_batch, Outgoing, RcptOutcome, TlsPolicy};
-use crate::submit::esteso;
 use crate::{Engine, EngineError};
 
 /// What the relay keeps between rounds.
@@ -156,7 +155,7 @@ impl Engine {
             // A certified envelope never leaves after the final timeout notice told the
             // sender it failed (PEC.md §6.2, §6.6).
             let max_age = if e.certified && e.label == ENVELOPE_LABEL {
-                max_age.min(crate::timers::FINAL_AFTER)
+                max_age.min(crate::timeouts::FINAL_AFTER)
             } else {
                 max_age
             };

@@ -9,8 +9,7 @@ use std::time::Duration;
 use pecd_signer::build::Document;
 use pecd_store::{Certification, LogEvent, StateEvent};
 
-use crate::incoming::facts_of;
-use crate::submit::esteso;
+use crate::facts::{esteso, facts_of};
 use crate::{Engine, EngineError};
 
 /// When the warning goes out, after acceptance.
