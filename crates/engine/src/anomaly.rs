@@ -7,6 +7,8 @@ use pecd_common::config::OrdinaryMail;
 use pecd_signer::build;
 use pecd_store::{Certification, Delivery, LogEvent, LogRecord, MailboxId};
 
+use crate::recipients::RecipientDecision;
+
 use crate::{off_thread, Engine, EngineError, Incoming, Recipient};
 
 impl Engine {
@@ -16,7 +18,7 @@ impl Engine {
     pub(crate) async fn receive_ordinary(
         &self,
         sender: &str,
-        recipients: &[(String, Option<MailboxId>)],
+        recipients: &[RecipientDecision],
         message: Vec<u8>,
         policy_applies: bool,
         reason: String,
@@ -25,14 +27,12 @@ impl Engine {
         // reverse path of a PEC domain skipped these checks at RCPT).
         let mut existing: Vec<(String, MailboxId)> = Vec::new();
         let mut refused = false;
-        for (address, _) in recipients {
-            if let Recipient::Active(m) =
-                self.recipient_state(address, message.len() as u64).await?
-            {
-                if policy_applies && self.ordinary_policy(address) == OrdinaryMail::Refuse {
+        for d in recipients {
+            if let Recipient::Active(m) = self.recheck(d, message.len() as u64).await? {
+                if policy_applies && d.policy == OrdinaryMail::Refuse {
                     refused = true;
                 } else {
-                    existing.push((address.clone(), m));
+                    existing.push((d.address.clone(), m));
                 }
             }
         }

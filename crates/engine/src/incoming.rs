@@ -6,18 +6,19 @@
 
 use pecd_signer::inspect::{self, CheckOptions, Report};
 use pecd_signer::{ChainTime, Kind, ProviderEntry};
-use pecd_store::{MailboxId, Ricevuta};
+use pecd_store::Ricevuta;
 
+use crate::recipients::RecipientDecision;
 use crate::{domain_of, off_thread, Engine, EngineError, Incoming};
 
 impl Engine {
     /// Takes a message arriving without AUTH (PEC.md §6.3): `message` already has our
-    /// `Received:` field in front; `recipients` are RCPT TO addresses of our domains with
-    /// their mailbox when it exists.
+    /// `Received:` field in front; `recipients` are the RCPT TO addresses as
+    /// [`Engine::decide_recipient`] decided them.
     pub async fn receive(
         &self,
         sender: &str,
-        recipients: Vec<(String, Option<MailboxId>)>,
+        recipients: Vec<RecipientDecision>,
         message: Vec<u8>,
     ) -> Result<Incoming, EngineError> {
         let anchors = self.anchors();
@@ -115,7 +116,7 @@ impl Engine {
 fn envelope_fault(
     entry: &ProviderEntry,
     report: &Report,
-    recipients: &[(String, Option<MailboxId>)],
+    recipients: &[RecipientDecision],
 ) -> Option<String> {
     let listed = |a: &str| {
         report.daticert.as_ref().is_some_and(|d| {
@@ -141,6 +142,7 @@ fn envelope_fault(
     }
     recipients
         .iter()
-        .find(|(a, _)| !listed(a))
-        .map(|(stray, _)| format!("{stray} is not a certified recipient of the envelope"))
+        .find(|r| !listed(&r.address))
+        .map(|r| r.address.as_str())
+        .map(|stray| format!("{stray} is not a certified recipient of the envelope"))
 }

@@ -10,23 +10,27 @@
 //! tasks [`Engine::run_relay`] (the queue to other providers) and [`Engine::run_timers`] (the
 //! 12 h / 24 h timeouts).
 //!
-//! One module per PEC rule, each naming its PEC.md section: [`submit`] (the Access Point
+//! One module per PEC rule, each naming its PEC.md section: `submit` (the Access Point
 //! entry, §6.1) calls `acceptance` (§6.1, §10.1–§10.4), `transport_envelope` (§3.1),
-//! `taking_charge` (§6.3) and `delivery` (§6.4); [`incoming`] (§6.3) classifies what comes
+//! `taking_charge` (§6.3) and `delivery` (§6.4); `incoming` (§6.3) classifies what comes
 //! from outside and hands it to `taking_charge`, `sender_side` (receipts coming back, §6.5)
 //! or `anomaly` (§3.3); `timeouts` (§6.6) and `relay` (§6.2) run in the background. Below
 //! them: `facts` (what a transaction is about), `legal_log` (§10.5), `routing` (where a
-//! generated message goes) and `loaders` (index, anchors, CRLs). The per-recipient state
+//! generated message goes), `loaders` (index, anchors, CRLs), `recipients` (the one decision
+//! about a recipient at RCPT TO, [`Engine::decide_recipient`]) and `error` (errors with their
+//! SMTP meaning). The per-recipient state
 //! machine of §6.7 is `pecd_store::RecipientState`.
 
 mod acceptance;
 mod anomaly;
 pub mod clock;
 mod delivery;
+mod error;
 mod facts;
 mod incoming;
 mod legal_log;
 mod loaders;
+mod recipients;
 mod relay;
 mod routing;
 pub mod scanner;
@@ -42,15 +46,14 @@ use std::sync::{Arc, RwLock};
 use openssl::x509::{X509Crl, X509};
 use pecd_common::config::{Config, OrdinaryMail};
 use pecd_signer::build::Provider;
-use pecd_signer::smime::SignError;
 use pecd_signer::{Kind, Moment, ProviderIndex, Signer};
-use pecd_store::{
-    Certification, Certified, MailboxId, MailboxState, Store, StoreError, LOG_RETENTION_SECONDS,
-};
+use pecd_store::{Certification, Certified, MailboxId, Store, LOG_RETENTION_SECONDS};
 
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::{EngineError, SmtpReply};
 pub use loaders::{load_anchors, load_crls, load_index, own_entry};
 pub use pecd_signer::mime::MAX_MIME_DEPTH;
+pub use recipients::{RecipientDecision, SenderContext};
 pub use scanner::{Eicar, Scanner};
 pub use submit::{Outcome, Submission};
 
@@ -60,16 +63,6 @@ pub const QUARANTINE: &str = "Quarantine";
 
 /// How many trace locks the engine keeps (see `Engine::lock_trace`).
 const TRACE_LOCK_STRIPES: usize = 64;
-
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    #[error("signing: {0}")]
-    Sign(#[from] SignError),
-    #[error("{0}")]
-    Setup(String),
-}
 
 /// What became of a message at the Incoming Point.
 #[derive(Debug, PartialEq, Eq)]
@@ -319,23 +312,6 @@ impl Engine {
     pub fn ordinary_policy(&self, address: &str) -> OrdinaryMail {
         self.config.pec.ordinary_mail_for(domain_of(address))
     }
-
-    /// Whether a mailbox can take an envelope of `size` bytes: state and free space.
-    async fn recipient_state(&self, address: &str, size: u64) -> Result<Recipient, EngineError> {
-        if !self.is_local(address) {
-            return Ok(if self.is_certified(address) {
-                Recipient::Remote
-            } else {
-                Recipient::External
-            });
-        }
-        Ok(match self.store.find_mailbox(address).await? {
-            None => Recipient::Missing,
-            Some(m) if m.state != MailboxState::Active => Recipient::Revoked,
-            Some(m) if m.used_bytes + size > m.quota_bytes => Recipient::Full,
-            Some(m) => Recipient::Active(m.id),
-        })
-    }
 }
 
 /// Runs blocking work (signing, verification) off the async threads.
@@ -355,10 +331,14 @@ pub(crate) fn domain_of(address: &str) -> &str {
 /// A recipient as the Access Point classifies it (PEC.md §6.1 step 4) and, when ours, as the
 /// Delivery Point finds it (§6.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Recipient {
+pub enum Recipient {
+    /// Our mailbox, active, with room.
     Active(MailboxId),
+    /// Of our domains, with no mailbox.
     Missing,
+    /// Our mailbox, not active.
     Revoked,
+    /// Our mailbox, with no room.
     Full,
     /// Of another PEC provider: the envelope is relayed (§6.2).
     Remote,

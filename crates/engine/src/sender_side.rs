@@ -8,11 +8,12 @@ use pecd_signer::build::Document;
 use pecd_signer::inspect::Report;
 use pecd_signer::{Daticert, Kind, ProviderEntry};
 use pecd_store::{
-    Certification, Certified, Delivery, LogEvent, LogRecord, MailboxId, Ricevuta, StateEvent,
-    TraceRecord, LOG_RETENTION_SECONDS,
+    Certification, Certified, Delivery, LogEvent, LogRecord, Ricevuta, StateEvent, TraceRecord,
+    LOG_RETENTION_SECONDS,
 };
 
 use crate::facts::{esteso, facts_of};
+use crate::recipients::RecipientDecision;
 use crate::{domain_of, Engine, EngineError, Incoming, Recipient};
 
 /// The key that makes a receipt a repeat: the signed entity (what a replay cannot change)
@@ -39,7 +40,7 @@ impl Engine {
         kind: Kind,
         ricevuta: Ricevuta,
         report: Report,
-        recipients: Vec<(String, Option<MailboxId>)>,
+        recipients: Vec<RecipientDecision>,
         message: Vec<u8>,
     ) -> Result<Incoming, EngineError> {
         let d = report.daticert.expect("a valid receipt has daticert");
@@ -49,17 +50,14 @@ impl Engine {
         };
         let (addressed, strays): (Vec<_>, Vec<_>) = recipients
             .iter()
-            .partition(|(a, _)| a.eq_ignore_ascii_case(&addressee));
-        for (stray, _) in &strays {
-            tracing::warn!(provider = %entry.name, kind = kind.name(), recipient = %stray, %addressee, "receipt sent to a recipient it is not addressed to: not delivered");
+            .partition(|r| r.address.eq_ignore_ascii_case(&addressee));
+        for stray in &strays {
+            tracing::warn!(provider = %entry.name, kind = kind.name(), recipient = %stray.address, %addressee, "receipt sent to a recipient it is not addressed to: not delivered");
         }
-        if addressed.is_empty() {
+        let Some(decided) = addressed.first() else {
             return Ok(Incoming::Misaddressed);
-        }
-        let mailbox = match self
-            .recipient_state(&addressee, message.len() as u64)
-            .await?
-        {
+        };
+        let mailbox = match self.recheck(decided, message.len() as u64).await? {
             Recipient::Active(m) => m,
             Recipient::Full if !addressee.eq_ignore_ascii_case(&self.provider.service_address) => {
                 return Ok(Incoming::MailboxFull)

@@ -17,18 +17,27 @@ use crate::delivery::Point;
 use crate::facts::{parse, Certifier, Ids, Parsed};
 use crate::taking_charge::presa_in_carico;
 use crate::transport_envelope;
-use crate::{off_thread, Clock, Engine, EngineError, Recipient, Scanner};
+use crate::{off_thread, Clock, Engine, EngineError, Recipient, RecipientDecision, Scanner};
 
 /// What SMTP hands over at the end of DATA of an authenticated session.
 pub struct Submission {
     /// The authenticated holder, which SMTP has checked equals MAIL FROM (PEC.md §10.2).
     pub sender: String,
-    /// RCPT TO addresses, lower case: ours, other providers' or esterno.
-    pub recipients: Vec<String>,
+    /// RCPT TO, as [`Engine::decide_recipient`] decided each: ours, other providers' or
+    /// esterno.
+    pub recipients: Vec<RecipientDecision>,
     /// The message as the client sent it.
     pub message: Vec<u8>,
     /// Our `Received:` field(s), CRLF-terminated, prepended to the original.
     pub received: String,
+}
+
+/// A submission inside the engine: the RCPT TO addresses only.
+struct Handover {
+    sender: String,
+    recipients: Vec<String>,
+    message: Vec<u8>,
+    received: String,
 }
 
 /// The answer to a submission.
@@ -48,17 +57,25 @@ impl Engine {
     /// Certifies a submission (PEC.md §6.1) and, every recipient being ours, receives and
     /// delivers it (§6.3, §6.4), all in one durable step that returns before SMTP answers.
     pub async fn submit(&self, s: Submission) -> Result<Outcome, EngineError> {
+        // Read again although SMTP read it at MAIL FROM: a holder whose mailbox was deleted
+        // since then is refused for good (there is no mailbox for the receipt).
         let sender = self
             .store
             .find_mailbox(&s.sender)
             .await?
-            .ok_or_else(|| EngineError::Setup(format!("sender mailbox {} is gone", s.sender)))?
+            .ok_or_else(|| EngineError::SenderGone(s.sender.clone()))?
             .id;
         let size = (s.received.len() + s.message.len()) as u64 * 2;
         let mut recipients = Vec::with_capacity(s.recipients.len());
         for r in &s.recipients {
-            recipients.push((r.clone(), self.recipient_state(r, size).await?));
+            recipients.push((r.address.clone(), self.recheck(r, size).await?));
         }
+        let s = Handover {
+            sender: s.sender,
+            recipients: s.recipients.into_iter().map(|r| r.address).collect(),
+            message: s.message,
+            received: s.received,
+        };
         let ctx = Prepared {
             signer: self.signer.clone(),
             provider: self.provider.clone(),
@@ -100,7 +117,7 @@ struct Prepared {
 impl Prepared {
     fn run(
         self,
-        mut s: Submission,
+        mut s: Handover,
         recipients: Vec<(String, Recipient)>,
     ) -> Result<(Certification, Outcome), SignError> {
         if let Cow::Owned(canonical) = mime::canonical_line_ends(&s.message) {
@@ -146,7 +163,7 @@ impl Prepared {
 
     /// The facts of the transaction (PEC.md §7): sender and recipients from the SMTP
     /// envelope, To and Cc only to classify them (§10.2).
-    fn facts(&self, s: &Submission, p: &Parsed) -> Facts {
+    fn facts(&self, s: &Handover, p: &Parsed) -> Facts {
         let msgid = p
             .msgid
             .clone()
@@ -168,7 +185,7 @@ impl Prepared {
     fn accept(
         &self,
         c: &Certifier<'_>,
-        s: &Submission,
+        s: &Handover,
         p: &Parsed,
         recipients: &[(String, Recipient)],
         accepted_at: Moment,

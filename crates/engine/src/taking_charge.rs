@@ -12,12 +12,11 @@ use pecd_signer::build::{Built, Document, Facts, Provider};
 use pecd_signer::inspect::{self, Report};
 use pecd_signer::smime::SignError;
 use pecd_signer::{Moment, ProviderEntry, ReceiptType, Signer};
-use pecd_store::{
-    Certification, Certified, Delivery, LogEvent, LogRecord, MailboxId, LOG_RETENTION_SECONDS,
-};
+use pecd_store::{Certification, Certified, Delivery, LogEvent, LogRecord, LOG_RETENTION_SECONDS};
 
 use crate::delivery::{Delivered, Point};
 use crate::facts::{esteso, parse, Certifier, Ids};
+use crate::recipients::RecipientDecision;
 use crate::{legal_log, off_thread, Engine, EngineError, Incoming, Recipient, Scanner, QUARANTINE};
 
 /// The presa in carico of `ricezione` (the recipients we take charge of) for the provider
@@ -154,13 +153,13 @@ impl Engine {
         &self,
         entry: ProviderEntry,
         report: Report,
-        recipients: Vec<(String, Option<MailboxId>)>,
+        recipients: Vec<RecipientDecision>,
         message: Vec<u8>,
     ) -> Result<Incoming, EngineError> {
         let d = report.daticert.expect("a valid envelope has daticert");
         let entity = report.entity.unwrap_or_default();
         let original = inspect::entity_part(&entity, "postacert.eml").unwrap_or_default();
-        let rcpts: Vec<String> = recipients.iter().map(|(a, _)| a.clone()).collect();
+        let rcpts: Vec<String> = recipients.iter().map(|r| r.address.clone()).collect();
         let facts = Facts {
             pec_id: d.identificativo.clone(),
             msgid: d.msgid.clone(),
@@ -173,10 +172,10 @@ impl Engine {
                 .unwrap_or_default(),
         };
         let mut states = Vec::with_capacity(rcpts.len());
-        for r in &rcpts {
+        for r in &recipients {
             states.push((
-                r.clone(),
-                self.recipient_state(r, message.len() as u64).await?,
+                r.address.clone(),
+                self.recheck(r, message.len() as u64).await?,
             ));
         }
         let when = self.now();
