@@ -5,10 +5,10 @@
 use pecd_signer::build::{self, Built, Document, Facts, Provider};
 use pecd_signer::smime::SignError;
 use pecd_signer::{breve, Errore, Kind, Moment, ReceiptType, Signer};
-use pecd_store::{Delivery, LogRecord, RecipientTrace, STATE_DELIVERED, STATE_ERROR};
+use pecd_store::{Delivery, LogEvent, LogRecord, RecipientState, RecipientTrace};
 
-use crate::submit::{esteso, log};
-use crate::Recipient;
+use crate::facts::esteso;
+use crate::{legal_log, Recipient};
 
 pub(crate) struct Point<'a> {
     pub signer: &'a Signer,
@@ -67,7 +67,7 @@ impl Point<'_> {
                             tipo,
                             original: carried,
                         },
-                        STATE_DELIVERED,
+                        RecipientState::Delivered,
                         format!("ricevuta di avvenuta consegna {}", tipo.as_str()),
                     )
                 }
@@ -84,19 +84,19 @@ impl Point<'_> {
                             errore,
                             esteso: esteso.clone(),
                         },
-                        STATE_ERROR,
+                        RecipientState::Error,
                         esteso,
                     )
                 }
             };
             let id = next_id();
             let built = build::build(self.signer, self.provider, facts, &doc, self.when, &id)?;
-            out.logs.push(log(
+            out.logs.push(legal_log::line(
                 self.when,
                 if built.kind == Kind::Delivery {
-                    "consegna"
+                    LogEvent::Consegna
                 } else {
-                    "mancata-consegna"
+                    LogEvent::MancataConsegna
                 },
                 facts,
                 vec![address.clone()],
@@ -109,7 +109,7 @@ impl Point<'_> {
                 address: address.clone(),
                 certified: true,
                 remote: false,
-                state: state_name.into(),
+                state: state_name,
                 warned: false,
                 updated: self.when.unix(),
                 detail,

@@ -1,36 +1,58 @@
 //! pecd-engine: the PEC rule book between `smtp` and `store` (PEC.md §6). It decides what a
 //! message is and produces what the rules require, signed by `signer`, written to `store` in
-//! one atomic, durable certification step per transaction. No sockets, no disk formats.
+//! one atomic, durable certification step per transaction. It never opens a socket itself:
+//! the queue policy here (retries, batching, the 24 h limit) drives the `relay` crate's SMTP
+//! client, and every byte on disk goes through `store`'s typed API.
 //!
 //! Entry points: [`Engine::new`], [`Engine::submit`] (a user's submission at the Access
 //! Point), [`Engine::receive`] (anything arriving at the Incoming Point from outside:
 //! envelopes, receipts and notices of other providers, ordinary mail), and the two background
 //! tasks [`Engine::run_relay`] (the queue to other providers) and [`Engine::run_timers`] (the
 //! 12 h / 24 h timeouts).
+//!
+//! One module per PEC rule, each naming its PEC.md section: `submit` (the Access Point
+//! entry, §6.1) calls `acceptance` (§6.1, §10.1–§10.4), `transport_envelope` (§3.1),
+//! `taking_charge` (§6.3) and `delivery` (§6.4); `incoming` (§6.3) classifies what comes
+//! from outside and hands it to `taking_charge`, `sender_side` (receipts coming back, §6.5)
+//! or `anomaly` (§3.3); `timeouts` (§6.6) and `relay` (§6.2) run in the background. Below
+//! them: `facts` (what a transaction is about), `legal_log` (§10.5), `routing` (where a
+//! generated message goes), `loaders` (index, anchors, CRLs), `recipients` (the one decision
+//! about a recipient at RCPT TO, [`Engine::decide_recipient`]) and `error` (errors with their
+//! SMTP meaning). The per-recipient state
+//! machine of §6.7 is `pecd_store::RecipientState`.
 
+mod acceptance;
+mod anomaly;
 pub mod clock;
 mod delivery;
+mod error;
+mod facts;
 mod incoming;
+mod legal_log;
+mod loaders;
+mod recipients;
 mod relay;
+mod routing;
 pub mod scanner;
+mod sender_side;
 mod submit;
-mod timers;
+mod taking_charge;
+mod timeouts;
+mod transport_envelope;
 
 use std::sync::{Arc, RwLock};
 
 use openssl::x509::{X509Crl, X509};
 use pecd_common::config::{Config, OrdinaryMail};
-use pecd_signer::build::{self, Document, Facts, Provider};
-use pecd_signer::smime::SignError;
-use pecd_signer::{Moment, ProviderEntry, ProviderIndex, Signer};
-use pecd_store::{
-    Certification, Certified, Delivery, MailboxId, MailboxState, Store, StoreError,
-    LOG_RETENTION_SECONDS,
-};
+use pecd_signer::build::Provider;
+use pecd_signer::{Kind, Moment, ProviderIndex, Signer};
+use pecd_store::{Certification, Certified, MailboxId, Store, LOG_RETENTION_SECONDS};
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use incoming::Incoming;
+pub use error::{EngineError, SmtpReply};
+pub use loaders::{load_anchors, load_crls, load_index, own_entry};
 pub use pecd_signer::mime::MAX_MIME_DEPTH;
+pub use recipients::{RecipientDecision, SenderContext};
 pub use scanner::{Eicar, Scanner};
 pub use submit::{Outcome, Submission};
 
@@ -41,85 +63,36 @@ pub const QUARANTINE: &str = "Quarantine";
 /// How many trace locks the engine keeps (see `Engine::lock_trace`).
 const TRACE_LOCK_STRIPES: usize = 64;
 
-#[derive(Debug, thiserror::Error)]
-pub enum EngineError {
-    #[error("store: {0}")]
-    Store(#[from] StoreError),
-    #[error("signing: {0}")]
-    Sign(#[from] SignError),
-    #[error("{0}")]
-    Setup(String),
-}
-
-/// Our own entry of the provider index (PEC.md §8.2), made from the signing certificate and
-/// `[provider]`: what `pecd index export` prints.
-pub fn own_entry(config: &Config, cert: &X509) -> ProviderEntry {
-    ProviderEntry::own(
-        &config.provider.name,
-        cert,
-        &config.provider.service_address,
-        &config.provider.domains,
-    )
-}
-
-/// The provider index in force (PEC.md §8.3): the entries of `peers.index` when the file
-/// exists, plus our own entry when our signing certificate is given. `pecd serve` and
-/// `pecd verify` both read it here.
-pub fn load_index(config: &Config, own_cert: Option<&X509>) -> Result<ProviderIndex, String> {
-    let path = &config.peers.index;
-    let mut index = if path.exists() {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        ProviderIndex::parse_ldif(&String::from_utf8_lossy(&bytes))
-            .map_err(|e| format!("{}: {e}", path.display()))?
-    } else {
-        ProviderIndex::default()
-    };
-    for e in index.entries() {
-        if e.domains.is_empty() {
-            // §9.3: such a provider's envelopes all become anomalies (their sender is in no
-            // domain it manages).
-            tracing::warn!(provider = %e.name, "provider index entry without managedDomains: its envelopes will be anomalies");
-        }
-    }
-    if let Some(cert) = own_cert {
-        index.push(own_entry(config, cert));
-    }
-    Ok(index)
-}
-
-/// The CA certificates of `path` (PEM); none when the file does not exist, which means the
-/// system's trust store (real providers chain to public roots, PEC.md §9.2).
-pub fn load_anchors(path: &std::path::Path) -> Result<Vec<X509>, String> {
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    X509::stack_from_pem(&bytes).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// The revocation lists of `paths` (`peers.crls`; each file PEM or DER), in order. A file
-/// that is missing or does not parse is an error naming it: pecd does not start with it, and
-/// a SIGHUP keeps the lists in force. A list past its nextUpdate is kept and logged (the
-/// operator's fetch job has stopped; what it revokes stays revoked).
-pub fn load_crls(paths: &[std::path::PathBuf]) -> Result<Vec<X509Crl>, String> {
-    let mut all = Vec::new();
-    let now = openssl::asn1::Asn1Time::days_from_now(0).map_err(|e| e.to_string())?;
-    for path in paths {
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        let crls = pecd_signer::smime::parse_crls(&bytes)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        for crl in &crls {
-            if crl.next_update().is_some_and(|next| next < now) {
-                tracing::warn!(
-                    path = %path.display(),
-                    next_update = %crl.next_update().map(|t| t.to_string()).unwrap_or_default(),
-                    "revocation list past its nextUpdate: fetch a fresh one"
-                );
-            }
-        }
-        all.extend(crls);
-    }
-    Ok(all)
+/// What became of a message at the Incoming Point.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Incoming {
+    /// A valid envelope of another provider: taken in charge, delivered, receipts queued.
+    Envelope { pec_id: String },
+    /// The same envelope was taken in charge before (the peer retried after a lost reply).
+    Duplicate { pec_id: String },
+    /// A valid envelope carrying malware: quarantined, rilevazione virus queued (§6.3).
+    VirusDetected { pec_id: String, finding: String },
+    /// A valid receipt or notice of another provider, delivered unchanged.
+    Receipt { kind: Kind },
+    /// Delivered inside a busta di anomalia: ordinary mail by policy, or a message signed by a
+    /// listed provider that is not formally correct (the reason).
+    Anomaly { reason: String },
+    /// Ordinary mail the recipients' domain refuses.
+    Refused,
+    /// Ordinary mail with malware, refused.
+    Infected(String),
+    /// No recipient has a mailbox here.
+    NoMailbox,
+    /// MIME containers nested deeper than [`pecd_signer::mime::MAX_MIME_DEPTH`]: refused
+    /// before any parser walks it.
+    TooDeep,
+    /// The same receipt or notice was delivered before (a peer's retry, or a replay).
+    RepeatedReceipt { kind: Kind },
+    /// A receipt or notice sent to recipients it is not addressed to (its daticert names
+    /// another addressee): delivered to nobody.
+    Misaddressed,
+    /// The addressee of a receipt has no room for it now; the peer should retry.
+    MailboxFull,
 }
 
 /// What peers are trusted with, reloaded together on SIGHUP (PEC.md §8.3, §9.3).
@@ -287,38 +260,6 @@ impl Engine {
         Ok(done)
     }
 
-    /// Signs a notice for our sender about one recipient of the transaction of `facts` (a
-    /// mancata consegna, per virus or by timeout) and adds it, with its log line `event`, to
-    /// `step`. Signing runs off the async threads.
-    async fn notify_sender(
-        &self,
-        step: &mut Certification,
-        facts: &Facts,
-        doc: Document<'static>,
-        event: &str,
-        recipient: &str,
-        detail: String,
-    ) -> Result<(), EngineError> {
-        let when = self.now();
-        let id = self.new_id(when);
-        let (signer, provider, owned) = (self.signer.clone(), self.provider.clone(), facts.clone());
-        let built =
-            off_thread(move || build::build(&signer, &provider, &owned, &doc, when, &id)).await??;
-        self.route(&facts.sender, &facts.pec_id, built.kind.name(), built.bytes)
-            .await?
-            .add_to(step);
-        step.log.push(submit::log(
-            when,
-            event,
-            facts,
-            vec![recipient.to_string()],
-            vec![built.message_id],
-            &self.provider.name,
-            detail,
-        ));
-        Ok(())
-    }
-
     /// Holds the trace of `pec_id` for a read-modify-write.
     async fn lock_trace(&self, pec_id: &str) -> tokio::sync::MutexGuard<'_, ()> {
         use std::hash::{Hash, Hasher};
@@ -350,37 +291,6 @@ impl Engine {
         !self.is_local(address) && self.is_certified(address)
     }
 
-    /// Where a message we generate for `to` goes: the mailbox, when `to` is ours (none when
-    /// it does not exist), or the relay queue.
-    async fn route(
-        &self,
-        to: &str,
-        pec_id: &str,
-        label: &str,
-        bytes: Vec<u8>,
-    ) -> Result<Route, EngineError> {
-        if self.is_local(to) {
-            return Ok(match self.store.find_mailbox(to).await? {
-                Some(m) => Route::Local(Delivery {
-                    mailbox: m.id,
-                    folder: "INBOX".into(),
-                    bytes,
-                }),
-                None => Route::Nowhere,
-            });
-        }
-        Ok(Route::Relay(pecd_store::Outbound {
-            pec_id: pec_id.to_string(),
-            sender: self.provider.service_address.clone(),
-            recipients: vec![to.to_ascii_lowercase()],
-            domain: domain_of(to).to_ascii_lowercase(),
-            certified: self.is_certified(to),
-            label: label.to_string(),
-            created: self.clock.now(),
-            bytes,
-        }))
-    }
-
     /// A fresh identifier of ours: `pecd.<local time>.<random>@<first PEC domain>` (PEC.md §5:
     /// unique across the PEC system).
     fn new_id(&self, when: Moment) -> String {
@@ -401,23 +311,6 @@ impl Engine {
     pub fn ordinary_policy(&self, address: &str) -> OrdinaryMail {
         self.config.pec.ordinary_mail_for(domain_of(address))
     }
-
-    /// Whether a mailbox can take an envelope of `size` bytes: state and free space.
-    async fn recipient_state(&self, address: &str, size: u64) -> Result<Recipient, EngineError> {
-        if !self.is_local(address) {
-            return Ok(if self.is_certified(address) {
-                Recipient::Remote
-            } else {
-                Recipient::External
-            });
-        }
-        Ok(match self.store.find_mailbox(address).await? {
-            None => Recipient::Missing,
-            Some(m) if m.state != MailboxState::Active => Recipient::Revoked,
-            Some(m) if m.used_bytes + size > m.quota_bytes => Recipient::Full,
-            Some(m) => Recipient::Active(m.id),
-        })
-    }
 }
 
 /// Runs blocking work (signing, verification) off the async threads.
@@ -437,32 +330,17 @@ pub(crate) fn domain_of(address: &str) -> &str {
 /// A recipient as the Access Point classifies it (PEC.md §6.1 step 4) and, when ours, as the
 /// Delivery Point finds it (§6.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Recipient {
+pub enum Recipient {
+    /// Our mailbox, active, with room.
     Active(MailboxId),
+    /// Of our domains, with no mailbox.
     Missing,
+    /// Our mailbox, not active.
     Revoked,
+    /// Our mailbox, with no room.
     Full,
     /// Of another PEC provider: the envelope is relayed (§6.2).
     Remote,
     /// Of no PEC provider: the envelope leaves as ordinary mail (§6.8).
     External,
-}
-
-/// Where a generated message goes.
-enum Route {
-    Local(Delivery),
-    Relay(pecd_store::Outbound),
-    /// To a mailbox of ours that does not exist.
-    Nowhere,
-}
-
-impl Route {
-    /// Adds the message to a certification step.
-    fn add_to(self, step: &mut Certification) {
-        match self {
-            Route::Local(d) => step.deliveries.push(d),
-            Route::Relay(o) => step.queue.push(o),
-            Route::Nowhere => {}
-        }
-    }
 }

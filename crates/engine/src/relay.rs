@@ -13,10 +13,9 @@ use pecd_common::config::Config;
 use pecd_relay::{send_batch, MxResolver, Outgoing, RcptOutcome, RootCertStore, Target, TlsPolicy};
 use pecd_signer::build::Document;
 use pecd_signer::Errore;
-use pecd_store::{Certification, LogRecord, QueueEntry, QueueSettle, STATE_ERROR};
+use pecd_store::{Certification, LogEvent, LogRecord, QueueEntry, QueueSettle, StateEvent};
 
-use crate::incoming::facts_of;
-use crate::submit::esteso;
+use crate::facts::{esteso, facts_of};
 use crate::{Engine, EngineError};
 
 /// What the relay keeps between rounds.
@@ -106,7 +105,7 @@ impl Engine {
         };
         let line = self.relay_log(
             &e,
-            "inoltro-annullato",
+            LogEvent::InoltroAnnullato,
             &e.recipients,
             "deleted by the operator",
         );
@@ -116,13 +115,13 @@ impl Engine {
     fn relay_log(
         &self,
         e: &QueueEntry,
-        event: &str,
+        event: LogEvent,
         recipients: &[String],
         detail: &str,
     ) -> LogRecord {
         LogRecord {
             time: self.clock.now(),
-            event: event.into(),
+            event,
             pec_id: e.pec_id.clone(),
             msgid: None,
             sender: e.sender.clone(),
@@ -144,7 +143,7 @@ impl Engine {
             // A certified envelope never leaves after the final timeout notice told the
             // sender it failed (PEC.md §6.2, §6.6).
             let max_age = if e.certified && e.label == ENVELOPE_LABEL {
-                max_age.min(crate::timers::FINAL_AFTER)
+                max_age.min(crate::timeouts::FINAL_AFTER)
             } else {
                 max_age
             };
@@ -152,7 +151,7 @@ impl Engine {
                 tracing::warn!(id = e.id, pec_id = %e.pec_id, domain = %e.domain, "queued message expired");
                 let line = self.relay_log(
                     &e,
-                    "inoltro-scaduto",
+                    LogEvent::InoltroScaduto,
                     &e.recipients,
                     &format!("not delivered within {max_age} s: {}", e.last_error),
                 );
@@ -267,7 +266,7 @@ impl Engine {
             tracing::info!(id = e.id, pec_id = %e.pec_id, recipient = %r, server, "relayed");
             lines.push(self.relay_log(
                 e,
-                "inoltro",
+                LogEvent::Inoltro,
                 std::slice::from_ref(r),
                 &format!("{server}: {reply}"),
             ));
@@ -276,7 +275,7 @@ impl Engine {
             tracing::warn!(id = e.id, pec_id = %e.pec_id, recipient = %r, server, %reply, "relay refused");
             lines.push(self.relay_log(
                 e,
-                "inoltro-rifiutato",
+                LogEvent::InoltroRifiutato,
                 std::slice::from_ref(r),
                 &format!("{server}: {reply}"),
             ));
@@ -336,11 +335,9 @@ impl Engine {
         let when = self.now();
         let facts = facts_of(&trace);
         for (recipient, reply) in refused {
-            let Some(r) = trace
-                .recipients
-                .iter_mut()
-                .find(|r| &r.address == recipient && r.open())
-            else {
+            let Some(r) = trace.recipients.iter_mut().find(|r| {
+                &r.address == recipient && r.open() && r.allows(StateEvent::ErroreConsegna)
+            }) else {
                 continue;
             };
             let text = esteso(
@@ -357,14 +354,14 @@ impl Engine {
                 &mut step,
                 &facts,
                 doc,
-                "mancata-consegna",
+                LogEvent::MancataConsegna,
                 recipient,
                 text.clone(),
             )
             .await?;
-            r.state = STATE_ERROR.into();
-            r.detail = text;
-            r.updated = when.unix();
+            if let Err(illegal) = r.apply(StateEvent::ErroreConsegna, when.unix(), text) {
+                tracing::error!(pec_id = %e.pec_id, error = %illegal, "refusal for a recipient that no longer waits");
+            }
         }
         step.trace = Some(trace);
         let settle = step.queue_settle.clone();

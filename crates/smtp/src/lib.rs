@@ -5,7 +5,9 @@
 //! Rules enforced here: AUTH PLAIN/LOGIN only under TLS; after AUTH, MAIL FROM must be the
 //! authenticated mailbox; without AUTH, mail is taken on the smtp listener only for existing
 //! mailboxes of our own domains and never relayed; the per-sender limit at MAIL FROM; sizes,
-//! recipients, line length, connections per IP and idle time bounded by configuration. At
+//! recipients, line length, connections per IP and idle time bounded by configuration. Each
+//! RCPT TO is decided by one engine call (`Engine::decide_recipient`), carried with the
+//! transaction and handed back at the end of DATA; engine errors carry their SMTP reply. At
 //! the end of DATA the message goes to the PEC engine (`pecd_engine`): a submission is
 //! certified, ordinary mail wrapped or refused; the reply comes once the result is durable.
 //!

@@ -5,6 +5,7 @@
 use std::fmt::Write;
 
 use pecd_common::net::Full;
+use pecd_engine::{EngineError, Incoming, Outcome, MAX_MIME_DEPTH};
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reply {
@@ -125,6 +126,155 @@ impl Reply {
             "4.3.0",
             "Temporary failure storing the message; try again later",
         )
+    }
+    /// The reply of an engine error: its own code, enhanced code and safe text.
+    pub fn from_engine(e: &EngineError) -> Reply {
+        let r = e.smtp_reply();
+        Reply::new(r.code, r.enhanced, r.text)
+    }
+    pub fn greeting(hostname: &str) -> Reply {
+        Reply::new(220, "", format!("{hostname} ESMTP pecd"))
+    }
+    pub fn helo(hostname: &str, client: &str) -> Reply {
+        Reply::new(250, "", format!("{hostname} greets {client}"))
+    }
+    pub fn starttls_ready() -> Reply {
+        Reply::new(220, "2.0.0", "Ready to start TLS")
+    }
+    pub fn vrfy() -> Reply {
+        Reply::new(
+            252,
+            "2.5.0",
+            "Cannot VRFY user, but will accept the message",
+        )
+    }
+    pub fn help() -> Reply {
+        Reply::new(214, "2.0.0", "See RFC 5321")
+    }
+    pub fn bye() -> Reply {
+        Reply::new(221, "2.0.0", "Bye")
+    }
+    /// A SASL challenge (RFC 4954 §4), already base64.
+    pub fn sasl_challenge(challenge: &str) -> Reply {
+        Reply::new(334, "", challenge)
+    }
+    pub fn unknown_mechanism() -> Reply {
+        Reply::new(504, "5.5.4", "Unrecognised authentication mechanism")
+    }
+    pub fn auth_cancelled() -> Reply {
+        Reply::new(501, "5.0.0", "Authentication cancelled")
+    }
+    pub fn auth_malformed() -> Reply {
+        Reply::new(501, "5.5.2", "Malformed authentication response")
+    }
+    pub fn auth_ok() -> Reply {
+        Reply::new(235, "2.7.0", "Authentication successful")
+    }
+    pub fn auth_unavailable() -> Reply {
+        Reply::new(454, "4.7.0", "Temporary authentication failure")
+    }
+    pub fn bad_sender_syntax() -> Reply {
+        Reply::new(501, "5.1.7", "Bad sender address syntax")
+    }
+    pub fn bad_recipient_syntax() -> Reply {
+        Reply::new(501, "5.1.3", "Bad recipient address syntax")
+    }
+    /// MAIL FROM of a holder whose mailbox was deleted after AUTH.
+    pub fn sender_gone() -> Reply {
+        Reply::new(550, "5.7.1", "Mailbox no longer exists")
+    }
+    pub fn sender_revoked() -> Reply {
+        Reply::new(550, "5.7.1", "Mailbox revoked: it can no longer send")
+    }
+    pub fn sender_ok() -> Reply {
+        Reply::new(250, "2.1.0", "Sender OK")
+    }
+    pub fn recipient_ok() -> Reply {
+        Reply::new(250, "2.1.5", "Recipient OK")
+    }
+    pub fn start_data() -> Reply {
+        Reply::new(354, "", "Start mail input; end with <CRLF>.<CRLF>")
+    }
+    pub fn invalid_parameter(param: &str) -> Reply {
+        Reply::new(501, "5.5.4", format!("Invalid parameter {param}"))
+    }
+    pub fn unsupported_parameter(param: &str) -> Reply {
+        Reply::new(504, "5.5.4", format!("Unsupported parameter {param}"))
+    }
+    pub fn response_too_long() -> Reply {
+        Reply::new(500, "5.5.2", "Line too long")
+    }
+    /// The end of an authenticated submission (PEC.md §6.1).
+    pub fn for_outcome(outcome: &Outcome) -> Reply {
+        match outcome {
+            Outcome::Accepted { pec_id } => Reply::ok(format!("Message accepted as {pec_id}")),
+            Outcome::Duplicate { pec_id } => {
+                Reply::ok(format!("Message accepted as {pec_id} (already certified)"))
+            }
+            Outcome::NotAccepted { reason } => Reply::new(
+                550,
+                "5.7.1",
+                format!("Not accepted into PEC: {reason}; an avviso di non accettazione was sent"),
+            ),
+            Outcome::Infected { finding } => Reply::new(
+                554,
+                "5.7.0",
+                format!("Virus found ({finding}); the message was not accepted"),
+            ),
+        }
+    }
+    /// The end of a message from outside (PEC.md §6.3); `id` names our transaction.
+    pub fn for_incoming(incoming: &Incoming, id: &str) -> Reply {
+        match incoming {
+            Incoming::Envelope { pec_id } => {
+                Reply::ok(format!("Envelope {pec_id} taken in charge"))
+            }
+            Incoming::Duplicate { pec_id } => {
+                Reply::ok(format!("Envelope {pec_id} already taken in charge"))
+            }
+            Incoming::VirusDetected { pec_id, .. } => Reply::ok(format!(
+                "Envelope {pec_id} taken; virus found, not delivered"
+            )),
+            Incoming::Receipt { .. } => Reply::ok(format!("Receipt accepted as {id}")),
+            Incoming::Anomaly { .. } => Reply::ok(format!("Message accepted as {id}")),
+            Incoming::Refused => Reply::new(
+                550,
+                "5.7.1",
+                "This mailbox accepts certified mail (PEC) only",
+            ),
+            Incoming::Infected(finding) => Reply::new(
+                554,
+                "5.7.0",
+                format!("Virus found ({finding}); message refused"),
+            ),
+            Incoming::NoMailbox => Reply::new(550, "5.1.1", "No such mailbox here"),
+            Incoming::TooDeep => Reply::new(
+                554,
+                "5.6.0",
+                format!("MIME parts nested deeper than {MAX_MIME_DEPTH} levels"),
+            ),
+            Incoming::RepeatedReceipt { .. } => Reply::ok("Receipt already delivered"),
+            Incoming::Misaddressed => Reply::new(
+                550,
+                "5.7.1",
+                "This receipt is not addressed to this recipient",
+            ),
+            Incoming::MailboxFull => Reply::new(452, "4.2.2", "Mailbox full, try again later"),
+        }
+    }
+    /// The reply to a command line smtp-proto could not parse.
+    pub fn parse_error(e: smtp_proto::Error) -> Reply {
+        use smtp_proto::Error as E;
+        match e {
+            E::UnknownCommand => Reply::unknown_command(),
+            E::InvalidSenderAddress => Reply::bad_sender_syntax(),
+            E::InvalidRecipientAddress => Reply::bad_recipient_syntax(),
+            E::SyntaxError { syntax } => Reply::syntax(format!("Syntax: {syntax}")),
+            E::InvalidParameter { param } => Reply::invalid_parameter(param),
+            E::UnsupportedParameter { param } => Reply::unsupported_parameter(&param),
+            E::ResponseTooLong => Reply::response_too_long(),
+            E::NeedsMoreData { .. } | E::InvalidResponse { .. } => Reply::syntax("Syntax error"),
+        }
     }
     pub fn too_many_connections(full: Full) -> Reply {
         let text = match full {

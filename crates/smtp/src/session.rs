@@ -14,8 +14,8 @@ use pecd_common::address::Address;
 use pecd_common::input::{Input, Line, Read};
 use pecd_common::net::write_out_within;
 use pecd_common::throttle::login_key;
-use pecd_engine::{Incoming, Outcome, Submission};
-use pecd_store::{Mailbox, MailboxId, MailboxState};
+use pecd_engine::{Incoming, Outcome, RecipientDecision, SenderContext, Submission};
+use pecd_store::{Mailbox, MailboxState};
 use smtp_proto::{Request, AUTH_LOGIN, AUTH_PLAIN};
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio_util::sync::CancellationToken;
@@ -39,10 +39,9 @@ pub enum End {
 struct Transaction {
     /// Envelope sender, lower-cased; empty for the null reverse-path.
     from: String,
-    /// Recipients accepted so far: address, and the mailbox for ordinary mail (an
-    /// authenticated submission's recipients are looked up by the PEC engine, which answers
-    /// an unknown one with an avviso di mancata consegna).
-    recipients: Vec<(String, Option<MailboxId>)>,
+    /// Recipients accepted so far, as the PEC engine decided each at RCPT; the end of DATA
+    /// hands the decisions back to it.
+    recipients: Vec<RecipientDecision>,
     /// Message bytes collected by BDAT chunks.
     chunks: Vec<u8>,
     chunks_too_big: bool,
@@ -135,8 +134,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
 
     pub async fn run(&mut self) -> std::io::Result<End> {
         if !self.tls || self.listener == Listener::Submissions {
-            let greeting = format!("{} ESMTP pecd", self.ctx.config.smtp.hostname);
-            self.reply(Reply::new(220, "", greeting));
+            self.reply(Reply::greeting(&self.ctx.config.smtp.hostname));
         }
         loop {
             let line = match self.line().await? {
@@ -152,7 +150,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             let request = match Request::parse(&mut with_crlf.iter()) {
                 Ok(r) => r,
                 Err(e) => {
-                    self.reply(parse_error(e));
+                    self.reply(Reply::parse_error(e));
                     continue;
                 }
             };
@@ -164,7 +162,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                     if self.tls || self.listener != Listener::Smtp {
                         self.reply(Reply::bad_sequence("TLS already active"));
                     } else {
-                        self.reply(Reply::new(220, "2.0.0", "Ready to start TLS"));
+                        self.reply(Reply::starttls_ready());
                         self.flush().await?;
                         return Ok(End::StartTls);
                     }
@@ -187,14 +185,10 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                     self.reply(Reply::ok("Reset"));
                 }
                 Request::Noop { .. } => self.reply(Reply::ok("OK")),
-                Request::Vrfy { .. } => self.reply(Reply::new(
-                    252,
-                    "2.5.0",
-                    "Cannot VRFY user, but will accept the message",
-                )),
-                Request::Help { .. } => self.reply(Reply::new(214, "2.0.0", "See RFC 5321")),
+                Request::Vrfy { .. } => self.reply(Reply::vrfy()),
+                Request::Help { .. } => self.reply(Reply::help()),
                 Request::Quit => {
-                    self.reply(Reply::new(221, "2.0.0", "Bye"));
+                    self.reply(Reply::bye());
                     self.flush().await?;
                     self.stream.shutdown().await?;
                     return Ok(End::Closed);
@@ -227,15 +221,14 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             let reply = ehlo::reply(&self.ctx.config.smtp.hostname, &client, &self.ehlo_state());
             self.out.extend_from_slice(&reply);
         } else {
-            let text = format!("{} greets {client}", self.ctx.config.smtp.hostname);
-            self.reply(Reply::new(250, "", text));
+            self.reply(Reply::helo(&self.ctx.config.smtp.hostname, &client));
         }
         self.helo = Some(client);
     }
 
     /// Reads one SASL response line.
     async fn sasl_line(&mut self, challenge: &str) -> std::io::Result<Result<Vec<u8>, SaslError>> {
-        self.reply(Reply::new(334, "", challenge));
+        self.reply(Reply::sasl_challenge(challenge));
         match self.line().await? {
             Some(Line::Text(l)) => Ok(sasl::decode(&l)),
             Some(Line::TooLong) => Ok(Err(SaslError::Malformed)),
@@ -283,25 +276,17 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 Err(e) => Err(e),
             }
         } else {
-            self.reply(Reply::new(
-                504,
-                "5.5.4",
-                "Unrecognised authentication mechanism",
-            ));
+            self.reply(Reply::unknown_mechanism());
             return Ok(());
         };
         let (login, secret) = match credentials {
             Ok(c) => c,
             Err(SaslError::Cancelled) => {
-                self.reply(Reply::new(501, "5.0.0", "Authentication cancelled"));
+                self.reply(Reply::auth_cancelled());
                 return Ok(());
             }
             Err(SaslError::Malformed) => {
-                self.reply(Reply::new(
-                    501,
-                    "5.5.2",
-                    "Malformed authentication response",
-                ));
+                self.reply(Reply::auth_malformed());
                 return Ok(());
             }
         };
@@ -310,11 +295,9 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             Ok(mailbox) => {
                 tracing::info!(peer = %self.peer, login = %mailbox.address, "SMTP authenticated");
                 self.user = Some(mailbox);
-                self.reply(Reply::new(235, "2.7.0", "Authentication successful"));
+                self.reply(Reply::auth_ok());
             }
-            Err(AuthError::Unavailable) => {
-                self.reply(Reply::new(454, "4.7.0", "Temporary authentication failure"))
-            }
+            Err(AuthError::Unavailable) => self.reply(Reply::auth_unavailable()),
             Err(AuthError::Expired) => {
                 tracing::warn!(peer = %self.peer, login = ?login_key(&login), "SMTP authentication failed: password expired");
                 self.reply(Reply::password_expired());
@@ -350,7 +333,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             }
             None => {
                 if !from.is_empty() && Address::parse(&from).is_err() {
-                    return self.reply(Reply::new(501, "5.1.7", "Bad sender address syntax"));
+                    return self.reply(Reply::bad_sender_syntax());
                 }
             }
             Some(user) => {
@@ -360,17 +343,11 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 // Fresh settings at every message, so `pecctl mailbox set` applies at once.
                 let mailbox = match self.ctx.store.find_mailbox(&user.address).await {
                     Ok(Some(m)) => m,
-                    Ok(None) => {
-                        return self.reply(Reply::new(550, "5.7.1", "Mailbox no longer exists"))
-                    }
+                    Ok(None) => return self.reply(Reply::sender_gone()),
                     Err(_) => return self.reply(Reply::store_unavailable()),
                 };
                 if mailbox.state != MailboxState::Active {
-                    return self.reply(Reply::new(
-                        550,
-                        "5.7.1",
-                        "Mailbox revoked: it can no longer send",
-                    ));
+                    return self.reply(Reply::sender_revoked());
                 }
                 let limit = mailbox
                     .settings
@@ -390,7 +367,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             chunks: Vec::new(),
             chunks_too_big: false,
         });
-        self.reply(Reply::new(250, "2.1.0", "Sender OK"));
+        self.reply(Reply::sender_ok());
     }
 
     async fn rcpt(&mut self, address: String) {
@@ -402,66 +379,36 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             return self.reply(Reply::too_many_recipients(max));
         }
         let Ok(rcpt) = Address::parse(&address) else {
-            return self.reply(Reply::new(501, "5.1.3", "Bad recipient address syntax"));
+            return self.reply(Reply::bad_recipient_syntax());
         };
-        // An authenticated holder may write to anyone: the PEC engine delivers to our
-        // mailboxes (an unknown one gets an avviso di mancata consegna) and relays the rest
-        // to other providers or, for esterno recipients, to the Internet (PEC.md §6.1, §6.8).
-        // Without AUTH only our domains are served.
-        if self.user.is_none() && !self.ctx.config.provider.serves(&rcpt) {
-            return self.reply(Reply::no_relay(rcpt.as_str()));
-        }
-        let from_peer = self.ctx.engine.is_peer_address(&tx.from);
-        let mailbox = if self.user.is_some() {
-            None
-        } else if from_peer {
-            // Possibly another provider's envelope or receipt: an unknown, disabled or full
-            // mailbox gets its avviso di mancata consegna at the end of DATA (PEC.md §6.4),
-            // so the recipient is not refused here.
-            match self.ctx.store.find_mailbox(rcpt.as_str()).await {
-                Ok(m) => m.map(|m| m.id),
-                Err(_) => return self.reply(Reply::store_unavailable()),
-            }
-        } else {
-            match self.ordinary_recipient(&rcpt).await {
-                Ok(id) => Some(id),
-                Err(refusal) => return self.reply(refusal),
+        // One engine call decides (PEC.md §6.1, §6.3, §6.8): an authenticated holder may
+        // write to anyone; without AUTH only our domains are served, and ordinary mail only
+        // for existing, active mailboxes with room that share one ordinary-mail policy.
+        let sender = match self.user {
+            Some(_) => SenderContext::Holder,
+            None => SenderContext::Outside {
+                reverse_path: &tx.from,
+            },
+        };
+        let decided = self
+            .ctx
+            .engine
+            .decide_recipient(&sender, rcpt.as_str(), &tx.recipients)
+            .await;
+        let decision = match decided {
+            Ok(d) => d,
+            Err(e) => {
+                if e.smtp_reply().code == 451 {
+                    tracing::error!(error = %e, recipient = %rcpt.as_str(), "deciding a recipient failed");
+                }
+                return self.reply(Reply::from_engine(&e));
             }
         };
         let tx = self.tx.as_mut().expect("checked above");
-        if !tx.recipients.iter().any(|(a, _)| a == rcpt.as_str()) {
-            tx.recipients.push((rcpt.as_str().to_string(), mailbox));
+        if !tx.recipients.iter().any(|r| r.address == decision.address) {
+            tx.recipients.push(decision);
         }
-        self.reply(Reply::new(250, "2.1.5", "Recipient OK"));
-    }
-
-    /// The mailbox of a recipient of ordinary mail (no AUTH): it must exist, be active and
-    /// have space, and share the transaction's ordinary-mail policy, since the end of DATA
-    /// can only answer once.
-    async fn ordinary_recipient(&self, rcpt: &Address) -> Result<MailboxId, Reply> {
-        let mailbox = match self.ctx.store.find_mailbox(rcpt.as_str()).await {
-            Ok(Some(m)) => m,
-            Ok(None) => return Err(Reply::no_such_mailbox(rcpt.as_str())),
-            Err(_) => return Err(Reply::store_unavailable()),
-        };
-        if mailbox.state != MailboxState::Active {
-            return Err(Reply::mailbox_disabled(rcpt.as_str()));
-        }
-        if mailbox.used_bytes >= mailbox.quota_bytes {
-            return Err(Reply::mailbox_full(rcpt.as_str()));
-        }
-        let engine = &self.ctx.engine;
-        let first = self.tx.as_ref().and_then(|tx| tx.recipients.first());
-        if let Some((first, _)) = first {
-            if engine.ordinary_policy(first) != engine.ordinary_policy(rcpt.as_str()) {
-                return Err(Reply::new(
-                    452,
-                    "4.5.3",
-                    "Recipients of domains with another ordinary-mail policy: send them in a separate transaction",
-                ));
-            }
-        }
-        Ok(mailbox.id)
+        self.reply(Reply::recipient_ok());
     }
 
     fn ready_for_data(&mut self) -> bool {
@@ -482,11 +429,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         if !self.ready_for_data() {
             return Ok(());
         }
-        self.reply(Reply::new(
-            354,
-            "",
-            "Start mail input; end with <CRLF>.<CRLF>",
-        ));
+        self.reply(Reply::start_data());
         let max = self.ctx.config.limits.max_message_bytes as usize;
         let mut receiver = DataReceiver::new(max);
         loop {
@@ -567,123 +510,83 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             id: &id,
         };
         let received = message::received(&trace);
-        let engine = self.ctx.engine.clone();
-        if self.user.is_some() {
-            let submission = Submission {
-                sender: tx.from.clone(),
-                recipients: tx.recipients.iter().map(|(a, _)| a.clone()).collect(),
-                message,
-                received,
-            };
-            let reply = match engine.submit(submission).await {
-                Ok(Outcome::Accepted { pec_id }) => {
-                    tracing::info!(%pec_id, sender = %tx.from, recipients = tx.recipients.len(), "message accepted into PEC");
-                    Reply::ok(format!("Message accepted as {pec_id}"))
-                }
-                Ok(Outcome::Duplicate { pec_id }) => {
-                    tracing::info!(%pec_id, sender = %tx.from, "retried submission: already certified");
-                    Reply::ok(format!("Message accepted as {pec_id} (already certified)"))
-                }
-                Ok(Outcome::NotAccepted { reason }) => {
-                    tracing::info!(sender = %tx.from, %reason, "submission not accepted");
-                    Reply::new(
-                        550,
-                        "5.7.1",
-                        format!("Not accepted into PEC: {reason}; an avviso di non accettazione was sent"),
-                    )
-                }
-                Ok(Outcome::Infected { finding }) => {
-                    tracing::warn!(sender = %tx.from, %finding, "submission with malware refused");
-                    Reply::new(
-                        554,
-                        "5.7.0",
-                        format!("Virus found ({finding}); the message was not accepted"),
-                    )
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, sender = %tx.from, "certifying a submission failed");
-                    Reply::store_unavailable()
-                }
-            };
-            return self.reply(reply);
-        }
-        let mut full = received.into_bytes();
-        full.extend_from_slice(&message);
-        let count = tx.recipients.len();
-        let reply = match engine.receive(&tx.from, tx.recipients, full).await {
-            Ok(Incoming::Envelope { pec_id }) => {
-                tracing::info!(%pec_id, sender = %tx.from, recipients = count, "envelope of another provider taken in charge");
-                Reply::ok(format!("Envelope {pec_id} taken in charge"))
-            }
-            Ok(Incoming::Duplicate { pec_id }) => {
-                Reply::ok(format!("Envelope {pec_id} already taken in charge"))
-            }
-            Ok(Incoming::VirusDetected { pec_id, finding }) => {
-                tracing::warn!(%pec_id, %finding, "envelope of another provider with malware: rilevazione virus sent");
-                Reply::ok(format!(
-                    "Envelope {pec_id} taken; virus found, not delivered"
-                ))
-            }
-            Ok(Incoming::Receipt { kind }) => {
-                tracing::info!(id = %id, kind = kind.name(), sender = %tx.from, "receipt of another provider delivered");
-                Reply::ok(format!("Receipt accepted as {id}"))
-            }
-            Ok(Incoming::Anomaly { reason }) => {
-                tracing::info!(id = %id, sender = %tx.from, recipients = count, %reason, "delivered in a busta di anomalia");
-                Reply::ok(format!("Message accepted as {id}"))
-            }
-            Ok(Incoming::Refused) => Reply::new(
-                550,
-                "5.7.1",
-                "This mailbox accepts certified mail (PEC) only",
-            ),
-            Ok(Incoming::Infected(finding)) => Reply::new(
-                554,
-                "5.7.0",
-                format!("Virus found ({finding}); message refused"),
-            ),
-            Ok(Incoming::NoMailbox) => Reply::new(550, "5.1.1", "No such mailbox here"),
-            Ok(Incoming::TooDeep) => Reply::new(
-                554,
-                "5.6.0",
-                format!(
-                    "MIME parts nested deeper than {} levels",
-                    pecd_engine::MAX_MIME_DEPTH
-                ),
-            ),
-            Ok(Incoming::RepeatedReceipt { kind }) => {
-                tracing::info!(id = %id, kind = kind.name(), sender = %tx.from, "repeated receipt of another provider: not delivered again");
-                Reply::ok("Receipt already delivered")
-            }
-            Ok(Incoming::Misaddressed) => Reply::new(
-                550,
-                "5.7.1",
-                "This receipt is not addressed to this recipient",
-            ),
-            Ok(Incoming::MailboxFull) => Reply::new(452, "4.2.2", "Mailbox full, try again later"),
-            Err(e) => {
-                tracing::error!(id = %id, error = %e, "storing incoming mail failed");
-                Reply::store_unavailable()
-            }
+        let reply = if self.user.is_some() {
+            self.submit(tx, message, received).await
+        } else {
+            let mut full = received.into_bytes();
+            full.extend_from_slice(&message);
+            self.receive(tx, full, &id).await
         };
         self.reply(reply);
     }
-}
 
-fn parse_error(e: smtp_proto::Error) -> Reply {
-    use smtp_proto::Error as E;
-    match e {
-        E::UnknownCommand => Reply::unknown_command(),
-        E::InvalidSenderAddress => Reply::new(501, "5.1.7", "Bad sender address syntax"),
-        E::InvalidRecipientAddress => Reply::new(501, "5.1.3", "Bad recipient address syntax"),
-        E::SyntaxError { syntax } => Reply::syntax(format!("Syntax: {syntax}")),
-        E::InvalidParameter { param } => {
-            Reply::new(501, "5.5.4", format!("Invalid parameter {param}"))
+    /// An authenticated holder's message (PEC.md §6.1).
+    async fn submit(&self, tx: Transaction, message: Vec<u8>, received: String) -> Reply {
+        let count = tx.recipients.len();
+        let submission = Submission {
+            sender: tx.from.clone(),
+            recipients: tx.recipients,
+            message,
+            received,
+        };
+        let outcome = match self.ctx.engine.submit(submission).await {
+            Ok(outcome) => outcome,
+            Err(e) => {
+                tracing::error!(error = %e, sender = %tx.from, "certifying a submission failed");
+                return Reply::from_engine(&e);
+            }
+        };
+        match &outcome {
+            Outcome::Accepted { pec_id } => {
+                tracing::info!(%pec_id, sender = %tx.from, recipients = count, "message accepted into PEC")
+            }
+            Outcome::Duplicate { pec_id } => {
+                tracing::info!(%pec_id, sender = %tx.from, "retried submission: already certified")
+            }
+            Outcome::NotAccepted { reason } => {
+                tracing::info!(sender = %tx.from, %reason, "submission not accepted")
+            }
+            Outcome::Infected { finding } => {
+                tracing::warn!(sender = %tx.from, %finding, "submission with malware refused")
+            }
         }
-        E::UnsupportedParameter { param } => {
-            Reply::new(504, "5.5.4", format!("Unsupported parameter {param}"))
+        Reply::for_outcome(&outcome)
+    }
+
+    /// Mail from outside: a peer's envelope or receipt, or ordinary mail (PEC.md §6.3).
+    async fn receive(&self, tx: Transaction, message: Vec<u8>, id: &str) -> Reply {
+        let count = tx.recipients.len();
+        let incoming = match self
+            .ctx
+            .engine
+            .receive(&tx.from, tx.recipients, message)
+            .await
+        {
+            Ok(incoming) => incoming,
+            Err(e) => {
+                tracing::error!(id = %id, error = %e, "storing incoming mail failed");
+                return Reply::from_engine(&e);
+            }
+        };
+        let from = &tx.from;
+        match &incoming {
+            Incoming::Envelope { pec_id } => {
+                tracing::info!(%pec_id, sender = %from, recipients = count, "envelope of another provider taken in charge")
+            }
+            Incoming::VirusDetected { pec_id, finding } => {
+                tracing::warn!(%pec_id, %finding, "envelope of another provider with malware: rilevazione virus sent")
+            }
+            Incoming::Receipt { kind } => {
+                tracing::info!(id = %id, kind = kind.name(), sender = %from, "receipt of another provider delivered")
+            }
+            Incoming::Anomaly { reason } => {
+                tracing::info!(id = %id, sender = %from, recipients = count, %reason, "delivered in a busta di anomalia")
+            }
+            Incoming::RepeatedReceipt { kind } => {
+                tracing::info!(id = %id, kind = kind.name(), sender = %from, "repeated receipt of another provider: not delivered again")
+            }
+            _ => {}
         }
-        E::ResponseTooLong => Reply::new(500, "5.5.2", "Line too long"),
-        E::NeedsMoreData { .. } | E::InvalidResponse { .. } => Reply::syntax("Syntax error"),
+        Reply::for_incoming(&incoming, id)
     }
 }

@@ -111,3 +111,54 @@ async fn commands_out_of_order_get_503_and_unknown_ones_500() {
         ]
     );
 }
+
+/// A holder whose mailbox is deleted between MAIL FROM and the end of DATA is refused for
+/// good (550 5.7.1), not told to retry with a blanket 451 4.3.0.
+#[tokio::test]
+async fn a_sender_mailbox_gone_at_the_end_of_data_is_a_permanent_refusal() {
+    use pecd_engine::{EngineError, SenderContext, Submission};
+    use pecd_smtp::reply::Reply;
+    let (_dir, ctx) = context().await;
+    let rcpt = ctx
+        .engine
+        .decide_recipient(&SenderContext::Holder, "luigi@pec.localhost", &[])
+        .await
+        .unwrap();
+    let err = ctx
+        .engine
+        .submit(Submission {
+            sender: "ghost@pec.localhost".into(),
+            recipients: vec![rcpt],
+            message: b"From: ghost@pec.localhost\r\nTo: luigi@pec.localhost\r\n\r\nhi\r\n".to_vec(),
+            received: String::new(),
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, EngineError::SenderGone(_)), "{err}");
+    assert!(!err.is_temporary());
+    let mut out = Vec::new();
+    Reply::from_engine(&err).write_to(&mut out);
+    assert_eq!(
+        String::from_utf8(out).unwrap(),
+        "550 5.7.1 Mailbox no longer exists: it can no longer send\r\n"
+    );
+}
+
+/// RCPT TO is decided by one engine call; its refusals keep their replies.
+#[tokio::test]
+async fn ordinary_mail_recipients_are_decided_by_the_engine_at_rcpt() {
+    let (_dir, ctx) = context().await;
+    let input =
+        b"EHLO mx.example\r\nMAIL FROM:<a@example.com>\r\nRCPT TO:<nobody@pec.localhost>\r\n\
+RCPT TO:<x@elsewhere.example>\r\nRCPT TO:<luigi@pec.localhost>\r\nQUIT\r\n";
+    let (out, _) = converse(&ctx, input).await;
+    assert!(
+        out.contains("550 5.1.1 <nobody@pec.localhost>: no such mailbox\r\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("550 5.7.1 <x@elsewhere.example>: relaying to domains other than ours is not available\r\n"),
+        "{out}"
+    );
+    assert!(out.contains("250 2.1.5 Recipient OK\r\n"), "{out}");
+}

@@ -21,7 +21,7 @@ pub struct LogRecord {
     /// Unix seconds: the step's temporal reference (PEC.md §10.6).
     pub time: i64,
     /// What happened, e.g. `accettazione`, `consegna`, `mancata-consegna`, `anomalia`.
-    pub event: String,
+    pub event: LogEvent,
     /// The PEC msgid (identificativo), or the received Message-ID for mail outside PEC.
     pub pec_id: String,
     /// The client's Message-ID.
@@ -37,6 +37,165 @@ pub struct LogRecord {
     pub detail: String,
 }
 
+/// The event of a legal log line (PEC.md §10.5). Stored and shown as the same strings the
+/// log has always held.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LogEvent {
+    /// Ricevuta di accettazione emitted (§6.1).
+    Accettazione,
+    /// Avviso di non accettazione emitted (§6.1 step 6).
+    NonAccettazione,
+    /// Avviso di non accettazione per virus emitted (§6.1 step 7).
+    NonAccettazioneVirus,
+    /// Presa in carico emitted by our Incoming Point (§6.3).
+    PresaInCarico,
+    /// Avviso di rilevazione virus emitted by our Incoming Point (§6.3).
+    RilevazioneVirus,
+    /// Ricevuta di avvenuta consegna emitted by our Delivery Point (§6.4).
+    Consegna,
+    /// Avviso di mancata consegna emitted (§6.4, or after a relay refusal).
+    MancataConsegna,
+    /// Avviso di mancata consegna per virus emitted for our sender (§6.5).
+    MancataConsegnaVirus,
+    /// The 12 h preavviso emitted (§6.6).
+    PreavvisoMancataConsegna,
+    /// The final 24 h notice emitted (§6.6).
+    MancataConsegnaTempo,
+    /// A busta di anomalia delivered (§6.3).
+    Anomalia,
+    /// The relay handed a message to the other provider (§6.2).
+    Inoltro,
+    /// The other provider refused recipients for good.
+    InoltroRifiutato,
+    /// The message left the queue unsent after its maximum time (§6.2).
+    InoltroScaduto,
+    /// An operator deleted the queued message.
+    InoltroAnnullato,
+    /// A receipt or notice of another provider arrived, by its `X-Ricevuta` value (§6.5):
+    /// `ricevuta-<value>`.
+    Ricevuta(Ricevuta),
+}
+
+/// The seven `X-Ricevuta` values (PEC.md §2.1), as daticert `tipo`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Ricevuta {
+    Accettazione,
+    NonAccettazione,
+    PresaInCarico,
+    AvvenutaConsegna,
+    ErroreConsegna,
+    PreavvisoErroreConsegna,
+    RilevazioneVirus,
+}
+
+impl Ricevuta {
+    pub const ALL: [Ricevuta; 7] = [
+        Ricevuta::Accettazione,
+        Ricevuta::NonAccettazione,
+        Ricevuta::PresaInCarico,
+        Ricevuta::AvvenutaConsegna,
+        Ricevuta::ErroreConsegna,
+        Ricevuta::PreavvisoErroreConsegna,
+        Ricevuta::RilevazioneVirus,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Ricevuta::Accettazione => "accettazione",
+            Ricevuta::NonAccettazione => "non-accettazione",
+            Ricevuta::PresaInCarico => "presa-in-carico",
+            Ricevuta::AvvenutaConsegna => "avvenuta-consegna",
+            Ricevuta::ErroreConsegna => "errore-consegna",
+            Ricevuta::PreavvisoErroreConsegna => "preavviso-errore-consegna",
+            Ricevuta::RilevazioneVirus => "rilevazione-virus",
+        }
+    }
+
+    /// By daticert `tipo` (exact, as the signer's checks compare it).
+    pub fn parse(tipo: &str) -> Option<Ricevuta> {
+        Ricevuta::ALL.into_iter().find(|r| r.as_str() == tipo)
+    }
+}
+
+impl LogEvent {
+    /// Every event but [`LogEvent::Ricevuta`].
+    pub const OWN: [LogEvent; 15] = [
+        LogEvent::Accettazione,
+        LogEvent::NonAccettazione,
+        LogEvent::NonAccettazioneVirus,
+        LogEvent::PresaInCarico,
+        LogEvent::RilevazioneVirus,
+        LogEvent::Consegna,
+        LogEvent::MancataConsegna,
+        LogEvent::MancataConsegnaVirus,
+        LogEvent::PreavvisoMancataConsegna,
+        LogEvent::MancataConsegnaTempo,
+        LogEvent::Anomalia,
+        LogEvent::Inoltro,
+        LogEvent::InoltroRifiutato,
+        LogEvent::InoltroScaduto,
+        LogEvent::InoltroAnnullato,
+    ];
+
+    /// The stored and displayed spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogEvent::Accettazione => "accettazione",
+            LogEvent::NonAccettazione => "non-accettazione",
+            LogEvent::NonAccettazioneVirus => "non-accettazione-virus",
+            LogEvent::PresaInCarico => "presa-in-carico",
+            LogEvent::RilevazioneVirus => "rilevazione-virus",
+            LogEvent::Consegna => "consegna",
+            LogEvent::MancataConsegna => "mancata-consegna",
+            LogEvent::MancataConsegnaVirus => "mancata-consegna-virus",
+            LogEvent::PreavvisoMancataConsegna => "preavviso-mancata-consegna",
+            LogEvent::MancataConsegnaTempo => "mancata-consegna-tempo",
+            LogEvent::Anomalia => "anomalia",
+            LogEvent::Inoltro => "inoltro",
+            LogEvent::InoltroRifiutato => "inoltro-rifiutato",
+            LogEvent::InoltroScaduto => "inoltro-scaduto",
+            LogEvent::InoltroAnnullato => "inoltro-annullato",
+            LogEvent::Ricevuta(r) => match r {
+                Ricevuta::Accettazione => "ricevuta-accettazione",
+                Ricevuta::NonAccettazione => "ricevuta-non-accettazione",
+                Ricevuta::PresaInCarico => "ricevuta-presa-in-carico",
+                Ricevuta::AvvenutaConsegna => "ricevuta-avvenuta-consegna",
+                Ricevuta::ErroreConsegna => "ricevuta-errore-consegna",
+                Ricevuta::PreavvisoErroreConsegna => "ricevuta-preavviso-errore-consegna",
+                Ricevuta::RilevazioneVirus => "ricevuta-rilevazione-virus",
+            },
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<LogEvent> {
+        if let Some(r) = s.strip_prefix("ricevuta-").and_then(Ricevuta::parse) {
+            return Some(LogEvent::Ricevuta(r));
+        }
+        LogEvent::OWN.into_iter().find(|e| e.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for LogEvent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`: `pecctl log search` aligns the column with a width.
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for LogEvent {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for LogEvent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        LogEvent::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown log event {s:?}")))
+    }
+}
+
 /// The state of one recipient of a certified message (PEC.md §6.7).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RecipientTrace {
@@ -47,32 +206,161 @@ pub struct RecipientTrace {
     /// there, so the timeouts of PEC.md §6.6 apply (certified) or nothing comes back
     /// (esterno, §6.8).
     pub remote: bool,
-    /// One of the `STATE_*` constants (PEC.md §6.7).
-    pub state: String,
-    /// The 12 h warning was sent (PEC.md §6.6).
+    pub state: RecipientState,
+    /// The 12 h warning was sent (PEC.md §6.6): the WARNED state of §6.7 is
+    /// [`RecipientState::Accepted`] with this set. It stays set after later moves, so the
+    /// trace still says a warning went out (and stores written before keep their layout).
     pub warned: bool,
     /// Unix seconds of the last change.
     pub updated: i64,
     pub detail: String,
 }
 
-/// Recipient states (PEC.md §6.7). Waiting for the other provider:
-pub const STATE_ACCEPTED: &str = "accepted";
-/// The other provider sent its presa in carico.
-pub const STATE_TAKEN: &str = "taken";
-/// Final: the envelope is in the recipient's mailbox (avvenuta consegna).
-pub const STATE_DELIVERED: &str = "delivered";
-/// Final: a mancata consegna (ours or the other provider's), or per virus.
-pub const STATE_ERROR: &str = "error";
-/// Final: the 24 h notice went out.
-pub const STATE_TIMED_OUT: &str = "timed-out";
-/// Final: an esterno recipient; the envelope leaves as ordinary mail (§6.8).
-pub const STATE_EXTERNAL: &str = "external";
+/// Where one recipient of a certified message stands (PEC.md §6.7). Stored and shown as the
+/// same strings the store has always held (`accepted`, `taken`, ...).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RecipientState {
+    /// Waiting for the other provider.
+    Accepted,
+    /// The other provider sent its presa in carico.
+    Taken,
+    /// Final: the envelope is in the recipient's mailbox (avvenuta consegna).
+    Delivered,
+    /// Final: a mancata consegna (ours or the other provider's), or per virus.
+    Error,
+    /// Final: the 24 h notice went out.
+    TimedOut,
+    /// Final: an esterno recipient; the envelope leaves as ordinary mail (§6.8).
+    External,
+}
+
+/// What moves a recipient's state (PEC.md §6.5, §6.6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StateEvent {
+    /// The other provider's ricevuta di presa in carico.
+    PresaInCarico,
+    /// A ricevuta di avvenuta consegna.
+    AvvenutaConsegna,
+    /// An avviso di mancata consegna: the other provider's, per virus, or the relay's
+    /// permanent refusal.
+    ErroreConsegna,
+    /// The 12 h preavviso went out.
+    Warning12h,
+    /// The final 24 h notice went out.
+    Timeout24h,
+}
+
+/// A move the state machine of PEC.md §6.7 does not allow, e.g. any receipt after a final
+/// state (such a receipt is still delivered, but changes nothing: §6.7, §12).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{event:?} does not apply to a recipient in state {from}")]
+pub struct IllegalMove {
+    pub from: RecipientState,
+    pub event: StateEvent,
+}
+
+impl RecipientState {
+    pub const ALL: [RecipientState; 6] = [
+        RecipientState::Accepted,
+        RecipientState::Taken,
+        RecipientState::Delivered,
+        RecipientState::Error,
+        RecipientState::TimedOut,
+        RecipientState::External,
+    ];
+
+    /// The transition function of PEC.md §6.7, the only place a state changes. The 12 h
+    /// warning leaves an accepted recipient accepted (the warning itself is
+    /// [`RecipientTrace::warned`]); a presa in carico after a presa in carico, and anything
+    /// after a final state, is illegal.
+    pub fn on(self, event: StateEvent) -> Result<RecipientState, IllegalMove> {
+        use RecipientState::*;
+        use StateEvent::*;
+        match (self, event) {
+            (Accepted, PresaInCarico) => Ok(Taken),
+            (Accepted | Taken, AvvenutaConsegna) => Ok(Delivered),
+            (Accepted | Taken, ErroreConsegna) => Ok(Error),
+            (Accepted, Warning12h) => Ok(Accepted),
+            (Accepted | Taken, Timeout24h) => Ok(TimedOut),
+            (from, event) => Err(IllegalMove { from, event }),
+        }
+    }
+
+    /// Still waiting for a receipt (no final state).
+    pub fn waiting(self) -> bool {
+        matches!(self, RecipientState::Accepted | RecipientState::Taken)
+    }
+
+    /// The stored and displayed spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecipientState::Accepted => "accepted",
+            RecipientState::Taken => "taken",
+            RecipientState::Delivered => "delivered",
+            RecipientState::Error => "error",
+            RecipientState::TimedOut => "timed-out",
+            RecipientState::External => "external",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RecipientState> {
+        RecipientState::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for RecipientState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // `pad`: `pecctl trace` aligns the column with a width.
+        f.pad(self.as_str())
+    }
+}
+
+impl Serialize for RecipientState {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for RecipientState {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        RecipientState::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown recipient state {s:?}")))
+    }
+}
 
 impl RecipientTrace {
     /// Still waiting for a receipt from another provider (the timers run).
     pub fn open(&self) -> bool {
-        self.remote && self.certified && (self.state == STATE_ACCEPTED || self.state == STATE_TAKEN)
+        self.remote && self.certified && self.state.waiting()
+    }
+
+    /// Whether `event` would move this recipient (the 12 h warning goes out once).
+    pub fn allows(&self, event: StateEvent) -> bool {
+        !(event == StateEvent::Warning12h && self.warned) && self.state.on(event).is_ok()
+    }
+
+    /// Moves this recipient on `event` at `when` (unix seconds), with the trace's new
+    /// `detail`; an illegal move changes nothing.
+    pub fn apply(
+        &mut self,
+        event: StateEvent,
+        when: i64,
+        detail: String,
+    ) -> Result<(), IllegalMove> {
+        if !self.allows(event) {
+            return Err(IllegalMove {
+                from: self.state,
+                event,
+            });
+        }
+        self.state = self.state.on(event)?;
+        if event == StateEvent::Warning12h {
+            self.warned = true;
+        }
+        self.updated = when;
+        self.detail = detail;
+        Ok(())
     }
 }
 
@@ -222,3 +510,164 @@ impl LogQuery {
 /// How long log records are kept: 30 months (PEC.md §10.5), counted as 30 × 31 days so that
 /// no record leaves early.
 pub const LOG_RETENTION_SECONDS: i64 = 30 * 31 * 86_400;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use RecipientState::*;
+    use StateEvent::*;
+
+    const EVENTS: [StateEvent; 5] = [
+        PresaInCarico,
+        AvvenutaConsegna,
+        ErroreConsegna,
+        Warning12h,
+        Timeout24h,
+    ];
+
+    #[test]
+    fn every_legal_move_of_pec_6_7() {
+        let legal = [
+            (Accepted, PresaInCarico, Taken),
+            (Accepted, AvvenutaConsegna, Delivered),
+            (Accepted, ErroreConsegna, Error),
+            (Accepted, Warning12h, Accepted),
+            (Accepted, Timeout24h, TimedOut),
+            (Taken, AvvenutaConsegna, Delivered),
+            (Taken, ErroreConsegna, Error),
+            (Taken, Timeout24h, TimedOut),
+        ];
+        for (from, event, to) in legal {
+            assert_eq!(from.on(event), Ok(to), "{from} on {event:?}");
+        }
+        for from in RecipientState::ALL {
+            for event in EVENTS {
+                if !legal.iter().any(|(f, e, _)| *f == from && *e == event) {
+                    assert_eq!(
+                        from.on(event),
+                        Err(IllegalMove { from, event }),
+                        "{from} on {event:?} must be refused"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn final_states_take_no_event() {
+        for from in [Delivered, Error, TimedOut, External] {
+            assert!(!from.waiting());
+            assert!(EVENTS.iter().all(|e| from.on(*e).is_err()));
+        }
+    }
+
+    fn waiting() -> RecipientTrace {
+        RecipientTrace {
+            address: "zeno@pec.other".into(),
+            certified: true,
+            remote: true,
+            state: Accepted,
+            warned: false,
+            updated: 1,
+            detail: "in attesa della presa in carico".into(),
+        }
+    }
+
+    #[test]
+    fn the_warning_goes_out_once_and_stays_recorded() {
+        let mut r = waiting();
+        r.apply(Warning12h, 10, "12 h".into()).unwrap();
+        assert_eq!((r.state, r.warned, r.updated), (Accepted, true, 10));
+        assert!(r.apply(Warning12h, 11, "again".into()).is_err());
+        assert_eq!((r.updated, r.detail.as_str()), (10, "12 h"));
+        r.apply(PresaInCarico, 12, "presa".into()).unwrap();
+        assert_eq!((r.state, r.warned), (Taken, true));
+        r.apply(Timeout24h, 13, "24 h".into()).unwrap();
+        assert_eq!(r.state, TimedOut);
+        // A late receipt changes nothing (§6.7).
+        let before = r.clone();
+        assert!(r.apply(AvvenutaConsegna, 14, "late".into()).is_err());
+        assert_eq!(r, before);
+    }
+
+    /// The layout of `RecipientTrace` when its state was a `String`.
+    #[derive(Serialize, Deserialize, PartialEq, Debug)]
+    struct RecipientTraceBefore {
+        address: String,
+        certified: bool,
+        remote: bool,
+        state: String,
+        warned: bool,
+        updated: i64,
+        detail: String,
+    }
+
+    #[test]
+    fn a_trace_stored_with_string_states_still_decodes_byte_for_byte() {
+        for state in RecipientState::ALL {
+            let before = RecipientTraceBefore {
+                address: "zeno@pec.other".into(),
+                certified: true,
+                remote: true,
+                state: state.as_str().into(),
+                warned: true,
+                updated: 7,
+                detail: "d".into(),
+            };
+            let bytes = postcard::to_allocvec(&before).unwrap();
+            let now: RecipientTrace = postcard::from_bytes(&bytes).unwrap();
+            assert_eq!(now.state, state);
+            assert_eq!(postcard::to_allocvec(&now).unwrap(), bytes);
+        }
+        let unknown = RecipientTraceBefore {
+            address: "a".into(),
+            certified: true,
+            remote: true,
+            state: "bogus".into(),
+            warned: false,
+            updated: 0,
+            detail: String::new(),
+        };
+        let bytes = postcard::to_allocvec(&unknown).unwrap();
+        assert!(postcard::from_bytes::<RecipientTrace>(&bytes).is_err());
+    }
+
+    #[test]
+    fn log_events_keep_their_spellings() {
+        let spellings = [
+            "accettazione",
+            "non-accettazione",
+            "non-accettazione-virus",
+            "presa-in-carico",
+            "rilevazione-virus",
+            "consegna",
+            "mancata-consegna",
+            "mancata-consegna-virus",
+            "preavviso-mancata-consegna",
+            "mancata-consegna-tempo",
+            "anomalia",
+            "inoltro",
+            "inoltro-rifiutato",
+            "inoltro-scaduto",
+            "inoltro-annullato",
+            "ricevuta-accettazione",
+            "ricevuta-non-accettazione",
+            "ricevuta-presa-in-carico",
+            "ricevuta-avvenuta-consegna",
+            "ricevuta-errore-consegna",
+            "ricevuta-preavviso-errore-consegna",
+            "ricevuta-rilevazione-virus",
+        ];
+        for s in spellings {
+            let e = LogEvent::parse(s).unwrap_or_else(|| panic!("{s}"));
+            assert_eq!(e.as_str(), s);
+            assert_eq!(format!("{e:<30}|"), format!("{s:<30}|"));
+            // Stored as the String it used to be.
+            let old = postcard::to_allocvec(&s.to_string()).unwrap();
+            assert_eq!(postcard::to_allocvec(&e).unwrap(), old);
+            assert_eq!(postcard::from_bytes::<LogEvent>(&old).unwrap(), e);
+        }
+        assert_eq!(LogEvent::parse("ricevuta-posta-certificata"), None);
+        assert_eq!(LogEvent::parse("something-else"), None);
+    }
+}

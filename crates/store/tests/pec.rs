@@ -7,10 +7,10 @@ mod common;
 use common::*;
 use pecd_store::*;
 
-fn record(time: i64, event: &str, pec_id: &str, sender: &str, rcpt: &str) -> LogRecord {
+fn record(time: i64, event: LogEvent, pec_id: &str, sender: &str, rcpt: &str) -> LogRecord {
     LogRecord {
         time,
-        event: event.into(),
+        event,
         pec_id: pec_id.into(),
         msgid: Some(format!("<client-{pec_id}>")),
         sender: sender.into(),
@@ -49,7 +49,7 @@ async fn a_step_is_all_or_nothing_durable_and_not_repeated() {
         ],
         log: vec![record(
             1000,
-            "accettazione",
+            LogEvent::Accettazione,
             "id1@pec.localhost",
             "mario@pec.localhost",
             "anna@pec.localhost",
@@ -108,7 +108,13 @@ async fn log_search_by_id_address_and_period_and_retention() {
     ] {
         let step = Certification {
             pec_id: id.into(),
-            log: vec![record(t, "accettazione", id, "mario@pec.localhost", rcpt)],
+            log: vec![record(
+                t,
+                LogEvent::Accettazione,
+                id,
+                "mario@pec.localhost",
+                rcpt,
+            )],
             deliveries: vec![Delivery {
                 mailbox: mario.id,
                 folder: "INBOX".into(),
@@ -169,7 +175,7 @@ async fn queue_and_pending_survive_a_restart_and_leave_with_their_log() {
         address: "anna@pec.other".into(),
         certified: true,
         remote: true,
-        state: STATE_ACCEPTED.into(),
+        state: RecipientState::Accepted,
         warned: false,
         updated: 10,
         detail: String::new(),
@@ -226,7 +232,7 @@ async fn queue_and_pending_survive_a_restart_and_leave_with_their_log() {
     );
     let line = record(
         80,
-        "inoltro",
+        LogEvent::Inoltro,
         "q1@pec.localhost",
         "mario@pec.localhost",
         "anna@pec.other",
@@ -242,7 +248,7 @@ async fn queue_and_pending_survive_a_restart_and_leave_with_their_log() {
     assert_eq!(store.log_search(q).await.unwrap().len(), 1);
     // A final state closes the transaction.
     let mut done = trace;
-    done.recipients[0].state = STATE_DELIVERED.into();
+    done.recipients[0].state = RecipientState::Delivered;
     let step = Certification {
         pec_id: "q1@pec.localhost".into(),
         trace: Some(done),

@@ -7,10 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use pecd_signer::build::Document;
-use pecd_store::{Certification, STATE_ACCEPTED, STATE_TIMED_OUT};
+use pecd_store::{Certification, LogEvent, StateEvent};
 
-use crate::incoming::facts_of;
-use crate::submit::esteso;
+use crate::facts::{esteso, facts_of};
 use crate::{Engine, EngineError};
 
 /// When the warning goes out, after acceptance.
@@ -83,7 +82,7 @@ impl Engine {
         // (recipient, final) in the order they go out.
         let mut due = Vec::new();
         for r in trace.recipients.iter().filter(|r| r.open()) {
-            if age >= WARNING_AFTER && r.state == STATE_ACCEPTED && !r.warned {
+            if age >= WARNING_AFTER && r.allows(StateEvent::Warning12h) {
                 due.push((r.address.clone(), false));
             }
             if age >= FINAL_AFTER {
@@ -117,10 +116,10 @@ impl Engine {
                 last: *last,
                 esteso: text.clone(),
             };
-            let event = if *last {
-                "mancata-consegna-tempo"
+            let (event, move_) = if *last {
+                (LogEvent::MancataConsegnaTempo, StateEvent::Timeout24h)
             } else {
-                "preavviso-mancata-consegna"
+                (LogEvent::PreavvisoMancataConsegna, StateEvent::Warning12h)
             };
             self.notify_sender(&mut step, &facts, doc, event, recipient, text.clone())
                 .await?;
@@ -129,12 +128,8 @@ impl Engine {
                 .iter_mut()
                 .find(|r| &r.address == recipient)
                 .expect("due recipients come from the trace");
-            r.updated = now.unix();
-            r.detail = text;
-            if *last {
-                r.state = STATE_TIMED_OUT.into();
-            } else {
-                r.warned = true;
+            if let Err(e) = r.apply(move_, now.unix(), text) {
+                tracing::error!(pec_id = %id, error = %e, "timeout notice for a recipient that no longer waits");
             }
             sent += 1;
         }

@@ -1,0 +1,135 @@
+//! Deciding a recipient at RCPT TO, once (PEC.md §6.1 step 4, §6.3, §6.4; §12 item 9 for the
+//! ordinary-mail policy). SMTP asks [`Engine::decide_recipient`] and carries the decision
+//! with the transaction; the end of DATA reuses it, reading again only the mailboxes of ours
+//! it found (see [`Engine::recheck`]).
+
+use pecd_common::config::OrdinaryMail;
+use pecd_store::{MailboxId, MailboxState};
+
+use crate::{Engine, EngineError, Recipient};
+
+/// Who is sending, as SMTP knows it at RCPT TO.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SenderContext<'a> {
+    /// An authenticated holder at the Access Point (PEC.md §6.1): any recipient is taken;
+    /// ours get a receipt or an avviso di mancata consegna, the others are relayed.
+    Holder,
+    /// Mail from outside at the Incoming Point (§6.3), with its reverse path (empty for the
+    /// null one): only our domains are served.
+    Outside { reverse_path: &'a str },
+}
+
+/// What the engine decided about one RCPT TO address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecipientDecision {
+    /// Lower case.
+    pub address: String,
+    /// Ours (and how the mailbox stands), another provider's, or esterno.
+    pub found: Recipient,
+    /// Our mailbox of that address, whatever its state.
+    pub mailbox: Option<MailboxId>,
+    /// The ordinary-mail policy of its domain.
+    pub policy: OrdinaryMail,
+    /// The reverse path is of another PEC provider: an envelope or a receipt may come, so an
+    /// unknown, disabled or full mailbox is not refused here but gets its avviso di mancata
+    /// consegna at the end of DATA (§6.4).
+    pub from_peer: bool,
+}
+
+impl Engine {
+    /// Decides one recipient at RCPT TO. `earlier` are the transaction's recipients decided
+    /// so far. An error is a refusal of this recipient, with its SMTP reply
+    /// ([`EngineError::smtp_reply`]).
+    ///
+    /// Ordinary mail (from outside, not from a PEC provider) must find an existing, active
+    /// mailbox with room, and share the first recipient's ordinary-mail policy, since the
+    /// end of DATA can only answer once.
+    pub async fn decide_recipient(
+        &self,
+        sender: &SenderContext<'_>,
+        rcpt: &str,
+        earlier: &[RecipientDecision],
+    ) -> Result<RecipientDecision, EngineError> {
+        let address = rcpt.to_ascii_lowercase();
+        let reverse_path = match sender {
+            SenderContext::Holder => None,
+            SenderContext::Outside { reverse_path } => Some(*reverse_path),
+        };
+        if reverse_path.is_some() && !self.is_local(&address) {
+            return Err(EngineError::NoRelay(address));
+        }
+        let from_peer = reverse_path.is_some_and(|r| self.is_peer_address(r));
+        // At RCPT a mailbox is full when it has no byte left (the size comes with DATA).
+        let (found, mailbox) = self.classify(&address, 1).await?;
+        let policy = self.ordinary_policy(&address);
+        if reverse_path.is_some() && !from_peer {
+            match found {
+                Recipient::Missing => return Err(EngineError::NoSuchMailbox(address)),
+                Recipient::Revoked => return Err(EngineError::MailboxDisabled(address)),
+                Recipient::Full => return Err(EngineError::MailboxFull(address)),
+                _ => {}
+            }
+            if earlier.first().is_some_and(|first| first.policy != policy) {
+                return Err(EngineError::PolicyMismatch);
+            }
+        }
+        Ok(RecipientDecision {
+            address,
+            found,
+            mailbox,
+            policy,
+            from_peer,
+        })
+    }
+
+    /// The decision at the end of DATA, for a message of `size` bytes. A mailbox of ours is
+    /// read again (by id, one read): the quota check needs the size, known only now, and a
+    /// mailbox revoked or deleted since RCPT must get its avviso di mancata consegna rather
+    /// than make the whole certification step fail. Everything else is reused as decided.
+    pub(crate) async fn recheck(
+        &self,
+        d: &RecipientDecision,
+        size: u64,
+    ) -> Result<Recipient, EngineError> {
+        let Some(id) = d.mailbox else {
+            return Ok(d.found);
+        };
+        Ok(match self.store.mailbox(id).await? {
+            None => Recipient::Missing,
+            Some(m) => standing(&m, size),
+        })
+    }
+
+    /// Whether `address` can take a message of `size` bytes: ours (by mailbox state and free
+    /// space), another provider's, or esterno; with our mailbox when there is one. For an
+    /// addressee that no RCPT TO decided (a receipt's, PEC.md §6.5).
+    pub(crate) async fn classify(
+        &self,
+        address: &str,
+        size: u64,
+    ) -> Result<(Recipient, Option<MailboxId>), EngineError> {
+        if !self.is_local(address) {
+            let found = if self.is_certified(address) {
+                Recipient::Remote
+            } else {
+                Recipient::External
+            };
+            return Ok((found, None));
+        }
+        Ok(match self.store.find_mailbox(address).await? {
+            None => (Recipient::Missing, None),
+            Some(m) => (standing(&m, size), Some(m.id)),
+        })
+    }
+}
+
+/// How a mailbox of ours stands for a message of `size` bytes.
+fn standing(m: &pecd_store::Mailbox, size: u64) -> Recipient {
+    if m.state != MailboxState::Active {
+        Recipient::Revoked
+    } else if m.used_bytes + size > m.quota_bytes {
+        Recipient::Full
+    } else {
+        Recipient::Active(m.id)
+    }
+}
