@@ -143,7 +143,7 @@ fn every_kind_verifies_with_openssl_gnutls_and_the_dtd() {
         Document::Timeout {
             recipient: "anna@pec.localhost".into(),
             last: false,
-            esteso: "4.4.7 - pecd - nessuna ricevuta entro 12 ore".into(),
+            esteso: "4.4.1 - pecd - nessuna ricevuta entro 12 ore".into(),
         },
         Document::Timeout {
             recipient: "anna@pec.localhost".into(),
