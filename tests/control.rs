@@ -15,7 +15,7 @@ fn fixture(name: &str) -> String {
 
 #[test]
 fn mailbox_lifecycle_through_pecctl() {
-    let s = Server::start();
+    let s = server().start();
     s.create_mailbox("Mario.Rossi@PEC.localhost");
 
     let shown = s.json(&["mailbox", "show", "mario.rossi@pec.localhost"]);
@@ -173,7 +173,7 @@ fn mailbox_lifecycle_through_pecctl() {
 
 #[test]
 fn bad_input_is_refused_and_changes_nothing() {
-    let s = Server::start();
+    let s = server().start();
     s.create_mailbox("mario@pec.localhost");
     let snapshot = || {
         (
@@ -353,12 +353,10 @@ fn bad_input_is_refused_and_changes_nothing() {
 
 #[test]
 fn an_oversized_file_is_refused_and_the_next_one_imported() {
-    let mut s = Server::prepare();
-    let mut config = std::fs::read_to_string(s.config()).unwrap();
-    config.push_str("\n[limits]\nmax_message_bytes = 2048\n");
-    std::fs::write(s.config(), config).unwrap();
-    s.spawn();
-    s.create_mailbox("mario@pec.localhost");
+    let s = server()
+        .extra("\n[limits]\nmax_message_bytes = 2048\n")
+        .users(&["mario@pec.localhost"])
+        .start();
     let dir = tempfile::tempdir().unwrap();
     let big = dir.path().join("big.eml");
     std::fs::write(&big, message("big", 5000)).unwrap();
@@ -390,7 +388,7 @@ fn an_oversized_file_is_refused_and_the_next_one_imported() {
 
 #[test]
 fn an_import_line_that_cannot_be_parsed_closes_the_connection() {
-    let s = Server::start();
+    let s = server().start();
     s.create_mailbox("mario@pec.localhost");
     let mut sock = UnixStream::connect(s.socket()).unwrap();
     let mut reader = BufReader::new(sock.try_clone().unwrap());
@@ -418,7 +416,7 @@ fn an_import_line_that_cannot_be_parsed_closes_the_connection() {
 
 #[test]
 fn socket_is_private_and_a_second_pecd_refuses_the_same_data() {
-    let mut s = Server::start();
+    let mut s = server().start();
     let mode = std::fs::metadata(s.socket()).unwrap().permissions().mode();
     assert_eq!(mode & 0o777, 0o600);
     let certs = s.dir.path().join("certs");
@@ -451,7 +449,7 @@ fn socket_is_private_and_a_second_pecd_refuses_the_same_data() {
 
 #[test]
 fn sigterm_waits_for_an_import_in_flight() {
-    let mut s = Server::start();
+    let mut s = server().start();
     s.create_mailbox("mario@pec.localhost");
     let body = message("in-flight", 2_000_000);
     let mut sock = UnixStream::connect(s.socket()).unwrap();
@@ -483,8 +481,8 @@ fn sigterm_waits_for_an_import_in_flight() {
 
 #[test]
 fn bad_configuration_stops_the_start_with_file_and_key() {
-    let s = Server::prepare();
-    let base = config_text(s.dir.path());
+    let s = server().prepare();
+    let base = ServerConfig::new().render(s.dir.path());
     for (extra, key) in [
         (
             "\n[limits]\nsender_per_minute = \"six\"\n",

@@ -141,9 +141,9 @@ fn count(got: &[(Option<Raw>, String)], prefix: &str) -> usize {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_flood_before_login_is_capped_per_ip() {
     let _serial = SERIAL.lock().await;
-    let s = Server::with_config(
+    let s = server().extra(
         "\n[smtp]\nmax_connections_per_ip = 20\n[pop3]\nmax_connections_per_ip = 20\n[imap]\nmax_connections_per_ip = 20\n",
-    );
+    ).start();
     s.create_mailbox(MARIO);
     let watch = Watch::start(&s, MARIO).await;
     let attacker = ip(2);
@@ -200,9 +200,9 @@ async fn connection_flood_before_login_is_capped_per_ip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_flood_from_many_addresses_is_capped_in_total() {
     let _serial = SERIAL.lock().await;
-    let s = Server::with_config(
+    let s = server().extra(
         "\n[smtp]\nmax_connections_per_ip = 10\nmax_connections = 30\n[pop3]\nmax_connections_per_ip = 10\nmax_connections = 30\n[imap]\nmax_connections_per_ip = 10\nmax_connections = 30\n",
-    );
+    ).start();
     for (listener, greeting, refusal) in [
         (
             "imaps",
@@ -236,9 +236,9 @@ async fn connection_flood_from_many_addresses_is_capped_in_total() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prelogin_idle_connections_are_dropped() {
     let _serial = SERIAL.lock().await;
-    let s = Server::with_config(
-        "\n[pop3]\nprelogin_timeout_seconds = 1\n[imap]\nprelogin_timeout_seconds = 1\n",
-    );
+    let s = server()
+        .extra("\n[pop3]\nprelogin_timeout_seconds = 1\n[imap]\nprelogin_timeout_seconds = 1\n")
+        .start();
     s.create_mailbox(MARIO);
     let (mut logged_in, _) = Pop::connect(&s).await;
     assert!(logged_in.login(MARIO, PASSWORD).await.starts_with("+OK"));
@@ -334,9 +334,9 @@ fn refused_as_wrong_password(replies: &[String; 3]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_guessing_is_refused_fast_without_argon2() {
     let _serial = SERIAL.lock().await;
-    let s = Server::with_config(
+    let s = server().extra(
         "\n[auth]\nfailures_per_login = 5\nfailures_per_ip = 20\nblock_seconds = 2\nmax_block_seconds = 4\n",
-    );
+    ).start();
     s.create_mailbox(MARIO);
     s.create_mailbox(LUIGI);
     let watch = Watch::start(&s, MARIO).await;
@@ -436,7 +436,9 @@ fn rss_kib(s: &Server) -> u64 {
 async fn huge_username_is_not_kept() {
     let _serial = SERIAL.lock().await;
     // No address is blocked here, so that every failure reaches the counters.
-    let s = Server::with_config("\n[auth]\nfailures_per_ip = 10000\n");
+    let s = server()
+        .extra("\n[auth]\nfailures_per_ip = 10000\n")
+        .start();
     s.create_mailbox(MARIO);
     let huge = format!("{}@pec.localhost", "u".repeat(100 * 1024));
 
@@ -513,7 +515,9 @@ async fn huge_username_is_not_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pop3_retr_to_a_client_that_stops_reading() {
     let _serial = SERIAL.lock().await;
-    let s = Server::with_config("\n[pop3]\nwrite_timeout_seconds = 2\n");
+    let s = server()
+        .extra("\n[pop3]\nwrite_timeout_seconds = 2\n")
+        .start();
     s.create_mailbox(MARIO);
     // 24 MB: more than the loopback socket buffers of both ends hold.
     let big = message("big", 24 * 1024 * 1024);
@@ -558,9 +562,9 @@ async fn pop3_retr_to_a_client_that_stops_reading() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authz_mismatch_counts_a_failure_without_checking_the_block_first() {
     let _serial = SERIAL.lock().await;
-    let s = Server::with_config(
+    let s = server().extra(
         "\n[auth]\nfailures_per_login = 5\nfailures_per_ip = 3\nblock_seconds = 600\nmax_block_seconds = 900\n",
-    );
+    ).start();
     s.create_mailbox(LUIGI);
     let mismatch = format!(
         "AUTHENTICATE PLAIN {}",
@@ -610,7 +614,9 @@ async fn authz_mismatch_counts_a_failure_without_checking_the_block_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_caps_starve_legitimate_users() {
     let _serial = SERIAL.lock().await;
-    let s = Server::with_config("\n[smtp]\nmax_connections_per_ip = 10\nmax_connections = 30\n");
+    let s = server()
+        .extra("\n[smtp]\nmax_connections_per_ip = 10\nmax_connections = 30\n")
+        .start();
     s.create_mailbox(MARIO);
     // Port 25 full, from several addresses, the submission users' own address among them.
     let mut held = Vec::new();

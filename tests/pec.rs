@@ -11,7 +11,7 @@ use pecd_signer::smime::split_signed;
 use pecd_signer::{Errore, Kind, ReceiptType};
 use support::pec::{assert_valid_pec, decode, imap};
 use support::smtp::Conn;
-use support::{Server, PASSWORD, PECD};
+use support::{server, Server, PASSWORD, PECD};
 
 const A: &str = "anna@pec.localhost";
 const B: &str = "bruno@pec.localhost";
@@ -69,19 +69,15 @@ fn pecd_verify(s: &Server, messages: &[&Vec<u8>]) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn server() -> Server {
-    let s = Server::with_config(
-        "\n[pec]\nordinary_mail_domains = { \"pec.example.it\" = \"refuse\" }\n",
-    );
-    for m in [A, B, C] {
-        s.create_mailbox(m);
-    }
-    s.create_mailbox("dario@pec.example.it");
+/// The provider of these tests: A, B, C and dario (of pec.example.it, a domain refusing
+/// ordinary mail), A's sender limit lifted, the service mailbox readable.
+fn certified_server() -> Server {
+    let s = server()
+        .extra("\n[pec]\nordinary_mail_domains = { \"pec.example.it\" = \"refuse\" }\n")
+        .users(&[A, B, C, "dario@pec.example.it"])
+        .service_login()
+        .start();
     s.json(&["mailbox", "set", A, "--sender-per-minute", "1000"]);
-    s.pecctl(
-        &["mailbox", "passwd", SERVICE, "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
     s
 }
 
@@ -93,7 +89,7 @@ async fn certified_mail_to_and_cc_end_to_end() {
     use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-    let s = server();
+    let s = certified_server();
     let ca = Certificate::from_pem(&std::fs::read(s.ca()).unwrap()).unwrap();
     let tls = TlsParameters::builder("mail.pec.localhost".into())
         .add_root_certificate(ca)
@@ -254,7 +250,7 @@ async fn certified_mail_to_and_cc_end_to_end() {
 /// not certified twice.
 #[tokio::test]
 async fn a_retried_submission_is_certified_once() {
-    let s = server();
+    let s = certified_server();
     let msg = format!(
         "From: <{A}>\r\nTo: <{B}>\r\nSubject: retry\r\nMessage-ID: <retry@client>\r\n\r\nbody\r\n"
     );
@@ -277,7 +273,7 @@ async fn a_retried_submission_is_certified_once() {
 
 #[tokio::test]
 async fn submissions_breaking_the_rules_get_the_notice_the_rules_require() {
-    let s = server();
+    let s = certified_server();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(A, PASSWORD).await;
     let plain = |headers: &str, subject: &str| {
@@ -390,9 +386,9 @@ async fn submissions_breaking_the_rules_get_the_notice_the_rules_require() {
 
 #[tokio::test]
 async fn a_full_mailbox_gets_an_avviso_di_mancata_consegna() {
-    let s = Server::with_config(
-        "\n[limits]\nmax_message_bytes = 65536\nmailbox_quota_bytes = 131072\n",
-    );
+    let s = server()
+        .extra("\n[limits]\nmax_message_bytes = 65536\nmailbox_quota_bytes = 131072\n")
+        .start();
     for m in [A, B] {
         s.create_mailbox(m);
     }
@@ -429,7 +425,7 @@ async fn a_full_mailbox_gets_an_avviso_di_mancata_consegna() {
 /// busta di anomalia; a closed domain refuses it; one transaction holds one policy.
 #[tokio::test]
 async fn ordinary_mail_is_wrapped_or_refused_by_domain_policy() {
-    let s = server();
+    let s = certified_server();
     let ordinary = format!("From: <amico@example.com>\r\nTo: <{B}>\r\nSubject: ciao\r\nMessage-ID: <ciao@example.com>\r\n\r\nposta ordinaria\r\n");
     let (mut c, _) = Conn::plain(s.listener("smtp")).await;
     c.cmd("EHLO mx.example.com").await;

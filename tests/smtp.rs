@@ -11,16 +11,10 @@ use support::*;
 
 const MARIO: &str = "mario@pec.localhost";
 const LUIGI: &str = "luigi@pec.localhost";
+const USERS: &[&str] = &[MARIO, LUIGI];
 
 fn msg(from: &str, subject: &str) -> String {
     format!("From: <{from}>\r\nTo: <{LUIGI}>, <{MARIO}>\r\nSubject: {subject}\r\nMessage-ID: <{subject}@client.test>\r\n\r\nbody of {subject}\r\n")
-}
-
-fn server(extra: &str) -> Server {
-    let s = Server::with_config(extra);
-    s.create_mailbox(MARIO);
-    s.create_mailbox(LUIGI);
-    s
 }
 
 /// Stops pecd and returns the messages in a mailbox's INBOX, oldest first.
@@ -42,7 +36,7 @@ async fn inbox(s: &mut Server, address: &str) -> Vec<String> {
 /// checked per listener and per TLS and authentication state.
 #[tokio::test]
 async fn maddy_761_ehlo_announces_plain_and_login_per_listener_and_auth_state() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let (mut c, greeting) = Conn::plain(s.listener("smtp")).await;
     assert!(
         greeting.starts_with("220 mail.pec.localhost ESMTP"),
@@ -93,7 +87,7 @@ async fn maddy_761_ehlo_announces_plain_and_login_per_listener_and_auth_state() 
 /// exact base64 challenges, and sends the user name as an initial response.
 #[tokio::test]
 async fn stalwart_pr400_auth_login_challenges_are_exact() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.cmd("EHLO outlook.test").await;
     assert_eq!(c.cmd("AUTH LOGIN").await, "334 VXNlcm5hbWU6\r\n");
@@ -133,7 +127,7 @@ async fn stalwart_pr400_auth_login_challenges_are_exact() {
 /// space after the colon; it must be accepted.
 #[tokio::test]
 async fn outlook_extra_space_in_mail_from_is_accepted() {
-    let mut s = server("");
+    let mut s = server().users(USERS).start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(MARIO, PASSWORD).await;
     assert!(c
@@ -153,7 +147,7 @@ async fn outlook_extra_space_in_mail_from_is_accepted() {
 
 #[tokio::test]
 async fn auth_needs_tls_and_right_credentials() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let (mut c, _) = Conn::plain(s.listener("smtp")).await;
     c.cmd("EHLO client.test").await;
     let r = c
@@ -197,7 +191,10 @@ async fn auth_needs_tls_and_right_credentials() {
 async fn repeated_failed_logins_are_refused_for_a_window_that_expires() {
     // After 5 failures for one login, attempts for it get the reply of a wrong password,
     // the right password included, until a 2-second window ends; the holder is not locked out.
-    let s = server("\n[auth]\nfailures_per_login = 5\nblock_seconds = 2\n");
+    let s = server()
+        .extra("\n[auth]\nfailures_per_login = 5\nblock_seconds = 2\n")
+        .users(USERS)
+        .start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.cmd("EHLO attacker.test").await;
     for _ in 0..5 {
@@ -219,7 +216,7 @@ async fn repeated_failed_logins_are_refused_for_a_window_that_expires() {
 
 #[tokio::test]
 async fn spoofed_sender_and_spoofed_from_header_are_refused() {
-    let mut s = server("");
+    let mut s = server().users(USERS).start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(MARIO, PASSWORD).await;
     let r = c
@@ -251,7 +248,7 @@ async fn spoofed_sender_and_spoofed_from_header_are_refused() {
 
 #[tokio::test]
 async fn no_relay_and_unauthenticated_mail_only_for_our_domains() {
-    let mut s = server("");
+    let mut s = server().users(USERS).start();
     // A peer delivering to us on port 25 without AUTH.
     let (mut c, _) = Conn::plain(s.listener("smtp")).await;
     c.cmd("EHLO peer.example").await;
@@ -291,7 +288,7 @@ async fn no_relay_and_unauthenticated_mail_only_for_our_domains() {
 
 #[tokio::test]
 async fn a_burst_of_seven_sees_the_seventh_refused_on_either_port() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let (mut a, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     a.login(MARIO, PASSWORD).await;
     let (b, _) = Conn::plain(s.listener("smtp")).await;
@@ -341,7 +338,10 @@ async fn a_burst_of_seven_sees_the_seventh_refused_on_either_port() {
 
 #[tokio::test]
 async fn over_limit_code_451_keeps_the_text() {
-    let s = server("\n[limits]\nsender_per_minute = 1\nsender_over_limit_code = 451\n");
+    let s = server()
+        .extra("\n[limits]\nsender_per_minute = 1\nsender_over_limit_code = 451\n")
+        .users(USERS)
+        .start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(MARIO, PASSWORD).await;
     assert!(c
@@ -356,7 +356,7 @@ async fn over_limit_code_451_keeps_the_text() {
 
 #[tokio::test]
 async fn pipelined_commands_in_one_packet_are_answered_in_order() {
-    let mut s = server("");
+    let mut s = server().users(USERS).start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(MARIO, PASSWORD).await;
     let body = msg(MARIO, "pipelined").replace("To: ", "To: <nobody@pec.localhost>, ");
@@ -389,7 +389,10 @@ async fn pipelined_commands_in_one_packet_are_answered_in_order() {
 
 #[tokio::test]
 async fn max_size_plus_one_is_refused_and_the_connection_stays_usable() {
-    let mut s = server("\n[limits]\nmax_message_bytes = 2048\n");
+    let mut s = server()
+        .extra("\n[limits]\nmax_message_bytes = 2048\n")
+        .users(USERS)
+        .start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(MARIO, PASSWORD).await;
     assert!(c.cmd("EHLO x").await.contains("250-SIZE 2048\r\n"));
@@ -441,7 +444,7 @@ async fn max_size_plus_one_is_refused_and_the_connection_stays_usable() {
 /// must be thrown away, not executed inside the TLS session.
 #[tokio::test]
 async fn starttls_discards_plaintext_pipelined_after_it() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let (mut c, _) = Conn::plain(s.listener("smtp")).await;
     c.cmd("EHLO client.test").await;
     c.send(b"STARTTLS\r\nNOOP injected\r\n").await;
@@ -465,7 +468,10 @@ async fn starttls_discards_plaintext_pipelined_after_it() {
 
 #[tokio::test]
 async fn recipients_per_message_are_bounded() {
-    let s = server("\n[smtp]\nmax_recipients = 2\n");
+    let s = server()
+        .extra("\n[smtp]\nmax_recipients = 2\n")
+        .users(USERS)
+        .start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(MARIO, PASSWORD).await;
     c.cmd(&format!("MAIL FROM:<{MARIO}>")).await;
@@ -485,7 +491,7 @@ async fn recipients_per_message_are_bounded() {
 
 #[tokio::test]
 async fn a_10000_byte_command_line_is_refused_and_the_connection_stays_usable() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let (mut c, _) = Conn::plain(s.listener("smtp")).await;
     c.cmd("EHLO client.test").await;
     let long = format!("MAIL FROM:<{}@pec.localhost>", "a".repeat(10_000));
@@ -498,7 +504,7 @@ async fn a_10000_byte_command_line_is_refused_and_the_connection_stays_usable() 
 
 #[tokio::test]
 async fn a_disconnect_in_the_middle_of_data_leaves_nothing_behind() {
-    let mut s = server("");
+    let mut s = server().users(USERS).start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(MARIO, PASSWORD).await;
     c.cmd(&format!("MAIL FROM:<{MARIO}>")).await;
@@ -520,7 +526,7 @@ async fn a_disconnect_in_the_middle_of_data_leaves_nothing_behind() {
 /// CLIENTS.md §5 bug 11 (Stalwart #567): QUIT must answer and close TLS cleanly.
 #[tokio::test]
 async fn stalwart_567_quit_replies_221_and_closes_tls_cleanly() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.cmd("EHLO client.test").await;
     assert_eq!(c.cmd("QUIT").await, "221 2.0.0 Bye\r\n");
@@ -531,7 +537,7 @@ async fn stalwart_567_quit_replies_221_and_closes_tls_cleanly() {
 
 #[tokio::test]
 async fn received_header_and_generated_message_id() {
-    let mut s = server("");
+    let mut s = server().users(USERS).start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(MARIO, PASSWORD).await;
     let without_id = format!("From: <{MARIO}>\r\nTo: <{LUIGI}>\r\nSubject: no id\r\n\r\nx\r\n");
@@ -558,7 +564,10 @@ async fn received_header_and_generated_message_id() {
 
 #[tokio::test]
 async fn bounds_connections_per_ip_and_idle_timeout() {
-    let s = server("\n[smtp]\nmax_connections_per_ip = 2\nidle_timeout_seconds = 1\n");
+    let s = server()
+        .extra("\n[smtp]\nmax_connections_per_ip = 2\nidle_timeout_seconds = 1\n")
+        .users(USERS)
+        .start();
     let (_a, _) = Conn::plain(s.listener("smtp")).await;
     let (_b, _) = Conn::plain(s.listener("smtp")).await;
     let (mut c, greeting) = Conn::plain(s.listener("smtp")).await;
@@ -592,7 +601,7 @@ async fn lettre_sends_over_both_ports() {
     use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-    let mut s = server("");
+    let mut s = server().users(USERS).start();
     let ca = Certificate::from_pem(&std::fs::read(s.ca()).unwrap()).unwrap();
     let tls = TlsParameters::builder("mail.pec.localhost".into())
         .add_root_certificate(ca)

@@ -9,13 +9,7 @@ use support::*;
 
 const MARIO: &str = "mario@pec.localhost";
 const LUIGI: &str = "luigi@pec.localhost";
-
-fn server() -> Server {
-    let s = Server::start();
-    s.create_mailbox(MARIO);
-    s.create_mailbox(LUIGI);
-    s
-}
+const USERS: &[&str] = &[MARIO, LUIGI];
 
 fn run(cmd: &mut Command) -> (bool, String) {
     let out = cmd
@@ -37,7 +31,7 @@ fn inbox_count(s: &Server, address: &str) -> u64 {
 
 #[test]
 fn python_smtplib_over_both_ports_with_plain_and_login() {
-    let s = server();
+    let s = server().users(USERS).start();
     let script = r#"
 import smtplib, ssl, sys
 ca, smtp_port, sub_port, user, password, rcpt = sys.argv[1:]
@@ -81,7 +75,7 @@ print("ok")
 
 #[test]
 fn swaks_submits_with_implicit_tls_and_with_starttls() {
-    let s = server();
+    let s = server().users(USERS).start();
     for (port, tls) in [
         (s.listener("submissions").port(), "--tls-on-connect"),
         (s.listener("smtp").port(), "--tls"),
@@ -128,7 +122,7 @@ fn s_client(s: &Server, args: &[&str]) -> String {
 
 #[test]
 fn openssl_tls_versions_and_full_chain_on_both_listeners() {
-    let s = server();
+    let s = server().users(USERS).start();
     let sub = format!("127.0.0.1:{}", s.listener("submissions").port());
     let smtp = format!("127.0.0.1:{}", s.listener("smtp").port());
     for old in ["-tls1", "-tls1_1"] {
