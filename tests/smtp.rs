@@ -17,23 +17,6 @@ fn msg(from: &str, subject: &str) -> String {
     format!("From: <{from}>\r\nTo: <{LUIGI}>, <{MARIO}>\r\nSubject: {subject}\r\nMessage-ID: <{subject}@client.test>\r\n\r\nbody of {subject}\r\n")
 }
 
-/// Stops pecd and returns the messages in a mailbox's INBOX, oldest first.
-async fn inbox(s: &mut Server, address: &str) -> Vec<String> {
-    if s.child.is_some() {
-        s.terminate();
-    }
-    let store = pecd_store::Store::open(&s.store_path()).unwrap();
-    let m = store.find_mailbox(address).await.unwrap().unwrap();
-    let inbox = store.folder(m.id, "INBOX").await.unwrap().unwrap();
-    let mut out = Vec::new();
-    for meta in store.messages(inbox.id).await.unwrap() {
-        out.push(String::from_utf8(store.read_body(meta).await.unwrap()).unwrap());
-    }
-    out
-}
-
-/// CLIENTS.md §5 bug 13 (maddy #761): LOGIN was enabled but not announced. The EHLO reply is
-/// checked per listener and per TLS and authentication state.
 #[tokio::test]
 async fn maddy_761_ehlo_announces_plain_and_login_per_listener_and_auth_state() {
     let s = server().users(USERS).start();
@@ -142,7 +125,7 @@ async fn outlook_extra_space_in_mail_from_is_accepted() {
     c.send(format!("{}.\r\n", msg(MARIO, "outlook")).as_bytes())
         .await;
     assert!(c.reply().await.starts_with("250 2.0.0"));
-    assert_eq!(inbox(&mut s, LUIGI).await.len(), 1);
+    assert_eq!(s.stored_inbox(LUIGI).await.len(), 1);
 }
 
 #[tokio::test]
@@ -241,7 +224,7 @@ async fn spoofed_sender_and_spoofed_from_header_are_refused() {
         .send_message(MARIO, &[LUIGI], &msg(MARIO, "genuine"))
         .await;
     assert!(r.starts_with("250 2.0.0"), "{r}");
-    let stored = inbox(&mut s, LUIGI).await;
+    let stored = s.stored_inbox(LUIGI).await;
     assert_eq!(stored.len(), 1);
     assert!(stored[0].contains("Subject: POSTA CERTIFICATA: genuine"));
 }
@@ -280,7 +263,7 @@ async fn no_relay_and_unauthenticated_mail_only_for_our_domains() {
         .send_message(MARIO, &["friend@example.com"], &msg(MARIO, "out"))
         .await;
     assert!(r.starts_with("550 5.7.1"), "{r}");
-    let stored = inbox(&mut s, LUIGI).await;
+    let stored = s.stored_inbox(LUIGI).await;
     assert_eq!(stored.len(), 1);
     assert!(stored[0].contains("Subject: inbound"));
     assert!(stored[0].starts_with("Received: from peer.example ([127.0.0.1])\r\n\tby mail.pec.localhost (pecd) with ESMTP id "));
@@ -375,8 +358,8 @@ async fn pipelined_commands_in_one_packet_are_answered_in_order() {
     assert!(c.reply().await.starts_with("250 2.0.0 Message accepted"));
     assert!(c.reply().await.starts_with("250 2.0.0 OK"));
     assert_eq!(c.reply().await, "221 2.0.0 Bye\r\n");
-    assert_eq!(inbox(&mut s, LUIGI).await.len(), 1);
-    let receipts = inbox(&mut s, MARIO).await;
+    assert_eq!(s.stored_inbox(LUIGI).await.len(), 1);
+    let receipts = s.stored_inbox(MARIO).await;
     let kinds: Vec<&str> = receipts
         .iter()
         .filter_map(|m| m.lines().find_map(|l| l.strip_prefix("X-Ricevuta: ")))
@@ -429,7 +412,7 @@ async fn max_size_plus_one_is_refused_and_the_connection_stays_usable() {
     c.send(format!("BDAT {} LAST\r\n{chunk}", chunk.len()).as_bytes())
         .await;
     assert!(c.reply().await.starts_with("250 2.0.0 Message accepted"));
-    let stored = inbox(&mut s, LUIGI).await;
+    let stored = s.stored_inbox(LUIGI).await;
     assert_eq!(stored.len(), 2);
     // The envelope carries the BDAT bytes (Message-ID replaced by the PEC msgid, PEC.md §4.3).
     let body_start = chunk.find("\r\n\r\n").unwrap();
@@ -520,7 +503,7 @@ async fn a_disconnect_in_the_middle_of_data_leaves_nothing_behind() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(inbox(&mut s, LUIGI).await.is_empty());
+    assert!(s.stored_inbox(LUIGI).await.is_empty());
 }
 
 /// CLIENTS.md §5 bug 11 (Stalwart #567): QUIT must answer and close TLS cleanly.
@@ -549,7 +532,7 @@ async fn received_header_and_generated_message_id() {
         .send_message(MARIO, &[LUIGI], &msg(MARIO, "with-id"))
         .await
         .starts_with("250"));
-    let stored = inbox(&mut s, LUIGI).await;
+    let stored = s.stored_inbox(LUIGI).await;
     // The envelope copies our Received: field (PEC.md §3.1) and carries the original with it.
     assert!(stored[0].starts_with("Received: from client.test ([127.0.0.1])\r\n\tby mail.pec.localhost (pecd) with ESMTPSA id "));
     // A client without Message-ID gets one generated at the Access Point, kept as its
@@ -593,42 +576,4 @@ async fn bounds_connections_per_ip_and_idle_timeout() {
         e.reply().await,
         "421 4.4.2 Idle timeout, closing connection\r\n"
     );
-}
-
-#[tokio::test]
-async fn lettre_sends_over_both_ports() {
-    use lettre::transport::smtp::authentication::Credentials;
-    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-
-    let mut s = server().users(USERS).start();
-    let ca = Certificate::from_pem(&std::fs::read(s.ca()).unwrap()).unwrap();
-    let tls = TlsParameters::builder("mail.pec.localhost".into())
-        .add_root_certificate(ca)
-        .build_rustls()
-        .unwrap();
-    let creds = Credentials::new(MARIO.into(), PASSWORD.into());
-    for (name, mode) in [
-        ("submissions", Tls::Wrapper(tls.clone())),
-        ("smtp", Tls::Required(tls.clone())),
-    ] {
-        let addr = s.listener(name);
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-            .port(addr.port())
-            .tls(mode)
-            .credentials(creds.clone())
-            .build();
-        let email = Message::builder()
-            .from(MARIO.parse().unwrap())
-            .to(LUIGI.parse().unwrap())
-            .subject(format!("via lettre {name}"))
-            .body(String::from("Ciao Luigi"))
-            .unwrap();
-        let response = transport.send(email).await.unwrap();
-        assert_eq!(response.code().to_string(), "250");
-    }
-    let stored = inbox(&mut s, LUIGI).await;
-    assert_eq!(stored.len(), 2);
-    assert!(stored[0].contains("Subject: via lettre submissions"));
-    assert!(stored[1].contains("Subject: via lettre smtp"));
 }

@@ -1,5 +1,5 @@
-//! The SMTP listeners with command-line clients: python's smtplib, swaks and openssl
-//! s_client. scripts/test.sh installs swaks and openssl; a missing tool fails the test.
+//! The SMTP listeners with real clients: the lettre library, python's smtplib, swaks and
+//! openssl s_client. scripts/test.sh installs swaks and openssl; a missing tool fails the test.
 
 mod support;
 
@@ -149,4 +149,42 @@ fn openssl_tls_versions_and_full_chain_on_both_listeners() {
         out.contains("Cipher is (NONE)"),
         "TLS 1.1 refused after STARTTLS: {out}"
     );
+}
+
+#[tokio::test]
+async fn lettre_sends_over_both_ports() {
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+    let mut s = server().users(USERS).start();
+    let ca = Certificate::from_pem(&std::fs::read(s.ca()).unwrap()).unwrap();
+    let tls = TlsParameters::builder("mail.pec.localhost".into())
+        .add_root_certificate(ca)
+        .build_rustls()
+        .unwrap();
+    let creds = Credentials::new(MARIO.into(), PASSWORD.into());
+    for (name, mode) in [
+        ("submissions", Tls::Wrapper(tls.clone())),
+        ("smtp", Tls::Required(tls.clone())),
+    ] {
+        let addr = s.listener(name);
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(addr.port())
+            .tls(mode)
+            .credentials(creds.clone())
+            .build();
+        let email = Message::builder()
+            .from(MARIO.parse().unwrap())
+            .to(LUIGI.parse().unwrap())
+            .subject(format!("via lettre {name}"))
+            .body(String::from("Ciao Luigi"))
+            .unwrap();
+        let response = transport.send(email).await.unwrap();
+        assert_eq!(response.code().to_string(), "250");
+    }
+    let stored = s.stored_inbox(LUIGI).await;
+    assert_eq!(stored.len(), 2);
+    assert!(stored[0].contains("Subject: via lettre submissions"));
+    assert!(stored[1].contains("Subject: via lettre smtp"));
 }

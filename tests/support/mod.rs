@@ -8,6 +8,7 @@ pub mod pec;
 pub mod peers;
 pub mod pop3;
 pub mod probe;
+pub mod raw;
 pub mod smtp;
 
 use std::io::Write;
@@ -250,6 +251,22 @@ impl Server {
             text(&out)
         );
         serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Stops pecd and returns the messages in a mailbox's INBOX, oldest first, read from the
+    /// store itself.
+    pub async fn stored_inbox(&mut self, address: &str) -> Vec<String> {
+        if self.child.is_some() {
+            self.terminate();
+        }
+        let store = pecd_store::Store::open(&self.store_path()).unwrap();
+        let m = store.find_mailbox(address).await.unwrap().unwrap();
+        let inbox = store.folder(m.id, "INBOX").await.unwrap().unwrap();
+        let mut out = Vec::new();
+        for meta in store.messages(inbox.id).await.unwrap() {
+            out.push(String::from_utf8(store.read_body(meta).await.unwrap()).unwrap());
+        }
+        out
     }
 
     /// Sets [`PASSWORD`] on an existing mailbox.
