@@ -189,7 +189,7 @@ fn assert_carried(kind: Kind, d: &Daticert, bytes: &[u8], original: &[u8], facts
     let postacert = entity_part(&entity, "postacert.eml");
     match (kind, &d.ricevuta) {
         (Kind::Envelope, _) => {
-            assert_eq!(postacert.as_deref(), Some(&original[..]));
+            assert_eq!(postacert.as_deref(), Some(original));
             assert_eq!(
                 header(bytes, "From"),
                 "\"Per conto di: mario@pec.localhost\" <posta-certificata@pec.localhost>"
@@ -201,7 +201,7 @@ fn assert_carried(kind: Kind, d: &Daticert, bytes: &[u8], original: &[u8], facts
             assert_eq!(d.ricevuta, Some(ReceiptType::Breve));
         }
         (Kind::Delivery, Some(ReceiptType::Completa)) => {
-            assert_eq!(postacert.as_deref(), Some(&original[..]))
+            assert_eq!(postacert.as_deref(), Some(original))
         }
         (Kind::Delivery, Some(ReceiptType::Breve)) => {
             let p = String::from_utf8(postacert.unwrap()).unwrap();
