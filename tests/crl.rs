@@ -19,7 +19,7 @@ use pecd_signer::{Destinatario, Kind, Moment, ProviderEntry, ReceiptType, Signer
 use rustls_pki_types::ServerName;
 use support::pec::imap;
 use support::smtp::{tls_config, Conn};
-use support::{config_text, text, tool, Server, PECD};
+use support::{server, text, tool, Server, ServerConfig, PECD};
 
 const LUIGI: &str = "luigi@pec.localhost";
 const MARIO: &str = "mario@pec.p.test";
@@ -180,24 +180,12 @@ impl Peer {
 }
 
 /// The test configuration with `[peers]` trusting P and reading the CRLs of `crls`.
-fn config_with_peer(dir: &Path, crls: &[&Path]) -> String {
-    let d = dir.display();
-    let crls: Vec<String> = crls.iter().map(|p| format!("{:?}", p.display())).collect();
-    let base = config_text(dir);
-    let old = format!("[peers]\ntrust_anchors = \"{d}/certs/ca.pem\"\n");
-    assert!(
-        base.contains(&old),
-        "the support config changed its [peers]"
-    );
-    base.replace(
-        &old,
-        &format!(
-            "[peers]\nindex = \"{d}/providers.ldif\"\n\
-             trust_anchors = \"{d}/ProviderP/ca.pem\"\ncrls = [{}]\n\
-             routes = {{ \"pec.p.test\" = \"127.0.0.1:9\" }}\n",
-            crls.join(", ")
-        ),
-    )
+fn config_with_peer(crls: &[&Path]) -> ServerConfig {
+    ServerConfig::new()
+        .index()
+        .trust_anchors("ProviderP/ca.pem")
+        .crls(crls)
+        .route("pec.p.test", "127.0.0.1:9")
 }
 
 fn pecd_verify(args: &[&str]) -> std::process::Output {
@@ -210,7 +198,7 @@ fn pecd_verify(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn pecd_verify_refuses_a_revoked_signer() {
-    let s = Server::prepare();
+    let s = server().prepare();
     let dir = s.dir.path();
     let p = Peer::new(dir);
     let message = dir.join("envelope.eml");
@@ -245,7 +233,7 @@ fn pecd_verify_refuses_a_revoked_signer() {
     );
 
     // The configuration key applies when --config is given and no --crls.
-    std::fs::write(s.config(), config_with_peer(dir, &[&empty, &revoked])).unwrap();
+    s.write_config(&config_with_peer(&[&empty, &revoked]));
     let out = pecd_verify(&["--config", config, "--json", message]);
     assert!(!out.status.success(), "{}", text(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -331,13 +319,13 @@ fn first_der(pem: &Path) -> Vec<u8> {
 
 #[tokio::test]
 async fn revoked_peer_envelope_is_an_anomaly_and_sighup_reloads_crls_and_tls() {
-    let mut s = Server::prepare();
+    let mut s = server().prepare();
     let dir = s.dir.path().to_path_buf();
     let p = Peer::new(&dir);
     let crl = dir.join("peer.crl");
     std::fs::write(&crl, p.ca.crl()).unwrap();
     std::fs::write(dir.join("providers.ldif"), p.ldif()).unwrap();
-    std::fs::write(s.config(), config_with_peer(&dir, &[&crl])).unwrap();
+    s.write_config(&config_with_peer(&[&crl]));
     s.spawn();
     s.create_mailbox(LUIGI);
 

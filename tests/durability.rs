@@ -116,7 +116,7 @@ async fn verify(store_path: &std::path::Path, acked: &BTreeMap<String, (String, 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_during_imports_loses_nothing_acknowledged() {
-    let mut s = Server::start();
+    let mut s = server().start();
     s.create_mailbox(ADDRESS);
     let acked: Acked = Arc::default();
     let mut round = 0;
@@ -186,7 +186,7 @@ async fn smtp_writer(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_during_smtp_submissions_loses_nothing_answered_250() {
-    let mut s = Server::start();
+    let mut s = server().start();
     s.create_mailbox(ADDRESS);
     s.json(&["mailbox", "set", ADDRESS, "--sender-per-minute", "1000000"]);
     let acked: Acked = Arc::default();
@@ -256,7 +256,7 @@ fn fsync_happens_between_request_and_acknowledgement() {
         eprintln!("strace not installed: skipping the syscall-order check");
         return;
     }
-    let mut s = Server::prepare();
+    let mut s = server().prepare();
     let trace = s.dir.path().join("trace.txt");
     s.wrapper = [
         "strace",

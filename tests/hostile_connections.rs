@@ -11,11 +11,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::pop3::{tcp_from, tls_over, Pop};
+use support::pop3::Pop;
 use support::probe::{self, Watch};
+use support::raw::{count, flood, ip, Raw};
 use support::smtp::plain;
 use support::*;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 const MARIO: &str = "mario@pec.localhost";
 const LUIGI: &str = "luigi@pec.localhost";
@@ -23,127 +23,12 @@ const LUIGI: &str = "luigi@pec.localhost";
 /// These tests measure latencies on a small machine: they run one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn ip(last: u8) -> IpAddr {
-    [127, 0, 0, last].into()
-}
-
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-/// A line client on any port, from a chosen source address.
-struct Raw {
-    io: Box<dyn Io>,
-    buf: Vec<u8>,
-}
-
-impl Raw {
-    /// Connects to `listener` from `source` (TLS except on `smtp`); `None` when the server
-    /// closed before the handshake ended.
-    async fn open(s: &Server, listener: &str, source: IpAddr) -> Option<Raw> {
-        let tcp = tcp_from(source, s.listener(listener)).await.ok()?;
-        let io: Box<dyn Io> = if listener == "smtp" {
-            Box::new(tcp)
-        } else {
-            Box::new(
-                tokio::time::timeout(Duration::from_secs(20), tls_over(s, tcp))
-                    .await
-                    .ok()?
-                    .ok()?,
-            )
-        };
-        Some(Raw {
-            io,
-            buf: Vec::new(),
-        })
-    }
-
-    /// One line, CRLF included; empty when the server closed or said nothing for 20 s.
-    async fn line(&mut self) -> String {
-        loop {
-            if let Some(i) = self.buf.iter().position(|&b| b == b'\n') {
-                let line: Vec<u8> = self.buf.drain(..=i).collect();
-                return String::from_utf8_lossy(&line).into_owned();
-            }
-            let mut chunk = [0u8; 8192];
-            let n = match tokio::time::timeout(Duration::from_secs(20), self.io.read(&mut chunk))
-                .await
-            {
-                Ok(Ok(n)) => n,
-                _ => 0,
-            };
-            if n == 0 {
-                return String::from_utf8_lossy(&std::mem::take(&mut self.buf)).into_owned();
-            }
-            self.buf.extend_from_slice(&chunk[..n]);
-        }
-    }
-
-    async fn send(&mut self, data: &[u8]) -> bool {
-        self.io.write_all(data).await.is_ok() && self.io.flush().await.is_ok()
-    }
-
-    /// An IMAP command; returns the tagged reply line (empty if the server closed).
-    async fn imap(&mut self, command: &str) -> String {
-        if !self.send(format!("t {command}\r\n").as_bytes()).await {
-            return String::new();
-        }
-        loop {
-            let l = self.line().await;
-            if l.is_empty() || l.starts_with("t ") {
-                return l;
-            }
-        }
-    }
-
-    /// A POP3 command; returns the first line of the reply.
-    async fn pop3(&mut self, command: &str) -> String {
-        if !self.send(format!("{command}\r\n").as_bytes()).await {
-            return String::new();
-        }
-        self.line().await
-    }
-
-    /// An SMTP command; returns the whole reply.
-    async fn smtp(&mut self, command: &str) -> String {
-        if !self.send(format!("{command}\r\n").as_bytes()).await {
-            return String::new();
-        }
-        let mut reply = String::new();
-        loop {
-            let l = self.line().await;
-            reply.push_str(&l);
-            if l.len() < 4 || l.as_bytes()[3] == b' ' {
-                return reply;
-            }
-        }
-    }
-}
-
-/// Opens `n` connections to `listener` from `source` all at once, and returns each one that
-/// is still open with the first line it got; a connection closed without a word counts as "".
-async fn flood(s: &Server, listener: &str, source: IpAddr, n: usize) -> Vec<(Option<Raw>, String)> {
-    let opens = (0..n).map(|_| async {
-        match Raw::open(s, listener, source).await {
-            Some(mut c) => {
-                let first = c.line().await;
-                (Some(c), first)
-            }
-            None => (None, String::new()),
-        }
-    });
-    futures::future::join_all(opens).await
-}
-
-fn count(got: &[(Option<Raw>, String)], prefix: &str) -> usize {
-    got.iter().filter(|(_, l)| l.starts_with(prefix)).count()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_flood_before_login_is_capped_per_ip() {
     let _serial = SERIAL.lock().await;
-    let s = Server::with_config(
+    let s = server().extra(
         "\n[smtp]\nmax_connections_per_ip = 20\n[pop3]\nmax_connections_per_ip = 20\n[imap]\nmax_connections_per_ip = 20\n",
-    );
+    ).start();
     s.create_mailbox(MARIO);
     let watch = Watch::start(&s, MARIO).await;
     let attacker = ip(2);
@@ -200,9 +85,9 @@ async fn connection_flood_before_login_is_capped_per_ip() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_flood_from_many_addresses_is_capped_in_total() {
     let _serial = SERIAL.lock().await;
-    let s = Server::with_config(
+    let s = server().extra(
         "\n[smtp]\nmax_connections_per_ip = 10\nmax_connections = 30\n[pop3]\nmax_connections_per_ip = 10\nmax_connections = 30\n[imap]\nmax_connections_per_ip = 10\nmax_connections = 30\n",
-    );
+    ).start();
     for (listener, greeting, refusal) in [
         (
             "imaps",
@@ -236,9 +121,9 @@ async fn connection_flood_from_many_addresses_is_capped_in_total() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prelogin_idle_connections_are_dropped() {
     let _serial = SERIAL.lock().await;
-    let s = Server::with_config(
-        "\n[pop3]\nprelogin_timeout_seconds = 1\n[imap]\nprelogin_timeout_seconds = 1\n",
-    );
+    let s = server()
+        .extra("\n[pop3]\nprelogin_timeout_seconds = 1\n[imap]\nprelogin_timeout_seconds = 1\n")
+        .start();
     s.create_mailbox(MARIO);
     let (mut logged_in, _) = Pop::connect(&s).await;
     assert!(logged_in.login(MARIO, PASSWORD).await.starts_with("+OK"));
@@ -334,9 +219,9 @@ fn refused_as_wrong_password(replies: &[String; 3]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_guessing_is_refused_fast_without_argon2() {
     let _serial = SERIAL.lock().await;
-    let s = Server::with_config(
+    let s = server().extra(
         "\n[auth]\nfailures_per_login = 5\nfailures_per_ip = 20\nblock_seconds = 2\nmax_block_seconds = 4\n",
-    );
+    ).start();
     s.create_mailbox(MARIO);
     s.create_mailbox(LUIGI);
     let watch = Watch::start(&s, MARIO).await;
@@ -436,7 +321,9 @@ fn rss_kib(s: &Server) -> u64 {
 async fn huge_username_is_not_kept() {
     let _serial = SERIAL.lock().await;
     // No address is blocked here, so that every failure reaches the counters.
-    let s = Server::with_config("\n[auth]\nfailures_per_ip = 10000\n");
+    let s = server()
+        .extra("\n[auth]\nfailures_per_ip = 10000\n")
+        .start();
     s.create_mailbox(MARIO);
     let huge = format!("{}@pec.localhost", "u".repeat(100 * 1024));
 
@@ -513,7 +400,9 @@ async fn huge_username_is_not_kept() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pop3_retr_to_a_client_that_stops_reading() {
     let _serial = SERIAL.lock().await;
-    let s = Server::with_config("\n[pop3]\nwrite_timeout_seconds = 2\n");
+    let s = server()
+        .extra("\n[pop3]\nwrite_timeout_seconds = 2\n")
+        .start();
     s.create_mailbox(MARIO);
     // 24 MB: more than the loopback socket buffers of both ends hold.
     let big = message("big", 24 * 1024 * 1024);
@@ -558,9 +447,9 @@ async fn pop3_retr_to_a_client_that_stops_reading() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn authz_mismatch_counts_a_failure_without_checking_the_block_first() {
     let _serial = SERIAL.lock().await;
-    let s = Server::with_config(
+    let s = server().extra(
         "\n[auth]\nfailures_per_login = 5\nfailures_per_ip = 3\nblock_seconds = 600\nmax_block_seconds = 900\n",
-    );
+    ).start();
     s.create_mailbox(LUIGI);
     let mismatch = format!(
         "AUTHENTICATE PLAIN {}",
@@ -610,7 +499,9 @@ async fn authz_mismatch_counts_a_failure_without_checking_the_block_first() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_caps_starve_legitimate_users() {
     let _serial = SERIAL.lock().await;
-    let s = Server::with_config("\n[smtp]\nmax_connections_per_ip = 10\nmax_connections = 30\n");
+    let s = server()
+        .extra("\n[smtp]\nmax_connections_per_ip = 10\nmax_connections = 30\n")
+        .start();
     s.create_mailbox(MARIO);
     // Port 25 full, from several addresses, the submission users' own address among them.
     let mut held = Vec::new();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use rustls_pki_types::ServerName;
 use support::imap::Imap;
 use support::probe::{self, Watch};
-use support::Server;
+use support::{server, Server};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::client::TlsStream;
@@ -17,6 +17,7 @@ use tokio_rustls::TlsConnector;
 
 const ATTACKER: &str = "mario@pec.localhost";
 const HOLDER: &str = "luigi@pec.localhost";
+const USERS: &[&str] = &[ATTACKER, HOLDER];
 
 /// How long the honest holder may wait for one NOOP round during an attack.
 const HOLDER_BOUND: Duration = Duration::from_secs(1);
@@ -24,17 +25,6 @@ const HOLDER_BOUND: Duration = Duration::from_secs(1);
 /// An answer "at once" to an attacker's command, with room for a loaded test machine (the
 /// attacks took hours before the fixes).
 const AT_ONCE: Duration = Duration::from_secs(3);
-
-fn server(extra: &str) -> Server {
-    let s = if extra.is_empty() {
-        Server::start()
-    } else {
-        Server::with_config(extra)
-    };
-    s.create_mailbox(ATTACKER);
-    s.create_mailbox(HOLDER);
-    s
-}
 
 fn tagged(r: &[String]) -> &str {
     r.last().map(String::as_str).unwrap_or("")
@@ -79,7 +69,7 @@ async fn read_to_end(c: &mut Imap, within: Duration) -> (Vec<u8>, bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn list_pattern_with_thousands_of_stars_answers_at_once() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let mut a = Imap::login(&s, ATTACKER).await;
     for folder in [
         "Progetti",
@@ -181,7 +171,10 @@ async fn small_window_client(s: &Server, user: &str) -> TlsStream<TcpStream> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn fetch_of_large_mailbox_to_a_client_that_stops_reading() {
-    let s = server("\n[imap]\nwrite_timeout_seconds = 2\n");
+    let s = server()
+        .extra("\n[imap]\nwrite_timeout_seconds = 2\n")
+        .users(USERS)
+        .start();
     let mut a = Imap::login(&s, ATTACKER).await;
     // 16 MiB of answer: far more than the socket buffers hold.
     let (count, size) = (32, 512 * 1024);
@@ -236,7 +229,7 @@ async fn fetch_of_large_mailbox_to_a_client_that_stops_reading() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sequence_set_repeated_many_times_is_bounded() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let mut a = Imap::login(&s, ATTACKER).await;
     let count = 300;
     fill(&mut a, count, 500).await;
@@ -295,7 +288,7 @@ async fn sequence_set_repeated_many_times_is_bounded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn literal_length_overflow_is_refused() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let watch = Watch::start(&s, HOLDER).await;
     let (mut c, _) = Imap::connect(&s).await;
     // Too many digits to be a literal: an ordinary line, and a BAD.
@@ -344,7 +337,7 @@ async fn literal_length_overflow_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn prelogin_literal_over_limit_is_refused() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let watch = Watch::start(&s, HOLDER).await;
 
     // Synchronizing: refused before the client sends anything; the connection stays.
@@ -400,7 +393,10 @@ async fn prelogin_literal_over_limit_is_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn prelogin_silence_is_cut_short() {
-    let s = server("\n[imap]\nprelogin_timeout_seconds = 2\n");
+    let s = server()
+        .extra("\n[imap]\nprelogin_timeout_seconds = 2\n")
+        .users(USERS)
+        .start();
     let (mut c, _) = Imap::connect(&s).await;
     let started = Instant::now();
     let (got, closed) = read_to_end(&mut c, Duration::from_secs(10)).await;
@@ -421,7 +417,7 @@ async fn prelogin_silence_is_cut_short() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn search_with_huge_patterns_answers_at_once() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let mut a = Imap::login(&s, ATTACKER).await;
     let count = 300;
     fill(&mut a, count, 4000).await;

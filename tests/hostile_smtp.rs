@@ -15,11 +15,12 @@ use support::imap::Imap;
 use support::pec::{assert_valid_pec, provider_identity};
 use support::probe::{all_ports_answer, Watch};
 use support::smtp::Conn;
-use support::{Server, PASSWORD};
+use support::{server, Server, PASSWORD};
 
 const MARIO: &str = "mario@pec.localhost";
 const LUIGI: &str = "luigi@pec.localhost";
 const ANNA: &str = "anna@pec.localhost";
+const USERS: &[&str] = &[MARIO, LUIGI, ANNA];
 const BOUND: Duration = Duration::from_secs(1);
 
 fn headers(subject: &str) -> String {
@@ -87,14 +88,6 @@ fn tail(s: &Server) -> String {
     log[log.len().saturating_sub(4000)..].to_string()
 }
 
-fn server() -> Server {
-    let s = Server::start();
-    for user in [MARIO, LUIGI, ANNA] {
-        s.create_mailbox(user);
-    }
-    s
-}
-
 /// Every message of `user`'s INBOX with its BODYSTRUCTURE, through the real IMAP service.
 async fn fetch_all(s: &Server, user: &str) -> Vec<String> {
     let mut c = Imap::login(s, user).await;
@@ -105,7 +98,7 @@ async fn fetch_all(s: &Server, user: &str) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deep_mime_nesting_does_not_stop_the_server() {
-    let s = server();
+    let s = server().users(USERS).start();
     let watch = Watch::start(&s, ANNA).await;
     let mut c = submission(&s).await;
     // The reproduced crash: 20,000 levels of multipart/mixed, breve receipt asked for; and
@@ -167,7 +160,7 @@ async fn deep_mime_nesting_does_not_stop_the_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_thousand_parts_huge_headers_and_long_lines() {
-    let s = server();
+    let s = server().users(USERS).start();
     let watch = Watch::start(&s, ANNA).await;
     let mut c = submission(&s).await;
     // Breve with 10,000 named parts: 10,000 hash substitutions.
@@ -208,7 +201,7 @@ async fn ten_thousand_parts_huge_headers_and_long_lines() {
 /// CRLF by the relay on the way out, so peers saw a broken signature.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bare_cr_is_made_canonical_before_signing() {
-    let s = server();
+    let s = server().users(USERS).start();
     let mut c = submission(&s).await;
     let message = format!(
         "{}\r\nriga con un CR\rnudo e un LF\nnudo\r\n",
@@ -254,15 +247,10 @@ fn server_listing_z(extra: &str) -> (Server, PeerZ) {
 
 /// A server that lists Z as managing `domains`.
 fn server_listing_z_for(extra: &str, domains: &[&str]) -> (Server, PeerZ) {
-    let mut s = Server::prepare();
-    let config = std::fs::read_to_string(s.config()).unwrap();
-    let d = s.dir.path().display().to_string();
-    let config = config.replace(
-        &format!("[peers]\ntrust_anchors = \"{d}/certs/ca.pem\"\n"),
-        &format!("[peers]\ntrust_anchors = \"{d}/anchors.pem\"\nindex = \"{d}/providers.ldif\"\n"),
-    );
-    std::fs::write(s.config(), format!("{config}{extra}")).unwrap();
-    s.spawn();
+    let s = server()
+        .config(|c| c.index().trust_anchors("anchors.pem").extra(extra))
+        .users(USERS)
+        .start();
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = provider_identity(dir.path(), "Provider Z", Z_SERVICE, 30);
     let (cert, key) = (std::fs::read(cert).unwrap(), std::fs::read(key).unwrap());
@@ -280,9 +268,6 @@ fn server_listing_z_for(extra: &str, domains: &[&str]) -> (Server, PeerZ) {
     while s.json(&["index", "list"]).as_array().unwrap().len() != 2 {
         assert!(Instant::now() < deadline, "SIGHUP did not reload the index");
         std::thread::sleep(Duration::from_millis(50));
-    }
-    for user in [MARIO, LUIGI, ANNA] {
-        s.create_mailbox(user);
     }
     let z = PeerZ {
         signer: Signer::from_pem(&cert, &key, &[]).unwrap(),
@@ -457,7 +442,7 @@ async fn repeated_fields_in_a_peer_message_are_an_anomaly() {
 /// Our own documents replayed to us from outside are not receipts or envelopes again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn own_signed_documents_replayed_from_outside_are_an_anomaly() {
-    let s = server();
+    let s = server().users(USERS).start();
     let mut c = submission(&s).await;
     let r = send(
         &mut c,

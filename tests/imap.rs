@@ -9,13 +9,7 @@ use support::*;
 
 const MARIO: &str = "mario@pec.localhost";
 const LUIGI: &str = "luigi@pec.localhost";
-
-fn server() -> Server {
-    let s = Server::start();
-    s.create_mailbox(MARIO);
-    s.create_mailbox(LUIGI);
-    s
-}
+const USERS: &[&str] = &[MARIO, LUIGI];
 
 fn tagged(r: &[String]) -> &str {
     r.last().map(String::as_str).unwrap_or("")
@@ -28,7 +22,7 @@ fn has(r: &[String], needle: &str) -> bool {
 #[tokio::test]
 async fn maddy_761_golden_capabilities_and_mox_388_no_uidonly() {
     // CLIENTS.md §5 bug 13 (golden capability lists) and bug 4 (no UIDONLY, no IMAP4rev2).
-    let s = server();
+    let s = server().users(USERS).start();
     let (mut c, greeting) = Imap::connect(&s).await;
     assert_eq!(
         greeting,
@@ -55,7 +49,7 @@ async fn maddy_761_golden_capabilities_and_mox_388_no_uidonly() {
 
 #[tokio::test]
 async fn login_errors_do_not_reveal_addresses() {
-    let s = server();
+    let s = server().users(USERS).start();
     let (mut c, _) = Imap::connect(&s).await;
     let wrong = c.cmd(&format!("LOGIN {MARIO} wrong-password")).await;
     let unknown = c.cmd("LOGIN nobody@pec.localhost wrong-password").await;
@@ -86,7 +80,7 @@ async fn login_errors_do_not_reveal_addresses() {
 
 #[tokio::test]
 async fn select_append_fetch_store_search_expunge() {
-    let s = server();
+    let s = server().users(USERS).start();
     let mut c = Imap::login(&s, MARIO).await;
     let msg = message("hello", 300);
     let r = c.append("INBOX", "\\Seen NonJunk", &msg).await;
@@ -186,7 +180,7 @@ async fn select_append_fetch_store_search_expunge() {
 
 #[tokio::test]
 async fn folders_list_and_protection() {
-    let s = server();
+    let s = server().users(USERS).start();
     let mut c = Imap::login(&s, MARIO).await;
     // CLIENTS.md §5 bug 6 (mox #66): special-use attributes without being asked.
     let r = c.ok("LIST \"\" *").await;
@@ -267,7 +261,7 @@ async fn folders_list_and_protection() {
 
 #[tokio::test]
 async fn copy_move_uidplus_and_missing_uids() {
-    let s = server();
+    let s = server().users(USERS).start();
     let mut c = Imap::login(&s, MARIO).await;
     for i in 0..3 {
         c.append("INBOX", "", &message(&format!("m{i}"), 100)).await;
@@ -316,7 +310,7 @@ async fn copy_move_uidplus_and_missing_uids() {
 
 #[tokio::test]
 async fn two_sessions_see_each_other() {
-    let s = server();
+    let s = server().users(USERS).start();
     let mut a = Imap::login(&s, MARIO).await;
     let mut b = Imap::login(&s, MARIO).await;
     a.append("INBOX", "", &message("one", 100)).await;
@@ -341,7 +335,7 @@ async fn two_sessions_see_each_other() {
 
 #[tokio::test]
 async fn stalwart_765_done_and_commands_in_one_write() {
-    let s = server();
+    let s = server().users(USERS).start();
     let mut a = Imap::login(&s, MARIO).await;
     let mut b = Imap::login(&s, MARIO).await;
     a.ok("SELECT INBOX").await;
@@ -362,8 +356,9 @@ async fn stalwart_765_done_and_commands_in_one_write() {
 
 #[tokio::test]
 async fn literals_limits_and_bad_input() {
-    let s =
-        Server::with_config("[limits]\nmax_message_bytes = 10000\nmailbox_quota_bytes = 100000\n");
+    let s = server()
+        .extra("[limits]\nmax_message_bytes = 10000\nmailbox_quota_bytes = 100000\n")
+        .start();
     s.create_mailbox(MARIO);
     let mut c = Imap::login(&s, MARIO).await;
     // LITERAL+ APPEND.
@@ -404,7 +399,7 @@ async fn literals_limits_and_bad_input() {
 async fn stalwart_190_connection_limit_is_unavailable_not_bad_password() {
     // CLIENTS.md §5 bug 9 (Stalwart #190): over the limit is [UNAVAILABLE], never a bad
     // password; at least 10 connections per user.
-    let s = server();
+    let s = server().users(USERS).start();
     let mut open = Vec::new();
     for _ in 0..20 {
         open.push(Imap::login(&s, MARIO).await);
@@ -421,7 +416,7 @@ async fn stalwart_190_connection_limit_is_unavailable_not_bad_password() {
 
 #[tokio::test]
 async fn mox_2ae121e_esearch_tag_is_quoted() {
-    let s = server();
+    let s = server().users(USERS).start();
     let mut c = Imap::login(&s, MARIO).await;
     c.append("INBOX", "", &message("e", 100)).await;
     c.ok("SELECT INBOX").await;
@@ -432,7 +427,7 @@ async fn mox_2ae121e_esearch_tag_is_quoted() {
 
 #[tokio::test]
 async fn mox_66_special_use_in_every_list_and_lsub() {
-    let s = server();
+    let s = server().users(USERS).start();
     let mut c = Imap::login(&s, MARIO).await;
     for cmd in [
         "LIST \"\" %",
@@ -449,7 +444,7 @@ async fn mox_66_special_use_in_every_list_and_lsub() {
 
 #[tokio::test]
 async fn stalwart_1201_move_of_missing_or_stale_uid_is_ok() {
-    let s = server();
+    let s = server().users(USERS).start();
     let mut c = Imap::login(&s, MARIO).await;
     c.append("INBOX", "", &message("m", 100)).await;
     c.ok("SELECT INBOX").await;
@@ -465,7 +460,7 @@ async fn stalwart_1201_move_of_missing_or_stale_uid_is_ok() {
 
 #[tokio::test]
 async fn stalwart_234_no_unsolicited_status_in_noop() {
-    let s = server();
+    let s = server().users(USERS).start();
     let mut c = Imap::login(&s, MARIO).await;
     let mut other = Imap::login(&s, MARIO).await;
     c.ok("SELECT Drafts").await;
@@ -480,8 +475,9 @@ async fn stalwart_234_no_unsolicited_status_in_noop() {
 
 #[tokio::test]
 async fn stalwart_2768_oversized_literal_plus_is_drained() {
-    let s =
-        Server::with_config("[limits]\nmax_message_bytes = 2048\nmailbox_quota_bytes = 100000\n");
+    let s = server()
+        .extra("[limits]\nmax_message_bytes = 2048\nmailbox_quota_bytes = 100000\n")
+        .start();
     s.create_mailbox(MARIO);
     let mut c = Imap::login(&s, MARIO).await;
     // The literal's bytes look like commands; none of them may run.

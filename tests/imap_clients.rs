@@ -15,13 +15,7 @@ use tokio_rustls::TlsConnector;
 
 const MARIO: &str = "mario@pec.localhost";
 const LUIGI: &str = "luigi@pec.localhost";
-
-fn server() -> Server {
-    let s = Server::start();
-    s.create_mailbox(MARIO);
-    s.create_mailbox(LUIGI);
-    s
-}
+const USERS: &[&str] = &[MARIO, LUIGI];
 
 type Tls = tokio_rustls::client::TlsStream<tokio::net::TcpStream>;
 
@@ -40,7 +34,7 @@ async fn async_imap_session(s: &Server, user: &str) -> async_imap::Session<Tls> 
 
 #[tokio::test]
 async fn async_imap_library() {
-    let s = server();
+    let s = server().users(USERS).start();
     let mut session = async_imap_session(&s, MARIO).await;
     let caps = session.capabilities().await.unwrap();
     for cap in ["IDLE", "UIDPLUS", "MOVE", "CONDSTORE", "QUOTA"] {
@@ -99,7 +93,7 @@ async fn async_imap_library() {
 
 #[tokio::test]
 async fn idle_is_woken_by_smtp_delivery() {
-    let s = server();
+    let s = server().users(USERS).start();
     let mut session = async_imap_session(&s, LUIGI).await;
     session.select("INBOX").await.unwrap();
     let mut idle = session.idle();
@@ -131,7 +125,9 @@ async fn idle_is_woken_by_smtp_delivery() {
 
 #[tokio::test]
 async fn stalwart_3299_idle_heartbeat_still_here() {
-    let s = Server::with_config("[imap]\nidle_heartbeat_seconds = 1\n");
+    let s = server()
+        .extra("[imap]\nidle_heartbeat_seconds = 1\n")
+        .start();
     s.create_mailbox(MARIO);
     let mut c = Imap::login(&s, MARIO).await;
     c.ok("SELECT INBOX").await;
@@ -147,7 +143,7 @@ async fn stalwart_3299_idle_heartbeat_still_here() {
 
 #[tokio::test]
 async fn condstore_and_qresync() {
-    let s = server();
+    let s = server().users(USERS).start();
     let mut c = Imap::login(&s, MARIO).await;
     for i in 0..3 {
         c.append("INBOX", "", &message(&format!("cs{i}"), 100))
@@ -215,7 +211,7 @@ async fn condstore_and_qresync() {
 
 #[tokio::test]
 async fn python_imaplib() {
-    let s = server();
+    let s = server().users(USERS).start();
     let script = r#"
 import imaplib, ssl, sys
 ctx = ssl.create_default_context(cafile=sys.argv[1])
@@ -248,7 +244,7 @@ print("ok")
 
 #[tokio::test]
 async fn curl_imaps_list_and_fetch() {
-    let s = server();
+    let s = server().users(USERS).start();
     let mut c = Imap::login(&s, MARIO).await;
     c.append("INBOX", "", &message("curl-me", 200)).await;
     let curl = |path: &str| s.curl("imaps", "imaps", MARIO, path);
@@ -264,7 +260,7 @@ async fn mbsync_round_trip() {
     if Command::new("mbsync").arg("--version").output().is_err() {
         panic!("mbsync (isync) is installed by scripts/test.sh");
     }
-    let s = server();
+    let s = server().users(USERS).start();
     let mut c = Imap::login(&s, MARIO).await;
     c.append("INBOX", "", &message("server-side", 200)).await;
     let local = s.dir.path().join("maildir");
@@ -343,7 +339,7 @@ async fn mbsync_round_trip() {
 async fn pop3_dele_while_imap_selected() {
     // Issue 5: a message deleted through POP3 disappears from IMAP and the reverse, while
     // both sessions are connected.
-    let s = server();
+    let s = server().users(USERS).start();
     let mut imap = Imap::login(&s, MARIO).await;
     for i in 0..3 {
         imap.append("INBOX", "", &message(&format!("both{i}"), 100))

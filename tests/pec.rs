@@ -11,7 +11,7 @@ use pecd_signer::smime::split_signed;
 use pecd_signer::{Errore, Kind, ReceiptType};
 use support::pec::{assert_valid_pec, decode, imap};
 use support::smtp::Conn;
-use support::{Server, PASSWORD, PECD};
+use support::{server, Server, PASSWORD, PECD};
 
 const A: &str = "anna@pec.localhost";
 const B: &str = "bruno@pec.localhost";
@@ -69,31 +69,27 @@ fn pecd_verify(s: &Server, messages: &[&Vec<u8>]) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
-fn server() -> Server {
-    let s = Server::with_config(
-        "\n[pec]\nordinary_mail_domains = { \"pec.example.it\" = \"refuse\" }\n",
-    );
-    for m in [A, B, C] {
-        s.create_mailbox(m);
-    }
-    s.create_mailbox("dario@pec.example.it");
+/// The provider of these tests: A, B, C and dario (of pec.example.it, a domain refusing
+/// ordinary mail), A's sender limit lifted, the service mailbox readable.
+fn certified_server() -> Server {
+    let s = server()
+        .extra("\n[pec]\nordinary_mail_domains = { \"pec.example.it\" = \"refuse\" }\n")
+        .users(&[A, B, C, "dario@pec.example.it"])
+        .service_login()
+        .start();
     s.json(&["mailbox", "set", A, "--sender-per-minute", "1000"]);
-    s.pecctl(
-        &["mailbox", "passwd", SERVICE, "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
     s
 }
 
-#[tokio::test]
-async fn certified_mail_to_and_cc_end_to_end() {
+/// Submits the offer from A to B (To) and C (Cc) with lettre, a PDF attached; returns the PEC
+/// msgid of the 250 reply.
+async fn send_offer_with_lettre(s: &Server) -> String {
     use lettre::message::header::ContentType;
     use lettre::message::{Attachment, MultiPart, SinglePart};
     use lettre::transport::smtp::authentication::Credentials;
     use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
     use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-    let s = server();
     let ca = Certificate::from_pem(&std::fs::read(s.ca()).unwrap()).unwrap();
     let tls = TlsParameters::builder("mail.pec.localhost".into())
         .add_root_certificate(ca)
@@ -121,14 +117,16 @@ async fn certified_mail_to_and_cc_end_to_end() {
     let response = transport.send(email).await.unwrap();
     let text = response.message().collect::<Vec<_>>().join(" ");
     assert_eq!(response.code().to_string(), "250", "{text}");
-    let pec_id = text
-        .split_whitespace()
+    text.split_whitespace()
         .find(|w| w.starts_with("pecd."))
         .expect("the PEC msgid in the 250 reply")
-        .to_string();
+        .to_string()
+}
 
-    // The sender: acceptance, a completa receipt for B (To), a sintetica one for C (Cc).
-    let a = imap(&s, A, "INBOX");
+/// The sender's INBOX: acceptance, a completa receipt for B (To), a sintetica one for C (Cc);
+/// returns the messages and the original the completa receipt carries.
+fn assert_sender_receipts(s: &Server, pec_id: &str) -> (Vec<Vec<u8>>, Vec<u8>) {
+    let a = imap(s, A, "INBOX");
     assert_eq!(a.len(), 3, "acceptance and two delivery receipts");
     let mut receipts = Vec::new();
     for m in &a {
@@ -162,7 +160,55 @@ async fn certified_mail_to_and_cc_end_to_end() {
         "sintetica carries no original"
     );
     let carried = postacert(&a[b_receipt]).expect("completa carries the original");
+    (a, carried)
+}
 
+/// The trace says delivered for both; the legal log holds the four events and answers by
+/// address and period.
+fn assert_trace_and_log(s: &Server, pec_id: &str) {
+    let trace = s.json(&["trace", pec_id]);
+    let states: Vec<(String, String)> = trace["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["address"].as_str().unwrap().into(),
+                r["state"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            (B.into(), "delivered".into()),
+            (C.into(), "delivered".into())
+        ]
+    );
+    let log = s.json(&["log", "search", "--msgid", pec_id]);
+    let events: Vec<&str> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        events,
+        ["accettazione", "presa-in-carico", "consegna", "consegna"]
+    );
+    let for_c = s.json(&["log", "search", "--address", C, "--since", "2000-01-01"]);
+    assert_eq!(for_c.as_array().unwrap().len(), 3, "{for_c}");
+    assert_eq!(
+        s.json(&["log", "search", "--until", "2000-01-01"]),
+        serde_json::json!([])
+    );
+}
+
+#[tokio::test]
+async fn certified_mail_to_and_cc_end_to_end() {
+    let s = certified_server();
+    let pec_id = send_offer_with_lettre(&s).await;
+    let (a, carried) = assert_sender_receipts(&s, &pec_id);
     // The recipients: the same envelope, unchanged, over IMAP (B) and POP3 (C).
     let b = imap(&s, B, "INBOX");
     let c = pop3(&s, C);
@@ -211,50 +257,14 @@ async fn certified_mail_to_and_cc_end_to_end() {
         .iter()
         .all(|r| r["report"]["valid"] == true));
 
-    // The legal log and the trace.
-    let trace = s.json(&["trace", &pec_id]);
-    let states: Vec<(String, String)> = trace["recipients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            (
-                r["address"].as_str().unwrap().into(),
-                r["state"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        states,
-        [
-            (B.into(), "delivered".into()),
-            (C.into(), "delivered".into())
-        ]
-    );
-    let log = s.json(&["log", "search", "--msgid", &pec_id]);
-    let events: Vec<&str> = log
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["event"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        events,
-        ["accettazione", "presa-in-carico", "consegna", "consegna"]
-    );
-    let for_c = s.json(&["log", "search", "--address", C, "--since", "2000-01-01"]);
-    assert_eq!(for_c.as_array().unwrap().len(), 3, "{for_c}");
-    assert_eq!(
-        s.json(&["log", "search", "--until", "2000-01-01"]),
-        serde_json::json!([])
-    );
+    assert_trace_and_log(&s, &pec_id);
 }
 
 /// A client that resends after losing the 250 (same holder, same bytes, same recipients) is
 /// not certified twice.
 #[tokio::test]
 async fn a_retried_submission_is_certified_once() {
-    let s = server();
+    let s = certified_server();
     let msg = format!(
         "From: <{A}>\r\nTo: <{B}>\r\nSubject: retry\r\nMessage-ID: <retry@client>\r\n\r\nbody\r\n"
     );
@@ -275,9 +285,57 @@ async fn a_retried_submission_is_certified_once() {
     assert_eq!(imap(&s, A, "INBOX").len(), 2);
 }
 
+/// A's INBOX after the submissions of the test below: four avvisi di non accettazione, one
+/// for the virus, then the acceptance, B's delivery receipt and nessuno's mancata consegna,
+/// each with the errore its rule requires and none carrying the original.
+fn assert_notices_in_order(s: &Server) -> Vec<Vec<u8>> {
+    let a = imap(s, A, "INBOX");
+    let kinds: Vec<Kind> = a.iter().map(|m| classify(m).unwrap()).collect();
+    assert_eq!(
+        kinds,
+        [
+            Kind::NonAcceptance,
+            Kind::NonAcceptance,
+            Kind::NonAcceptance,
+            Kind::NonAcceptance,
+            Kind::NonAcceptanceVirus,
+            Kind::Acceptance,
+            Kind::Delivery,
+            Kind::NonDelivery
+        ]
+    );
+    for (m, kind) in a.iter().zip(&kinds) {
+        let d = assert_valid_pec(m, &s.ca()).unwrap();
+        if matches!(
+            kind,
+            Kind::NonAcceptance | Kind::NonAcceptanceVirus | Kind::NonDelivery
+        ) {
+            assert!(
+                postacert(m).is_none(),
+                "{kind:?} never carries the original"
+            );
+            assert!(d.errore_esteso.is_some());
+        }
+        match kind {
+            Kind::NonAcceptanceVirus => {
+                assert_eq!(d.errore, Errore::Virus);
+                assert_eq!(header(m, "X-VerificaSicurezza"), "errore");
+            }
+            Kind::NonAcceptance => assert_eq!(d.errore, Errore::Altro),
+            Kind::NonDelivery => {
+                assert_eq!(d.errore, Errore::NoDest);
+                assert_eq!(d.consegna.as_deref(), Some("nessuno@pec.localhost"));
+                assert!(d.errore_esteso.unwrap().starts_with("5.1.1 - "));
+            }
+            _ => {}
+        }
+    }
+    a
+}
+
 #[tokio::test]
 async fn submissions_breaking_the_rules_get_the_notice_the_rules_require() {
-    let s = server();
+    let s = certified_server();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(A, PASSWORD).await;
     let plain = |headers: &str, subject: &str| {
@@ -336,47 +394,7 @@ async fn submissions_breaking_the_rules_get_the_notice_the_rules_require() {
         .await;
     assert!(r.starts_with("250 2.0.0"), "{r}");
 
-    let a = imap(&s, A, "INBOX");
-    let kinds: Vec<Kind> = a.iter().map(|m| classify(m).unwrap()).collect();
-    assert_eq!(
-        kinds,
-        [
-            Kind::NonAcceptance,
-            Kind::NonAcceptance,
-            Kind::NonAcceptance,
-            Kind::NonAcceptance,
-            Kind::NonAcceptanceVirus,
-            Kind::Acceptance,
-            Kind::Delivery,
-            Kind::NonDelivery
-        ]
-    );
-    for (m, kind) in a.iter().zip(&kinds) {
-        let d = assert_valid_pec(m, &s.ca()).unwrap();
-        if matches!(
-            kind,
-            Kind::NonAcceptance | Kind::NonAcceptanceVirus | Kind::NonDelivery
-        ) {
-            assert!(
-                postacert(m).is_none(),
-                "{kind:?} never carries the original"
-            );
-            assert!(d.errore_esteso.is_some());
-        }
-        match kind {
-            Kind::NonAcceptanceVirus => {
-                assert_eq!(d.errore, Errore::Virus);
-                assert_eq!(header(m, "X-VerificaSicurezza"), "errore");
-            }
-            Kind::NonAcceptance => assert_eq!(d.errore, Errore::Altro),
-            Kind::NonDelivery => {
-                assert_eq!(d.errore, Errore::NoDest);
-                assert_eq!(d.consegna.as_deref(), Some("nessuno@pec.localhost"));
-                assert!(d.errore_esteso.unwrap().starts_with("5.1.1 - "));
-            }
-            _ => {}
-        }
-    }
+    let a = assert_notices_in_order(&s);
     // Nothing of the refused ones reached B; the infected message is in quarantine.
     let b = imap(&s, B, "INBOX");
     assert_eq!(b.len(), 1);
@@ -390,9 +408,9 @@ async fn submissions_breaking_the_rules_get_the_notice_the_rules_require() {
 
 #[tokio::test]
 async fn a_full_mailbox_gets_an_avviso_di_mancata_consegna() {
-    let s = Server::with_config(
-        "\n[limits]\nmax_message_bytes = 65536\nmailbox_quota_bytes = 131072\n",
-    );
+    let s = server()
+        .extra("\n[limits]\nmax_message_bytes = 65536\nmailbox_quota_bytes = 131072\n")
+        .start();
     for m in [A, B] {
         s.create_mailbox(m);
     }
@@ -429,7 +447,7 @@ async fn a_full_mailbox_gets_an_avviso_di_mancata_consegna() {
 /// busta di anomalia; a closed domain refuses it; one transaction holds one policy.
 #[tokio::test]
 async fn ordinary_mail_is_wrapped_or_refused_by_domain_policy() {
-    let s = server();
+    let s = certified_server();
     let ordinary = format!("From: <amico@example.com>\r\nTo: <{B}>\r\nSubject: ciao\r\nMessage-ID: <ciao@example.com>\r\n\r\nposta ordinaria\r\n");
     let (mut c, _) = Conn::plain(s.listener("smtp")).await;
     c.cmd("EHLO mx.example.com").await;

@@ -11,8 +11,8 @@ use pecd_signer::build::{self, rewrite_original};
 use pecd_signer::inspect::{check, entity_part, CheckOptions};
 use pecd_signer::smime::{split_signed, verify};
 use pecd_signer::{
-    ChainTime, Destinatario, Document, Errore, Facts, Kind, Moment, Provider, ProviderEntry,
-    ProviderIndex, ReceiptType, Signer,
+    ChainTime, Daticert, Destinatario, Document, Errore, Facts, Kind, Moment, Provider,
+    ProviderEntry, ProviderIndex, ReceiptType, Signer,
 };
 use support::pec::{assert_valid_pec, provider_identity};
 use support::tool;
@@ -89,17 +89,10 @@ fn header(message: &[u8], name: &str) -> String {
     pecd_signer::mime::header(message, name).unwrap_or_default()
 }
 
-#[test]
-fn every_kind_verifies_with_openssl_gnutls_and_the_dtd() {
-    let f = fixture();
-    let facts = facts();
-    let when = Moment::from_unix(1_795_341_600); // 2026-11-22 11:00:00 +0100
-    let original = rewrite_original(ORIGINAL, &facts.pec_id, facts.msgid.as_deref());
-    let breve = pecd_signer::breve::substitute(&original);
-    let docs = vec![
-        Document::Envelope {
-            original: &original,
-        },
+/// One document of every kind pecd emits (PEC.md §2.1), all of one transaction.
+fn every_kind<'a>(original: &'a [u8], breve: &'a [u8]) -> Vec<Document<'a>> {
+    vec![
+        Document::Envelope { original },
         Document::Acceptance,
         Document::NonAcceptance {
             reason: "Bcc non ammesso".into(),
@@ -114,17 +107,17 @@ fn every_kind_verifies_with_openssl_gnutls_and_the_dtd() {
         Document::Delivery {
             recipient: "anna@pec.localhost".into(),
             tipo: ReceiptType::Completa,
-            original: &original,
+            original,
         },
         Document::Delivery {
             recipient: "anna@pec.localhost".into(),
             tipo: ReceiptType::Breve,
-            original: &breve,
+            original: breve,
         },
         Document::Delivery {
             recipient: "bruno@pec.localhost".into(),
             tipo: ReceiptType::Sintetica,
-            original: &original,
+            original,
         },
         Document::NonDelivery {
             recipient: "nessuno@pec.localhost".into(),
@@ -143,14 +136,93 @@ fn every_kind_verifies_with_openssl_gnutls_and_the_dtd() {
         Document::Timeout {
             recipient: "anna@pec.localhost".into(),
             last: false,
-            esteso: "4.4.7 - pecd - nessuna ricevuta entro 12 ore".into(),
+            esteso: "4.4.1 - pecd - nessuna ricevuta entro 12 ore".into(),
         },
         Document::Timeout {
             recipient: "anna@pec.localhost".into(),
             last: true,
             esteso: "5.4.1 - pecd - nessuna ricevuta entro 24 ore".into(),
         },
-    ];
+    ]
+}
+
+/// The headers of PEC.md §3: the kind's own, the references and the subject prefix.
+fn assert_headers(kind: Kind, bytes: &[u8]) {
+    let (name, value) = kind.type_header();
+    assert_eq!(header(bytes, name), value, "{kind:?}");
+    assert_eq!(
+        header(bytes, "X-Riferimento-Message-ID"),
+        "<a81f3c2e@client.example>"
+    );
+    assert_eq!(
+        header(bytes, "X-VerificaSicurezza") == "errore",
+        kind.security_error()
+    );
+    let subject = mail_parser::MessageParser::new()
+        .parse_headers(bytes)
+        .unwrap()
+        .subject()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        subject,
+        format!("{}Offerta n. 12 è pronta", kind.subject_prefix())
+    );
+}
+
+/// The daticert of PEC.md §7.
+fn assert_daticert(kind: Kind, d: &Daticert, f: &Fixture, facts: &Facts) {
+    assert_eq!(Some(d.tipo.as_str()), kind.tipo());
+    assert_eq!(d.identificativo, facts.pec_id);
+    assert_eq!(d.msgid.as_deref(), Some("<a81f3c2e@client.example>"));
+    assert_eq!(
+        (d.giorno.as_str(), d.ora.as_str(), d.zona.as_str()),
+        ("22/11/2026", "11:00:00", "+0100")
+    );
+    assert_eq!(d.gestore_emittente, f.provider.name);
+}
+
+/// The original each kind carries (PEC.md §3), and the From of each.
+fn assert_carried(kind: Kind, d: &Daticert, bytes: &[u8], original: &[u8], facts: &Facts) {
+    let (entity, _, protocol) = split_signed(bytes).unwrap();
+    assert_eq!(protocol, "application/pkcs7-signature");
+    let postacert = entity_part(&entity, "postacert.eml");
+    match (kind, &d.ricevuta) {
+        (Kind::Envelope, _) => {
+            assert_eq!(postacert.as_deref(), Some(original));
+            assert_eq!(
+                header(bytes, "From"),
+                "\"Per conto di: mario@pec.localhost\" <posta-certificata@pec.localhost>"
+            );
+            assert_eq!(header(bytes, "Message-ID"), format!("<{}>", facts.pec_id));
+            assert_eq!(header(bytes, "X-TipoRicevuta"), "breve");
+            assert_eq!(header(bytes, "Cc"), "bruno@pec.localhost");
+            assert!(header(bytes, "Received").starts_with("from client"));
+            assert_eq!(d.ricevuta, Some(ReceiptType::Breve));
+        }
+        (Kind::Delivery, Some(ReceiptType::Completa)) => {
+            assert_eq!(postacert.as_deref(), Some(original))
+        }
+        (Kind::Delivery, Some(ReceiptType::Breve)) => {
+            let p = String::from_utf8(postacert.unwrap()).unwrap();
+            assert!(p.contains("offerta.pdf.hash"));
+            assert!(!p.contains("JVBERi0xLjQK"));
+        }
+        _ => assert_eq!(postacert, None, "{kind:?} must not carry the original"),
+    }
+    if kind != Kind::Envelope {
+        assert_eq!(header(bytes, "From"), "posta-certificata@pec.localhost");
+    }
+}
+
+#[test]
+fn every_kind_verifies_with_openssl_gnutls_and_the_dtd() {
+    let f = fixture();
+    let facts = facts();
+    let when = Moment::from_unix(1_795_341_600); // 2026-11-22 11:00:00 +0100
+    let original = rewrite_original(ORIGINAL, &facts.pec_id, facts.msgid.as_deref());
+    let breve = pecd_signer::breve::substitute(&original);
+    let docs = every_kind(&original, &breve);
     let options = CheckOptions {
         anchors: &f.anchors,
         crls: &[],
@@ -172,77 +244,15 @@ fn every_kind_verifies_with_openssl_gnutls_and_the_dtd() {
         let kind = doc.kind();
         kinds.push(kind);
         let d = assert_valid_pec(&built.bytes, &f.ca).expect("daticert");
-        // Headers (PEC.md §3).
-        let (name, value) = kind.type_header();
-        assert_eq!(header(&built.bytes, name), value, "{kind:?}");
-        assert_eq!(
-            header(&built.bytes, "X-Riferimento-Message-ID"),
-            "<a81f3c2e@client.example>"
-        );
-        assert_eq!(
-            header(&built.bytes, "X-VerificaSicurezza") == "errore",
-            kind.security_error()
-        );
-        let subject = mail_parser::MessageParser::new()
-            .parse_headers(&built.bytes)
-            .unwrap()
-            .subject()
-            .unwrap()
-            .to_string();
-        assert_eq!(
-            subject,
-            format!("{}Offerta n. 12 è pronta", kind.subject_prefix())
-        );
-        // daticert (PEC.md §7).
-        assert_eq!(Some(d.tipo.as_str()), kind.tipo());
-        assert_eq!(d.identificativo, facts.pec_id);
-        assert_eq!(d.msgid.as_deref(), Some("<a81f3c2e@client.example>"));
-        assert_eq!(
-            (d.giorno.as_str(), d.ora.as_str(), d.zona.as_str()),
-            ("22/11/2026", "11:00:00", "+0100")
-        );
-        assert_eq!(d.gestore_emittente, f.provider.name);
+        assert_headers(kind, &built.bytes);
+        assert_daticert(kind, &d, &f, &facts);
         // Our own verifier agrees (PEC.md §9.3).
         let report = check(&built.bytes, &options);
         assert!(report.valid, "{kind:?}: {:?}", report.errors);
         assert_eq!(report.kind, Some(kind));
         assert_eq!(report.digest, Some("sha256"));
         assert_eq!(report.provider.as_deref(), Some(f.provider.name.as_str()));
-        let (entity, _, protocol) = split_signed(&built.bytes).unwrap();
-        assert_eq!(protocol, "application/pkcs7-signature");
-        let postacert = entity_part(&entity, "postacert.eml");
-        match (kind, &d.ricevuta) {
-            (Kind::Envelope, _) => {
-                assert_eq!(postacert.as_deref(), Some(&original[..]));
-                assert_eq!(
-                    header(&built.bytes, "From"),
-                    "\"Per conto di: mario@pec.localhost\" <posta-certificata@pec.localhost>"
-                );
-                assert_eq!(
-                    header(&built.bytes, "Message-ID"),
-                    format!("<{}>", facts.pec_id)
-                );
-                assert_eq!(header(&built.bytes, "X-TipoRicevuta"), "breve");
-                assert_eq!(header(&built.bytes, "Cc"), "bruno@pec.localhost");
-                assert!(header(&built.bytes, "Received").starts_with("from client"));
-                assert_eq!(d.ricevuta, Some(ReceiptType::Breve));
-            }
-            (Kind::Delivery, Some(ReceiptType::Completa)) => {
-                assert_eq!(postacert.as_deref(), Some(&original[..]))
-            }
-            (Kind::Delivery, Some(ReceiptType::Breve)) => {
-                let p = String::from_utf8(postacert.unwrap()).unwrap();
-                assert!(p.contains("offerta.pdf.hash"));
-                assert!(!p.contains("JVBERi0xLjQK"));
-            }
-            _ => assert_eq!(postacert, None, "{kind:?} must not carry the original"),
-        }
-        if kind != Kind::Envelope {
-            assert_eq!(
-                header(&built.bytes, "From"),
-                "posta-certificata@pec.localhost"
-            );
-        }
+        assert_carried(kind, &d, &built.bytes, &original, &facts);
     }
     // The identifiers of §5: the original inside the envelope carries the PEC msgid.
     assert!(String::from_utf8_lossy(&original).contains(&format!(

@@ -20,7 +20,7 @@ async fn logged_in(s: &Server) -> Pop {
 }
 
 fn server_with(messages: &[&[u8]]) -> Server {
-    let s = Server::start();
+    let s = server().start();
     s.create_mailbox(MARIO);
     let dir = tempfile::tempdir().unwrap();
     for (i, m) in messages.iter().enumerate() {
@@ -322,7 +322,7 @@ fn passphrase(len: usize) -> String {
 /// password, so a holder with a long passphrase could use IMAP and SMTP but not POP3.
 #[tokio::test]
 async fn pop3_limits_long_password_logs_in_over_user_pass_and_auth_plain() {
-    let s = Server::start();
+    let s = server().start();
     const LUIGI: &str = "luigi@pec.localhost";
     let long = passphrase(300);
     let longest = passphrase(1024);

@@ -11,38 +11,15 @@ use support::*;
 
 const MARIO: &str = "mario@pec.localhost";
 const LUIGI: &str = "luigi@pec.localhost";
+const USERS: &[&str] = &[MARIO, LUIGI];
 
 fn msg(from: &str, subject: &str) -> String {
     format!("From: <{from}>\r\nTo: <{LUIGI}>, <{MARIO}>\r\nSubject: {subject}\r\nMessage-ID: <{subject}@client.test>\r\n\r\nbody of {subject}\r\n")
 }
 
-fn server(extra: &str) -> Server {
-    let s = Server::with_config(extra);
-    s.create_mailbox(MARIO);
-    s.create_mailbox(LUIGI);
-    s
-}
-
-/// Stops pecd and returns the messages in a mailbox's INBOX, oldest first.
-async fn inbox(s: &mut Server, address: &str) -> Vec<String> {
-    if s.child.is_some() {
-        s.terminate();
-    }
-    let store = pecd_store::Store::open(&s.store_path()).unwrap();
-    let m = store.find_mailbox(address).await.unwrap().unwrap();
-    let inbox = store.folder(m.id, "INBOX").await.unwrap().unwrap();
-    let mut out = Vec::new();
-    for meta in store.messages(inbox.id).await.unwrap() {
-        out.push(String::from_utf8(store.read_body(meta).await.unwrap()).unwrap());
-    }
-    out
-}
-
-/// CLIENTS.md §5 bug 13 (maddy #761): LOGIN was enabled but not announced. The EHLO reply is
-/// checked per listener and per TLS and authentication state.
 #[tokio::test]
 async fn maddy_761_ehlo_announces_plain_and_login_per_listener_and_auth_state() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let (mut c, greeting) = Conn::plain(s.listener("smtp")).await;
     assert!(
         greeting.starts_with("220 mail.pec.localhost ESMTP"),
@@ -93,7 +70,7 @@ async fn maddy_761_ehlo_announces_plain_and_login_per_listener_and_auth_state() 
 /// exact base64 challenges, and sends the user name as an initial response.
 #[tokio::test]
 async fn stalwart_pr400_auth_login_challenges_are_exact() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.cmd("EHLO outlook.test").await;
     assert_eq!(c.cmd("AUTH LOGIN").await, "334 VXNlcm5hbWU6\r\n");
@@ -133,7 +110,7 @@ async fn stalwart_pr400_auth_login_challenges_are_exact() {
 /// space after the colon; it must be accepted.
 #[tokio::test]
 async fn outlook_extra_space_in_mail_from_is_accepted() {
-    let mut s = server("");
+    let mut s = server().users(USERS).start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(MARIO, PASSWORD).await;
     assert!(c
@@ -148,12 +125,12 @@ async fn outlook_extra_space_in_mail_from_is_accepted() {
     c.send(format!("{}.\r\n", msg(MARIO, "outlook")).as_bytes())
         .await;
     assert!(c.reply().await.starts_with("250 2.0.0"));
-    assert_eq!(inbox(&mut s, LUIGI).await.len(), 1);
+    assert_eq!(s.stored_inbox(LUIGI).await.len(), 1);
 }
 
 #[tokio::test]
 async fn auth_needs_tls_and_right_credentials() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let (mut c, _) = Conn::plain(s.listener("smtp")).await;
     c.cmd("EHLO client.test").await;
     let r = c
@@ -197,7 +174,10 @@ async fn auth_needs_tls_and_right_credentials() {
 async fn repeated_failed_logins_are_refused_for_a_window_that_expires() {
     // After 5 failures for one login, attempts for it get the reply of a wrong password,
     // the right password included, until a 2-second window ends; the holder is not locked out.
-    let s = server("\n[auth]\nfailures_per_login = 5\nblock_seconds = 2\n");
+    let s = server()
+        .extra("\n[auth]\nfailures_per_login = 5\nblock_seconds = 2\n")
+        .users(USERS)
+        .start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.cmd("EHLO attacker.test").await;
     for _ in 0..5 {
@@ -219,7 +199,7 @@ async fn repeated_failed_logins_are_refused_for_a_window_that_expires() {
 
 #[tokio::test]
 async fn spoofed_sender_and_spoofed_from_header_are_refused() {
-    let mut s = server("");
+    let mut s = server().users(USERS).start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(MARIO, PASSWORD).await;
     let r = c
@@ -244,14 +224,14 @@ async fn spoofed_sender_and_spoofed_from_header_are_refused() {
         .send_message(MARIO, &[LUIGI], &msg(MARIO, "genuine"))
         .await;
     assert!(r.starts_with("250 2.0.0"), "{r}");
-    let stored = inbox(&mut s, LUIGI).await;
+    let stored = s.stored_inbox(LUIGI).await;
     assert_eq!(stored.len(), 1);
     assert!(stored[0].contains("Subject: POSTA CERTIFICATA: genuine"));
 }
 
 #[tokio::test]
 async fn no_relay_and_unauthenticated_mail_only_for_our_domains() {
-    let mut s = server("");
+    let mut s = server().users(USERS).start();
     // A peer delivering to us on port 25 without AUTH.
     let (mut c, _) = Conn::plain(s.listener("smtp")).await;
     c.cmd("EHLO peer.example").await;
@@ -283,7 +263,7 @@ async fn no_relay_and_unauthenticated_mail_only_for_our_domains() {
         .send_message(MARIO, &["friend@example.com"], &msg(MARIO, "out"))
         .await;
     assert!(r.starts_with("550 5.7.1"), "{r}");
-    let stored = inbox(&mut s, LUIGI).await;
+    let stored = s.stored_inbox(LUIGI).await;
     assert_eq!(stored.len(), 1);
     assert!(stored[0].contains("Subject: inbound"));
     assert!(stored[0].starts_with("Received: from peer.example ([127.0.0.1])\r\n\tby mail.pec.localhost (pecd) with ESMTP id "));
@@ -291,7 +271,7 @@ async fn no_relay_and_unauthenticated_mail_only_for_our_domains() {
 
 #[tokio::test]
 async fn a_burst_of_seven_sees_the_seventh_refused_on_either_port() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let (mut a, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     a.login(MARIO, PASSWORD).await;
     let (b, _) = Conn::plain(s.listener("smtp")).await;
@@ -341,7 +321,10 @@ async fn a_burst_of_seven_sees_the_seventh_refused_on_either_port() {
 
 #[tokio::test]
 async fn over_limit_code_451_keeps_the_text() {
-    let s = server("\n[limits]\nsender_per_minute = 1\nsender_over_limit_code = 451\n");
+    let s = server()
+        .extra("\n[limits]\nsender_per_minute = 1\nsender_over_limit_code = 451\n")
+        .users(USERS)
+        .start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(MARIO, PASSWORD).await;
     assert!(c
@@ -356,7 +339,7 @@ async fn over_limit_code_451_keeps_the_text() {
 
 #[tokio::test]
 async fn pipelined_commands_in_one_packet_are_answered_in_order() {
-    let mut s = server("");
+    let mut s = server().users(USERS).start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(MARIO, PASSWORD).await;
     let body = msg(MARIO, "pipelined").replace("To: ", "To: <nobody@pec.localhost>, ");
@@ -375,8 +358,8 @@ async fn pipelined_commands_in_one_packet_are_answered_in_order() {
     assert!(c.reply().await.starts_with("250 2.0.0 Message accepted"));
     assert!(c.reply().await.starts_with("250 2.0.0 OK"));
     assert_eq!(c.reply().await, "221 2.0.0 Bye\r\n");
-    assert_eq!(inbox(&mut s, LUIGI).await.len(), 1);
-    let receipts = inbox(&mut s, MARIO).await;
+    assert_eq!(s.stored_inbox(LUIGI).await.len(), 1);
+    let receipts = s.stored_inbox(MARIO).await;
     let kinds: Vec<&str> = receipts
         .iter()
         .filter_map(|m| m.lines().find_map(|l| l.strip_prefix("X-Ricevuta: ")))
@@ -389,7 +372,10 @@ async fn pipelined_commands_in_one_packet_are_answered_in_order() {
 
 #[tokio::test]
 async fn max_size_plus_one_is_refused_and_the_connection_stays_usable() {
-    let mut s = server("\n[limits]\nmax_message_bytes = 2048\n");
+    let mut s = server()
+        .extra("\n[limits]\nmax_message_bytes = 2048\n")
+        .users(USERS)
+        .start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(MARIO, PASSWORD).await;
     assert!(c.cmd("EHLO x").await.contains("250-SIZE 2048\r\n"));
@@ -426,7 +412,7 @@ async fn max_size_plus_one_is_refused_and_the_connection_stays_usable() {
     c.send(format!("BDAT {} LAST\r\n{chunk}", chunk.len()).as_bytes())
         .await;
     assert!(c.reply().await.starts_with("250 2.0.0 Message accepted"));
-    let stored = inbox(&mut s, LUIGI).await;
+    let stored = s.stored_inbox(LUIGI).await;
     assert_eq!(stored.len(), 2);
     // The envelope carries the BDAT bytes (Message-ID replaced by the PEC msgid, PEC.md §4.3).
     let body_start = chunk.find("\r\n\r\n").unwrap();
@@ -441,7 +427,7 @@ async fn max_size_plus_one_is_refused_and_the_connection_stays_usable() {
 /// must be thrown away, not executed inside the TLS session.
 #[tokio::test]
 async fn starttls_discards_plaintext_pipelined_after_it() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let (mut c, _) = Conn::plain(s.listener("smtp")).await;
     c.cmd("EHLO client.test").await;
     c.send(b"STARTTLS\r\nNOOP injected\r\n").await;
@@ -465,7 +451,10 @@ async fn starttls_discards_plaintext_pipelined_after_it() {
 
 #[tokio::test]
 async fn recipients_per_message_are_bounded() {
-    let s = server("\n[smtp]\nmax_recipients = 2\n");
+    let s = server()
+        .extra("\n[smtp]\nmax_recipients = 2\n")
+        .users(USERS)
+        .start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(MARIO, PASSWORD).await;
     c.cmd(&format!("MAIL FROM:<{MARIO}>")).await;
@@ -485,7 +474,7 @@ async fn recipients_per_message_are_bounded() {
 
 #[tokio::test]
 async fn a_10000_byte_command_line_is_refused_and_the_connection_stays_usable() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let (mut c, _) = Conn::plain(s.listener("smtp")).await;
     c.cmd("EHLO client.test").await;
     let long = format!("MAIL FROM:<{}@pec.localhost>", "a".repeat(10_000));
@@ -498,7 +487,7 @@ async fn a_10000_byte_command_line_is_refused_and_the_connection_stays_usable() 
 
 #[tokio::test]
 async fn a_disconnect_in_the_middle_of_data_leaves_nothing_behind() {
-    let mut s = server("");
+    let mut s = server().users(USERS).start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(MARIO, PASSWORD).await;
     c.cmd(&format!("MAIL FROM:<{MARIO}>")).await;
@@ -514,13 +503,13 @@ async fn a_disconnect_in_the_middle_of_data_leaves_nothing_behind() {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert!(inbox(&mut s, LUIGI).await.is_empty());
+    assert!(s.stored_inbox(LUIGI).await.is_empty());
 }
 
 /// CLIENTS.md §5 bug 11 (Stalwart #567): QUIT must answer and close TLS cleanly.
 #[tokio::test]
 async fn stalwart_567_quit_replies_221_and_closes_tls_cleanly() {
-    let s = server("");
+    let s = server().users(USERS).start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.cmd("EHLO client.test").await;
     assert_eq!(c.cmd("QUIT").await, "221 2.0.0 Bye\r\n");
@@ -531,7 +520,7 @@ async fn stalwart_567_quit_replies_221_and_closes_tls_cleanly() {
 
 #[tokio::test]
 async fn received_header_and_generated_message_id() {
-    let mut s = server("");
+    let mut s = server().users(USERS).start();
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(MARIO, PASSWORD).await;
     let without_id = format!("From: <{MARIO}>\r\nTo: <{LUIGI}>\r\nSubject: no id\r\n\r\nx\r\n");
@@ -543,7 +532,7 @@ async fn received_header_and_generated_message_id() {
         .send_message(MARIO, &[LUIGI], &msg(MARIO, "with-id"))
         .await
         .starts_with("250"));
-    let stored = inbox(&mut s, LUIGI).await;
+    let stored = s.stored_inbox(LUIGI).await;
     // The envelope copies our Received: field (PEC.md §3.1) and carries the original with it.
     assert!(stored[0].starts_with("Received: from client.test ([127.0.0.1])\r\n\tby mail.pec.localhost (pecd) with ESMTPSA id "));
     // A client without Message-ID gets one generated at the Access Point, kept as its
@@ -558,7 +547,10 @@ async fn received_header_and_generated_message_id() {
 
 #[tokio::test]
 async fn bounds_connections_per_ip_and_idle_timeout() {
-    let s = server("\n[smtp]\nmax_connections_per_ip = 2\nidle_timeout_seconds = 1\n");
+    let s = server()
+        .extra("\n[smtp]\nmax_connections_per_ip = 2\nidle_timeout_seconds = 1\n")
+        .users(USERS)
+        .start();
     let (_a, _) = Conn::plain(s.listener("smtp")).await;
     let (_b, _) = Conn::plain(s.listener("smtp")).await;
     let (mut c, greeting) = Conn::plain(s.listener("smtp")).await;
@@ -584,42 +576,4 @@ async fn bounds_connections_per_ip_and_idle_timeout() {
         e.reply().await,
         "421 4.4.2 Idle timeout, closing connection\r\n"
     );
-}
-
-#[tokio::test]
-async fn lettre_sends_over_both_ports() {
-    use lettre::transport::smtp::authentication::Credentials;
-    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
-    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-
-    let mut s = server("");
-    let ca = Certificate::from_pem(&std::fs::read(s.ca()).unwrap()).unwrap();
-    let tls = TlsParameters::builder("mail.pec.localhost".into())
-        .add_root_certificate(ca)
-        .build_rustls()
-        .unwrap();
-    let creds = Credentials::new(MARIO.into(), PASSWORD.into());
-    for (name, mode) in [
-        ("submissions", Tls::Wrapper(tls.clone())),
-        ("smtp", Tls::Required(tls.clone())),
-    ] {
-        let addr = s.listener(name);
-        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
-            .port(addr.port())
-            .tls(mode)
-            .credentials(creds.clone())
-            .build();
-        let email = Message::builder()
-            .from(MARIO.parse().unwrap())
-            .to(LUIGI.parse().unwrap())
-            .subject(format!("via lettre {name}"))
-            .body(String::from("Ciao Luigi"))
-            .unwrap();
-        let response = transport.send(email).await.unwrap();
-        assert_eq!(response.code().to_string(), "250");
-    }
-    let stored = inbox(&mut s, LUIGI).await;
-    assert_eq!(stored.len(), 2);
-    assert!(stored[0].contains("Subject: via lettre submissions"));
-    assert!(stored[1].contains("Subject: via lettre smtp"));
 }

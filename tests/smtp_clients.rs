@@ -1,5 +1,5 @@
-//! The SMTP listeners with command-line clients: python's smtplib, swaks and openssl
-//! s_client. scripts/test.sh installs swaks and openssl; a missing tool fails the test.
+//! The SMTP listeners with real clients: the lettre library, python's smtplib, swaks and
+//! openssl s_client. scripts/test.sh installs swaks and openssl; a missing tool fails the test.
 
 mod support;
 
@@ -9,13 +9,7 @@ use support::*;
 
 const MARIO: &str = "mario@pec.localhost";
 const LUIGI: &str = "luigi@pec.localhost";
-
-fn server() -> Server {
-    let s = Server::start();
-    s.create_mailbox(MARIO);
-    s.create_mailbox(LUIGI);
-    s
-}
+const USERS: &[&str] = &[MARIO, LUIGI];
 
 fn run(cmd: &mut Command) -> (bool, String) {
     let out = cmd
@@ -37,7 +31,7 @@ fn inbox_count(s: &Server, address: &str) -> u64 {
 
 #[test]
 fn python_smtplib_over_both_ports_with_plain_and_login() {
-    let s = server();
+    let s = server().users(USERS).start();
     let script = r#"
 import smtplib, ssl, sys
 ca, smtp_port, sub_port, user, password, rcpt = sys.argv[1:]
@@ -81,7 +75,7 @@ print("ok")
 
 #[test]
 fn swaks_submits_with_implicit_tls_and_with_starttls() {
-    let s = server();
+    let s = server().users(USERS).start();
     for (port, tls) in [
         (s.listener("submissions").port(), "--tls-on-connect"),
         (s.listener("smtp").port(), "--tls"),
@@ -128,7 +122,7 @@ fn s_client(s: &Server, args: &[&str]) -> String {
 
 #[test]
 fn openssl_tls_versions_and_full_chain_on_both_listeners() {
-    let s = server();
+    let s = server().users(USERS).start();
     let sub = format!("127.0.0.1:{}", s.listener("submissions").port());
     let smtp = format!("127.0.0.1:{}", s.listener("smtp").port());
     for old in ["-tls1", "-tls1_1"] {
@@ -155,4 +149,42 @@ fn openssl_tls_versions_and_full_chain_on_both_listeners() {
         out.contains("Cipher is (NONE)"),
         "TLS 1.1 refused after STARTTLS: {out}"
     );
+}
+
+#[tokio::test]
+async fn lettre_sends_over_both_ports() {
+    use lettre::transport::smtp::authentication::Credentials;
+    use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+    use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+    let mut s = server().users(USERS).start();
+    let ca = Certificate::from_pem(&std::fs::read(s.ca()).unwrap()).unwrap();
+    let tls = TlsParameters::builder("mail.pec.localhost".into())
+        .add_root_certificate(ca)
+        .build_rustls()
+        .unwrap();
+    let creds = Credentials::new(MARIO.into(), PASSWORD.into());
+    for (name, mode) in [
+        ("submissions", Tls::Wrapper(tls.clone())),
+        ("smtp", Tls::Required(tls.clone())),
+    ] {
+        let addr = s.listener(name);
+        let transport = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous("127.0.0.1")
+            .port(addr.port())
+            .tls(mode)
+            .credentials(creds.clone())
+            .build();
+        let email = Message::builder()
+            .from(MARIO.parse().unwrap())
+            .to(LUIGI.parse().unwrap())
+            .subject(format!("via lettre {name}"))
+            .body(String::from("Ciao Luigi"))
+            .unwrap();
+        let response = transport.send(email).await.unwrap();
+        assert_eq!(response.code().to_string(), "250");
+    }
+    let stored = s.stored_inbox(LUIGI).await;
+    assert_eq!(stored.len(), 2);
+    assert!(stored[0].contains("Subject: via lettre submissions"));
+    assert!(stored[1].contains("Subject: via lettre smtp"));
 }

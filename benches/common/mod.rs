@@ -5,6 +5,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The configuration template of the integration tests.
+#[path = "../../tests/support/config.rs"]
+mod config;
+
+use config::ServerConfig;
+
 pub const PASSWORD: &str = "Bench-Pass9!";
 
 /// A client TLS stream to pecd.
@@ -71,10 +77,14 @@ impl WriteAllSync for std::process::ChildStdin {
 /// `listener` and the CA file.
 pub fn start(senders: usize, listener: &str) -> (Pecd, std::net::SocketAddr, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
-    let d = dir.path().display();
-    let config = format!(
-        "[listen]\nsmtp = \"127.0.0.1:0\"\nsubmissions = \"127.0.0.1:0\"\nimaps = \"127.0.0.1:0\"\npop3s = \"127.0.0.1:0\"\n[tls]\ncert = \"{d}/certs/server.pem\"\nkey = \"{d}/certs/server.key\"\n[signing]\ncert = \"{d}/certs/signer.pem\"\nkey = \"{d}/certs/signer.key\"\nchain = \"{d}/certs/ca.pem\"\n[peers]\ntrust_anchors = \"{d}/certs/ca.pem\"\n[store]\npath = \"{d}/store\"\n[control]\nsocket = \"{d}/pecd.sock\"\n[smtp]\nmax_connections_per_ip = 5000\nmax_connections = 5000\n[pop3]\nmax_connections_per_ip = 5000\nmax_connections = 5000\n[imap]\nmax_connections_per_user = 5000\nmax_connections_per_ip = 5000\nmax_connections = 5000\n"
-    );
+    let config = ServerConfig::new()
+        .extra(
+            "[smtp]\nmax_connections_per_ip = 5000\nmax_connections = 5000\n\
+             [pop3]\nmax_connections_per_ip = 5000\nmax_connections = 5000\n\
+             [imap]\nmax_connections_per_user = 5000\nmax_connections_per_ip = 5000\n\
+             max_connections = 5000\n",
+        )
+        .render(dir.path());
     std::fs::write(dir.path().join("pecd.toml"), config).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_pecd"))
         .args(["serve", "--config"])

@@ -2,16 +2,21 @@
 //! `pecctl` binary.
 #![allow(dead_code)]
 
+pub mod config;
 pub mod imap;
 pub mod pec;
+pub mod peers;
 pub mod pop3;
 pub mod probe;
+pub mod raw;
 pub mod smtp;
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+pub use config::ServerConfig;
 
 pub const PECD: &str = env!("CARGO_BIN_EXE_pecd");
 pub const PECCTL: &str = env!("CARGO_BIN_EXE_pecctl");
@@ -24,58 +29,87 @@ pub struct Server {
     pub wrapper: Vec<String>,
 }
 
-/// A configuration with every path inside `dir` and ephemeral loopback ports.
-pub fn config_text(dir: &Path) -> String {
-    let d = dir.display();
-    format!(
-        r#"[provider]
-name = "pecd test provider"
-domains = ["pec.localhost", "pec.example.it"]
-service_address = "posta-certificata@pec.localhost"
+/// The one way the tests start pecd: `server().users(&[MARIO]).start()`, with
+/// `.extra("[limits]\n...")` or `.config(|c| c.index())` for another configuration.
+pub fn server() -> Builder {
+    Builder {
+        config: ServerConfig::new(),
+        users: Vec::new(),
+        service_login: false,
+    }
+}
 
-[listen]
-smtp = "127.0.0.1:0"
-submissions = "127.0.0.1:0"
-imaps = "127.0.0.1:0"
-pop3s = "127.0.0.1:0"
+/// A pecd to start: its configuration and the mailboxes to create once it answers.
+pub struct Builder {
+    config: ServerConfig,
+    users: Vec<String>,
+    service_login: bool,
+}
 
-[tls]
-cert = "{d}/certs/server.pem"
-key = "{d}/certs/server.key"
+impl Builder {
+    /// Appends `text` (new sections only) to the configuration.
+    pub fn extra(mut self, text: &str) -> Builder {
+        self.config = self.config.extra(text);
+        self
+    }
 
-[signing]
-cert = "{d}/certs/signer.pem"
-key = "{d}/certs/signer.key"
-chain = "{d}/certs/ca.pem"
+    /// Changes the configuration with the typed overrides of [`ServerConfig`].
+    pub fn config(mut self, change: impl FnOnce(ServerConfig) -> ServerConfig) -> Builder {
+        self.config = change(self.config);
+        self
+    }
 
-[peers]
-trust_anchors = "{d}/certs/ca.pem"
+    /// Mailboxes created with [`PASSWORD`] once pecd answers.
+    pub fn users(mut self, users: &[&str]) -> Builder {
+        self.users.extend(users.iter().map(|u| u.to_string()));
+        self
+    }
 
-[store]
-path = "{d}/store"
+    /// Gives the provider's service mailbox (posta-certificata@, PEC.md §1.1) the password
+    /// [`PASSWORD`], so a test can read the receipts sent to it.
+    pub fn service_login(mut self) -> Builder {
+        self.service_login = true;
+        self
+    }
 
-[control]
-socket = "{d}/pecd.sock"
-"#
-    )
+    /// Writes the configuration without starting pecd (no mailbox is created).
+    pub fn prepare(self) -> Server {
+        assert!(
+            self.users.is_empty() && !self.service_login,
+            "mailboxes need a running pecd: use start()"
+        );
+        let s = Server {
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+            wrapper: Vec::new(),
+        };
+        s.write_config(&self.config);
+        s
+    }
+
+    /// Starts pecd and creates the mailboxes.
+    pub fn start(mut self) -> Server {
+        let users = std::mem::take(&mut self.users);
+        let service = self
+            .service_login
+            .then(|| self.config.service_address().to_string());
+        self.service_login = false;
+        let mut s = self.prepare();
+        s.spawn();
+        for user in &users {
+            s.create_mailbox(user);
+        }
+        if let Some(service) = service {
+            s.set_password(&service);
+        }
+        s
+    }
 }
 
 impl Server {
-    /// Writes the configuration without starting pecd.
-    pub fn prepare() -> Server {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("pecd.toml"), config_text(dir.path())).unwrap();
-        Server {
-            dir,
-            child: None,
-            wrapper: Vec::new(),
-        }
-    }
-
-    pub fn start() -> Server {
-        let mut s = Server::prepare();
-        s.spawn();
-        s
+    /// Writes `config` as this server's configuration file (read at the next start).
+    pub fn write_config(&self, config: &ServerConfig) {
+        std::fs::write(self.config(), config.render(self.dir.path())).unwrap();
     }
 
     pub fn config(&self) -> PathBuf {
@@ -88,16 +122,6 @@ impl Server {
 
     pub fn store_path(&self) -> PathBuf {
         self.dir.path().join("store")
-    }
-
-    /// A server whose configuration gets `extra` appended (new sections only).
-    pub fn with_config(extra: &str) -> Server {
-        let mut s = Server::prepare();
-        let mut text = std::fs::read_to_string(s.config()).unwrap();
-        text.push_str(extra);
-        std::fs::write(s.config(), text).unwrap();
-        s.spawn();
-        s
     }
 
     /// The address a listener is bound to, from `pecctl status`.
@@ -227,6 +251,31 @@ impl Server {
             text(&out)
         );
         serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    /// Stops pecd and returns the messages in a mailbox's INBOX, oldest first, read from the
+    /// store itself.
+    pub async fn stored_inbox(&mut self, address: &str) -> Vec<String> {
+        if self.child.is_some() {
+            self.terminate();
+        }
+        let store = pecd_store::Store::open(&self.store_path()).unwrap();
+        let m = store.find_mailbox(address).await.unwrap().unwrap();
+        let inbox = store.folder(m.id, "INBOX").await.unwrap().unwrap();
+        let mut out = Vec::new();
+        for meta in store.messages(inbox.id).await.unwrap() {
+            out.push(String::from_utf8(store.read_body(meta).await.unwrap()).unwrap());
+        }
+        out
+    }
+
+    /// Sets [`PASSWORD`] on an existing mailbox.
+    pub fn set_password(&self, address: &str) {
+        let out = self.pecctl(
+            &["mailbox", "passwd", address, "--password-stdin"],
+            &format!("{PASSWORD}\n"),
+        );
+        assert!(out.status.success(), "passwd {address}: {}", text(&out));
     }
 
     pub fn create_mailbox(&self, address: &str) {
