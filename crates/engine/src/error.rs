@@ -67,6 +67,15 @@ impl EngineError {
         }
     }
 
+    /// A failure of pecd itself (store, signing, setup) rather than a rule's refusal: worth an
+    /// error in the log wherever it is answered.
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            EngineError::Store(_) | EngineError::Sign(_) | EngineError::Setup(_)
+        )
+    }
+
     /// The reply an SMTP client gets for this error.
     ///
     /// Internal failures (store, signing, setup) answer 451 4.3.0 whatever their kind: no rule

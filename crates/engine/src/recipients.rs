@@ -82,22 +82,24 @@ impl Engine {
         })
     }
 
-    /// The decision at the end of DATA, for a message of `size` bytes. A mailbox of ours is
-    /// read again (by id, one read): the quota check needs the size, known only now, and a
-    /// mailbox revoked or deleted since RCPT must get its avviso di mancata consegna rather
-    /// than make the whole certification step fail. Everything else is reused as decided.
+    /// The decision at the end of DATA, for a message of `size` bytes. A mailbox of ours that
+    /// RCPT found is read again by id (one read): the quota check needs the size, known only
+    /// now, and a mailbox revoked or deleted since RCPT must get its avviso di mancata
+    /// consegna rather than make the whole certification step fail. An address RCPT found no
+    /// mailbox for (or whose mailbox is gone) is looked up again by address, so a mailbox
+    /// created meanwhile is served; another provider's or an esterno address is classified
+    /// again against the index of now, the one the envelope's daticert is written from.
     pub(crate) async fn recheck(
         &self,
         d: &RecipientDecision,
         size: u64,
     ) -> Result<Recipient, EngineError> {
-        let Some(id) = d.mailbox else {
-            return Ok(d.found);
-        };
-        Ok(match self.store.mailbox(id).await? {
-            None => Recipient::Missing,
-            Some(m) => standing(&m, size),
-        })
+        if let Some(id) = d.mailbox {
+            if let Some(m) = self.store.mailbox(id).await? {
+                return Ok(standing(&m, size));
+            }
+        }
+        Ok(self.classify(&d.address, size).await?.0)
     }
 
     /// Whether `address` can take a message of `size` bytes: ours (by mailbox state and free

@@ -398,7 +398,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         let decision = match decided {
             Ok(d) => d,
             Err(e) => {
-                if e.smtp_reply().code == 451 {
+                if e.is_internal() {
                     tracing::error!(error = %e, recipient = %rcpt.as_str(), "deciding a recipient failed");
                 }
                 return self.reply(Reply::from_engine(&e));
