@@ -6,7 +6,8 @@
   `self.f(` call of a method defined in exactly one other module (impl blocks of one type
   spread over several files, as the IMAP session's are);
 - no source file over 600 lines before its `#[cfg(test)]` part;
-- no function over 120 lines.
+- no function over 120 lines;
+- crates depend only on crates below them in ARCHITECTURE.md's order (`LAYERS`).
 
 Reads the code as text (comments and test modules left out), so it is a guard, not a
 compiler. Usage: python3 scripts/structure.py [--graph] [CRATE_DIR...]; exits 1 on any
@@ -18,6 +19,36 @@ import sys
 
 MAX_FILE_LINES = 600
 MAX_FN_LINES = 120
+
+# ARCHITECTURE.md "Workspace layout": common -> store, limiter, signer -> archive -> relay ->
+# engine -> lifecycle -> smtp, imap, pop3, control, http -> pecd. imap-message (IMAP views of
+# one message, no pecd dependency) sits with the bottom layer's leaves.
+LAYERS = {
+    "pecd-common": 0,
+    "pecd-store": 1, "pecd-limiter": 1, "pecd-signer": 1, "pecd-imap-message": 1,
+    "pecd-archive": 2,
+    "pecd-relay": 3,
+    "pecd-engine": 4,
+    "pecd-lifecycle": 5,
+    "pecd-smtp": 6, "pecd-imap": 6, "pecd-pop3": 6, "pecd-control": 6, "pecd-http": 6,
+    "pecd": 7,
+}
+
+
+def layer_findings(crate_dir):
+    """A pecd dependency at the crate's own layer or above it."""
+    manifest = os.path.join(crate_dir, "Cargo.toml")
+    text = open(manifest, encoding="utf-8").read()
+    name = re.search(r'^\[package\][^\[]*?^name\s*=\s*"([^"]+)"', text, re.M | re.S).group(1)
+    deps = re.search(r"^\[dependencies\](.*?)(^\[|\Z)", text, re.M | re.S)
+    used = set(re.findall(r"^(pecd-[a-z0-9-]+)", deps.group(1), re.M)) if deps else set()
+    if name not in LAYERS:
+        return [f"{manifest}: crate {name} has no place in LAYERS (ARCHITECTURE.md order)"]
+    return [
+        f"{manifest}: {name} depends on {d}, which is not below it"
+        for d in sorted(used)
+        if LAYERS.get(d, 99) >= LAYERS[name]
+    ]
 
 
 def sources(src_root):
@@ -143,7 +174,7 @@ def long_functions(path, code):
 
 
 def check(crate_dir, show_graph):
-    findings = []
+    findings = layer_findings(crate_dir)
     src = os.path.join(crate_dir, "src")
     roots = [src]
     bins = os.path.join(src, "bin")
