@@ -96,7 +96,7 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-/// What the Delivery Point reads of the original (To and Cc, as `submit::parse`).
+/// What the Delivery Point reads of the original (To and Cc, as the engine's `facts::parse`).
 fn read_original(original: &[u8]) -> usize {
     pecd_signer::build::decoded_subject(original).len() + mime::fields(original).len()
 }
