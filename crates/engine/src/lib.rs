@@ -2,7 +2,8 @@
 //! message is and produces what the rules require, signed by `signer`, written to `store` in
 //! one atomic, durable certification step per transaction. It never opens a socket itself:
 //! the queue policy here (retries, batching, the 24 h limit) drives the `relay` crate's SMTP
-//! client, and every byte on disk goes through `store`'s typed API.
+//! client. Everything it keeps goes through `store`'s typed API; the only files it reads
+//! itself are the configured signing key, provider index, trust anchors and CRLs.
 //!
 //! Entry points: [`Engine::new`], [`Engine::submit`] (a user's submission at the Access
 //! Point), [`Engine::receive`] (anything arriving at the Incoming Point from outside:
