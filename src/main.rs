@@ -93,9 +93,6 @@ fn bound_allocator_retention() {
     // SAFETY: mallopt only changes allocator tuning; called before any thread starts.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
-        if std::env::var("PECD_MEM_EXPERIMENT").map_or(false, |v| v.contains("arena")) {
-            libc::mallopt(libc::M_ARENA_MAX, 2);
-        }
     }
 }
 
@@ -303,9 +300,7 @@ async fn run(
     // The relay to other providers and the 12 h / 24 h timers run for the process's life.
     tokio::spawn(engine.clone().run_relay());
     tokio::spawn(engine.clone().run_timers());
-    if std::env::var("PECD_MEM_EXPERIMENT").map_or(true, |v| v.contains("trim")) {
-        tokio::spawn(return_freed_memory());
-    }
+    tokio::spawn(return_freed_memory());
     let mut signals = Signals {
         term,
         int,
