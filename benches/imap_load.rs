@@ -246,4 +246,5 @@ fn main() {
         (after.saturating_sub(before)) as f64 / idlers as f64
     );
     drop(conns);
+    common::report_idle_rss("imap_load", &pecd);
 }

@@ -158,6 +158,7 @@ fn main() {
     }
     certification_cost(&ca, quick, four);
     idle_memory(&rt, &pecd, addr, config, if quick { 50 } else { 1000 });
+    common::report_idle_rss("smtp_load", &pecd);
     drop(pecd);
 }
 

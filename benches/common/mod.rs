@@ -86,7 +86,10 @@ pub fn start(senders: usize, listener: &str) -> (Pecd, std::net::SocketAddr, Pat
         )
         .render(dir.path());
     std::fs::write(dir.path().join("pecd.toml"), config).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_pecd"))
+    // PECD_BENCH_BINARY runs another build of pecd under the same load (base against new).
+    let binary =
+        std::env::var_os("PECD_BENCH_BINARY").unwrap_or_else(|| env!("CARGO_BIN_EXE_pecd").into());
+    let child = Command::new(binary)
         .args(["serve", "--config"])
         .arg(dir.path().join("pecd.toml"))
         .env("RUST_LOG", "warn")
@@ -133,4 +136,29 @@ pub fn start(senders: usize, listener: &str) -> (Pecd, std::net::SocketAddr, Pat
         .unwrap();
     let ca = pecd._dir.path().join("certs/ca.pem");
     (pecd, addr, ca)
+}
+
+/// Resident memory of process `pid` in KiB (`VmRSS` of /proc/<pid>/status) after it has
+/// been left idle for `idle`.
+pub fn idle_rss_kib(pid: u32, idle: Duration) -> u64 {
+    std::thread::sleep(idle);
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Seconds a bench leaves pecd idle before [`report_idle_rss`] reads its memory.
+pub const IDLE_SECONDS: u64 = 5;
+
+/// Prints pecd's resident memory after the bench's load, once it has been idle for
+/// [`IDLE_SECONDS`] (target, issue 15: under 128 MB).
+pub fn report_idle_rss(bench: &str, pecd: &Pecd) {
+    let kib = idle_rss_kib(pecd.child.id(), Duration::from_secs(IDLE_SECONDS));
+    println!(
+        "{bench}: pecd RSS {IDLE_SECONDS} s after the load, idle: {kib} KiB = {:.1} MB (target < 128 MB)",
+        kib as f64 * 1024.0 / 1e6
+    );
 }

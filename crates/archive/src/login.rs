@@ -1,14 +1,26 @@
 //! Login → mailbox. Today the login is the mailbox address; master and slave user ids
 //! (PROVISIONING.md §4) will be added here, in this one place (ARCHITECTURE.md §5).
+//!
+//! A login whose password argon2 has accepted lately is answered from the process's
+//! [`LoginCache`] (`[auth] cache_seconds`), judged against the mailbox as it is now, so that
+//! a password change, a deletion or an expiry takes effect at the next login.
+
+mod cache;
+#[cfg(test)]
+mod tests;
 
 use std::net::IpAddr;
+use std::sync::OnceLock;
 
 use pecd_common::address::Address;
+use pecd_common::config::Auth;
 use pecd_common::password;
 use pecd_common::throttle::{
     login_key, Blocked, LoginKey, LoginThrottle, Scope, MAX_LOGIN_KEY_BYTES,
 };
-use pecd_store::{Mailbox, Store};
+use pecd_store::{Mailbox, MailboxState, Store};
+
+pub use cache::{LoginCache, PairKey, Verified};
 
 /// Passwords older than this are expired (PROVISIONING.md §7).
 const PASSWORD_LIFETIME_SECONDS: i64 = 365 * 24 * 3600;
@@ -38,13 +50,26 @@ fn verifications() -> &'static tokio::sync::Semaphore {
     })
 }
 
+static CACHE: OnceLock<LoginCache> = OnceLock::new();
+
+/// Sets the process's login cache from `[auth]`. Call it once at start, before any login;
+/// returns false (and changes nothing) when the cache was already made, with the defaults.
+pub fn configure_cache(auth: &Auth) -> bool {
+    CACHE.set(LoginCache::from_config(auth)).is_ok()
+}
+
+/// The process's login cache: one per process, as the throttle is one for all services.
+pub fn cache() -> &'static LoginCache {
+    CACHE.get_or_init(|| LoginCache::from_config(&Auth::default()))
+}
+
 /// Checks `login` and `secret` for a client at `peer`, under the brute-force protection of
 /// `throttle` (PROVISIONING.md §7): a blocked login or address is refused before any work,
-/// and again after waiting for an argon2 slot, so queued guesses of a just-blocked attacker
-/// give their turn to honest logins instead of spending it. Failures are counted here;
-/// success and expiry are not failures. The login is counted under one key, that of the
-/// mailbox it names however it is padded or cased ([`login_key`]), for the checks and the
-/// failure alike.
+/// the login cache included, and again after waiting for an argon2 slot, so queued guesses
+/// of a just-blocked attacker give their turn to honest logins instead of spending it.
+/// Failures are counted here; success and expiry are not failures. The login is counted
+/// under one key, that of the mailbox it names however it is padded or cased
+/// ([`login_key`]), for the checks and the failure alike.
 pub async fn authenticate(
     store: &Store,
     throttle: &LoginThrottle,
@@ -52,15 +77,128 @@ pub async fn authenticate(
     login: &str,
     secret: String,
 ) -> Result<Mailbox, AuthError> {
-    let key = login_key(login);
-    throttle
-        .check(peer, &key)
-        .map_err(|by| refused(&key, peer, by))?;
-    let result = verify(store, throttle, peer, login, &key, secret).await;
-    if result == Err(AuthError::Invalid) {
-        log_block(&key, peer, throttle.failed(peer, &key));
+    let attempt = Attempt {
+        store,
+        throttle,
+        peer,
+        now: chrono::Utc::now().timestamp(),
+    };
+    attempt.authenticate(cache(), login, secret).await
+}
+
+/// One login attempt's surroundings.
+struct Attempt<'a> {
+    store: &'a Store,
+    throttle: &'a LoginThrottle,
+    peer: IpAddr,
+    /// Unix seconds the password's age is judged at.
+    now: i64,
+}
+
+impl Attempt<'_> {
+    /// [`authenticate`] with `cache`: a remembered pair that still holds is answered without
+    /// argon2; anything else is verified, and only a success is remembered.
+    async fn authenticate(
+        &self,
+        cache: &LoginCache,
+        login: &str,
+        secret: String,
+    ) -> Result<Mailbox, AuthError> {
+        let (peer, throttle) = (self.peer, self.throttle);
+        let key = login_key(login);
+        throttle
+            .check(peer, &key)
+            .map_err(|by| refused(&key, peer, by))?;
+        let pair = cache.key(key.as_str(), &secret);
+        if let Some(pair) = pair {
+            if let Some(answer) = self.recall(cache, &key, pair).await {
+                return answer;
+            }
+        }
+        cache.count_verification();
+        let result = self.verify(login, &key, secret).await;
+        match (&result, pair) {
+            (Ok(m), Some(pair)) => cache.remember(
+                pair,
+                Verified {
+                    mailbox: m.id,
+                    password_hash: m.password_hash.clone(),
+                },
+            ),
+            (Err(AuthError::Invalid), _) => log_block(&key, peer, throttle.failed(peer, &key)),
+            _ => {}
+        }
+        result
     }
-    result
+
+    /// The answer for a pair `cache` remembers, if it still holds: the login names the same
+    /// mailbox, whose password hash is still the one the password was verified against, so
+    /// the password would verify again. The mailbox is then judged by [`admit`] as a fresh
+    /// verification would be. A pair that no longer holds is forgotten, and `None` sends
+    /// the login to argon2 (a store that cannot be read too, which answers it there).
+    async fn recall(
+        &self,
+        cache: &LoginCache,
+        key: &LoginKey,
+        pair: PairKey,
+    ) -> Option<Result<Mailbox, AuthError>> {
+        let verified = cache.recall(&pair)?;
+        let mailbox = self.store.find_mailbox(key.as_str()).await.ok()?;
+        match mailbox {
+            Some(m) if m.id == verified.mailbox && m.password_hash == verified.password_hash => {
+                let answer = admit(m, self.now);
+                if answer.is_err() {
+                    cache.forget(&pair);
+                }
+                Some(answer)
+            }
+            _ => {
+                cache.forget(&pair);
+                None
+            }
+        }
+    }
+
+    /// argon2 against the mailbox's stored hash, or a dummy one when there is no mailbox.
+    async fn verify(
+        &self,
+        login: &str,
+        key: &LoginKey,
+        secret: String,
+    ) -> Result<Mailbox, AuthError> {
+        let (store, throttle, peer) = (self.store, self.throttle, self.peer);
+        // No mailbox has a longer address, so there is nothing to hide by spending argon2 on it.
+        if login.len() > MAX_LOGIN_KEY_BYTES {
+            return Err(AuthError::Invalid);
+        }
+        let mailbox = match Address::parse(login) {
+            Ok(address) => store
+                .find_mailbox(address.as_str())
+                .await
+                .map_err(|_| AuthError::Unavailable)?,
+            Err(_) => None,
+        };
+        let hash = mailbox
+            .as_ref()
+            .map_or(DUMMY_HASH.to_string(), |m| m.password_hash.clone());
+        // argon2id takes ~19 MiB and tens of milliseconds per verification: at most one per core
+        // runs at a time, so a burst of logins queues instead of spreading 19 MiB working sets
+        // over hundreds of blocking threads (and the memory those threads' allocators keep).
+        let _permit = verifications()
+            .acquire()
+            .await
+            .map_err(|_| AuthError::Unavailable)?;
+        if throttle.check(peer, key).is_err() {
+            return Err(AuthError::Throttled);
+        }
+        let matches = tokio::task::spawn_blocking(move || password::verify(&secret, &hash))
+            .await
+            .map_err(|_| AuthError::Unavailable)?;
+        match mailbox {
+            Some(m) if matches => admit(m, self.now),
+            _ => Err(AuthError::Invalid),
+        }
+    }
 }
 
 /// A PLAIN response whose authorization identity names another mailbox than its login:
@@ -95,49 +233,17 @@ fn log_block(key: &LoginKey, peer: IpAddr, block: Option<Blocked>) {
     }
 }
 
-async fn verify(
-    store: &Store,
-    throttle: &LoginThrottle,
-    peer: IpAddr,
-    login: &str,
-    key: &LoginKey,
-    secret: String,
-) -> Result<Mailbox, AuthError> {
-    // No mailbox has a longer address, so there is nothing to hide by spending argon2 on it.
-    if login.len() > MAX_LOGIN_KEY_BYTES {
-        return Err(AuthError::Invalid);
+/// Whether a mailbox whose password has just been proven may log in at `now`: the one rule
+/// for verified and remembered passwords alike.
+fn admit(mailbox: Mailbox, now: i64) -> Result<Mailbox, AuthError> {
+    match mailbox.state {
+        // A revoked holder still logs in to read (PROVISIONING.md §4 `revocata`); the
+        // services refuse its sending.
+        MailboxState::Active | MailboxState::Revoked => {}
     }
-    let mailbox = match Address::parse(login) {
-        Ok(address) => store
-            .find_mailbox(address.as_str())
-            .await
-            .map_err(|_| AuthError::Unavailable)?,
-        Err(_) => None,
-    };
-    let hash = mailbox
-        .as_ref()
-        .map_or(DUMMY_HASH.to_string(), |m| m.password_hash.clone());
-    // argon2id takes ~19 MiB and tens of milliseconds per verification: at most one per core
-    // runs at a time, so a burst of logins queues instead of spreading 19 MiB working sets
-    // over hundreds of blocking threads (and the memory those threads' allocators keep).
-    let _permit = verifications()
-        .acquire()
-        .await
-        .map_err(|_| AuthError::Unavailable)?;
-    if throttle.check(peer, key).is_err() {
-        return Err(AuthError::Throttled);
-    }
-    let matches = tokio::task::spawn_blocking(move || password::verify(&secret, &hash))
-        .await
-        .map_err(|_| AuthError::Unavailable)?;
-    match mailbox {
-        Some(m) if matches => {
-            if chrono::Utc::now().timestamp() - m.password_changed_at > PASSWORD_LIFETIME_SECONDS {
-                Err(AuthError::Expired)
-            } else {
-                Ok(m)
-            }
-        }
-        _ => Err(AuthError::Invalid),
+    if now - mailbox.password_changed_at > PASSWORD_LIFETIME_SECONDS {
+        Err(AuthError::Expired)
+    } else {
+        Ok(mailbox)
     }
 }

@@ -118,7 +118,12 @@ async fn qresync_and_lagging_sessions_survive_compaction() {
         change_log_entries: 5,
         ..Retention::default()
     };
-    let store = Store::open_with(&dir.path().join("store"), retention).unwrap();
+    let store = Store::open_with(
+        &dir.path().join("store"),
+        retention,
+        pecd_store::DEFAULT_CACHE_BYTES,
+    )
+    .unwrap();
     let mbx = store
         .create_mailbox(MARIO, &pecd_common::password::hash(PASSWORD), 1 << 20)
         .await

@@ -49,6 +49,10 @@ pub use types::*;
 
 use crate::sled::SledStore;
 
+/// Metadata page cache of [`Store::open`] (`store.cache_bytes`' default): a bound on the
+/// memory the store keeps, not a working set it needs.
+pub const DEFAULT_CACHE_BYTES: u64 = 32 << 20;
+
 /// The store: cheap to clone, shared by every service of the process.
 #[derive(Clone)]
 pub struct Store {
@@ -64,15 +68,20 @@ enum Backend {
 impl Store {
     /// Opens (creating) the store at `path`, taking an exclusive lock on the directory: a
     /// second process gets [`StoreError::Locked`]. Sweeps bodies left by interrupted writes.
-    /// Keeps the default [`Retention`].
+    /// Keeps the default [`Retention`] and [`DEFAULT_CACHE_BYTES`].
     pub fn open(path: &Path) -> Result<Store, StoreError> {
-        Store::open_with(path, Retention::default())
+        Store::open_with(path, Retention::default(), DEFAULT_CACHE_BYTES)
     }
 
-    /// [`Store::open`] with how much to keep of the records that would otherwise only grow.
-    pub fn open_with(path: &Path, retention: Retention) -> Result<Store, StoreError> {
+    /// [`Store::open`] with how much to keep of the records that would otherwise only grow,
+    /// and how many bytes of metadata pages to keep in memory (`store.cache_bytes`).
+    pub fn open_with(
+        path: &Path,
+        retention: Retention,
+        cache_bytes: u64,
+    ) -> Result<Store, StoreError> {
         Ok(Store {
-            backend: Backend::Sled(Arc::new(SledStore::open(path, retention)?)),
+            backend: Backend::Sled(Arc::new(SledStore::open(path, retention, cache_bytes)?)),
         })
     }
 

@@ -100,7 +100,12 @@ async fn churn(store: &Store, mbx: &Mailbox, n: usize) {
 #[tokio::test]
 async fn the_change_log_is_compacted_and_says_where_it_starts() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_with(&dir.path().join("store"), small_log(20)).unwrap();
+    let store = Store::open_with(
+        &dir.path().join("store"),
+        small_log(20),
+        pecd_store::DEFAULT_CACHE_BYTES,
+    )
+    .unwrap();
     let mbx = store
         .create_mailbox("mario@pec.localhost", "$argon2id$x", 1 << 20)
         .await
@@ -132,7 +137,12 @@ async fn the_change_log_is_compacted_and_says_where_it_starts() {
 
     // The floor survives a restart; deleting the mailbox takes it along.
     drop(store);
-    let store = Store::open_with(&dir.path().join("store"), small_log(20)).unwrap();
+    let store = Store::open_with(
+        &dir.path().join("store"),
+        small_log(20),
+        pecd_store::DEFAULT_CACHE_BYTES,
+    )
+    .unwrap();
     assert_eq!(
         store.changes_since(mbx.id, 0).await.unwrap().floor,
         all.floor
@@ -154,7 +164,12 @@ async fn prune_compacts_logs_written_under_a_larger_retention() {
     assert!(store.changes_since(mbx.id, 0).await.unwrap().complete);
     drop(store);
 
-    let store = Store::open_with(&dir.path().join("store"), small_log(10)).unwrap();
+    let store = Store::open_with(
+        &dir.path().join("store"),
+        small_log(10),
+        pecd_store::DEFAULT_CACHE_BYTES,
+    )
+    .unwrap();
     let pruned = store.prune(chrono::Utc::now().timestamp()).await.unwrap();
     assert_eq!(pruned.changes as u64, m.modseq - 10);
     let log = store.changes_since(mbx.id, 0).await.unwrap();
@@ -218,7 +233,7 @@ fn open_refuses_a_retention_that_keeps_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store");
     assert!(matches!(
-        Store::open_with(&path, small_log(0)),
+        Store::open_with(&path, small_log(0), pecd_store::DEFAULT_CACHE_BYTES),
         Err(StoreError::Invalid(_))
     ));
     let no_window = Retention {
@@ -226,7 +241,7 @@ fn open_refuses_a_retention_that_keeps_nothing() {
         ..Retention::default()
     };
     assert!(matches!(
-        Store::open_with(&path, no_window),
+        Store::open_with(&path, no_window, pecd_store::DEFAULT_CACHE_BYTES),
         Err(StoreError::Invalid(_))
     ));
 }

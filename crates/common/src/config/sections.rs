@@ -132,12 +132,17 @@ impl Default for Peers {
 #[serde(default, deny_unknown_fields)]
 pub struct Store {
     pub path: PathBuf,
+    /// Bytes of metadata pages the store keeps in memory (sled's page cache): a bound on
+    /// memory, not a working set; pages not kept are read again from the page cache of the
+    /// kernel.
+    pub cache_bytes: u64,
 }
 
 impl Default for Store {
     fn default() -> Self {
         Store {
             path: "data/store".into(),
+            cache_bytes: 32 << 20,
         }
     }
 }

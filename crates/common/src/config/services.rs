@@ -169,6 +169,12 @@ pub struct Auth {
     pub max_block_seconds: u64,
     /// Login names, and separately addresses, remembered at most.
     pub max_tracked: usize,
+    /// Seconds a login whose password argon2 accepted is remembered (under a keyed hash of
+    /// login and password, never the password), so that its next logins skip argon2; a
+    /// password change, revocation or expiry still takes effect at once. 0 turns it off.
+    pub cache_seconds: u64,
+    /// Logins remembered at most by that cache; the oldest go first.
+    pub cache_entries: usize,
 }
 
 impl Default for Auth {
@@ -179,6 +185,8 @@ impl Default for Auth {
             block_seconds: 60,
             max_block_seconds: 900,
             max_tracked: 100_000,
+            cache_seconds: 300,
+            cache_entries: 100_000,
         }
     }
 }

@@ -105,6 +105,9 @@ fn auth_and_connection_bounds() {
             "auth.max_block_seconds",
         ),
         ("[auth]\nmax_tracked = 5\n", "auth.max_tracked"),
+        ("[auth]\ncache_seconds = 86401\n", "auth.cache_seconds"),
+        ("[auth]\ncache_entries = 0\n", "auth.cache_entries"),
+        ("[store]\ncache_bytes = 1024\n", "store.cache_bytes"),
         (
             "[pop3]\nprelogin_timeout_seconds = 0\n",
             "pop3.prelogin_timeout_seconds",

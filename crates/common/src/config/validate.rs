@@ -4,7 +4,7 @@
 
 use super::{
     Auth, Config, ConfigError, Control, Imap, Limits, Listen, Pec, Peers, Pop3, Provider, Relay,
-    Smtp, MAX_MESSAGE_BYTES_CEILING, PEC_SIZE_FLOOR,
+    Smtp, Store, MAX_MESSAGE_BYTES_CEILING, PEC_SIZE_FLOOR,
 };
 use crate::address::{valid_domain, Address};
 
@@ -42,6 +42,7 @@ impl Config {
         relay(&self.relay, &self.pec)?;
         limits(&self.limits)?;
         paths(self)?;
+        store(&self.store)?;
         sender_over_limit_code(&self.limits)?;
         smtp(&self.smtp)?;
         pop3(&self.pop3)?;
@@ -157,6 +158,16 @@ fn limits(limits: &Limits) -> Checked {
         return Err(invalid(
             "limits.mailbox_quota_bytes",
             "must be at least limits.max_message_bytes",
+        ));
+    }
+    Ok(())
+}
+
+fn store(store: &Store) -> Checked {
+    if !(1 << 20..=64 << 30).contains(&store.cache_bytes) {
+        return Err(invalid(
+            "store.cache_bytes",
+            "must be between 1048576 (1 MiB) and 68719476736 (64 GiB)",
         ));
     }
     Ok(())
@@ -319,6 +330,18 @@ fn auth(auth: &Auth) -> Checked {
         return Err(invalid(
             "auth.max_tracked",
             "must be between 100 and 10000000",
+        ));
+    }
+    if auth.cache_seconds > 86_400 {
+        return Err(invalid(
+            "auth.cache_seconds",
+            "must be between 0 (no login cache) and 86400",
+        ));
+    }
+    if !(1..=10_000_000).contains(&auth.cache_entries) {
+        return Err(invalid(
+            "auth.cache_entries",
+            "must be between 1 and 10000000",
         ));
     }
     Ok(())

@@ -116,7 +116,8 @@ mod tests {
     #[test]
     fn the_synced_blob_set_forgets_files_sled_has_removed() {
         let dir = tempfile::tempdir().unwrap();
-        let store = SledStore::open(dir.path(), Retention::default()).unwrap();
+        let store =
+            SledStore::open(dir.path(), Retention::default(), crate::DEFAULT_CACHE_BYTES).unwrap();
         let blobs = store.sled_dir.join("blobs");
         std::fs::create_dir_all(&blobs).unwrap();
         let synced = || store.synced_sled_blobs.lock().unwrap().clone();

@@ -122,7 +122,11 @@ fn lock_directory(root: &Path) -> Result<File, StoreError> {
 }
 
 impl SledStore {
-    pub fn open(root: &Path, retention: Retention) -> Result<SledStore, StoreError> {
+    pub fn open(
+        root: &Path,
+        retention: Retention,
+        cache_bytes: u64,
+    ) -> Result<SledStore, StoreError> {
         if retention.change_log_entries == 0 || retention.dedup_seconds <= 0 {
             return Err(StoreError::Invalid(format!("retention {retention:?}")));
         }
@@ -131,7 +135,7 @@ impl SledStore {
         let sled_dir = root.join("meta");
         let db = sled::Config::new()
             .path(&sled_dir)
-            .cache_capacity(64 << 20)
+            .cache_capacity(cache_bytes)
             .open()
             .map_err(sled_err)?;
         let tree = |name: &str| db.open_tree(name).map_err(sled_err);
