@@ -332,9 +332,7 @@ fn fsync_happens_between_request_and_acknowledgement() {
     let body_sync = between
         .iter()
         .position(|l| {
-            l.contains("fdatasync(")
-                && l.contains(&format!("{segments}/"))
-                && l.contains(".seg>")
+            l.contains("fdatasync(") && l.contains(&format!("{segments}/")) && l.contains(".seg>")
         })
         .expect("body's segment fdatasynced before the acknowledgement");
     let dir_sync = between

@@ -96,7 +96,10 @@ async fn one_body_for_many_recipients_freed_with_its_last_reference() {
         .await
         .unwrap();
     let stats = store.body_stats().await.unwrap();
-    assert_eq!((stats.bodies, stats.references, stats.live_bytes), (0, 0, 0));
+    assert_eq!(
+        (stats.bodies, stats.references, stats.live_bytes),
+        (0, 0, 0)
+    );
     assert!(store.read_body(last[0].clone()).await.is_err(), "dead");
 }
 
@@ -171,13 +174,21 @@ async fn compaction_keeps_live_bodies_and_frees_space() {
     for (meta, body) in &kept {
         assert_eq!(&store.read_body(meta.clone()).await.unwrap(), body);
     }
-    assert_eq!(store.compact_bodies().await.unwrap(), 0, "the current one stays");
+    assert_eq!(
+        store.compact_bodies().await.unwrap(),
+        0,
+        "the current one stays"
+    );
     drop(store);
     let store = reopen(d.path());
     for (meta, body) in &kept {
         assert_eq!(&store.read_body(meta.clone()).await.unwrap(), body);
     }
-    assert_eq!(store.prune(0).await.unwrap().segments, 0, "nothing mostly dead");
+    assert_eq!(
+        store.prune(0).await.unwrap().segments,
+        0,
+        "nothing mostly dead"
+    );
 }
 
 /// Writes the store at `root` back into the previous layout, as the old code left it: one
@@ -228,7 +239,10 @@ async fn a_store_of_one_file_per_body_is_migrated_byte_identical() {
     for (i, &u) in users.iter().enumerate() {
         let bytes = format!("Subject: ricevuta {i}\r\n\r\nbody\r\n").into_bytes();
         let id = format!("id{i}@pec.localhost");
-        store.certify(step(&id, &[u], &bytes, i == 0)).await.unwrap();
+        store
+            .certify(step(&id, &[u], &bytes, i == 0))
+            .await
+            .unwrap();
     }
     let expected = all_bodies(&store, &users).await;
     drop(store);
@@ -236,7 +250,11 @@ async fn a_store_of_one_file_per_body_is_migrated_byte_identical() {
     to_legacy_layout(&root, &expected);
     // What an interrupted write of the old code left: a temporary file, an orphan body.
     std::fs::write(root.join("bodies/00/0123.tmp"), b"half").unwrap();
-    std::fs::write(root.join(format!("bodies/ab/ab{}", "0".repeat(30))), b"orphan").unwrap();
+    std::fs::write(
+        root.join(format!("bodies/ab/ab{}", "0".repeat(30))),
+        b"orphan",
+    )
+    .unwrap();
     let store = reopen(d.path());
     assert_eq!(all_bodies(&store, &users).await, expected);
     let stats = store.body_stats().await.unwrap();
@@ -249,7 +267,11 @@ async fn a_store_of_one_file_per_body_is_migrated_byte_identical() {
     drop(store);
     // A migration killed after its commit, before deleting the files, is finished by the
     // next open: the files go, the bodies and their counts stay.
-    let again: BTreeMap<_, _> = expected.iter().take(3).map(|(k, v)| (*k, v.clone())).collect();
+    let again: BTreeMap<_, _> = expected
+        .iter()
+        .take(3)
+        .map(|(k, v)| (*k, v.clone()))
+        .collect();
     for (id, bytes) in &again {
         let hex: String = id.iter().map(|b| format!("{b:02x}")).collect();
         let dir = root.join(format!("bodies/{:02x}", id[0]));
@@ -281,7 +303,11 @@ async fn a_torn_segment_tail_is_ignored_and_never_appended_to() {
     let store = reopen(d.path());
     append_n(&store, &mbx, 3).await;
     let after = store.body_stats().await.unwrap();
-    assert_eq!(after.segments, before.segments + 1, "a new segment after the open");
+    assert_eq!(
+        after.segments,
+        before.segments + 1,
+        "a new segment after the open"
+    );
     assert_eq!(after.live_bytes, 6 * 100);
     let inbox = store.folder(mbx.id, "INBOX").await.unwrap().unwrap();
     for m in store.messages(inbox.id).await.unwrap() {

@@ -329,7 +329,11 @@ async fn delete_mailbox_removes_everything() {
         list.iter().map(|m| m.address.as_str()).collect::<Vec<_>>(),
         vec!["luigi@pec.localhost"]
     );
-    assert_eq!(body_count(&store).await, 1, "only luigi's body remains on disk");
+    assert_eq!(
+        body_count(&store).await,
+        1,
+        "only luigi's body remains on disk"
+    );
     drop(store);
     let store = reopen(d.path());
     let stats = store.stats().await.unwrap();

@@ -224,8 +224,7 @@ impl Bodies {
     /// for its commit.
     pub fn is_sealed_and_idle(&self, number: u64) -> bool {
         let cur = self.current.lock().unwrap_or_else(|p| p.into_inner());
-        if cur.segment.as_ref().is_some_and(|s| s.number == number) || number >= cur.next_number
-        {
+        if cur.segment.as_ref().is_some_and(|s| s.number == number) || number >= cur.next_number {
             return false;
         }
         drop(cur);

@@ -122,26 +122,28 @@ impl SledStore {
                     &s.body_index,
                     &s.body_segments,
                 )
-                    .transaction(|(mbx, addr, fld, names, msgs, chg, floors, idx, segs)| {
-                        let m = tx_mailbox(mbx, id)?;
-                        floors.remove(&id_key(id))?;
-                        mbx.remove(&id_key(id))?;
-                        addr.remove(m.address.as_bytes())?;
-                        for f in &folders {
-                            fld.remove(&id_key(f.id))?;
-                            names.remove(name_key(id, &f.name))?;
-                        }
-                        for k in &message_keys {
-                            msgs.remove(k.as_ref())?;
-                        }
-                        for b in &blobs {
-                            tx_body_unref((idx, segs), b)?;
-                        }
-                        for k in &change_keys {
-                            chg.remove(k)?;
-                        }
-                        Ok(m)
-                    }),
+                    .transaction(
+                        |(mbx, addr, fld, names, msgs, chg, floors, idx, segs)| {
+                            let m = tx_mailbox(mbx, id)?;
+                            floors.remove(&id_key(id))?;
+                            mbx.remove(&id_key(id))?;
+                            addr.remove(m.address.as_bytes())?;
+                            for f in &folders {
+                                fld.remove(&id_key(f.id))?;
+                                names.remove(name_key(id, &f.name))?;
+                            }
+                            for k in &message_keys {
+                                msgs.remove(k.as_ref())?;
+                            }
+                            for b in &blobs {
+                                tx_body_unref((idx, segs), b)?;
+                            }
+                            for k in &change_keys {
+                                chg.remove(k)?;
+                            }
+                            Ok(m)
+                        },
+                    ),
             )?;
             Ok(removed)
         })?;

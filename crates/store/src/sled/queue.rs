@@ -80,16 +80,17 @@ impl SledStore {
             finish(
                 (&s.pec_queue, &s.pec_log, &s.body_index, &s.body_segments).transaction(
                     |(q, lg, idx, segs)| {
-                let Some(v) = q.remove(&id.to_be_bytes()[..])? else {
-                    return Ok(None);
-                };
-                let entry: QueueEntry = dec(&v).map_err(ConflictableTransactionError::Abort)?;
-                tx_body_unref((idx, segs), &entry.blob)?;
-                for (key, value) in &lines {
-                    lg.insert(&key[..], value.clone())?;
-                }
-                Ok(Some(entry))
-            },
+                        let Some(v) = q.remove(&id.to_be_bytes()[..])? else {
+                            return Ok(None);
+                        };
+                        let entry: QueueEntry =
+                            dec(&v).map_err(ConflictableTransactionError::Abort)?;
+                        tx_body_unref((idx, segs), &entry.blob)?;
+                        for (key, value) in &lines {
+                            lg.insert(&key[..], value.clone())?;
+                        }
+                        Ok(Some(entry))
+                    },
                 ),
             )
         })?;
