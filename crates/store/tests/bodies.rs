@@ -322,3 +322,38 @@ async fn a_torn_segment_tail_is_ignored_and_never_appended_to() {
     assert_eq!(store.compact_bodies().await.unwrap(), 1);
     assert_eq!(store.body_stats().await.unwrap().segments, 1);
 }
+
+#[tokio::test]
+async fn readers_racing_compaction_read_the_right_bytes() {
+    let (d, store, mbx) = fresh().await;
+    for i in 0..40 {
+        store
+            .append(mbx.id, "INBOX", msg(&format!("r{i}"), 8_000 + i))
+            .await
+            .unwrap();
+    }
+    drop(store);
+    let store = reopen(d.path());
+    let inbox = store.folder(mbx.id, "INBOX").await.unwrap().unwrap();
+    let gone: Vec<Uid> = (1..=40).filter(|u| u % 4 != 0).collect();
+    store.delete_messages(mbx.id, inbox.id, gone).await.unwrap();
+    let metas = store.messages(inbox.id).await.unwrap();
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (store, metas) = (store.clone(), metas.clone());
+            tokio::spawn(async move {
+                for _ in 0..20 {
+                    for m in &metas {
+                        let body = store.read_body(m.clone()).await.unwrap();
+                        let i = m.uid as usize - 1;
+                        assert_eq!(body, msg(&format!("r{i}"), 8_000 + i).bytes);
+                    }
+                }
+            })
+        })
+        .collect();
+    assert_eq!(store.compact_bodies().await.unwrap(), 1);
+    for r in readers {
+        r.await.unwrap();
+    }
+}

@@ -36,6 +36,10 @@ pub type BlobId = [u8; 16];
 /// Size at which the current segment is sealed and a new one started.
 pub const SEGMENT_BYTES: u64 = 32 << 20;
 
+/// Segment files kept open for reading; past this, idle sealed ones are closed (a reader
+/// holding one keeps it until its read ends).
+const MAX_OPEN_SEGMENTS: usize = 64;
+
 /// Where a body's bytes are: `len` bytes at `offset` of segment `segment`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BodyLoc {
@@ -197,10 +201,20 @@ impl Bodies {
         Ok(())
     }
 
+    /// Segment `number`, opened if it is not yet. The open happens under the map's lock, as
+    /// [`Bodies::remove_segment`]'s unlink does, so a segment being removed is either held
+    /// by its reader already or not found.
     fn segment(&self, number: u64) -> io::Result<Arc<Segment>> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(s) = open.get(&number) {
             return Ok(s.clone());
+        }
+        if open.len() >= MAX_OPEN_SEGMENTS {
+            // Only entries nothing else holds go: not the current segment, not one with a
+            // body waiting for its commit (its count of reservations lives in that entry),
+            // not one a reader is using. Nothing can take a new hold on them without this
+            // lock, and a segment reopened later is sealed, so it starts with none.
+            open.retain(|_, s| Arc::strong_count(s) > 1);
         }
         let segment = Arc::new(Segment {
             number,
@@ -240,10 +254,8 @@ impl Bodies {
 
     /// Deletes a segment nothing refers to any more. Readers holding it finish their read.
     pub fn remove_segment(&self, number: u64) -> io::Result<()> {
-        self.open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&number);
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.remove(&number);
         match fs::remove_file(self.path(number)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
