@@ -1,7 +1,8 @@
 //! Nothing acknowledged is lost: pecd is killed with SIGKILL at random moments while clients
 //! import, and after every kill the store holds every acknowledged message under the UID it
-//! was acknowledged with, with consistent quota totals. Where strace exists, the fsyncs of the
-//! body file and of sled's log are shown to happen between the request and its acknowledgement.
+//! was acknowledged with, with consistent quota totals. Where strace exists, the write and
+//! fdatasync of the body's segment and the fsync of sled's log are shown to happen between the
+//! request and its acknowledgement.
 
 mod support;
 
@@ -265,7 +266,7 @@ fn fsync_happens_between_request_and_acknowledgement() {
         "-s",
         "120",
         "-e",
-        "trace=read,recvfrom,write,sendto,fsync,fdatasync,rename",
+        "trace=read,recvfrom,write,pwrite64,sendto,fsync,fdatasync,rename",
         "-o",
     ]
     .iter()
@@ -316,25 +317,28 @@ fn fsync_happens_between_request_and_acknowledgement() {
             })
             .expect("acknowledgement written");
     let between = &lines[request..ack];
+    // Bodies live in append-only segment files (`bodies/segments/<n>.seg`): the body is
+    // written at its offset in the current segment (pwrite64), the segment is fdatasynced
+    // once for the commit round, and, since this first body of the run created the segment
+    // file, the segment directory is fsynced so that the file's name survives a crash too.
+    // Only then does the metadata transaction run, and sled's log is fsynced after it, all
+    // before the acknowledgement is written.
     let store = s.store_path().display().to_string();
+    let segments = format!("{store}/bodies/segments");
+    let body_write = between
+        .iter()
+        .position(|l| l.contains("pwrite64(") && l.contains(&format!("{segments}/")))
+        .expect("body written to its segment before the acknowledgement");
     let body_sync = between
         .iter()
         .position(|l| {
-            l.contains("fdatasync(")
-                && l.contains(&format!("{store}/bodies/"))
-                && l.contains(".tmp>")
+            l.contains("fdatasync(") && l.contains(&format!("{segments}/")) && l.contains(".seg>")
         })
-        .expect("body file fsynced before the acknowledgement");
-    let rename = between
-        .iter()
-        .position(|l| l.contains("rename("))
-        .expect("body renamed into place");
+        .expect("body's segment fdatasynced before the acknowledgement");
     let dir_sync = between
         .iter()
-        .position(|l| {
-            l.contains("fsync(") && l.contains(&format!("{store}/bodies/")) && !l.contains(".tmp>")
-        })
-        .expect("body directory fsynced");
+        .position(|l| l.contains("fsync(") && l.contains(&format!("{segments}>")))
+        .expect("segment directory fsynced after the segment was created");
     let log_sync = between
         .iter()
         .position(|l| {
@@ -343,7 +347,7 @@ fn fsync_happens_between_request_and_acknowledgement() {
         })
         .expect("sled's log fsynced before the acknowledgement");
     assert!(
-        body_sync < rename && rename < dir_sync && dir_sync < log_sync,
+        body_write < body_sync && body_sync < log_sync && dir_sync < log_sync,
         "order: {between:#?}"
     );
 }

@@ -16,11 +16,15 @@
 //! makes the compiler list every operation still to write for it. The operations live in
 //! the `api` module, one file per record family (mailboxes, folders, messages, copy/move,
 //! PEC certification and logs, relay queue, upkeep), as the sled backend's modules are.
-//! Body files (`bodies`) and the group commit (`commit`) know no sled; the sled backend uses
-//! them, and a PostgreSQL backend keeping bodies in a blob directory can use them too.
+//! Body segments (`bodies`) and the group commit (`commit`) know no sled; the sled backend uses
+//! them (with its own index of which records refer to which body), and a PostgreSQL backend
+//! keeping bodies in a blob directory can use them too.
 //!
 //! Durability contract: every write method returns only once its effect is on disk. Message
-//! bodies live in their own files (write, fsync, rename, fsync the directory); metadata lives
+//! bodies live in append-only segment files, fdatasynced once per commit round for all the
+//! bodies of the round, before the metadata that refers to them commits; one body may be
+//! referred to by many messages (copies, one certified envelope to many mailboxes, relay
+//! queue entries), counted, and reclaimed by compaction once none is left; metadata lives
 //! in sled, and the store fsyncs sled's files itself through a group commit, because sled's
 //! `flush()` does not fsync and its large values are never fsynced. Blocking work runs on
 //! tokio's blocking pool; the async methods are safe to call from protocol sessions.
@@ -67,8 +71,8 @@ enum Backend {
 
 impl Store {
     /// Opens (creating) the store at `path`, taking an exclusive lock on the directory: a
-    /// second process gets [`StoreError::Locked`]. Sweeps bodies left by interrupted writes.
-    /// Keeps the default [`Retention`] and [`DEFAULT_CACHE_BYTES`].
+    /// second process gets [`StoreError::Locked`]. Moves bodies of the previous one-file-each
+    /// layout into segments. Keeps the default [`Retention`] and [`DEFAULT_CACHE_BYTES`].
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         Store::open_with(path, Retention::default(), DEFAULT_CACHE_BYTES)
     }

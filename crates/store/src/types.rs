@@ -246,6 +246,21 @@ impl Default for Retention {
     }
 }
 
+/// The message bodies as stored: what the body index refers to and what the segment files
+/// hold (their difference is dead bytes, left for compaction).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BodyStats {
+    /// Distinct bodies referred to.
+    pub bodies: u64,
+    /// References to them (messages and relay queue entries).
+    pub references: u64,
+    /// Bytes of the bodies referred to, each counted once.
+    pub live_bytes: u64,
+    /// Segment files, and their total length.
+    pub segments: u64,
+    pub segment_bytes: u64,
+}
+
 /// What one [`crate::Store::prune`] removed.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Pruned {
@@ -253,6 +268,8 @@ pub struct Pruned {
     pub dedup_keys: usize,
     /// Change-log entries compacted away.
     pub changes: usize,
+    /// Body segments compacted (their live bodies copied, the file deleted).
+    pub segments: usize,
 }
 
 /// Broadcast after a change is durable, for sessions waiting in IDLE.

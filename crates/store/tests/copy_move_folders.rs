@@ -120,7 +120,7 @@ async fn copy_keeps_flags_and_bodies_readable_after_the_source_is_expunged() {
                 source.size
             )
         );
-        assert_ne!(copy.blob, source.blob, "each copy has its own body file");
+        assert_eq!(copy.blob, source.blob, "a copy refers to its source's body");
         assert!(copy.modseq > start && copy.folder_id == archive.id);
     }
     let m = store.mailbox(mbx.id).await.unwrap().unwrap();
@@ -135,18 +135,20 @@ async fn copy_keeps_flags_and_bodies_readable_after_the_source_is_expunged() {
         ),
         (3, 2, 200, copied.modseq)
     );
-    assert_eq!(body_files(d.path()), 5);
+    // Three bodies, five references: the copies share their sources' bodies.
+    assert_eq!(body_count(&store).await, 3);
+    assert_eq!(store.body_stats().await.unwrap().references, 5);
 
     store
         .delete_messages(mbx.id, inbox.id, vec![1, 2, 3])
         .await
         .unwrap();
-    assert_eq!(body_files(d.path()), 2, "the copies' bodies remain");
+    assert_eq!(body_count(&store).await, 2, "the copies' bodies remain");
     let store = assert_durable(d.path(), store, mbx.id).await;
     let copies = store.messages(archive.id).await.unwrap();
     let body = store.read_body(copies[1].clone()).await.unwrap();
     assert!(body.starts_with(b"From: a@pec.localhost\r\nSubject: three\r\n"));
-    assert_eq!(body_files(d.path()), 2, "nothing left for the sweep");
+    assert_eq!(body_count(&store).await, 2, "nothing left for the sweep");
 }
 
 #[tokio::test]
@@ -166,7 +168,9 @@ async fn copy_into_the_same_folder_duplicates_and_move_into_it_is_refused() {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Invalid(_)), "{err}");
-    assert_eq!(body_files(d.path()), 4);
+    // Two bodies, each referred to by a message and its copy.
+    assert_eq!(body_count(&store).await, 2);
+    assert_eq!(store.body_stats().await.unwrap().references, 4);
     assert_durable(d.path(), store, mbx.id).await;
 }
 
@@ -234,9 +238,9 @@ async fn move_is_one_atomic_step() {
     assert_eq!((archive.message_count, archive.size_bytes), (2, 200));
     assert_eq!(inbox.highestmodseq, moved.modseq);
     assert_eq!(
-        body_files(d.path()),
+        body_count(&store).await,
         3,
-        "source bodies removed after the move"
+        "a moved message keeps its one body: nothing copied, nothing left behind"
     );
     assert_durable(d.path(), store, mbx.id).await;
 }
@@ -270,7 +274,9 @@ async fn missing_uids_are_skipped() {
         );
     }
     assert_eq!(store.mailbox(mbx.id).await.unwrap().unwrap().modseq, modseq);
-    assert_eq!(body_files(d.path()), 3);
+    // The copy shares its source's body.
+    assert_eq!(body_count(&store).await, 2);
+    assert_eq!(store.body_stats().await.unwrap().references, 3);
     let other = store
         .create_mailbox("luigi@pec.localhost", "h", 1 << 20)
         .await
@@ -321,7 +327,7 @@ async fn a_copy_over_quota_changes_nothing_and_a_move_needs_no_room() {
         "{err}"
     );
     assert_eq!(state(&store, mbx.id).await, before);
-    assert_eq!(body_files(dir.path()), 2, "no link left behind");
+    assert_eq!(body_count(&store).await, 2, "no link left behind");
 
     let moved = store
         .copy_messages(mbx.id, inbox.id, vec![1, 2], archive.id, true)
@@ -371,7 +377,13 @@ async fn concurrent_copies_and_expunges_leave_counters_and_bodies_consistent() {
         }
     }
     assert_eq!(accepted, 9);
-    assert_eq!(body_files(dir.path()), 10, "refused copies left no link");
+    // One body; the message and its nine copies refer to it, refused copies do not.
+    assert_eq!(body_count(&store).await, 1);
+    assert_eq!(
+        store.body_stats().await.unwrap().references,
+        10,
+        "refused copies left no reference"
+    );
 
     // A move racing an expunge of some of the same messages: each message ends up in exactly
     // one place, and every body file on disk belongs to a message.
@@ -402,7 +414,11 @@ async fn concurrent_copies_and_expunges_leave_counters_and_bodies_consistent() {
         u64::from(inbox.message_count + archive.message_count)
     );
     assert_eq!(m.used_bytes, inbox.size_bytes + archive.size_bytes);
-    assert_eq!(body_files(dir.path()), m.message_count as usize);
+    assert_eq!(
+        store.body_stats().await.unwrap().references,
+        m.message_count,
+        "every body reference belongs to a message"
+    );
     assert_durable(dir.path(), store, mbx.id).await;
 }
 
@@ -449,7 +465,7 @@ async fn delete_folder_frees_quota_and_refuses_system_folders() {
         roma,
         "folders below it stay"
     );
-    assert_eq!(body_files(d.path()), 1);
+    assert_eq!(body_count(&store).await, 1);
 
     for name in ["INBOX", "Trash", "Sent"] {
         let f = folder(&store, &mbx, name).await;

@@ -72,7 +72,7 @@ async fn appends_allocate_uids_and_account_quota() {
 
 #[tokio::test]
 async fn over_quota_is_refused_and_changes_nothing() {
-    let (d, store, mbx) = fresh().await;
+    let (_d, store, mbx) = fresh().await;
     // Refused by the check before any body is written.
     store
         .append(mbx.id, "INBOX", msg("fits", 1 << 19))
@@ -107,7 +107,7 @@ async fn over_quota_is_refused_and_changes_nothing() {
     let m = store.mailbox(mbx.id).await.unwrap().unwrap();
     assert_eq!(m.message_count, 4);
     assert_eq!(
-        body_files(d.path()),
+        body_count(&store).await,
         4,
         "refused bodies were not left behind"
     );
@@ -329,7 +329,11 @@ async fn delete_mailbox_removes_everything() {
         list.iter().map(|m| m.address.as_str()).collect::<Vec<_>>(),
         vec!["luigi@pec.localhost"]
     );
-    assert_eq!(body_files(d.path()), 1, "only luigi's body remains on disk");
+    assert_eq!(
+        body_count(&store).await,
+        1,
+        "only luigi's body remains on disk"
+    );
     drop(store);
     let store = reopen(d.path());
     let stats = store.stats().await.unwrap();

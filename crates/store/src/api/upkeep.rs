@@ -9,10 +9,26 @@ impl Store {
     /// seconds, the engine's clock; see `Certification::dedup_keep_seconds`), and change-log
     /// entries of
     /// mailboxes whose log is past its bound (writes compact their own mailbox's log as they
-    /// go; this catches the rest). Idempotent; meant for startup and a periodic timer.
+    /// go; this catches the rest), and body segments mostly dead. Idempotent; meant for
+    /// startup and a periodic timer.
     pub async fn prune(&self, now: i64) -> Result<Pruned, StoreError> {
         match &self.backend {
             Backend::Sled(s) => blocking(s, move |s| s.prune(now)).await,
+        }
+    }
+
+    /// Compacts body segments that are mostly dead bytes (also part of [`Store::prune`]);
+    /// returns how many segments were compacted.
+    pub async fn compact_bodies(&self) -> Result<usize, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => blocking(s, |s| s.compact_bodies()).await,
+        }
+    }
+
+    /// Bodies referred to and bytes in segment files (a scan of the body index).
+    pub async fn body_stats(&self) -> Result<BodyStats, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => blocking(s, |s| s.body_stats()).await,
         }
     }
 

@@ -2,17 +2,20 @@
 //! the idempotency key, in one atomic, durable commit.
 //!
 //! In order: a known idempotency key answers at once; [`SledStore::plan_certification`]
-//! writes the bodies and encodes every record outside the commit; one transaction over the
-//! message trees ([`tx_deliver`]) and the PEC trees ([`tx_pec_records`]) writes all of it;
-//! [`SledStore::settle_certified`] then notifies, or removes the bodies nothing refers to.
+//! writes the bodies and encodes every record outside the commit (identical bytes, such as
+//! one envelope delivered to several mailboxes and relayed, are written once and referred to
+//! by every record that has them); one transaction over the message trees ([`tx_deliver`]),
+//! the PEC trees ([`tx_pec_records`]) and the body index writes all of it;
+//! [`SledStore::settle_certified`] then notifies.
 
 use sled::transaction::TransactionalTree;
 use sled::{IVec, Transactional};
 
+use super::body_index::{tx_body_new, tx_body_unref};
 use super::codec::*;
 use super::tx::*;
 use super::SledStore;
-use crate::bodies::{BlobId, PreparedBody};
+use crate::bodies::{BlobId, BodyLoc, PreparedBody};
 use crate::pec::*;
 use crate::types::*;
 
@@ -20,6 +23,8 @@ use crate::types::*;
 struct CertifyPlan {
     /// (mailbox, folder, body, size) of each delivery, in order.
     deliveries: Vec<(MailboxId, FolderId, BlobId, u64)>,
+    /// The bodies written, each with how many records of the step refer to it.
+    bodies: Vec<(BlobId, BodyLoc, u32)>,
     log: Vec<LogLine>,
     /// The encoded trace, and whether it waits for another provider.
     trace: Option<(Vec<u8>, bool)>,
@@ -60,7 +65,6 @@ impl SledStore {
             }
         }
         let (plan, prepared) = self.plan_certification(c)?;
-        let blobs: Vec<BlobId> = prepared.iter().map(|p| p.id).collect();
         let mailboxes: Vec<MailboxId> = plan.deliveries.iter().map(|p| p.0).collect();
         let result = self.commit(prepared, move |s| {
             finish(
@@ -75,49 +79,59 @@ impl SledStore {
                     &s.pec_dedup_age,
                     &s.pec_pending,
                     &s.pec_queue,
+                    &s.body_index,
+                    &s.body_segments,
                 )
                     .transaction(
-                        |(mbx, fld, msgs, chg, lg, tr, dd, age, pend, q)| {
+                        |(mbx, fld, msgs, chg, lg, tr, dd, age, pend, q, idx, segs)| {
                             if let Some(k) = &plan.dedup_key {
                                 if let Some(v) = dd.get(k)? {
                                     let pec_id = String::from_utf8_lossy(&v).into_owned();
-                                    return Ok((Certified::Duplicate(pec_id), None));
+                                    return Ok(Certified::Duplicate(pec_id));
                                 }
+                            }
+                            for &(id, loc, refs) in &plan.bodies {
+                                tx_body_new((idx, segs), &id, loc, refs)?;
                             }
                             let out = tx_deliver((mbx, fld, msgs, chg), &plan)?;
                             let settled = tx_pec_records((lg, tr, dd, age, pend, q), &plan)?;
-                            Ok((Certified::Stored(out), settled))
+                            if let Some(v) = &settled {
+                                let entry: QueueEntry = dec(v).map_err(
+                                    sled::transaction::ConflictableTransactionError::Abort,
+                                )?;
+                                tx_body_unref((idx, segs), &entry.blob)?;
+                            }
+                            Ok(Certified::Stored(out))
                         },
                     ),
             )
         });
-        self.settle_certified(result, mailboxes, blobs)
+        self.settle_certified(result, mailboxes)
     }
 
-    /// Writes the bodies (deliveries first, then queued messages) and encodes every record
-    /// of `c`; the bodies come back to be made durable by the commit.
+    /// Writes the bodies (deliveries first, then queued messages; bytes already written for
+    /// this step are referred to again, not written twice) and encodes every record of `c`;
+    /// the bodies come back to be made durable by the commit.
     fn plan_certification(
         &self,
         c: Certification,
     ) -> Result<(CertifyPlan, Vec<PreparedBody>), StoreError> {
         let mut deliveries = Vec::with_capacity(c.deliveries.len());
-        let mut prepared = Vec::with_capacity(c.deliveries.len());
+        let mut written = Written::default();
         for d in &c.deliveries {
             let folder = self
                 .folder(d.mailbox, &d.folder)?
                 .ok_or_else(|| StoreError::NoFolder(d.folder.clone()))?;
-            let body = self.bodies.prepare(&d.bytes)?;
-            deliveries.push((d.mailbox, folder.id, body.id, d.bytes.len() as u64));
-            prepared.push(body);
+            let blob = written.body(self, &d.bytes)?;
+            deliveries.push((d.mailbox, folder.id, blob, d.bytes.len() as u64));
         }
         let log = self.log_lines(&c.log)?;
         let trace = c.trace.as_ref().map(|t| (enc(t), t.open()));
         let mut queue = Vec::with_capacity(c.queue.len());
         for o in &c.queue {
-            let body = self.bodies.prepare(&o.bytes)?;
+            let blob = written.body(self, &o.bytes)?;
             let id = self.db.generate_id().map_err(sled_err)?;
-            queue.push((id.to_be_bytes(), enc(&queue_entry(id, o, body.id))));
-            prepared.push(body);
+            queue.push((id.to_be_bytes(), enc(&queue_entry(id, o, blob))));
         }
         let settle = c.queue_settle.as_ref().map(|s| match s {
             QueueSettle::Remove(id) => (id.to_be_bytes(), None),
@@ -127,6 +141,12 @@ impl SledStore {
         let keep = c.dedup_keep_seconds.unwrap_or(self.retention.dedup_seconds);
         let plan = CertifyPlan {
             deliveries,
+            bodies: written
+                .bodies
+                .iter()
+                .zip(&written.refs)
+                .map(|(b, &refs)| (b.id, b.loc, refs))
+                .collect(),
             log,
             trace,
             queue,
@@ -136,39 +156,48 @@ impl SledStore {
             pec_id: c.pec_id,
             now,
         };
-        Ok((plan, prepared))
+        Ok((plan, written.bodies))
     }
 
-    /// After the commit: a stored step notifies each delivery's mailbox and removes the body
-    /// of a queue entry it took out; a duplicate or a refused step removes the bodies it
-    /// wrote. A failed round leaves them for the sweep at the next open, as `append` does.
+    /// After the commit: a stored step notifies each delivery's mailbox. A duplicate or a
+    /// refused step leaves the bytes it wrote dead (no index entry), for compaction.
     fn settle_certified(
         &self,
-        result: Result<(Certified, Option<IVec>), StoreError>,
+        result: Result<Certified, StoreError>,
         mailboxes: Vec<MailboxId>,
-        blobs: Vec<BlobId>,
     ) -> Result<Certified, StoreError> {
-        match result {
-            Ok((Certified::Stored(appended), settled)) => {
-                for (mailbox, a) in mailboxes.into_iter().zip(&appended) {
-                    self.notify(mailbox, a.modseq);
-                }
-                if let Some(v) = settled {
-                    let entry: QueueEntry = dec(&v)?;
-                    self.bodies.remove(&entry.blob);
-                }
-                Ok(Certified::Stored(appended))
+        if let Ok(Certified::Stored(appended)) = &result {
+            for (mailbox, a) in mailboxes.into_iter().zip(appended) {
+                self.notify(mailbox, a.modseq);
             }
-            Ok((dup, _)) => {
-                blobs.iter().for_each(|b| self.bodies.remove(b));
-                Ok(dup)
-            }
-            Err(e) if !e.is_temporary() => {
-                blobs.iter().for_each(|b| self.bodies.remove(b));
-                Err(e)
-            }
-            Err(e) => Err(e),
         }
+        result
+    }
+}
+
+/// The bodies a certification step wrote, with how many of its records refer to each.
+#[derive(Default)]
+struct Written<'a> {
+    bodies: Vec<PreparedBody>,
+    /// The bytes of each body, to find a repeat.
+    bytes: Vec<&'a [u8]>,
+    refs: Vec<u32>,
+}
+
+impl<'a> Written<'a> {
+    /// The body holding `bytes`: one more reference to one this step already wrote with the
+    /// same bytes, or a new one.
+    fn body(&mut self, store: &SledStore, bytes: &'a [u8]) -> Result<BlobId, StoreError> {
+        if let Some(i) = self.bytes.iter().position(|b| *b == bytes) {
+            self.refs[i] += 1;
+            return Ok(self.bodies[i].id);
+        }
+        let body = store.bodies.prepare(bytes)?;
+        let id = body.id;
+        self.bodies.push(body);
+        self.bytes.push(bytes);
+        self.refs.push(1);
+        Ok(id)
     }
 }
 

@@ -7,7 +7,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
 use super::SledStore;
-use crate::bodies::{fsync_dir, make_durable, PreparedBody};
+use crate::bodies::{fsync_dir, PreparedBody};
 use crate::types::*;
 
 /// A metadata write handed to the group commit: the round's leader runs every job of the round
@@ -66,12 +66,15 @@ impl SledStore {
             .map_err(StoreError::Io)
     }
 
-    /// One commit round, in the order durability needs: bodies (fdatasync, rename, directory
-    /// fsync), then the metadata transactions, then sled's flush and fsync.
+    /// One commit round, in the order durability needs: bodies (one fdatasync per segment
+    /// the round wrote to, the segment directory's fsync when a segment was created), then
+    /// the metadata transactions (which add the bodies to the index), then sled's flush and
+    /// fsync. The prepared bodies live until the round ends, so compaction never takes their
+    /// segment while their transaction is still to run.
     pub(super) fn run_round(&self, jobs: Vec<Job>) -> std::io::Result<()> {
         let (bodies, ops): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.bodies, j.op)).unzip();
-        let bodies: Vec<PreparedBody> = bodies.into_iter().flatten().collect();
-        make_durable(&bodies)?;
+        let bodies: Vec<&PreparedBody> = bodies.iter().flatten().collect();
+        self.bodies.make_durable(&bodies)?;
         for op in ops {
             // A panicking transaction must not take the round down with it: its caller finds
             // its result slot empty and gets an error; the others proceed.

@@ -3,6 +3,7 @@
 
 use sled::Transactional;
 
+use super::body_index::tx_body_unref;
 use super::codec::*;
 use super::tx::*;
 use super::SledStore;
@@ -55,8 +56,15 @@ impl SledStore {
         }
         let removed = self.commit(Vec::new(), move |s| {
             finish(
-                (&s.mailboxes, &s.folders, &s.messages, &s.changes).transaction(
-                    |(mbx, fld, msgs, chg)| {
+                (
+                    &s.mailboxes,
+                    &s.folders,
+                    &s.messages,
+                    &s.changes,
+                    &s.body_index,
+                    &s.body_segments,
+                )
+                    .transaction(|(mbx, fld, msgs, chg, idx, segs)| {
                         let mut m = tx_mailbox(mbx, mailbox_id)?;
                         let mut f = tx_owned_folder(fld, mailbox_id, folder_id)?;
                         let mut removed = Vec::new();
@@ -69,6 +77,7 @@ impl SledStore {
                                 continue;
                             }
                             msgs.remove(key.as_ref())?;
+                            tx_body_unref((idx, segs), &meta.blob)?;
                             m.modseq += 1;
                             // Saturating: a corrupt total must not panic the commit round.
                             m.used_bytes = m.used_bytes.saturating_sub(meta.size);
@@ -82,16 +91,12 @@ impl SledStore {
                             tx_save(fld, mbx, &mut f, &m)?;
                         }
                         Ok((removed, m.modseq))
-                    },
-                ),
+                    }),
             )
         });
         let (removed, modseq) = removed?;
         if removed.is_empty() {
             return Ok(Vec::new());
-        }
-        for meta in &removed {
-            self.bodies.remove(&meta.blob);
         }
         self.notify(mailbox_id, modseq);
         Ok(removed.iter().map(|m| m.uid).collect())

@@ -4,10 +4,10 @@
 use sled::transaction::{abort, TransactionalTree};
 use sled::Transactional;
 
+use super::body_index::tx_body_unref;
 use super::codec::*;
 use super::tx::*;
 use super::SledStore;
-use crate::bodies::BlobId;
 use crate::types::*;
 
 pub(super) fn validate_folder_name(name: &str) -> Result<(), StoreError> {
@@ -100,7 +100,8 @@ impl SledStore {
         Ok(folder)
     }
 
-    /// Deletes a folder and its messages, each logged as expunged, then their bodies; returns
+    /// Deletes a folder and its messages, each logged as expunged, with their body references;
+    /// returns
     /// the folder as it was. System folders are refused. Folders below it ("Old/Child" for
     /// "Old") stay: names are flat here, and RFC 3501 §6.3.4 lets inferior names outlive their
     /// parent.
@@ -112,7 +113,7 @@ impl SledStore {
         refuse_system_folder(&self.owned_folder(mailbox_id, folder_id)?)?;
         // The scan runs inside the round, where no other write can interleave, so a message
         // appended meanwhile cannot be left behind without its folder.
-        let (folder, blobs, modseq) = self.commit(Vec::new(), move |s| {
+        let (folder, modseq) = self.commit(Vec::new(), move |s| {
             let messages = s.messages(folder_id)?;
             let (folder, modseq) = finish(
                 (
@@ -121,12 +122,15 @@ impl SledStore {
                     &s.folder_names,
                     &s.messages,
                     &s.changes,
+                    &s.body_index,
+                    &s.body_segments,
                 )
-                    .transaction(|(mbx, fld, names, msgs, chg)| {
+                    .transaction(|(mbx, fld, names, msgs, chg, idx, segs)| {
                         let mut m = tx_mailbox(mbx, mailbox_id)?;
                         let f = tx_owned_folder(fld, mailbox_id, folder_id)?;
                         for meta in &messages {
                             msgs.remove(msg_key(folder_id, meta.uid).as_ref())?;
+                            tx_body_unref((idx, segs), &meta.blob)?;
                             m.modseq += 1;
                             m.used_bytes = m.used_bytes.saturating_sub(meta.size);
                             m.message_count = m.message_count.saturating_sub(1);
@@ -140,12 +144,8 @@ impl SledStore {
                         Ok((f, m.modseq))
                     }),
             )?;
-            let blobs: Vec<BlobId> = messages.iter().map(|m| m.blob).collect();
-            Ok((folder, blobs, modseq))
+            Ok((folder, modseq))
         })?;
-        for b in &blobs {
-            self.bodies.remove(b);
-        }
         self.notify(mailbox_id, modseq);
         Ok(folder)
     }

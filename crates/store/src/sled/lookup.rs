@@ -81,7 +81,7 @@ impl SledStore {
     }
 
     pub fn read_body(&self, meta: &MessageMeta) -> Result<Vec<u8>, StoreError> {
-        self.bodies.read(&meta.blob).map_err(|e| {
+        self.read_blob(&meta.blob).map_err(|e| {
             StoreError::Corrupt(format!(
                 "body of uid {} in folder {}: {e}",
                 meta.uid, meta.folder_id

@@ -4,6 +4,7 @@
 use sled::transaction::abort;
 use sled::Transactional;
 
+use super::body_index::tx_body_unref;
 use super::codec::*;
 use super::tx::*;
 use super::SledStore;
@@ -89,11 +90,11 @@ impl SledStore {
         Ok(updated)
     }
 
-    /// Deletes a mailbox with its folders, messages and change log, then its bodies.
+    /// Deletes a mailbox with its folders, messages and change log, and their body references.
     pub fn delete_mailbox(&self, id: MailboxId) -> Result<Mailbox, StoreError> {
         // The scans run inside the round, where no other write can interleave, so nothing
         // committed in the meantime is left behind.
-        let (removed, blobs) = self.commit(Vec::new(), move |s| {
+        let removed = self.commit(Vec::new(), move |s| {
             let folders = s.folders(id)?;
             let mut message_keys = Vec::new();
             let mut blobs = Vec::new();
@@ -118,30 +119,34 @@ impl SledStore {
                     &s.messages,
                     &s.changes,
                     &s.change_floors,
+                    &s.body_index,
+                    &s.body_segments,
                 )
-                    .transaction(|(mbx, addr, fld, names, msgs, chg, floors)| {
-                        let m = tx_mailbox(mbx, id)?;
-                        floors.remove(&id_key(id))?;
-                        mbx.remove(&id_key(id))?;
-                        addr.remove(m.address.as_bytes())?;
-                        for f in &folders {
-                            fld.remove(&id_key(f.id))?;
-                            names.remove(name_key(id, &f.name))?;
-                        }
-                        for k in &message_keys {
-                            msgs.remove(k.as_ref())?;
-                        }
-                        for k in &change_keys {
-                            chg.remove(k)?;
-                        }
-                        Ok(m)
-                    }),
+                    .transaction(
+                        |(mbx, addr, fld, names, msgs, chg, floors, idx, segs)| {
+                            let m = tx_mailbox(mbx, id)?;
+                            floors.remove(&id_key(id))?;
+                            mbx.remove(&id_key(id))?;
+                            addr.remove(m.address.as_bytes())?;
+                            for f in &folders {
+                                fld.remove(&id_key(f.id))?;
+                                names.remove(name_key(id, &f.name))?;
+                            }
+                            for k in &message_keys {
+                                msgs.remove(k.as_ref())?;
+                            }
+                            for b in &blobs {
+                                tx_body_unref((idx, segs), b)?;
+                            }
+                            for k in &change_keys {
+                                chg.remove(k)?;
+                            }
+                            Ok(m)
+                        },
+                    ),
             )?;
-            Ok((removed, blobs))
+            Ok(removed)
         })?;
-        for b in &blobs {
-            self.bodies.remove(b);
-        }
         // Sessions of the deleted mailbox learn of it from a notice past its last modseq.
         self.notify(id, removed.modseq + 1);
         Ok(removed)

@@ -1,9 +1,10 @@
 //! Appending a message (IMAP APPEND, local delivery): body first, then one transaction that
-//! allocates the UID and counts the quota.
+//! allocates the UID, indexes the body and counts the quota.
 
 use sled::transaction::abort;
 use sled::Transactional;
 
+use super::body_index::tx_body_new;
 use super::codec::*;
 use super::tx::*;
 use super::SledStore;
@@ -47,12 +48,19 @@ impl SledStore {
             });
         }
         let prepared = self.bodies.prepare(&msg.bytes)?;
-        let blob = prepared.id;
+        let (blob, loc) = (prepared.id, prepared.loc);
         let internal_date = msg.internal_date.unwrap_or_else(now);
         let result = self.commit(vec![prepared], move |s| {
             finish(
-                (&s.mailboxes, &s.folders, &s.messages, &s.changes).transaction(
-                    |(mbx, fld, msgs, chg)| {
+                (
+                    &s.mailboxes,
+                    &s.folders,
+                    &s.messages,
+                    &s.changes,
+                    &s.body_index,
+                    &s.body_segments,
+                )
+                    .transaction(|(mbx, fld, msgs, chg, idx, segs)| {
                         let m = tx_mailbox(mbx, mailbox_id)?;
                         if m.used_bytes + size > m.quota_bytes {
                             return abort(StoreError::OverQuota {
@@ -61,6 +69,7 @@ impl SledStore {
                                 size,
                             });
                         }
+                        tx_body_new((idx, segs), &blob, loc, 1)?;
                         let trees = (mbx, fld, msgs, chg);
                         let meta = NewRecord {
                             blob,
@@ -70,21 +79,11 @@ impl SledStore {
                             keywords: msg.keywords.clone(),
                         };
                         tx_insert_message(trees, m, folder.id, meta)
-                    },
-                ),
+                    }),
             )
         });
-        let appended = match result {
-            Ok(a) => a,
-            // The transaction refused the message: nothing refers to the body.
-            Err(e) if !e.is_temporary() => {
-                self.bodies.remove(&blob);
-                return Err(e);
-            }
-            // The round failed after the transaction may have run; sled may still write the
-            // record, so the body stays for the sweep at the next open to judge.
-            Err(e) => return Err(e),
-        };
+        // A refused message leaves its body's bytes dead (no index entry), for compaction.
+        let appended = result?;
         self.notify(mailbox_id, appended.modseq);
         Ok(appended)
     }

@@ -11,6 +11,8 @@
 //!   `pec_dedup`: submission key -> PEC msgid;  `pec_dedup_age`: expiry time ‖ key -> ()
 //!   (the order in which keys expire);  `pec_pending`: PEC msgid -> () while its trace waits
 //!   for another provider;  `pec_queue`: queue id -> [`QueueEntry`] (body in `bodies`)
+//! - `body_index`: blob id -> where the body's bytes are and how many records refer to it;
+//!   `body_segments`: segment -> its live bytes (see [`body_index`])
 //!
 //! Compaction of the change log: every modseq of a mailbox has its entry, so a log holds
 //! `modseq - floor` entries. A change that leaves more than [`Retention::change_log_entries`]
@@ -18,22 +20,27 @@
 //! below it. [`SledStore::changes_since`] reads the entries before the floor, so a reader that
 //! misses an entry also sees the floor that says so.
 //!
-//! Durable write, in order (STYLE.md example 4): the body file is written and fsynced (a copy
-//! hard-links its source's instead) and its directory fsynced; one sled transaction then
-//! allocates the UID, inserts the metadata, updates the quota totals and appends to the change
-//! log, atomically; the group commit then fsyncs sled's files; only then does the call return
-//! and the notice go out. Bodies of removed messages are unlinked after that commit.
+//! Durable write, in order (STYLE.md example 4): the body is appended to the current segment
+//! and the round's segments fdatasynced (a copy refers to its source's body instead); one sled
+//! transaction then allocates the UID, inserts the metadata, adds the body to the index (or a
+//! reference to it), updates the quota totals and appends to the change log, atomically; the
+//! group commit then fsyncs sled's files; only then does the call return and the notice go
+//! out. Removing a message drops its body reference in the same transaction.
 //!
 //! Layout, lowest first: [`codec`] (record encoding and keys: the on-disk format), [`tx`]
-//! (transaction steps several families share), [`durable`] (group commit), [`changes`]
-//! (change log, notices, compaction), [`lookup`] (reads outside transactions); then one
-//! module per record family: [`mailboxes`], [`folders`], [`messages`], [`flags`],
-//! [`expunge`], [`copy_move`], [`certify`], [`legal_log`], [`trace`], [`queue`], [`prune`].
+//! (transaction steps several families share), [`body_index`] (bodies and their references),
+//! [`durable`] (group commit), [`changes`] (change log, notices, compaction), [`lookup`]
+//! (reads outside transactions); then one module per record family: [`mailboxes`],
+//! [`folders`], [`messages`], [`flags`], [`expunge`], [`copy_move`], [`certify`],
+//! [`legal_log`], [`trace`], [`queue`], [`prune`]; and the body upkeep: [`migrate`] (from one
+//! file per body, at open) and [`compact`] (segments mostly dead, from [`prune`]).
 //! This file holds the store itself: its trees, opening, and store-wide figures.
 
+mod body_index;
 mod certify;
 mod changes;
 mod codec;
+mod compact;
 mod copy_move;
 mod durable;
 mod expunge;
@@ -43,6 +50,7 @@ mod legal_log;
 mod lookup;
 mod mailboxes;
 mod messages;
+mod migrate;
 mod prune;
 mod queue;
 mod trace;
@@ -60,9 +68,9 @@ use tokio::sync::broadcast;
 
 use crate::bodies::{fsync_dir, Bodies};
 use crate::commit::GroupCommit;
-use crate::pec::*;
+
 use crate::types::*;
-use codec::{dec, sled_err};
+use codec::sled_err;
 use durable::Job;
 
 pub(crate) struct SledStore {
@@ -82,6 +90,8 @@ pub(crate) struct SledStore {
     pec_dedup_age: Tree,
     pec_pending: Tree,
     pec_queue: Tree,
+    body_index: Tree,
+    body_segments: Tree,
     bodies: Bodies,
     group: GroupCommit<Job>,
     /// Our own handle on sled's log file, which sled itself never fsyncs on Linux.
@@ -155,6 +165,8 @@ impl SledStore {
             pec_dedup_age: tree("pec_dedup_age")?,
             pec_pending: tree("pec_pending")?,
             pec_queue: tree("pec_queue")?,
+            body_index: tree("body_index")?,
+            body_segments: tree("body_segments")?,
             meta: tree("meta")?,
             bodies: Bodies::open(root.join("bodies"))?,
             group: GroupCommit::new(),
@@ -173,32 +185,12 @@ impl SledStore {
         fsync_dir(&sled_dir)?;
         fsync_dir(root)?;
         store.age_unaged_dedup_keys()?;
-        let referenced = store.referenced_bodies()?;
-        let swept = store.bodies.sweep(&referenced)?;
-        if swept > 0 {
-            tracing::info!(
-                files = swept,
-                "removed unreferenced message bodies left by an interrupted write"
-            );
-        }
+        store.migrate_legacy_bodies()?;
         Ok(store)
     }
 
     pub fn root(&self) -> &Path {
         &self.root
-    }
-
-    fn referenced_bodies(&self) -> Result<HashSet<[u8; 16]>, StoreError> {
-        let mut set = HashSet::new();
-        for item in self.messages.iter() {
-            let (_, v) = item.map_err(sled_err)?;
-            set.insert(dec::<MessageMeta>(&v)?.blob);
-        }
-        for item in self.pec_queue.iter() {
-            let (_, v) = item.map_err(sled_err)?;
-            set.insert(dec::<QueueEntry>(&v)?.blob);
-        }
-        Ok(set)
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<ChangeNotice> {

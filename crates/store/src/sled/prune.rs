@@ -1,4 +1,5 @@
-//! The periodic clean-up: idempotency keys past their keep, and change logs past their bound.
+//! The periodic clean-up: idempotency keys past their keep, change logs past their bound, and
+//! body segments mostly dead ([`super::compact`]).
 
 use sled::Transactional;
 
@@ -11,7 +12,8 @@ impl SledStore {
     /// The periodic clean-up of records that would otherwise only grow: idempotency keys
     /// whose keep (7 days for submissions, the legal log's for replay keys) ended before
     /// `now` (Unix seconds), and change logs past their bound that no write has compacted
-    /// yet (logs written before compaction existed). Idempotent; safe at any time.
+    /// yet (logs written before compaction existed); then compacts body segments that are
+    /// mostly dead bytes. Idempotent; safe at any time.
     pub fn prune(&self, now: i64) -> Result<Pruned, StoreError> {
         let dedup_keys = self.prune_dedup(now)?;
         let mut changes = 0;
@@ -23,9 +25,11 @@ impl SledStore {
         if changes > 0 {
             self.sync()?;
         }
+        let segments = self.compact_bodies()?;
         Ok(Pruned {
             dedup_keys,
             changes,
+            segments,
         })
     }
 

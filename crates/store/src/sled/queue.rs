@@ -1,9 +1,10 @@
 //! The relay queue: entries with their bodies, rewritten after attempts and removed with the
-//! log lines that say why.
+//! log lines that say why (and their body reference).
 
 use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
+use super::body_index::tx_body_unref;
 use super::codec::*;
 use super::SledStore;
 use crate::pec::*;
@@ -27,7 +28,7 @@ impl SledStore {
     }
 
     pub fn queue_body(&self, entry: &QueueEntry) -> Result<Vec<u8>, StoreError> {
-        Ok(self.bodies.read(&entry.blob)?)
+        self.read_blob(&entry.blob)
     }
 
     /// Rewrites a queue entry (after an attempt, or to retry at once) with the log lines of
@@ -68,7 +69,7 @@ impl SledStore {
     }
 
     /// Removes a queue entry (delivered, expired or deleted) with the log lines that record
-    /// why, in one durable commit; its body goes after. The entry as it was, if it existed.
+    /// why and its body reference, in one durable commit. The entry as it was, if it existed.
     pub fn queue_remove(
         &self,
         id: u64,
@@ -76,23 +77,23 @@ impl SledStore {
     ) -> Result<Option<QueueEntry>, StoreError> {
         let lines = self.log_lines(&log)?;
         let removed = self.commit(Vec::new(), move |s| {
-            finish((&s.pec_queue, &s.pec_log).transaction(|(q, lg)| {
-                let Some(v) = q.remove(&id.to_be_bytes()[..])? else {
-                    return Ok(None);
-                };
-                for (key, value) in &lines {
-                    lg.insert(&key[..], value.clone())?;
-                }
-                Ok(Some(v))
-            }))
+            finish(
+                (&s.pec_queue, &s.pec_log, &s.body_index, &s.body_segments).transaction(
+                    |(q, lg, idx, segs)| {
+                        let Some(v) = q.remove(&id.to_be_bytes()[..])? else {
+                            return Ok(None);
+                        };
+                        let entry: QueueEntry =
+                            dec(&v).map_err(ConflictableTransactionError::Abort)?;
+                        tx_body_unref((idx, segs), &entry.blob)?;
+                        for (key, value) in &lines {
+                            lg.insert(&key[..], value.clone())?;
+                        }
+                        Ok(Some(entry))
+                    },
+                ),
+            )
         })?;
-        match removed {
-            Some(v) => {
-                let entry: QueueEntry = dec(&v)?;
-                self.bodies.remove(&entry.blob);
-                Ok(Some(entry))
-            }
-            None => Ok(None),
-        }
+        Ok(removed)
     }
 }

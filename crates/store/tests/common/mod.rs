@@ -33,12 +33,9 @@ pub async fn append_n(store: &Store, mbx: &Mailbox, n: usize) {
     }
 }
 
-/// Message body files on disk, temporary ones included.
-pub fn body_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir.join("store/bodies"))
-        .unwrap()
-        .map(|shard| std::fs::read_dir(shard.unwrap().path()).unwrap().count())
-        .sum()
+/// Distinct message bodies the store keeps (one body may be referred to by many messages).
+pub async fn body_count(store: &Store) -> usize {
+    store.body_stats().await.unwrap().bodies as usize
 }
 
 /// Opens the store of a `fresh` directory again, as pecd does after a restart; the previous
