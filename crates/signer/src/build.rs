@@ -195,6 +195,16 @@ pub fn anomaly(
     sender: &str,
     when: Moment,
 ) -> Result<Built, SignError> {
+    prepare_anomaly(provider, received, sender, when).seal(signer)
+}
+
+/// [`anomaly`] but its signature.
+pub fn prepare_anomaly(
+    provider: &Provider,
+    received: &[u8],
+    sender: &str,
+    when: Moment,
+) -> Unsigned {
     let received = mime::crlf(received);
     let subject = decoded_subject(&received);
     let shown_sender = shown(sender);
@@ -225,13 +235,12 @@ pub fn anomaly(
          viene consegnato all'interno di questa busta di anomalia.\r\n",
         when.text()
     );
-    let entity = entity(&text, None, Some(&received));
-    let bytes = signer.seal(&h, &entity)?;
-    Ok(Built {
+    Unsigned {
         kind: Kind::Anomaly,
         message_id: message_id.unwrap_or_default(),
-        bytes,
-    })
+        headers: h,
+        entity: entity(&text, None, Some(&received)),
+    }
 }
 
 /// The decoded Subject of a message, empty when absent.
