@@ -3,7 +3,7 @@
 //! infected message kept in the security archive, and the ricevuta di accettazione (#2).
 
 use openssl::sha::Sha256;
-use pecd_signer::build::{Built, Document};
+use pecd_signer::build::{Document, Unsigned};
 use pecd_signer::mime;
 use pecd_signer::smime::SignError;
 use pecd_signer::Moment;
@@ -155,15 +155,15 @@ pub(crate) fn refuse(
     })
 }
 
-/// The ricevuta di accettazione (§6.1 step 5) and its log line, which also names the
-/// envelope (the PEC msgid) among what the step generated.
+/// The ricevuta di accettazione (§6.1 step 5), to be signed, and its log line, which also
+/// names the envelope (the PEC msgid) among what the step generated.
 pub(crate) fn receipt(
     c: &Certifier<'_>,
     recipients: &[String],
     when: Moment,
     id: String,
-) -> Result<(Built, LogRecord), SignError> {
-    let acceptance = c.sign(&Document::Acceptance, when, &id)?;
+) -> (Unsigned, LogRecord) {
+    let acceptance = c.prepare(&Document::Acceptance, when, &id);
     let line = legal_log::line(
         when,
         LogEvent::Accettazione,
@@ -173,7 +173,7 @@ pub(crate) fn receipt(
         &c.provider.name,
         String::new(),
     );
-    Ok((acceptance, line))
+    (acceptance, line)
 }
 
 /// The idempotency key of a submission: the same holder sending the same bytes to the same

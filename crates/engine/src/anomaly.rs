@@ -55,7 +55,8 @@ impl Engine {
             // Signed as it will travel: a bare CR would not survive SMTP (see
             // canonical_line_ends).
             let canonical = pecd_signer::mime::canonical_line_ends(&message);
-            let built = build::anomaly(&signer, &provider, &canonical, &sender_owned, when)?;
+            let unsigned = build::prepare_anomaly(&provider, &canonical, &sender_owned, when);
+            let built = crate::sign_pool::seal(&signer, unsigned)?;
             Ok((None, Some(built), message))
         })
         .await??;

@@ -1,23 +1,20 @@
 //! The Delivery Point (PEC.md §6.4), shared by our own submissions (same-domain rule) and by
 //! envelopes of other providers: the envelope goes into each mailbox unchanged, and each
-//! recipient gets one signed receipt or notice for the sender.
+//! recipient gets one signed receipt or notice for the sender. The receipts come out
+//! unsigned: the caller signs them with the rest of its step, in parallel.
 
-use pecd_signer::build::{self, Built, Document, Facts, Provider};
-use pecd_signer::smime::SignError;
-use pecd_signer::{breve, Errore, Kind, Moment, ReceiptType, Signer};
-use pecd_store::{Delivery, LogEvent, LogRecord, RecipientState, RecipientTrace};
+use pecd_signer::build::{self, Document, Facts, Provider, Unsigned};
+use pecd_signer::{breve, Errore, Kind, Moment, ReceiptType};
+use pecd_store::{Delivery, LogEvent, LogRecord, MailboxId, RecipientState, RecipientTrace};
 
 use crate::facts::esteso;
 use crate::{legal_log, Recipient};
 
 pub(crate) struct Point<'a> {
-    pub signer: &'a Signer,
     pub provider: &'a Provider,
     pub facts: &'a Facts,
     /// The original as carried in postacert.eml.
     pub original: &'a [u8],
-    /// What goes into the mailboxes: the signed envelope, byte for byte.
-    pub envelope: &'a [u8],
     /// To and Cc of the original, lower case: a Cc-only recipient gets a sintetica receipt.
     pub to: &'a [String],
     pub cc: &'a [String],
@@ -27,10 +24,10 @@ pub(crate) struct Point<'a> {
 
 #[derive(Default)]
 pub(crate) struct Delivered {
-    /// The envelope into each active mailbox.
-    pub stored: Vec<Delivery>,
-    /// One receipt or notice per recipient, for the sender.
-    pub receipts: Vec<Built>,
+    /// The active mailboxes the envelope goes into, unchanged.
+    pub stored: Vec<MailboxId>,
+    /// One receipt or notice per recipient, for the sender, to be signed.
+    pub receipts: Vec<Unsigned>,
     pub logs: Vec<LogRecord>,
     pub trace: Vec<RecipientTrace>,
 }
@@ -41,7 +38,7 @@ impl Point<'_> {
         &self,
         recipients: &[(String, Recipient)],
         next_id: &mut dyn FnMut() -> String,
-    ) -> Result<Delivered, SignError> {
+    ) -> Delivered {
         let facts = self.facts;
         let breve_original =
             (facts.receipt == ReceiptType::Breve).then(|| breve::substitute(self.original));
@@ -50,11 +47,7 @@ impl Point<'_> {
             let (doc, state_name, detail) = match state {
                 Recipient::Remote | Recipient::External => continue,
                 Recipient::Active(mailbox) => {
-                    out.stored.push(Delivery {
-                        mailbox: *mailbox,
-                        folder: "INBOX".into(),
-                        bytes: self.envelope.to_vec(),
-                    });
+                    out.stored.push(*mailbox);
                     let cc_only = self.cc.contains(address) && !self.to.contains(address);
                     let tipo = facts.receipt.for_recipient(cc_only);
                     let carried = match tipo {
@@ -90,7 +83,7 @@ impl Point<'_> {
                 }
             };
             let id = next_id();
-            let built = build::build(self.signer, self.provider, facts, &doc, self.when, &id)?;
+            let built = build::prepare(self.provider, facts, &doc, self.when, &id);
             out.logs.push(legal_log::line(
                 self.when,
                 if built.kind == Kind::Delivery {
@@ -115,6 +108,26 @@ impl Point<'_> {
                 detail,
             });
         }
-        Ok(out)
+        out
     }
+}
+
+/// The envelope into each of `mailboxes`, byte for byte: the store takes each delivery's
+/// bytes by value, so all but the last get a copy and the last the envelope itself.
+pub(crate) fn envelopes(mailboxes: &[MailboxId], envelope: Vec<u8>) -> Vec<Delivery> {
+    let mut out = Vec::with_capacity(mailboxes.len());
+    let mut envelope = Some(envelope);
+    for (i, mailbox) in mailboxes.iter().enumerate() {
+        let bytes = if i + 1 == mailboxes.len() {
+            envelope.take().unwrap_or_default()
+        } else {
+            envelope.clone().unwrap_or_default()
+        };
+        out.push(Delivery {
+            mailbox: *mailbox,
+            folder: "INBOX".into(),
+            bytes,
+        });
+    }
+    out
 }

@@ -3,11 +3,15 @@
 //! (§6.5, §6.6), the `errore-esteso` text (§7.2) and the ids of the messages a step generates
 //! (§5).
 
+use std::sync::Arc;
+
 use mail_parser::{HeaderValue, MessageParser};
-use pecd_signer::build::{self, Built, Document, Facts, Provider};
+use pecd_signer::build::{self, Built, Document, Facts, Provider, Unsigned};
 use pecd_signer::smime::SignError;
 use pecd_signer::{Moment, ReceiptType, Signer};
 use pecd_store::TraceRecord;
+
+use crate::sign_pool;
 
 /// The headers of an original message the rules look at (PEC.md §6.1 step 2, §6.4).
 pub(crate) struct Parsed {
@@ -116,14 +120,24 @@ impl Ids {
 /// The facts of a transaction and who certifies them: everything a signed receipt, notice or
 /// envelope of that transaction is built from (PEC.md §3, §7).
 pub(crate) struct Certifier<'a> {
-    pub signer: &'a Signer,
+    pub signer: &'a Arc<Signer>,
     pub provider: &'a Provider,
     pub facts: &'a Facts,
 }
 
 impl Certifier<'_> {
-    /// Builds and signs `doc` with the temporal reference `when` and Message-ID `id`.
+    /// Builds `doc` with the temporal reference `when` and Message-ID `id`, unsigned.
+    pub fn prepare(&self, doc: &Document<'_>, when: Moment, id: &str) -> Unsigned {
+        build::prepare(self.provider, self.facts, doc, when, id)
+    }
+
+    /// Builds and signs `doc` (on the signing pool).
     pub fn sign(&self, doc: &Document<'_>, when: Moment, id: &str) -> Result<Built, SignError> {
-        build::build(self.signer, self.provider, self.facts, doc, when, id)
+        sign_pool::seal(self.signer, self.prepare(doc, when, id))
+    }
+
+    /// Signs `docs` in parallel on the signing pool; the result keeps their order.
+    pub fn seal_all(&self, docs: Vec<Unsigned>) -> Result<Vec<Built>, SignError> {
+        sign_pool::seal_all(self.signer, docs)
     }
 }

@@ -18,8 +18,9 @@
 //! or `anomaly` (§3.3); `timeouts` (§6.6) and `relay` (§6.2) run in the background. Below
 //! them: `facts` (what a transaction is about), `legal_log` (§10.5), `routing` (where a
 //! generated message goes), `loaders` (index, anchors, CRLs), `recipients` (the one decision
-//! about a recipient at RCPT TO, [`Engine::decide_recipient`]) and `error` (errors with their
-//! SMTP meaning). The per-recipient state
+//! about a recipient at RCPT TO, [`Engine::decide_recipient`]), `sign_pool` (the bounded
+//! pool, one thread per core, that signs the documents of a step in parallel) and `error`
+//! (errors with their SMTP meaning). The per-recipient state
 //! machine of §6.7 is `pecd_store::RecipientState`.
 
 mod acceptance;
@@ -36,6 +37,7 @@ mod relay;
 mod routing;
 pub mod scanner;
 mod sender_side;
+mod sign_pool;
 mod submit;
 mod taking_charge;
 mod timeouts;

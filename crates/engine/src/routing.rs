@@ -74,8 +74,11 @@ impl Engine {
         let when = self.now();
         let id = self.new_id(when);
         let (signer, provider, owned) = (self.signer.clone(), self.provider.clone(), facts.clone());
-        let built =
-            off_thread(move || build::build(&signer, &provider, &owned, &doc, when, &id)).await??;
+        let built = off_thread(move || {
+            let unsigned = build::prepare(&provider, &owned, &doc, when, &id);
+            crate::sign_pool::seal(&signer, unsigned)
+        })
+        .await??;
         self.route(&facts.sender, &facts.pec_id, built.kind.name(), built.bytes)
             .await?
             .add_to(step);

@@ -13,9 +13,9 @@ use pecd_signer::{mime, Moment, ProviderIndex, Signer};
 use pecd_store::{Certification, Certified, Delivery, MailboxId, TraceRecord};
 
 use crate::acceptance::{self, Handed, Refusal, RefusalTo};
-use crate::delivery::Point;
+use crate::delivery::{self, Point};
 use crate::facts::{parse, Certifier, Ids, Parsed};
-use crate::taking_charge::presa_in_carico;
+use crate::taking_charge::{lost, presa_in_carico};
 use crate::transport_envelope;
 use crate::{off_thread, Clock, Engine, EngineError, Recipient, RecipientDecision, Scanner};
 
@@ -197,11 +197,12 @@ impl Prepared {
             folder: "INBOX".into(),
             bytes,
         };
+        // The original once, shared by the envelope and the completa receipts.
         let original = transport_envelope::original(c, &s.received, &s.message);
         let (acceptance, accepted_line) =
-            acceptance::receipt(c, &s.recipients, accepted_at, ids.next())?;
-        let envelope = transport_envelope::build(c, &original, accepted_at)?;
-        let mut deliveries = vec![to_sender(acceptance.bytes)];
+            acceptance::receipt(c, &s.recipients, accepted_at, ids.next());
+        let envelope = transport_envelope::prepare(c, &original, accepted_at);
+        let mut unsigned = vec![acceptance, envelope];
         let mut logs = vec![accepted_line];
 
         // §6.3: our Incoming Point takes charge of the envelope for every recipient of ours
@@ -213,7 +214,8 @@ impl Prepared {
             .filter(|(_, r)| !matches!(r, Recipient::Remote | Recipient::External))
             .map(|(a, _)| a.clone())
             .collect();
-        if !local.is_empty() {
+        let taking_charge = !local.is_empty();
+        if taking_charge {
             let (taking, line) = presa_in_carico(
                 c,
                 &self.provider.service_address,
@@ -222,31 +224,39 @@ impl Prepared {
                 String::new(),
                 received_at,
                 ids.next(),
-            )?;
+            );
+            unsigned.push(taking);
+            logs.push(line);
+        }
+
+        // §6.4: the Delivery Point stores the envelope unchanged and emits one receipt or
+        // notice per recipient; remote recipients wait for the other provider (§6.6).
+        let point = Point {
+            provider: &self.provider,
+            facts,
+            original: &original,
+            to: &p.to,
+            cc: &p.cc,
+            when: received_at,
+        };
+        let mut done = point.deliver(recipients, &mut || ids.next());
+        unsigned.append(&mut done.receipts);
+        // Every document of the step, signed in parallel.
+        let mut signed = c.seal_all(unsigned)?.into_iter();
+        let (acceptance, envelope) = (signed.next(), signed.next());
+        let (acceptance, envelope) = acceptance.zip(envelope).ok_or_else(lost)?;
+        let mut deliveries = vec![to_sender(acceptance.bytes)];
+        if taking_charge {
+            let taking = signed.next().ok_or_else(lost)?;
             deliveries.push(Delivery {
                 mailbox: self.service,
                 folder: "INBOX".into(),
                 bytes: taking.bytes,
             });
-            logs.push(line);
         }
         let queue = transport_envelope::queue(c, &envelope.bytes, recipients, accepted_at);
-
-        // §6.4: the Delivery Point stores the envelope unchanged and emits one receipt or
-        // notice per recipient; remote recipients wait for the other provider (§6.6).
-        let point = Point {
-            signer: &self.signer,
-            provider: &self.provider,
-            facts,
-            original: &original,
-            envelope: &envelope.bytes,
-            to: &p.to,
-            cc: &p.cc,
-            when: received_at,
-        };
-        let done = point.deliver(recipients, &mut || ids.next())?;
-        deliveries.extend(done.stored);
-        deliveries.extend(done.receipts.into_iter().map(|b| to_sender(b.bytes)));
+        deliveries.extend(delivery::envelopes(&done.stored, envelope.bytes));
+        deliveries.extend(signed.map(|b| to_sender(b.bytes)));
         logs.extend(done.logs);
         let mut trace = done.trace;
         trace.extend(transport_envelope::relayed_traces(recipients, accepted_at));

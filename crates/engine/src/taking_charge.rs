@@ -8,19 +8,20 @@
 use std::sync::Arc;
 
 use openssl::sha::Sha256;
-use pecd_signer::build::{Built, Document, Facts, Provider};
+use pecd_signer::build::{Built, Document, Facts, Provider, Unsigned};
 use pecd_signer::inspect::{self, Report};
 use pecd_signer::smime::SignError;
 use pecd_signer::{Moment, ProviderEntry, ReceiptType, Signer};
 use pecd_store::{Certification, Certified, Delivery, LogEvent, LogRecord, LOG_RETENTION_SECONDS};
 
-use crate::delivery::{Delivered, Point};
+use crate::delivery::{self, Delivered, Point};
 use crate::facts::{esteso, parse, Certifier, Ids};
 use crate::recipients::RecipientDecision;
 use crate::{legal_log, off_thread, Engine, EngineError, Incoming, Recipient, Scanner, QUARANTINE};
 
 /// The presa in carico of `ricezione` (the recipients we take charge of) for the provider
-/// whose `mailReceipt` is `mail_receipt`, and its log line naming `gestore` (PEC.md §6.3).
+/// whose `mailReceipt` is `mail_receipt`, to be signed, and its log line naming `gestore`
+/// (PEC.md §6.3).
 pub(crate) fn presa_in_carico(
     c: &Certifier<'_>,
     mail_receipt: &str,
@@ -29,12 +30,12 @@ pub(crate) fn presa_in_carico(
     detail: String,
     when: Moment,
     id: String,
-) -> Result<(Built, LogRecord), SignError> {
+) -> (Unsigned, LogRecord) {
     let doc = Document::TakingCharge {
         mail_receipt: mail_receipt.to_string(),
         ricezione: ricezione.clone(),
     };
-    let taking = c.sign(&doc, when, &id)?;
+    let taking = c.prepare(&doc, when, &id);
     let line = legal_log::line(
         when,
         LogEvent::PresaInCarico,
@@ -44,7 +45,7 @@ pub(crate) fn presa_in_carico(
         gestore,
         detail,
     );
-    Ok((taking, line))
+    (taking, line)
 }
 
 /// What the Incoming Point made of a valid envelope, off the async threads.
@@ -55,11 +56,14 @@ enum Handled {
         notices: Vec<(String, Built)>,
         original: Vec<u8>,
     },
-    /// Taken in charge: the presa in carico with its log line, and the Delivery Point's work.
+    /// Taken in charge: the presa in carico with its log line, the Delivery Point's work
+    /// with its receipts signed, and the envelope for the mailboxes.
     Taken {
         taking: Built,
         line: Box<LogRecord>,
         done: Delivered,
+        receipts: Vec<Built>,
+        envelope: Vec<u8>,
     },
 }
 
@@ -90,16 +94,17 @@ impl PeerEnvelope {
         // §6.3: malware in a valid envelope: one rilevazione virus per recipient to the
         // sending provider, nothing delivered.
         if let Some(finding) = self.scanner.scan(&self.original) {
-            let mut notices = Vec::new();
-            for r in rcpts {
+            let mut unsigned = Vec::new();
+            for r in &rcpts {
                 let doc = Document::VirusDetection {
                     mail_receipt: self.entry.mail_receipt.clone(),
                     recipient: r.clone(),
                     esteso: esteso("5.7.1", &c.provider.name, &format!("virus {finding}")),
                 };
                 let id = self.ids.next();
-                notices.push((r, c.sign(&doc, self.when, &id)?));
+                unsigned.push(c.prepare(&doc, self.when, &id));
             }
+            let notices = rcpts.into_iter().zip(c.seal_all(unsigned)?).collect();
             return Ok(Handled::Virus {
                 finding,
                 notices,
@@ -114,25 +119,35 @@ impl PeerEnvelope {
             format!("busta di {}", self.entry.name),
             self.when,
             self.ids.next(),
-        )?;
+        );
         let p = parse(&self.original);
         let point = Point {
-            signer: &self.signer,
             provider: &self.provider,
             facts: &self.facts,
             original: &self.original,
-            envelope: &self.envelope,
             to: &p.to,
             cc: &p.cc,
             when: self.when,
         };
-        let done = point.deliver(&self.states, &mut || self.ids.next())?;
+        let mut done = point.deliver(&self.states, &mut || self.ids.next());
+        // The presa in carico and every receipt, signed in parallel.
+        let mut unsigned = vec![taking];
+        unsigned.append(&mut done.receipts);
+        let mut signed = c.seal_all(unsigned)?.into_iter();
+        let taking = signed.next().ok_or_else(lost)?;
         Ok(Handled::Taken {
             taking,
             line: Box::new(line),
             done,
+            receipts: signed.collect(),
+            envelope: self.envelope,
         })
     }
+}
+
+/// A signed document the signing pool did not give back.
+pub(crate) fn lost() -> SignError {
+    SignError::Material("a signed document is missing".into())
 }
 
 /// The key that makes a peer's retried envelope a duplicate.
@@ -254,7 +269,13 @@ impl Engine {
                     finding,
                 }
             }
-            Handled::Taken { taking, line, done } => {
+            Handled::Taken {
+                taking,
+                line,
+                done,
+                receipts,
+                envelope,
+            } => {
                 self.route(
                     &entry.mail_receipt,
                     &facts.pec_id,
@@ -264,8 +285,9 @@ impl Engine {
                 .await?
                 .add_to(step);
                 step.log.push(*line);
-                step.deliveries.extend(done.stored);
-                for receipt in done.receipts {
+                step.deliveries
+                    .extend(delivery::envelopes(&done.stored, envelope));
+                for receipt in receipts {
                     self.route(
                         &facts.sender,
                         &facts.pec_id,

@@ -3,8 +3,7 @@
 //! queueing with the original routing data towards other providers and the Internet (§6.2,
 //! §6.8), where those recipients start waiting (§6.7).
 
-use pecd_signer::build::{rewrite_original, Built, Document};
-use pecd_signer::smime::SignError;
+use pecd_signer::build::{rewrite_original_owned, Document, Unsigned};
 use pecd_signer::{Destinatario, Moment, ProviderIndex};
 use pecd_store::{Outbound, RecipientState, RecipientTrace};
 
@@ -29,15 +28,20 @@ pub(crate) fn destinatari(p: &Parsed, rcpt: &[String], index: &ProviderIndex) ->
 
 /// The original as the envelope carries it in postacert.eml: our `Received:` in front, the
 /// Message-ID replaced by the PEC msgid and `X-Riferimento-Message-ID` added (§6.1 step 5).
+/// One buffer, one copy of the message: the fields are rewritten in place.
 pub(crate) fn original(c: &Certifier<'_>, received: &str, message: &[u8]) -> Vec<u8> {
-    let mut original = received.as_bytes().to_vec();
+    let (pec_id, msgid) = (&c.facts.pec_id, c.facts.msgid.as_deref());
+    // Room for the two fields the rewrite adds.
+    let added = 64 + pec_id.len() + msgid.map_or(0, str::len);
+    let mut original = Vec::with_capacity(received.len() + message.len() + added);
+    original.extend_from_slice(received.as_bytes());
     original.extend_from_slice(message);
-    rewrite_original(&original, &c.facts.pec_id, c.facts.msgid.as_deref())
+    rewrite_original_owned(original, pec_id, msgid)
 }
 
-/// The signed envelope, with the acceptance's temporal reference.
-pub(crate) fn build(c: &Certifier<'_>, original: &[u8], when: Moment) -> Result<Built, SignError> {
-    c.sign(&Document::Envelope { original }, when, "")
+/// The envelope, to be signed, with the acceptance's temporal reference.
+pub(crate) fn prepare(c: &Certifier<'_>, original: &[u8], when: Moment) -> Unsigned {
+    c.prepare(&Document::Envelope { original }, when, "")
 }
 
 /// One queued envelope per destination domain, with the original routing data (MAIL FROM the

@@ -8,6 +8,7 @@
 use crate::daticert::{Daticert, Destinatario};
 use crate::kind::{Errore, Kind, ReceiptType};
 use crate::mime;
+pub use crate::postacert::{rewrite_original, rewrite_original_owned};
 use crate::smime::{SignError, Signer};
 use crate::time::Moment;
 
@@ -112,45 +113,8 @@ pub struct Built {
     pub bytes: Vec<u8>,
 }
 
-/// The original as carried in postacert.eml (PEC.md §4.3): its Message-ID fields replaced by
-/// the PEC msgid and `X-Riferimento-Message-ID` added with the client's msgid, everything
-/// else byte for byte (line ends made canonical).
-pub fn rewrite_original(original: &[u8], pec_id: &str, msgid: Option<&str>) -> Vec<u8> {
-    let original = mime::canonical_crlf(original);
-    let fields = mime::fields(&original);
-    let mut new = String::new();
-    if let Some(m) = msgid {
-        new.push_str(&format!("X-Riferimento-Message-ID: {m}\r\n"));
-    }
-    new.push_str(&format!("Message-ID: <{pec_id}>\r\n"));
-    let insert_at = fields
-        .iter()
-        .find(|f| f.name.eq_ignore_ascii_case("Message-ID"))
-        .map_or_else(|| mime::header_end(&original), |f| f.start);
-    let mut out = Vec::with_capacity(original.len() + new.len());
-    let mut pos = 0;
-    let mut inserted = false;
-    for f in fields
-        .iter()
-        .filter(|f| f.name.eq_ignore_ascii_case("Message-ID"))
-    {
-        out.extend_from_slice(&original[pos..f.start]);
-        if !inserted {
-            out.extend_from_slice(new.as_bytes());
-            inserted = true;
-        }
-        pos = f.start + f.raw.len();
-    }
-    if !inserted {
-        out.extend_from_slice(&original[..insert_at]);
-        out.extend_from_slice(new.as_bytes());
-        pos = insert_at;
-    }
-    out.extend_from_slice(&original[pos..]);
-    out
-}
-
-/// Builds and signs one message about `facts` at the instant `when`.
+/// Builds and signs one message about `facts` at the instant `when`: [`prepare`], then
+/// [`Unsigned::seal`].
 pub fn build(
     signer: &Signer,
     provider: &Provider,
@@ -159,6 +123,40 @@ pub fn build(
     when: Moment,
     message_id: &str,
 ) -> Result<Built, SignError> {
+    prepare(provider, facts, doc, when, message_id).seal(signer)
+}
+
+/// A message built but not yet signed: its outer header fields and the MIME entity the
+/// signature covers. Preparing is cheap; sealing is the RSA signature, which the caller may
+/// run elsewhere (the engine signs the documents of one transaction in parallel).
+pub struct Unsigned {
+    pub kind: Kind,
+    /// Its Message-ID without angle brackets.
+    pub message_id: String,
+    headers: String,
+    entity: Vec<u8>,
+}
+
+impl Unsigned {
+    /// Signs it (PEC.md §9.1): the complete message.
+    pub fn seal(self, signer: &Signer) -> Result<Built, SignError> {
+        let bytes = signer.seal(&self.headers, &self.entity)?;
+        Ok(Built {
+            kind: self.kind,
+            message_id: self.message_id,
+            bytes,
+        })
+    }
+}
+
+/// Everything of one message about `facts` at the instant `when` but its signature.
+pub fn prepare(
+    provider: &Provider,
+    facts: &Facts,
+    doc: &Document<'_>,
+    when: Moment,
+    message_id: &str,
+) -> Unsigned {
     let kind = doc.kind();
     let mut headers = String::new();
     if let Document::Envelope { original } = doc {
@@ -176,16 +174,16 @@ pub fn build(
         _ => None,
     };
     let entity = entity(&text, Some(&daticert.to_xml()), carried);
-    let bytes = signer.seal(&headers, &entity)?;
     let message_id = match doc {
         Document::Envelope { .. } => facts.pec_id.clone(),
         _ => message_id.to_string(),
     };
-    Ok(Built {
+    Unsigned {
         kind,
         message_id,
-        bytes,
-    })
+        headers,
+        entity,
+    }
 }
 
 /// #6 busta di anomalia (PEC.md §3.3): the whole `received` message as postacert.eml after a
@@ -197,7 +195,17 @@ pub fn anomaly(
     sender: &str,
     when: Moment,
 ) -> Result<Built, SignError> {
-    let received = mime::canonical_crlf(received);
+    prepare_anomaly(provider, received, sender, when).seal(signer)
+}
+
+/// [`anomaly`] but its signature.
+pub fn prepare_anomaly(
+    provider: &Provider,
+    received: &[u8],
+    sender: &str,
+    when: Moment,
+) -> Unsigned {
+    let received = mime::crlf(received);
     let subject = decoded_subject(&received);
     let shown_sender = shown(sender);
     let mut h = String::new();
@@ -227,13 +235,12 @@ pub fn anomaly(
          viene consegnato all'interno di questa busta di anomalia.\r\n",
         when.text()
     );
-    let entity = entity(&text, None, Some(&received));
-    let bytes = signer.seal(&h, &entity)?;
-    Ok(Built {
+    Unsigned {
         kind: Kind::Anomaly,
         message_id: message_id.unwrap_or_default(),
-        bytes,
-    })
+        headers: h,
+        entity: entity(&text, None, Some(&received)),
+    }
 }
 
 /// The decoded Subject of a message, empty when absent.

@@ -13,6 +13,7 @@ pub mod index;
 pub mod inspect;
 pub mod kind;
 pub mod mime;
+pub mod postacert;
 pub mod smime;
 pub mod time;
 

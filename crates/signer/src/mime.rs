@@ -6,22 +6,26 @@ use base64::Engine as _;
 /// The bytes with every bare LF turned into CRLF (the canonical form S/MIME signs, PEC.md
 /// §9.1). Already canonical input is returned unchanged.
 pub fn canonical_crlf(bytes: &[u8]) -> Vec<u8> {
-    let bare = bytes
-        .iter()
-        .enumerate()
-        .filter(|&(i, &b)| b == b'\n' && (i == 0 || bytes[i - 1] != b'\r'))
-        .count();
+    crlf(bytes).into_owned()
+}
+
+/// [`canonical_crlf`] without a copy when the bytes have no bare LF (the usual case: what
+/// pecd builds and what SMTP carried is CRLF already).
+pub fn crlf(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let bare_lf = |&i: &usize| i == 0 || bytes[i - 1] != b'\r';
+    let bare = memchr::memchr_iter(b'\n', bytes).filter(bare_lf).count();
     if bare == 0 {
-        return bytes.to_vec();
+        return std::borrow::Cow::Borrowed(bytes);
     }
     let mut out = Vec::with_capacity(bytes.len() + bare);
-    for (i, &b) in bytes.iter().enumerate() {
-        if b == b'\n' && (i == 0 || bytes[i - 1] != b'\r') {
-            out.push(b'\r');
-        }
-        out.push(b);
+    let mut pos = 0;
+    for i in memchr::memchr_iter(b'\n', bytes).filter(bare_lf) {
+        out.extend_from_slice(&bytes[pos..i]);
+        out.extend_from_slice(b"\r\n");
+        pos = i + 1;
     }
-    out
+    out.extend_from_slice(&bytes[pos..]);
+    std::borrow::Cow::Owned(out)
 }
 
 /// The bytes with every line ending CRLF: a bare LF or a bare CR becomes CRLF. SMTP cannot
@@ -29,10 +33,9 @@ pub fn canonical_crlf(bytes: &[u8]) -> Vec<u8> {
 /// submission is made canonical once, before anything is signed, and the bytes we sign are
 /// the bytes we send. Already canonical input is returned unchanged.
 pub fn canonical_line_ends(bytes: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    let canonical = bytes.iter().enumerate().all(|(i, &b)| match b {
+    let canonical = memchr::memchr2_iter(b'\r', b'\n', bytes).all(|i| match bytes[i] {
         b'\r' => bytes.get(i + 1) == Some(&b'\n'),
-        b'\n' => i > 0 && bytes[i - 1] == b'\r',
-        _ => true,
+        _ => i > 0 && bytes[i - 1] == b'\r',
     });
     if canonical {
         return std::borrow::Cow::Borrowed(bytes);
@@ -115,10 +118,7 @@ pub fn nested_deeper_than(msg: &[u8], limit: usize) -> bool {
             in_header = false;
             continue;
         }
-        let end = msg[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(msg.len(), |p| pos + p + 1);
+        let end = memchr::memchr(b'\n', &msg[pos..]).map_or(msg.len(), |p| pos + p + 1);
         let line = &msg[pos..end];
         pos = end;
         if !line.starts_with(b"--") {
@@ -215,10 +215,7 @@ pub fn header_end(msg: &[u8]) -> usize {
 fn split(msg: &[u8]) -> (usize, usize) {
     let mut i = 0;
     while i < msg.len() {
-        let line_end = msg[i..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(msg.len(), |p| i + p + 1);
+        let line_end = memchr::memchr(b'\n', &msg[i..]).map_or(msg.len(), |p| i + p + 1);
         let line = &msg[i..line_end];
         if line == b"\r\n" || line == b"\n" {
             return (i, line_end);
@@ -253,15 +250,9 @@ pub fn fields(msg: &[u8]) -> Vec<Field<'_>> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < head.len() {
-        let mut j = head[i..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(head.len(), |p| i + p + 1);
+        let mut j = memchr::memchr(b'\n', &head[i..]).map_or(head.len(), |p| i + p + 1);
         while j < head.len() && (head[j] == b' ' || head[j] == b'\t') {
-            j = head[j..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(head.len(), |p| j + p + 1);
+            j = memchr::memchr(b'\n', &head[j..]).map_or(head.len(), |p| j + p + 1);
         }
         let raw = &head[i..j];
         if let Some(colon) = raw.iter().position(|&b| b == b':') {
@@ -388,7 +379,7 @@ pub fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     if needle.is_empty() || needle.len() > haystack.len() {
         return None;
     }
-    haystack.windows(needle.len()).position(|w| w == needle)
+    memchr::memmem::find(haystack, needle)
 }
 
 /// The value of parameter `name` in a structured header value such as Content-Type.

@@ -81,7 +81,7 @@ impl Signer {
     /// (a MIME entity in canonical CRLF form, signed as it is) and whose second part is the
     /// detached signature (PEC.md §4.1, §9.1).
     pub fn seal(&self, headers: &str, entity: &[u8]) -> Result<Vec<u8>, SignError> {
-        let entity = mime::canonical_crlf(entity);
+        let entity = mime::crlf(entity);
         let signature = self.sign_detached(&entity)?;
         let b = mime::boundary("sig", &entity);
         let mut out = Vec::with_capacity(entity.len() + signature.len() * 2 + 1024);
@@ -174,7 +174,7 @@ pub fn verify_with_crls(
     crls: &[X509Crl],
     time: ChainTime,
 ) -> Result<Verified, VerifyError> {
-    let canonical = mime::canonical_crlf(message);
+    let canonical = mime::crlf(message);
     let canonicalized = canonical.len() != message.len();
     let (entity, signature, protocol) = split_signed(&canonical)?;
     if let Some(oid) = unsupported_digest(&signature) {
@@ -281,10 +281,7 @@ pub fn multipart_parts<'a>(body: &'a [u8], boundary: &str) -> Vec<&'a [u8]> {
     let mut lines: Vec<(usize, usize, bool)> = Vec::new();
     let mut i = 0;
     while i < body.len() {
-        let line_end = body[i..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(body.len(), |p| i + p + 1);
+        let line_end = memchr::memchr(b'\n', &body[i..]).map_or(body.len(), |p| i + p + 1);
         let line = &body[i..line_end];
         if line.starts_with(d) {
             let rest = &line[d.len()..];

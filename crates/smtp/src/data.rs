@@ -17,26 +17,32 @@ pub struct DataReceiver {
     pub too_big: bool,
 }
 
+/// What a DATA buffer starts with: most messages fit without growing it.
+const INITIAL_CAPACITY: usize = 16 * 1024;
+
 impl DataReceiver {
     pub fn new(max: usize) -> DataReceiver {
         DataReceiver {
             state: State::LineStart,
-            message: Vec::new(),
+            message: Vec::with_capacity(max.min(INITIAL_CAPACITY)),
             max,
             too_big: false,
         }
     }
 
-    fn push(&mut self, b: u8) {
-        if self.message.len() < self.max {
-            self.message.push(b);
-        } else {
+    /// Keeps `bytes` up to the size limit; past it, only notes that the message is too big.
+    fn push_slice(&mut self, bytes: &[u8]) {
+        let room = self.max.saturating_sub(self.message.len());
+        if bytes.len() > room {
+            self.message.extend_from_slice(&bytes[..room]);
             self.too_big = true;
+        } else {
+            self.message.extend_from_slice(bytes);
         }
     }
 
     fn ordinary(&mut self, b: u8) {
-        self.push(b);
+        self.push_slice(&[b]);
         self.state = if b == b'\n' {
             State::LineStart
         } else {
@@ -45,12 +51,25 @@ impl DataReceiver {
     }
 
     /// Feeds bytes; returns how many were consumed and whether the end marker was seen (the
-    /// bytes after it belong to the next command).
+    /// bytes after it belong to the next command). Inside a line, everything up to its LF is
+    /// kept in one copy.
     pub fn ingest(&mut self, bytes: &[u8]) -> (usize, bool) {
-        for (i, &b) in bytes.iter().enumerate() {
+        let mut i = 0;
+        while i < bytes.len() {
+            let b = bytes[i];
             match self.state {
+                State::Mid => {
+                    let (end, state) = match memchr::memchr(b'\n', &bytes[i..]) {
+                        Some(p) => (i + p + 1, State::LineStart),
+                        None => (bytes.len(), State::Mid),
+                    };
+                    self.push_slice(&bytes[i..end]);
+                    self.state = state;
+                    i = end;
+                    continue;
+                }
                 State::LineStart if b == b'.' => self.state = State::Dot,
-                State::LineStart | State::Mid => self.ordinary(b),
+                State::LineStart => self.ordinary(b),
                 State::Dot => match b {
                     b'\r' => self.state = State::DotCr,
                     // A lone "." ended by a bare LF: accepted as the end, as common MTAs do.
@@ -61,10 +80,11 @@ impl DataReceiver {
                     if b == b'\n' {
                         return (i + 1, true);
                     }
-                    self.push(b'\r');
+                    self.push_slice(b"\r");
                     self.ordinary(b);
                 }
             }
+            i += 1;
         }
         (bytes.len(), false)
     }
@@ -95,6 +115,29 @@ mod tests {
         assert_eq!(msg, b"Subject: x\r\n\r\n.leading dot\r\n");
         assert!(!big);
         assert_eq!(&input[consumed..], b"QUIT\r\n");
+    }
+
+    #[test]
+    fn any_split_gives_the_same_message() {
+        let input = b"A: b\r\n\r\n..x\r\n.\ry\r\nlong line without end\nz\r\n.\r\nQUIT\r\n";
+        let (whole, _, used) = run(input, 1000);
+        for size in 1..input.len() {
+            let mut r = DataReceiver::new(1000);
+            let mut consumed = 0;
+            for chunk in input.chunks(size) {
+                let (n, done) = r.ingest(chunk);
+                consumed += n;
+                if done {
+                    break;
+                }
+            }
+            assert_eq!((&r.message, consumed), (&whole, used), "chunks of {size}");
+        }
+        for max in 0..whole.len() + 2 {
+            let (msg, big, _) = run(input, max);
+            assert_eq!(msg, whole[..max.min(whole.len())]);
+            assert_eq!(big, max < whole.len());
+        }
     }
 
     #[test]

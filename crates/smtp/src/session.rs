@@ -513,7 +513,8 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
         let reply = if self.user.is_some() {
             self.submit(tx, message, received).await
         } else {
-            let mut full = received.into_bytes();
+            let mut full = Vec::with_capacity(received.len() + message.len());
+            full.extend_from_slice(received.as_bytes());
             full.extend_from_slice(&message);
             self.receive(tx, full, &id).await
         };
