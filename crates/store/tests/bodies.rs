@@ -357,3 +357,27 @@ async fn readers_racing_compaction_read_the_right_bytes() {
         r.await.unwrap();
     }
 }
+
+/// Regression (review of the body index): rewriting a queue entry never changes which body
+/// it refers to, so a caller that hands back an entry with another blob id cannot make the
+/// reference counts drift.
+#[tokio::test]
+async fn a_queue_update_keeps_the_entry_s_body() {
+    let (_d, store, _) = fresh().await;
+    let users = mailboxes(&store, 1).await;
+    let bytes = b"Subject: busta\r\n\r\nrelayed\r\n".to_vec();
+    store
+        .certify(step("id-q@pec.localhost", &users, &bytes, true))
+        .await
+        .unwrap();
+    let mut entry = store.queue().await.unwrap().remove(0);
+    let blob = entry.blob;
+    entry.blob = [0; 16];
+    entry.attempts += 1;
+    assert!(store.queue_update(entry, vec![]).await.unwrap());
+    let entry = store.queue().await.unwrap().remove(0);
+    assert_eq!((entry.blob, entry.attempts), (blob, 1));
+    assert_eq!(store.queue_body(entry).await.unwrap(), bytes);
+    let stats = store.body_stats().await.unwrap();
+    assert_eq!((stats.bodies, stats.references), (1, 2), "{stats:?}");
+}

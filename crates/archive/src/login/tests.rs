@@ -200,3 +200,25 @@ async fn a_cache_turned_off_verifies_every_time() {
     assert_eq!(w.cache.verifications(), 2);
     assert!(w.cache.is_empty());
 }
+
+/// Regression (review of the cache): a spelling that only Unicode case folding maps to the
+/// address (the Kelvin sign for `k`) is no login on the uncached path, so a warm cache must
+/// not make it one.
+#[tokio::test]
+async fn a_login_the_uncached_path_refuses_is_refused_with_a_warm_cache() {
+    const K: &str = "kmario@pec.example.it";
+    let kelvin = "\u{212A}mario@pec.example.it";
+    for ttl in [0, 300] {
+        let w = world(Duration::from_secs(ttl)).await;
+        w.store
+            .create_mailbox(K, &password::hash(PASSWORD), 1 << 20)
+            .await
+            .unwrap();
+        assert!(w.login(K, PASSWORD).await.is_ok(), "ttl {ttl}");
+        assert_eq!(
+            w.login(kelvin, PASSWORD).await,
+            Err(AuthError::Invalid),
+            "ttl {ttl}"
+        );
+    }
+}

@@ -93,10 +93,11 @@ impl SledStore {
     }
 
     /// The bytes of body `id`: one index lookup and one positional read. A read racing the
-    /// compaction of its segment looks the body up once more at its new place.
+    /// compaction of its segment looks the body up again at its new place, as long as the
+    /// place keeps changing (a bounded number of times).
     pub(super) fn read_blob(&self, id: &BlobId) -> Result<Vec<u8>, StoreError> {
-        let mut retried = false;
-        loop {
+        let mut last = None;
+        for _ in 0..8 {
             let Some(entry) = self.body_entry(id)? else {
                 return Err(StoreError::Corrupt(format!(
                     "body {} is not in the body index",
@@ -105,10 +106,16 @@ impl SledStore {
             };
             match self.bodies.read(&entry.loc) {
                 Ok(bytes) => return Ok(bytes),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound && !retried => retried = true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && last != Some(entry.loc) => {
+                    last = Some(entry.loc);
+                }
                 Err(e) => return Err(e.into()),
             }
         }
+        Err(StoreError::Io(format!(
+            "body {} kept moving while being read",
+            crate::bodies::legacy::hex(id)
+        )))
     }
 
     /// The body index and the segments, counted (a scan of the index).

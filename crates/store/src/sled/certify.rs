@@ -8,7 +8,7 @@
 //! the PEC trees ([`tx_pec_records`]) and the body index writes all of it;
 //! [`SledStore::settle_certified`] then notifies.
 
-use sled::transaction::TransactionalTree;
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 use sled::{IVec, Transactional};
 
 use super::body_index::{tx_body_new, tx_body_unref};
@@ -59,6 +59,9 @@ impl SledStore {
     pub fn certify(&self, c: Certification) -> Result<Certified, StoreError> {
         if let Some(k) = &c.dedup_key {
             if let Some(v) = self.pec_dedup.get(k).map_err(sled_err)? {
+                // The original's transaction is visible before its commit round's fsync:
+                // answer the duplicate only once the original is on disk too.
+                self.sync()?;
                 return Ok(Certified::Duplicate(
                     String::from_utf8_lossy(&v).into_owned(),
                 ));
@@ -96,9 +99,8 @@ impl SledStore {
                             let out = tx_deliver((mbx, fld, msgs, chg), &plan)?;
                             let settled = tx_pec_records((lg, tr, dd, age, pend, q), &plan)?;
                             if let Some(v) = &settled {
-                                let entry: QueueEntry = dec(v).map_err(
-                                    sled::transaction::ConflictableTransactionError::Abort,
-                                )?;
+                                let entry: QueueEntry =
+                                    dec(v).map_err(ConflictableTransactionError::Abort)?;
                                 tx_body_unref((idx, segs), &entry.blob)?;
                             }
                             Ok(Certified::Stored(out))
@@ -263,8 +265,10 @@ fn tx_pec_records(
     let mut settled = None;
     match &plan.settle {
         Some((key, None)) => settled = q.remove(&key[..])?,
-        Some((key, Some(entry))) if q.get(key)?.is_some() => {
-            q.insert(&key[..], entry.clone())?;
+        Some((key, Some(entry))) => {
+            if let Some(stored) = q.get(key)? {
+                q.insert(&key[..], keep_blob(&stored, entry)?)?;
+            }
         }
         _ => {}
     }
@@ -273,4 +277,14 @@ fn tx_pec_records(
         age.insert(dedup_age_key(plan.now + plan.dedup_keep, k), &[][..])?;
     }
     Ok(settled)
+}
+
+/// `entry` (an encoded queue entry) with the body of the `stored` one: the caller rewrites
+/// what an attempt changed, never which body the entry refers to, so that the body's
+/// reference count, kept in the same transactions, cannot drift.
+pub(super) fn keep_blob(stored: &[u8], entry: &[u8]) -> TxResult<Vec<u8>> {
+    let stored: QueueEntry = dec(stored).map_err(ConflictableTransactionError::Abort)?;
+    let mut entry: QueueEntry = dec(entry).map_err(ConflictableTransactionError::Abort)?;
+    entry.blob = stored.blob;
+    Ok(enc(&entry))
 }

@@ -39,10 +39,10 @@ impl SledStore {
         self.commit(Vec::new(), move |s| {
             let key = entry.id.to_be_bytes();
             finish((&s.pec_queue, &s.pec_log).transaction(|(q, lg)| {
-                if q.get(key)?.is_none() {
+                let Some(stored) = q.get(key)? else {
                     return Ok(false);
-                }
-                q.insert(&key[..], enc(&entry))?;
+                };
+                q.insert(&key[..], super::certify::keep_blob(&stored, &enc(&entry))?)?;
                 for (k, value) in &lines {
                     lg.insert(&k[..], value.clone())?;
                 }
