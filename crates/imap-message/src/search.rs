@@ -2,6 +2,8 @@
 //! seen whole ([`crate::MessageView`]) or through its header alone ([`crate::HeaderFields`]):
 //! both give the same answer to every key but BODY and TEXT, which need the message.
 
+use std::borrow::Cow;
+
 use chrono::{FixedOffset, NaiveDate, Offset, Utc};
 use imap_codec::imap_types::{
     core::AString,
@@ -217,12 +219,12 @@ fn sent_day(c: Option<Content<'_>>) -> Option<NaiveDate> {
 }
 
 fn header_contains(c: Option<Content<'_>>, name: &str, value: &AString<'_>) -> bool {
-    let needle = lowercase(value);
+    let needle = lowercase_needle(value);
     match c {
         Some(Content::Message(message)) => message
             .decoded_header(name)
             .iter()
-            .any(|decoded| decoded.to_lowercase().contains(&needle)),
+            .any(|decoded| decoded.to_lowercase().contains(needle.as_ref())),
         Some(Content::Headers(headers)) => headers.contains(name, &needle),
         None => false,
     }
@@ -230,4 +232,20 @@ fn header_contains(c: Option<Content<'_>>, name: &str, value: &AString<'_>) -> b
 
 fn lowercase(value: &AString<'_>) -> String {
     String::from_utf8_lossy(value.as_ref()).to_lowercase()
+}
+
+/// [`lowercase`] without a copy when the needle is lowercase ASCII already (the common case,
+/// and the one header searches of a whole folder repeat for every message).
+fn lowercase_needle<'v>(value: &'v AString<'_>) -> Cow<'v, str> {
+    let bytes = value.as_ref();
+    match std::str::from_utf8(bytes) {
+        Ok(text)
+            if text
+                .bytes()
+                .all(|b| b.is_ascii() && !b.is_ascii_uppercase()) =>
+        {
+            Cow::Borrowed(text)
+        }
+        _ => Cow::Owned(lowercase(value)),
+    }
 }

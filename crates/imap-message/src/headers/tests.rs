@@ -175,3 +175,17 @@ fn body_keys_need_the_message_and_large_headers_are_not_kept() {
     let small = HeaderFields::parse(&crlf(PLAIN)).expect("small");
     assert!(small.cost() > crlf(PLAIN).len() / 2 && small.cost() < 4 * crlf(PLAIN).len());
 }
+
+#[test]
+fn byte_search_is_str_contains() {
+    let cases = ["", "a", "ab", "così", "ìs", "s", "aab", "xyz", "abcabd"];
+    for haystack in cases {
+        for needle in cases {
+            assert_eq!(
+                super::contains(haystack, needle),
+                haystack.contains(needle),
+                "{haystack:?} {needle:?}"
+            );
+        }
+    }
+}
