@@ -9,7 +9,9 @@
 //! [`pecd_imap_message::HeaderFields`]: every top-level field as stored (so HEADER with any
 //! field name is answered too, by the same parser SEARCH uses on bodies), decoded once on
 //! the first search that needs it. Entries are filled where a body is in hand anyway: SEARCH
-//! (the batch read of the messages it missed), FETCH of any body item, APPEND.
+//! (the batch read of the messages it missed), FETCH of any body item, APPEND; COPY and MOVE
+//! share the originals' entries with the copies (same bytes). FETCH output never comes from
+//! here: it is built from the message itself, so it stays byte for byte what it was.
 //!
 //! Bounds. `imap.header_cache_bytes` bounds the estimated memory ([`HeaderFields::cost`]);
 //! 0 disables the cache. Entries are grouped per folder, and folders are evicted whole, least

@@ -1,6 +1,7 @@
 //! SEARCH answers the same with the header cache as without it (`imap.header_cache_bytes =
-//! 0`), through APPEND, COPY, EXPUNGE in the session and expunges by another session, and
-//! the cache follows: entries are added by SEARCH, FETCH and APPEND, dropped on expunge.
+//! 0`), through APPEND, COPY, MOVE, EXPUNGE in the session and expunges by another session;
+//! and the cache follows: entries are added by SEARCH, FETCH, APPEND and COPY (shared with
+//! the originals), dropped on expunge.
 
 use std::sync::Arc;
 
@@ -162,6 +163,7 @@ async fn script(ctx: &Context, store: &Store, mbx: MailboxId, io: DuplexStream) 
     searches(&mut c, &mut out).await;
 
     c.ok("COPY 1:4 Trash", b"").await;
+    assert_eq!(entries(ctx), if on { 11 } else { 0 }, "shared by COPY");
     // Another session expunges two messages; this one learns of it at its next command.
     let inbox = store.folder(mbx, "INBOX").await.unwrap().unwrap();
     let deleted = FlagOp::Add(Flags::DELETED, vec![]);
@@ -173,15 +175,24 @@ async fn script(ctx: &Context, store: &Store, mbx: MailboxId, io: DuplexStream) 
     out.extend(c.ok("FETCH 1 (FLAGS)", b"").await);
     searches(&mut c, &mut out).await;
     out.extend(c.ok("NOOP", b"").await);
-    assert_eq!(entries(ctx), if on { 5 } else { 0 }, "dropped on sync");
+    assert_eq!(entries(ctx), if on { 9 } else { 0 }, "dropped on sync");
 
     c.ok("SELECT Trash", b"").await;
+    searches(&mut c, &mut out).await;
+    assert_eq!(entries(ctx), if on { 9 } else { 0 }, "copies were cached");
+
+    store.append(mbx, "Drafts", message(12)).await.unwrap();
+    c.ok("SELECT Drafts", b"").await;
     out.extend(
-        c.ok("FETCH 1:2 (BODY.PEEK[HEADER.FIELDS (Subject)])", b"")
+        c.ok("FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)])", b"")
             .await,
     );
-    assert_eq!(entries(ctx), if on { 7 } else { 0 }, "filled by FETCH");
+    assert_eq!(entries(ctx), if on { 10 } else { 0 }, "filled by FETCH");
+    out.extend(c.ok("UID MOVE 1 Trash", b"").await);
+    assert_eq!(entries(ctx), if on { 10 } else { 0 }, "moved along");
+    c.ok("SELECT Trash", b"").await;
     searches(&mut c, &mut out).await;
+    assert_eq!(entries(ctx), if on { 10 } else { 0 }, "nothing read");
     c.ok("LOGOUT", b"").await;
     out
 }
