@@ -150,12 +150,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             } else {
                 (start + by_work).min(sel.messages.len())
             };
-            let contents = self.contents(start..end, needs, from_cache).await?;
+            if !needs {
+                let hit = |&i: &usize| matches(key, &subject(sel, i, None), &ctx);
+                hits.extend((start..end).filter(hit));
+                start = end;
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let contents = self.contents(start..end, from_cache).await?;
             let sel = self.selected_ref();
             for (k, content) in contents.into_iter().enumerate() {
                 let i = start + k;
                 let hit = match content {
-                    Content::Nothing => matches(key, &subject(sel, i, None), &ctx),
                     Content::Gone => false,
                     Content::Headers(h) => matches_headers(key, &subject(sel, i, None), &h, &ctx),
                     Content::Body(body) => {
@@ -173,20 +179,16 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         Ok(hits)
     }
 
-    /// What the selected messages at `range` are evaluated against: nothing (metadata keys),
-    /// cached header fields (`from_cache`), or bodies read now. Header fields of the bodies
-    /// read are added to the cache.
+    /// What the selected messages at `range` are evaluated against by keys that need their
+    /// content: cached header fields (`from_cache`), or bodies read now. Header fields of the
+    /// bodies read are added to the cache.
     async fn contents(
         &self,
         range: Range<usize>,
-        needs: bool,
         from_cache: bool,
     ) -> Result<Vec<Content>, Refusal> {
         let sel = self.selected_ref();
         let batch = &sel.messages[range];
-        if !needs {
-            return Ok(batch.iter().map(|_| Content::Nothing).collect());
-        }
         let cache = &self.ctx.headers;
         let folder = sel.folder.id;
         let mut contents: Vec<Option<Content>> = if from_cache {
@@ -246,8 +248,6 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
 
 /// What one message is evaluated against.
 enum Content {
-    /// Only metadata is needed.
-    Nothing,
     /// Content is needed and there is none (the message is gone): it matches nothing.
     Gone,
     Headers(Arc<HeaderFields>),
