@@ -2,7 +2,8 @@
 //! 5,000-message INBOX, measured against NOOP round trips of the same session in the same run:
 //! (a) FETCH of a 50-message header list (what Thunderbird and Outlook send to fill the message
 //! list), (b) SELECT of the 5,000-message INBOX, (c) SEARCH over 10,000 messages on flags and on
-//! a header, (d) resident memory per connection with 1,000 connections in IDLE.
+//! headers (SUBJECT, FROM, HEADER Message-ID), with pecd's RSS after them (the header cache),
+//! (d) resident memory per connection with 1,000 connections in IDLE.
 //! Targets (issue 4): FETCH >= 2,000/s, SELECT >= 600/s, < 100 KB per idle connection.
 //!
 //! Run: `cargo bench --bench imap_load` (`cargo test --benches` runs a short form).
@@ -168,6 +169,8 @@ fn main() {
         started.elapsed().as_secs_f64()
     );
 
+    let pid = pecd.child.id();
+    println!("pecd RSS after the import: {} KiB", rss_kib(pid));
     rt.block_on(async {
         let mut c = Conn::login(addr, &config, BIG).await;
         c.cmd("SELECT INBOX").await;
@@ -208,6 +211,21 @@ fn main() {
         println!(
             "SEARCH over {big} messages: flags {flag_search:.1}/s, SUBJECT {header_search:.2}/s; NOOP {noop:.0}/s"
         );
+        let t = Instant::now();
+        for i in 0..searches {
+            c.cmd(&format!("UID SEARCH FROM \"m{}@pec\"", i * 11)).await;
+        }
+        let from_search = rate(searches, t);
+        let t = Instant::now();
+        for i in 0..searches {
+            c.cmd(&format!("UID SEARCH HEADER Message-ID \"<{}@bench>\"", i * 13))
+                .await;
+        }
+        let id_search = rate(searches, t);
+        println!(
+            "SEARCH over {big} messages: FROM {from_search:.2}/s, HEADER Message-ID {id_search:.2}/s; pecd RSS {} KiB",
+            rss_kib(pid)
+        );
 
         let mut m = Conn::login(addr, &config, MEDIUM).await;
         let t = Instant::now();
@@ -225,7 +243,6 @@ fn main() {
         return;
     }
     // Memory: connections logged in, INBOX selected, in IDLE.
-    let pid = pecd.child.id();
     let before = rss_kib(pid);
     let conns = rt.block_on(async {
         let mut conns = Vec::with_capacity(idlers);

@@ -9,10 +9,13 @@
 //!
 //! Entry points: [`MessageView::parse`], then [`MessageView::envelope`],
 //! [`MessageView::body_structure`], [`MessageView::section`]; [`matches`] with
-//! [`needs_content`] for SEARCH, and [`set_contains`] for sequence sets.
+//! [`needs_content`] for SEARCH, and [`set_contains`] for sequence sets. [`HeaderFields`] is
+//! a message's header kept apart from its body, so that a server can keep it in memory and
+//! evaluate header-only SEARCH keys with [`matches_headers`] without reading the message.
 
 mod bodystructure;
 mod envelope;
+mod headers;
 mod mime;
 mod search;
 mod section;
@@ -22,11 +25,14 @@ mod text;
 use std::{borrow::Cow, sync::OnceLock};
 
 use imap_codec::imap_types::{body::BodyStructure, envelope::Envelope, fetch::Section};
-use mail_parser::{parsers::MessageStream, HeaderValue};
 
-pub use search::{matches, needs_content, set_contains, SearchContext, SearchSubject};
+pub use headers::HeaderFields;
+pub use search::{
+    matches, matches_headers, needs_body_text, needs_content, set_contains, SearchContext,
+    SearchSubject,
+};
 
-use mime::{terminated, Part};
+use mime::Part;
 
 /// A message's MIME tree over its raw bytes (byte ranges, no copies).
 ///
@@ -104,16 +110,7 @@ impl<'a> MessageView<'a> {
 
     /// The day of the Date: header in the header's own zone, for SENTBEFORE/SENTON/SENTSINCE.
     pub fn sent_date(&self) -> Option<chrono::NaiveDate> {
-        let value = self.root.first_value(self.raw, "date")?;
-        let HeaderValue::DateTime(date) = MessageStream::new(&terminated(value)).parse_date()
-        else {
-            return None;
-        };
-        chrono::NaiveDate::from_ymd_opt(
-            i32::from(date.year),
-            u32::from(date.month),
-            u32::from(date.day),
-        )
+        strings::sent_day(self.root.first_value(self.raw, "date")?)
     }
 
     fn lowercase_header(&self) -> &str {

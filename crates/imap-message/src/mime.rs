@@ -165,6 +165,11 @@ pub(crate) fn slice<'r>(raw: &'r [u8], range: &Range<usize>) -> &'r [u8] {
     raw.get(range.clone()).unwrap_or_default()
 }
 
+/// The top-level header fields of `raw`, exactly as [`parse_message`] finds them.
+pub(crate) fn top_fields(raw: &[u8]) -> Vec<Field> {
+    parse_header(raw, 0, raw.len()).0
+}
+
 pub(crate) fn parse_message(raw: &[u8]) -> Part {
     parse_part(raw, 0..raw.len(), ContentType::text_plain(), 0)
 }

@@ -1,4 +1,8 @@
-//! SEARCH key evaluation (RFC 3501 §6.4.4, MODSEQ from RFC 7162 §3.1.5) against one message.
+//! SEARCH key evaluation (RFC 3501 §6.4.4, MODSEQ from RFC 7162 §3.1.5) against one message,
+//! seen whole ([`crate::MessageView`]) or through its header alone ([`crate::HeaderFields`]):
+//! both give the same answer to every key but BODY and TEXT, which need the message.
+
+use std::borrow::Cow;
 
 use chrono::{FixedOffset, NaiveDate, Offset, Utc};
 use imap_codec::imap_types::{
@@ -7,7 +11,7 @@ use imap_codec::imap_types::{
     sequence::{SeqOrUid, Sequence, SequenceSet},
 };
 
-use crate::MessageView;
+use crate::{HeaderFields, MessageView};
 
 /// What a SEARCH key is evaluated against: one message's metadata and, for keys that look
 /// at headers or text, its parsed content.
@@ -64,14 +68,54 @@ pub fn needs_content(key: &SearchKey<'_>) -> bool {
     }
 }
 
+/// Whether evaluating `key` needs the message's text (BODY, TEXT), not only its header.
+pub fn needs_body_text(key: &SearchKey<'_>) -> bool {
+    match key {
+        SearchKey::And(keys) => keys.as_ref().iter().any(needs_body_text),
+        SearchKey::Not(key) => needs_body_text(key),
+        SearchKey::Or(left, right) => needs_body_text(left) || needs_body_text(right),
+        SearchKey::Body(_) | SearchKey::Text(_) => true,
+        _ => false,
+    }
+}
+
+/// What content keys are evaluated against.
+#[derive(Clone, Copy)]
+enum Content<'s> {
+    Message(&'s MessageView<'s>),
+    Headers(&'s HeaderFields),
+}
+
 /// Whether `subject` satisfies `key`. String keys match case-insensitively (Unicode
 /// lowercase) as substrings of the decoded text.
 pub fn matches(key: &SearchKey<'_>, subject: &SearchSubject<'_>, ctx: &SearchContext) -> bool {
-    let s = subject;
+    evaluate(key, subject, subject.message.map(Content::Message), ctx)
+}
+
+/// [`matches`] with the content keys evaluated against `headers` instead of
+/// `subject.message`; for keys without BODY or TEXT ([`needs_body_text`]), which never match
+/// here.
+pub fn matches_headers(
+    key: &SearchKey<'_>,
+    subject: &SearchSubject<'_>,
+    headers: &HeaderFields,
+    ctx: &SearchContext,
+) -> bool {
+    debug_assert!(!needs_body_text(key), "BODY and TEXT need the message");
+    evaluate(key, subject, Some(Content::Headers(headers)), ctx)
+}
+
+fn evaluate(
+    key: &SearchKey<'_>,
+    s: &SearchSubject<'_>,
+    content: Option<Content<'_>>,
+    ctx: &SearchContext,
+) -> bool {
+    let c = content;
     match key {
-        SearchKey::And(keys) => keys.as_ref().iter().all(|key| matches(key, s, ctx)),
-        SearchKey::Or(left, right) => matches(left, s, ctx) || matches(right, s, ctx),
-        SearchKey::Not(key) => !matches(key, s, ctx),
+        SearchKey::And(keys) => keys.as_ref().iter().all(|key| evaluate(key, s, c, ctx)),
+        SearchKey::Or(left, right) => evaluate(left, s, c, ctx) || evaluate(right, s, c, ctx),
+        SearchKey::Not(key) => !evaluate(key, s, c, ctx),
         SearchKey::SequenceSet(set) => set_contains(set, s.seq, ctx.max_seq),
         SearchKey::Uid(set) => set_contains(set, s.uid, ctx.max_uid),
         SearchKey::All => true,
@@ -95,31 +139,33 @@ pub fn matches(key: &SearchKey<'_>, subject: &SearchSubject<'_>, ctx: &SearchCon
         SearchKey::Before(date) => internal_day(s, ctx).is_some_and(|day| day < *date.as_ref()),
         SearchKey::On(date) => internal_day(s, ctx).is_some_and(|day| day == *date.as_ref()),
         SearchKey::Since(date) => internal_day(s, ctx).is_some_and(|day| day >= *date.as_ref()),
-        SearchKey::SentBefore(date) => sent_day(s).is_some_and(|day| day < *date.as_ref()),
-        SearchKey::SentOn(date) => sent_day(s).is_some_and(|day| day == *date.as_ref()),
-        SearchKey::SentSince(date) => sent_day(s).is_some_and(|day| day >= *date.as_ref()),
-        SearchKey::Bcc(value) => header_contains(s, "bcc", value),
-        SearchKey::Cc(value) => header_contains(s, "cc", value),
-        SearchKey::From(value) => header_contains(s, "from", value),
-        SearchKey::Subject(value) => header_contains(s, "subject", value),
-        SearchKey::To(value) => header_contains(s, "to", value),
+        SearchKey::SentBefore(date) => sent_day(c).is_some_and(|day| day < *date.as_ref()),
+        SearchKey::SentOn(date) => sent_day(c).is_some_and(|day| day == *date.as_ref()),
+        SearchKey::SentSince(date) => sent_day(c).is_some_and(|day| day >= *date.as_ref()),
+        SearchKey::Bcc(value) => header_contains(c, "bcc", value),
+        SearchKey::Cc(value) => header_contains(c, "cc", value),
+        SearchKey::From(value) => header_contains(c, "from", value),
+        SearchKey::Subject(value) => header_contains(c, "subject", value),
+        SearchKey::To(value) => header_contains(c, "to", value),
         SearchKey::Header(name, value) => {
             let name = String::from_utf8_lossy(name.as_ref());
             if value.as_ref().is_empty() {
-                s.message
-                    .is_some_and(|message| !message.header_values(&name).is_empty())
+                match c {
+                    Some(Content::Message(message)) => !message.header_values(&name).is_empty(),
+                    Some(Content::Headers(headers)) => headers.has(&name),
+                    None => false,
+                }
             } else {
-                header_contains(s, &name, value)
+                header_contains(c, &name, value)
             }
         }
         SearchKey::Body(value) => {
             let needle = lowercase(value);
-            s.message
-                .is_some_and(|message| message.lowercase_body().contains(&needle))
+            message(c).is_some_and(|message| message.lowercase_body().contains(&needle))
         }
         SearchKey::Text(value) => {
             let needle = lowercase(value);
-            s.message.is_some_and(|message| {
+            message(c).is_some_and(|message| {
                 message.lowercase_header().contains(&needle)
                     || message.lowercase_body().contains(&needle)
             })
@@ -157,20 +203,49 @@ fn internal_day(s: &SearchSubject<'_>, ctx: &SearchContext) -> Option<NaiveDate>
         .map(|instant| instant.with_timezone(&zone).date_naive())
 }
 
-fn sent_day(s: &SearchSubject<'_>) -> Option<NaiveDate> {
-    s.message.and_then(MessageView::sent_date)
+/// The whole message, for BODY and TEXT.
+fn message<'s>(c: Option<Content<'s>>) -> Option<&'s MessageView<'s>> {
+    match c {
+        Some(Content::Message(message)) => Some(message),
+        _ => None,
+    }
 }
 
-fn header_contains(s: &SearchSubject<'_>, name: &str, value: &AString<'_>) -> bool {
-    let needle = lowercase(value);
-    s.message.is_some_and(|message| {
-        message
+fn sent_day(c: Option<Content<'_>>) -> Option<NaiveDate> {
+    match c? {
+        Content::Message(message) => message.sent_date(),
+        Content::Headers(headers) => headers.sent_day(),
+    }
+}
+
+fn header_contains(c: Option<Content<'_>>, name: &str, value: &AString<'_>) -> bool {
+    let needle = lowercase_needle(value);
+    match c {
+        Some(Content::Message(message)) => message
             .decoded_header(name)
             .iter()
-            .any(|decoded| decoded.to_lowercase().contains(&needle))
-    })
+            .any(|decoded| decoded.to_lowercase().contains(needle.as_ref())),
+        Some(Content::Headers(headers)) => headers.contains(name, &needle),
+        None => false,
+    }
 }
 
 fn lowercase(value: &AString<'_>) -> String {
     String::from_utf8_lossy(value.as_ref()).to_lowercase()
+}
+
+/// [`lowercase`] without a copy when the needle is lowercase ASCII already (the common case,
+/// and the one header searches of a whole folder repeat for every message).
+fn lowercase_needle<'v>(value: &'v AString<'_>) -> Cow<'v, str> {
+    let bytes = value.as_ref();
+    match std::str::from_utf8(bytes) {
+        Ok(text)
+            if text
+                .bytes()
+                .all(|b| b.is_ascii() && !b.is_ascii_uppercase()) =>
+        {
+            Cow::Borrowed(text)
+        }
+        _ => Cow::Owned(lowercase(value)),
+    }
 }

@@ -38,6 +38,18 @@ pub(crate) fn decode_text(value: &[u8]) -> String {
     }
 }
 
+/// The day of a Date: field value in the field's own zone (SENTBEFORE, SENTON, SENTSINCE).
+pub(crate) fn sent_day(value: &[u8]) -> Option<chrono::NaiveDate> {
+    let HeaderValue::DateTime(date) = MessageStream::new(&terminated(value)).parse_date() else {
+        return None;
+    };
+    chrono::NaiveDate::from_ymd_opt(
+        i32::from(date.year),
+        u32::from(date.month),
+        u32::from(date.day),
+    )
+}
+
 /// RFC 2047 B-encoded words in UTF-8; each word stays under the 75-octet limit and splits
 /// only between characters.
 pub(crate) fn encode_rfc2047(text: &str) -> String {

@@ -18,7 +18,7 @@ use imap_codec::{
 use crate::{matches, needs_content, set_contains, MessageView, SearchContext, SearchSubject};
 
 /// Fixtures are written with LF for readability and stored with CRLF, as the store does.
-fn crlf(text: &str) -> Vec<u8> {
+pub(crate) fn crlf(text: &str) -> Vec<u8> {
     text.replace('\n', "\r\n").into_bytes()
 }
 
@@ -82,7 +82,7 @@ fn text_of(view: &MessageView<'_>, section: Section<'_>) -> String {
     String::from_utf8(self::section(view, section).expect("section exists")).expect("UTF-8")
 }
 
-const PLAIN: &str = "Return-Path: <mario.rossi@example.it>
+pub(crate) const PLAIN: &str = "Return-Path: <mario.rossi@example.it>
 Date: Mon, 7 Apr 2025 10:15:00 +0200
 From: Mario Rossi <mario.rossi@example.it>
 To: Anna Bianchi <anna@example.org>, luca@example.org
@@ -185,7 +185,7 @@ fn header_fields_are_case_insensitive_in_message_order() {
     );
 }
 
-const ALTERNATIVE: &str = "From: Posta Certificata <posta-certificata@pec.example.it>
+pub(crate) const ALTERNATIVE: &str = "From: Posta Certificata <posta-certificata@pec.example.it>
 To: anna@pec.example.org
 Subject: CONSEGNA: Fattura 42
 Date: Tue, 8 Apr 2025 09:00:00 +0000
@@ -249,7 +249,7 @@ fn multipart_alternative() {
     assert!(!text.contains("<b>"), "HTML tags are not text: {text}");
 }
 
-const MIXED: &str = "From: anna@example.org
+pub(crate) const MIXED: &str = "From: anna@example.org
 To: mario.rossi@example.it
 Subject: Documents
 Date: Wed, 9 Apr 2025 18:30:00 +0200
@@ -327,7 +327,7 @@ fn multipart_mixed_with_base64_attachment() {
     );
 }
 
-const FORWARD: &str = "From: Anna Bianchi <anna@example.org>
+pub(crate) const FORWARD: &str = "From: Anna Bianchi <anna@example.org>
 To: luca@example.org
 Subject: Fwd: Meeting on Monday
 Date: Thu, 10 Apr 2025 08:00:00 +0200

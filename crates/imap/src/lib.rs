@@ -10,7 +10,8 @@
 //! command and citing the RFC section it implements; `dispatch` routes to them, and they
 //! work on the [`session::Session`] and its selected view (`view`). Messages are served out
 //! of the store; a selected session follows other sessions' changes through the store's
-//! per-mailbox change log (`sync`).
+//! per-mailbox change log (`sync`). Header fields of messages are kept in a cache shared by
+//! the sessions ([`header_cache`]) so that header SEARCH reads no bodies.
 //!
 //! Entry points: [`Context::new`], [`server::serve`]; [`session::Session`] runs over any
 //! stream, so protocol tests need no socket.
@@ -24,6 +25,7 @@ pub mod extended;
 mod flags;
 /// Public as the entry of the `imap_command` fuzz target (fuzz/); the session is its user.
 pub mod framing;
+pub mod header_cache;
 mod op;
 mod ranges;
 pub mod server;
@@ -58,6 +60,8 @@ pub struct Context {
     /// Message lists of large folders as of a folder modseq, shared by the sessions that
     /// SELECT them (reading 5,000 records from the store is most of a SELECT's cost).
     listings: Mutex<HashMap<FolderId, Listing>>,
+    /// Header fields of messages for SEARCH, shared by all sessions (`imap.header_cache_bytes`).
+    pub headers: header_cache::HeaderCache,
 }
 
 /// A folder's messages as of a folder modseq.
@@ -82,6 +86,7 @@ impl Context {
         logins: Arc<LoginThrottle>,
     ) -> Arc<Context> {
         Arc::new(Context {
+            headers: header_cache::HeaderCache::new(config.imap.header_cache_bytes),
             clients: Connections::new(
                 config.imap.max_connections_per_ip,
                 config.imap.connection_total(),

@@ -172,6 +172,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         }
         if changes.folder_gone {
             sel.deferred.extend(sel.messages.iter().map(|m| m.uid));
+            self.ctx.headers.forget_folder(sel.folder.id);
+        } else if !sel.deferred.is_empty() {
+            // Expunged messages' header fields are no longer needed by anyone.
+            let expunged = sel.deferred.iter().copied();
+            self.ctx.headers.forget(sel.folder.id, expunged);
         }
         if expunges_allowed && !sel.deferred.is_empty() {
             self.report_expunges(sel);

@@ -129,6 +129,9 @@ pub struct Imap {
     pub prelogin_timeout_seconds: u64,
     /// A client that accepts no response bytes for this long is disconnected.
     pub write_timeout_seconds: u64,
+    /// Memory (estimated bytes) for the header fields of messages kept for SEARCH, shared by
+    /// all sessions; 0 disables the cache (every header SEARCH then reads bodies).
+    pub header_cache_bytes: u64,
     /// Kept so that configurations written before `[auth]` still load: when set, it caps
     /// `auth.failures_per_login` (the lowest of the three services' values wins).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -146,6 +149,7 @@ impl Default for Imap {
             max_connections: 10000,
             prelogin_timeout_seconds: 60,
             write_timeout_seconds: 60,
+            header_cache_bytes: 64 << 20,
             auth_failures_per_minute: None,
         }
     }

@@ -1,10 +1,13 @@
 //! APPEND (RFC 9051 §6.3.12) with UIDPLUS's APPENDUID (RFC 4315 §3); the message may come as
 //! a LITERAL+ non-synchronizing literal (RFC 7888), read whole by the session.
 
+use std::sync::Arc;
+
 use imap_codec::imap_types::datetime::DateTime;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
 use imap_codec::imap_types::flag::Flag;
 use imap_codec::imap_types::mailbox::Mailbox as ImapMailbox;
+use pecd_imap_message::HeaderFields;
 use pecd_store::NewMessage;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -38,6 +41,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             Err(e) => return Err(store_refusal(e)),
         }
         let (bits, keywords) = split_flags(&flags);
+        // The header fields for SEARCH, while the message is in hand (crate::header_cache).
+        let headers = if self.ctx.headers.enabled() {
+            HeaderFields::parse(&bytes)
+        } else {
+            None
+        };
         let appended = self
             .ctx
             .store
@@ -53,6 +62,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             )
             .await
             .map_err(store_refusal)?;
+        if let Some(h) = headers {
+            let entry = vec![(appended.uid, Arc::new(h))];
+            self.ctx.headers.insert_many(appended.folder_id, entry);
+        }
         Ok(format!(
             "[APPENDUID {} {}] APPEND completed",
             appended.uidvalidity, appended.uid

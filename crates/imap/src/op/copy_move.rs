@@ -1,5 +1,6 @@
 //! COPY and UID COPY (RFC 9051 §6.4.7) with UIDPLUS's COPYUID (RFC 4315 §3), MOVE and
-//! UID MOVE (RFC 6851, RFC 9051 §6.4.8).
+//! UID MOVE (RFC 6851, RFC 9051 §6.4.8). Copies share the originals' entries in the header
+//! cache ([`crate::header_cache`]).
 
 use imap_codec::imap_types::mailbox::Mailbox as ImapMailbox;
 use imap_codec::imap_types::sequence::SequenceSet;
@@ -54,6 +55,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         }
         let from: Vec<u32> = copied.pairs.iter().map(|p| p.0).collect();
         let to: Vec<u32> = copied.pairs.iter().map(|p| p.1).collect();
+        // The copies have the same bytes: they share the originals' cached header fields.
+        let cached = self.ctx.headers.get_many(source, from.iter().copied());
+        let shared = to.iter().zip(cached);
+        let shared = shared.filter_map(|(&uid, h)| Some((uid, h?))).collect();
+        self.ctx.headers.insert_many(target.id, shared);
         let code = format!(
             "COPYUID {} {} {}",
             copied.uidvalidity,

@@ -6,6 +6,7 @@
 
 use std::borrow::Cow;
 use std::num::{NonZeroU32, NonZeroU64};
+use std::sync::Arc;
 
 use chrono::{FixedOffset, TimeZone};
 use imap_codec::imap_types::command::FetchModifier;
@@ -16,8 +17,8 @@ use imap_codec::imap_types::fetch::{
 };
 use imap_codec::imap_types::response::Data;
 use imap_codec::imap_types::sequence::SequenceSet;
-use pecd_imap_message::MessageView;
-use pecd_store::{FlagOp, Flags, MessageMeta};
+use pecd_imap_message::{HeaderFields, MessageView};
+use pecd_store::{FlagOp, Flags, MessageMeta, StoreError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::batch::batch_len;
@@ -282,6 +283,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                     batch.iter().map(|&i| sel.messages[i].clone()).collect()
                 })
                 .await?;
+            self.cache_headers(sel, batch, &bodies);
             for (k, &i) in batch.iter().enumerate() {
                 let body = match bodies.get(k) {
                     Some(Ok(b)) => Some(b.as_slice()),
@@ -306,6 +308,32 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             }
         }
         Ok(())
+    }
+
+    /// Adds to the header cache the header fields of the bodies of `batch` it lacks
+    /// (crate::header_cache): SEARCH then needs no body of the messages a client listed.
+    fn cache_headers(
+        &self,
+        sel: &Selected,
+        batch: &[usize],
+        bodies: &[Result<Vec<u8>, StoreError>],
+    ) {
+        if bodies.is_empty() || !self.ctx.headers.enabled() {
+            return;
+        }
+        let folder = sel.folder.id;
+        let uids = || batch.iter().map(|&i| sel.messages[i].uid);
+        let missing = self.ctx.headers.missing(folder, uids());
+        let fill: Vec<_> = uids()
+            .zip(bodies)
+            .zip(missing)
+            .filter(|(_, missing)| *missing)
+            .filter_map(|((uid, body), _)| {
+                let headers = HeaderFields::parse(body.as_ref().ok()?)?;
+                Some((uid, Arc::new(headers)))
+            })
+            .collect();
+        self.ctx.headers.insert_many(folder, fill);
     }
 
     /// Sets \Seen on the unseen messages at `indexes` (RFC 9051 §6.4.5), and adds FLAGS to

@@ -73,7 +73,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             .delete_folder(self.mailbox_id(), folder.id)
             .await
         {
-            Ok(_) => Ok("DELETE completed".into()),
+            Ok(_) => {
+                self.ctx.headers.forget_folder(folder.id);
+                Ok("DELETE completed".into())
+            }
             Err(e) => Err(store_refusal(e)),
         }
     }

@@ -1,10 +1,18 @@
 //! SEARCH and UID SEARCH (RFC 9051 §6.4.4, RFC 3501 §6.4.4) with ESEARCH's RETURN options
 //! (RFC 4731, recognised in [`crate::extended`]) and CONDSTORE's MODSEQ key and result
-//! (RFC 7162 §3.1.5). Keys are evaluated by [`pecd_imap_message::matches`]; bodies are read a
-//! batch at a time ([`crate::batch`]).
+//! (RFC 7162 §3.1.5). Keys are evaluated by [`pecd_imap_message::matches`]; keys on headers
+//! alone are answered from the shared header cache ([`crate::header_cache`]) with
+//! [`pecd_imap_message::matches_headers`], and bodies are read, when needed, a batch at a time
+//! ([`crate::batch`]).
+
+use std::ops::Range;
+use std::sync::Arc;
 
 use imap_codec::imap_types::core::{Charset, Tag, Vec1};
 use imap_codec::imap_types::search::SearchKey;
+use pecd_imap_message::{
+    matches, matches_headers, HeaderFields, MessageView, SearchContext, SearchSubject,
+};
 use pecd_store::Flags;
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -13,6 +21,7 @@ use crate::error::{bad, no, Outcome, Refusal};
 use crate::extended::SearchReturn;
 use crate::ranges::{check_ranges, compact};
 use crate::session::Session;
+use crate::view::Selected;
 
 /// Most keys a SEARCH may combine; each costs an evaluation per message.
 pub(crate) const MAX_SEARCH_KEYS: usize = 1000;
@@ -113,14 +122,18 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         Ok("SEARCH completed".into())
     }
 
-    /// Indexes of the selected messages that match `key`. Bodies are read a batch at a time
-    /// (a SEARCH TEXT of a large folder must not hold the folder in memory), and the task
-    /// yields between batches so that matching does not hold a worker thread.
+    /// Indexes of the selected messages that match `key`. Keys on headers alone are answered
+    /// from the header cache ([`crate::header_cache`]), reading only the bodies of messages it
+    /// lacks; BODY and TEXT read bodies. Bodies are read a batch at a time (a SEARCH TEXT of a
+    /// large folder must not hold the folder in memory), and the task yields between batches
+    /// so that matching does not hold a worker thread.
     async fn matching(&mut self, key: &SearchKey<'_>) -> Result<Vec<usize>, Refusal> {
         let needs = pecd_imap_message::needs_content(key);
+        let from_cache =
+            needs && !pecd_imap_message::needs_body_text(key) && self.ctx.headers.enabled();
         let (keys, _) = key_size(key);
         let sel = self.selected_ref();
-        let ctx = pecd_imap_message::SearchContext {
+        let ctx = SearchContext {
             max_seq: sel.messages.len() as u32,
             max_uid: sel.max_uid(),
             utc_offset_seconds: 0,
@@ -137,35 +150,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             } else {
                 (start + by_work).min(sel.messages.len())
             };
-            let bodies = self
-                .batch_bodies(needs, || sel.messages[start..end].to_vec())
-                .await?;
+            if !needs {
+                let hit = |&i: &usize| matches(key, &subject(sel, i, None), &ctx);
+                hits.extend((start..end).filter(hit));
+                start = end;
+                tokio::task::yield_now().await;
+                continue;
+            }
+            let contents = self.contents(start..end, from_cache).await?;
             let sel = self.selected_ref();
-            for (k, m) in sel.messages[start..end].iter().enumerate() {
+            for (k, content) in contents.into_iter().enumerate() {
                 let i = start + k;
-                let view = bodies
-                    .get(k)
-                    .and_then(|b| b.as_ref().ok())
-                    .map(|b| pecd_imap_message::MessageView::parse(b));
-                let subject = pecd_imap_message::SearchSubject {
-                    seq: i as u32 + 1,
-                    uid: m.uid,
-                    seen: m.flags.contains(Flags::SEEN),
-                    answered: m.flags.contains(Flags::ANSWERED),
-                    flagged: m.flags.contains(Flags::FLAGGED),
-                    deleted: m.flags.contains(Flags::DELETED),
-                    draft: m.flags.contains(Flags::DRAFT),
-                    recent: sel.recent.contains(&m.uid),
-                    keywords: &m.keywords,
-                    size: m.size,
-                    internal_date: m.internal_date,
-                    modseq: m.modseq,
-                    message: view.as_ref(),
+                let hit = match content {
+                    Content::Gone => false,
+                    Content::Headers(h) => matches_headers(key, &subject(sel, i, None), &h, &ctx),
+                    Content::Body(body) => {
+                        let view = MessageView::parse(&body);
+                        matches(key, &subject(sel, i, Some(&view)), &ctx)
+                    }
                 };
-                if needs && view.is_none() {
-                    continue;
-                }
-                if pecd_imap_message::matches(key, &subject, &ctx) {
+                if hit {
                     hits.push(i);
                 }
             }
@@ -173,6 +177,104 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             tokio::task::yield_now().await;
         }
         Ok(hits)
+    }
+
+    /// What the selected messages at `range` are evaluated against by keys that need their
+    /// content: cached header fields (`from_cache`), or bodies read now. Header fields of the
+    /// bodies read are added to the cache.
+    async fn contents(
+        &self,
+        range: Range<usize>,
+        from_cache: bool,
+    ) -> Result<Vec<Content>, Refusal> {
+        let sel = self.selected_ref();
+        let batch = &sel.messages[range];
+        let cache = &self.ctx.headers;
+        let folder = sel.folder.id;
+        let mut contents: Vec<Option<Content>> = if from_cache {
+            let uids = batch.iter().map(|m| m.uid);
+            let cached = cache.get_many(folder, uids);
+            cached
+                .into_iter()
+                .map(|h| h.map(Content::Headers))
+                .collect()
+        } else {
+            batch.iter().map(|_| None).collect()
+        };
+        // Messages expunged elsewhere and not yet reported are read as before the cache
+        // (their body may be gone), and not cached again.
+        let gone = |k: usize| sel.deferred.contains(&batch[k].uid);
+        let read: Vec<usize> = (0..batch.len())
+            .filter(|&k| contents[k].is_none() || gone(k))
+            .collect();
+        let bodies = self
+            .batch_bodies(!read.is_empty(), || {
+                read.iter().map(|&k| batch[k].clone()).collect()
+            })
+            .await?;
+        let mut missing = if from_cache {
+            vec![true; read.len()]
+        } else {
+            cache.missing(folder, read.iter().map(|&k| batch[k].uid))
+        };
+        for (m, &k) in missing.iter_mut().zip(&read) {
+            *m &= !gone(k);
+        }
+        let mut fill = Vec::new();
+        for ((&k, body), missing) in read.iter().zip(bodies).zip(missing) {
+            // Expunged by another session after this one last looked: no content.
+            let Ok(body) = body else {
+                contents[k] = None;
+                continue;
+            };
+            let headers = missing
+                .then(|| HeaderFields::parse(&body).map(Arc::new))
+                .flatten();
+            if let Some(h) = &headers {
+                fill.push((batch[k].uid, h.clone()));
+            }
+            contents[k] = Some(match headers {
+                Some(h) if from_cache => Content::Headers(h),
+                _ => Content::Body(body),
+            });
+        }
+        cache.insert_many(folder, fill);
+        Ok(contents
+            .into_iter()
+            .map(|c| c.unwrap_or(Content::Gone))
+            .collect())
+    }
+}
+
+/// What one message is evaluated against.
+enum Content {
+    /// Content is needed and there is none (the message is gone): it matches nothing.
+    Gone,
+    Headers(Arc<HeaderFields>),
+    Body(Vec<u8>),
+}
+
+/// The selected message at index `i` as SEARCH sees it.
+fn subject<'s>(
+    sel: &'s Selected,
+    i: usize,
+    message: Option<&'s MessageView<'s>>,
+) -> SearchSubject<'s> {
+    let m = &sel.messages[i];
+    SearchSubject {
+        seq: i as u32 + 1,
+        uid: m.uid,
+        seen: m.flags.contains(Flags::SEEN),
+        answered: m.flags.contains(Flags::ANSWERED),
+        flagged: m.flags.contains(Flags::FLAGGED),
+        deleted: m.flags.contains(Flags::DELETED),
+        draft: m.flags.contains(Flags::DRAFT),
+        recent: sel.recent.contains(&m.uid),
+        keywords: &m.keywords,
+        size: m.size,
+        internal_date: m.internal_date,
+        modseq: m.modseq,
+        message,
     }
 }
 
