@@ -69,8 +69,11 @@ type Listing = (ModSeq, Arc<Vec<MessageMeta>>);
 
 /// Folders with at least this many messages have their listing cached.
 const LISTING_CACHE_MIN: usize = 500;
-/// At most this many listings are kept.
+/// At most this many listings are kept...
 const LISTING_CACHE_ENTRIES: usize = 256;
+/// ...holding at most this many messages in all (a message record is about 100 bytes, so
+/// the listings stay within a few tens of MiB whatever the folders' sizes).
+const LISTING_CACHE_MESSAGES: usize = 250_000;
 
 impl Context {
     /// A context with its own login throttle (tests of IMAP alone).
@@ -142,17 +145,22 @@ impl Context {
             return Ok(list.as_ref().clone());
         }
         let messages = self.store.messages(folder.id).await?;
-        if messages.len() >= LISTING_CACHE_MIN {
+        if (LISTING_CACHE_MIN..=LISTING_CACHE_MESSAGES).contains(&messages.len()) {
             let mut listings = self.listings.lock().unwrap_or_else(|p| p.into_inner());
-            if listings.len() >= LISTING_CACHE_ENTRIES && !listings.contains_key(&folder.id) {
+            listings.remove(&folder.id);
+            let mut held: usize = listings.values().map(|(_, l)| l.len()).sum();
+            while listings.len() >= LISTING_CACHE_ENTRIES
+                || held + messages.len() > LISTING_CACHE_MESSAGES
+            {
                 // Evict the entry with the oldest modseq: a rough least-recently-changed.
-                if let Some(old) = listings
+                let Some(old) = listings
                     .iter()
                     .min_by_key(|(_, (m, _))| *m)
                     .map(|(k, _)| *k)
-                {
-                    listings.remove(&old);
-                }
+                else {
+                    break;
+                };
+                held -= listings.remove(&old).map_or(0, |(_, l)| l.len());
             }
             listings.insert(
                 folder.id,
