@@ -2,7 +2,6 @@
 //! (one more reference each) and get new UIDs, in one transaction.
 
 use sled::transaction::abort;
-use sled::Transactional;
 
 use super::body_index::{tx_body_ref, tx_body_unref, BodyTrees};
 use super::codec::*;
@@ -55,19 +54,9 @@ impl SledStore {
             sources: sources.iter().map(|m| m.uid).collect(),
         };
         let copied = self.commit(Vec::new(), move |s| {
-            finish(
-                (
-                    &s.mailboxes,
-                    &s.folders,
-                    &s.messages,
-                    &s.changes,
-                    &s.body_index,
-                    &s.body_segments,
-                )
-                    .transaction(|(mbx, fld, msgs, chg, idx, segs)| {
-                        tx_copy((mbx, fld, msgs, chg), (idx, segs), &plan)
-                    }),
-            )
+            s.message_transaction(|(mbx, fld, msgs, chg), (idx, segs)| {
+                tx_copy((mbx, fld, msgs, chg), (idx, segs), &plan)
+            })
         })?;
         if !copied.pairs.is_empty() {
             self.notify(mailbox_id, copied.modseq);

@@ -1,8 +1,6 @@
 //! Removing messages: IMAP EXPUNGE and UID EXPUNGE (RFC 3501 §6.4.3, RFC 4315), and POP3's
 //! deletions at QUIT.
 
-use sled::Transactional;
-
 use super::body_index::tx_body_unref;
 use super::codec::*;
 use super::tx::*;
@@ -55,44 +53,34 @@ impl SledStore {
             return Ok(Vec::new());
         }
         let removed = self.commit(Vec::new(), move |s| {
-            finish(
-                (
-                    &s.mailboxes,
-                    &s.folders,
-                    &s.messages,
-                    &s.changes,
-                    &s.body_index,
-                    &s.body_segments,
-                )
-                    .transaction(|(mbx, fld, msgs, chg, idx, segs)| {
-                        let mut m = tx_mailbox(mbx, mailbox_id)?;
-                        let mut f = tx_owned_folder(fld, mailbox_id, folder_id)?;
-                        let mut removed = Vec::new();
-                        for &uid in &candidates {
-                            let key = msg_key(folder_id, uid);
-                            let Some(meta) = tx_get::<MessageMeta>(msgs, &key)? else {
-                                continue;
-                            };
-                            if only_deleted && !meta.flags.contains(Flags::DELETED) {
-                                continue;
-                            }
-                            msgs.remove(key.as_ref())?;
-                            tx_body_unref((idx, segs), &meta.blob)?;
-                            m.modseq += 1;
-                            // Saturating: a corrupt total must not panic the commit round.
-                            m.used_bytes = m.used_bytes.saturating_sub(meta.size);
-                            m.message_count = m.message_count.saturating_sub(1);
-                            f.message_count = f.message_count.saturating_sub(1);
-                            f.size_bytes = f.size_bytes.saturating_sub(meta.size);
-                            tx_log_change(chg, &m, folder_id, uid, ChangeKind::Expunged)?;
-                            removed.push(meta);
-                        }
-                        if !removed.is_empty() {
-                            tx_save(fld, mbx, &mut f, &m)?;
-                        }
-                        Ok((removed, m.modseq))
-                    }),
-            )
+            s.message_transaction(|(mbx, fld, msgs, chg), (idx, segs)| {
+                let mut m = tx_mailbox(mbx, mailbox_id)?;
+                let mut f = tx_owned_folder(fld, mailbox_id, folder_id)?;
+                let mut removed = Vec::new();
+                for &uid in &candidates {
+                    let key = msg_key(folder_id, uid);
+                    let Some(meta) = tx_get::<MessageMeta>(msgs, &key)? else {
+                        continue;
+                    };
+                    if only_deleted && !meta.flags.contains(Flags::DELETED) {
+                        continue;
+                    }
+                    msgs.remove(key.as_ref())?;
+                    tx_body_unref((idx, segs), &meta.blob)?;
+                    m.modseq += 1;
+                    // Saturating: a corrupt total must not panic the commit round.
+                    m.used_bytes = m.used_bytes.saturating_sub(meta.size);
+                    m.message_count = m.message_count.saturating_sub(1);
+                    f.message_count = f.message_count.saturating_sub(1);
+                    f.size_bytes = f.size_bytes.saturating_sub(meta.size);
+                    tx_log_change(chg, &m, folder_id, uid, ChangeKind::Expunged)?;
+                    removed.push(meta);
+                }
+                if !removed.is_empty() {
+                    tx_save(fld, mbx, &mut f, &m)?;
+                }
+                Ok((removed, m.modseq))
+            })
         });
         let (removed, modseq) = removed?;
         if removed.is_empty() {

@@ -2,7 +2,6 @@
 //! allocates the UID, indexes the body and counts the quota.
 
 use sled::transaction::abort;
-use sled::Transactional;
 
 use super::body_index::tx_body_new;
 use super::codec::*;
@@ -51,36 +50,26 @@ impl SledStore {
         let (blob, loc) = (prepared.id, prepared.loc);
         let internal_date = msg.internal_date.unwrap_or_else(now);
         let result = self.commit(vec![prepared], move |s| {
-            finish(
-                (
-                    &s.mailboxes,
-                    &s.folders,
-                    &s.messages,
-                    &s.changes,
-                    &s.body_index,
-                    &s.body_segments,
-                )
-                    .transaction(|(mbx, fld, msgs, chg, idx, segs)| {
-                        let m = tx_mailbox(mbx, mailbox_id)?;
-                        if m.used_bytes + size > m.quota_bytes {
-                            return abort(StoreError::OverQuota {
-                                used: m.used_bytes,
-                                quota: m.quota_bytes,
-                                size,
-                            });
-                        }
-                        tx_body_new((idx, segs), &blob, loc, 1)?;
-                        let trees = (mbx, fld, msgs, chg);
-                        let meta = NewRecord {
-                            blob,
-                            size,
-                            internal_date,
-                            flags: msg.flags,
-                            keywords: msg.keywords.clone(),
-                        };
-                        tx_insert_message(trees, m, folder.id, meta)
-                    }),
-            )
+            s.message_transaction(|(mbx, fld, msgs, chg), (idx, segs)| {
+                let m = tx_mailbox(mbx, mailbox_id)?;
+                if m.used_bytes + size > m.quota_bytes {
+                    return abort(StoreError::OverQuota {
+                        used: m.used_bytes,
+                        quota: m.quota_bytes,
+                        size,
+                    });
+                }
+                tx_body_new((idx, segs), &blob, loc, 1)?;
+                let trees = (mbx, fld, msgs, chg);
+                let meta = NewRecord {
+                    blob,
+                    size,
+                    internal_date,
+                    flags: msg.flags,
+                    keywords: msg.keywords.clone(),
+                };
+                tx_insert_message(trees, m, folder.id, meta)
+            })
         });
         // A refused message leaves its body's bytes dead (no index entry), for compaction.
         let appended = result?;

@@ -63,7 +63,7 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use sled::Tree;
+use sled::{Transactional, Tree};
 use tokio::sync::broadcast;
 
 use crate::bodies::{fsync_dir, Bodies};
@@ -211,5 +211,29 @@ impl SledStore {
     /// Allocated bytes of the whole store directory.
     pub fn disk_usage(&self) -> Result<u64, StoreError> {
         Ok(crate::bodies::disk_usage(&self.root)?)
+    }
+}
+
+impl SledStore {
+    /// One transaction over the message trees and the body trees: the set every write of
+    /// message records touches (append, copy and move, expunge), since each record holds a
+    /// reference to its body.
+    pub(super) fn message_transaction<T>(
+        &self,
+        f: impl Fn(tx::MessageTrees, body_index::BodyTrees) -> codec::TxResult<T>,
+    ) -> Result<T, StoreError> {
+        codec::finish(
+            (
+                &self.mailboxes,
+                &self.folders,
+                &self.messages,
+                &self.changes,
+                &self.body_index,
+                &self.body_segments,
+            )
+                .transaction(|(mbx, fld, msgs, chg, idx, segs)| {
+                    f((mbx, fld, msgs, chg), (idx, segs))
+                }),
+        )
     }
 }
