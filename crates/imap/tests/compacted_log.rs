@@ -9,52 +9,10 @@ use pecd_common::config::Config;
 use pecd_imap::session::Session;
 use pecd_imap::Context;
 use pecd_store::{FlagOp, Flags, NewMessage, Retention, Store};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
 use tokio_util::sync::CancellationToken;
 
-const MARIO: &str = "mario@pec.localhost";
-const PASSWORD: &str = "Pec-Strong9!";
-
-/// A line-based client on the other end of a session's stream.
-struct Client {
-    io: BufReader<DuplexStream>,
-    next: u32,
-}
-
-impl Client {
-    async fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.io.read_line(&mut line).await.unwrap();
-        line
-    }
-
-    /// Sends a command and returns every line up to and including its tagged reply, which
-    /// must be OK.
-    async fn ok(&mut self, command: &str) -> Vec<String> {
-        self.next += 1;
-        let tag = format!("t{}", self.next);
-        let io = self.io.get_mut();
-        io.write_all(format!("{tag} {command}\r\n").as_bytes())
-            .await
-            .unwrap();
-        io.flush().await.unwrap();
-        let mut lines = Vec::new();
-        loop {
-            let line = self.line().await;
-            assert!(!line.is_empty(), "connection closed after {lines:?}");
-            let done = line.starts_with(&format!("{tag} "));
-            lines.push(line);
-            if done {
-                let last = lines.last().unwrap();
-                assert!(
-                    last.starts_with(&format!("{tag} OK")),
-                    "{command}: {lines:?}"
-                );
-                return lines;
-            }
-        }
-    }
-}
+mod common;
+use common::{Client, MARIO, PASSWORD};
 
 /// Runs `script` as a client of a fresh session, logged in as mario.
 async fn with_session<F, Fut>(ctx: &Arc<Context>, script: F)
@@ -70,10 +28,7 @@ where
         CancellationToken::new(),
     );
     let client = async {
-        let mut c = Client {
-            io: BufReader::new(ours),
-            next: 0,
-        };
+        let mut c = Client::new(ours);
         let greeting = c.line().await;
         assert!(greeting.starts_with("* OK"), "{greeting}");
         c.ok(&format!("LOGIN {MARIO} {PASSWORD}")).await;

@@ -9,54 +9,11 @@ use pecd_common::config::Config;
 use pecd_imap::session::Session;
 use pecd_imap::Context;
 use pecd_store::{FlagOp, Flags, MailboxId, NewMessage, Store};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
+use tokio::io::DuplexStream;
 use tokio_util::sync::CancellationToken;
 
-const MARIO: &str = "mario@pec.localhost";
-const PASSWORD: &str = "Pec-Strong9!";
-
-/// A line-based client on the other end of a session's stream.
-struct Client {
-    io: BufReader<DuplexStream>,
-    next: u32,
-}
-
-impl Client {
-    async fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.io.read_line(&mut line).await.unwrap();
-        line
-    }
-
-    /// Sends a command (`literal` after a `{n+}` in it) and returns every line up to its
-    /// tagged reply, which must be OK.
-    async fn ok(&mut self, command: &str, literal: &[u8]) -> Vec<String> {
-        self.next += 1;
-        let tag = format!("t{}", self.next);
-        let io = self.io.get_mut();
-        io.write_all(format!("{tag} {command}").as_bytes())
-            .await
-            .unwrap();
-        io.write_all(literal).await.unwrap();
-        io.write_all(b"\r\n").await.unwrap();
-        io.flush().await.unwrap();
-        let mut lines = Vec::new();
-        loop {
-            let line = self.line().await;
-            assert!(!line.is_empty(), "connection closed after {lines:?}");
-            let done = line.starts_with(&format!("{tag} "));
-            lines.push(line);
-            if done {
-                let last = lines.last().unwrap();
-                assert!(
-                    last.starts_with(&format!("{tag} OK")),
-                    "{command}: {lines:?}"
-                );
-                return lines;
-            }
-        }
-    }
-}
+mod common;
+use common::{Client, MARIO, PASSWORD};
 
 fn message(i: u32) -> NewMessage {
     let subject = [
@@ -123,12 +80,7 @@ async fn transcript(cache_bytes: u64) -> (Vec<String>, Arc<Context>) {
 
 async fn searches(c: &mut Client, out: &mut Vec<String>) {
     for s in SEARCHES {
-        out.extend(
-            c.ok(s, b"")
-                .await
-                .into_iter()
-                .filter(|l| l.starts_with('*')),
-        );
+        out.extend(c.ok(s).await.into_iter().filter(|l| l.starts_with('*')));
     }
 }
 
@@ -140,29 +92,26 @@ fn entries(ctx: &Context) -> usize {
 async fn script(ctx: &Context, store: &Store, mbx: MailboxId, io: DuplexStream) -> Vec<String> {
     let on = ctx.headers.enabled();
     let mut out = Vec::new();
-    let mut c = Client {
-        io: BufReader::new(io),
-        next: 0,
-    };
+    let mut c = Client::new(io);
     assert!(c.line().await.starts_with("* OK"));
-    c.ok(&format!("LOGIN {MARIO} {PASSWORD}"), b"").await;
-    c.ok("SELECT INBOX", b"").await;
+    c.ok(&format!("LOGIN {MARIO} {PASSWORD}")).await;
+    c.ok("SELECT INBOX").await;
     searches(&mut c, &mut out).await;
     assert_eq!(entries(ctx), if on { 9 } else { 0 }, "filled by SEARCH");
 
     let extra = message(10).bytes;
-    c.ok(&format!("APPEND INBOX {{{}+}}\r\n", extra.len()), &extra)
+    c.ok_literal(&format!("APPEND INBOX {{{}+}}\r\n", extra.len()), &extra)
         .await;
     assert_eq!(entries(ctx), if on { 10 } else { 0 }, "filled by APPEND");
-    c.ok("NOOP", b"").await;
+    c.ok("NOOP").await;
     searches(&mut c, &mut out).await;
 
-    c.ok("STORE 1:3 +FLAGS.SILENT (\\Deleted)", b"").await;
-    out.extend(c.ok("EXPUNGE", b"").await);
+    c.ok("STORE 1:3 +FLAGS.SILENT (\\Deleted)").await;
+    out.extend(c.ok("EXPUNGE").await);
     assert_eq!(entries(ctx), if on { 7 } else { 0 }, "dropped on EXPUNGE");
     searches(&mut c, &mut out).await;
 
-    c.ok("COPY 1:4 Trash", b"").await;
+    c.ok("COPY 1:4 Trash").await;
     assert_eq!(entries(ctx), if on { 11 } else { 0 }, "shared by COPY");
     // Another session expunges two messages; this one learns of it at its next command.
     let inbox = store.folder(mbx, "INBOX").await.unwrap().unwrap();
@@ -172,29 +121,26 @@ async fn script(ctx: &Context, store: &Store, mbx: MailboxId, io: DuplexStream) 
         .await
         .unwrap();
     store.expunge(mbx, inbox.id, None).await.unwrap();
-    out.extend(c.ok("FETCH 1 (FLAGS)", b"").await);
+    out.extend(c.ok("FETCH 1 (FLAGS)").await);
     searches(&mut c, &mut out).await;
-    out.extend(c.ok("NOOP", b"").await);
+    out.extend(c.ok("NOOP").await);
     assert_eq!(entries(ctx), if on { 9 } else { 0 }, "dropped on sync");
 
-    c.ok("SELECT Trash", b"").await;
+    c.ok("SELECT Trash").await;
     searches(&mut c, &mut out).await;
     assert_eq!(entries(ctx), if on { 9 } else { 0 }, "copies were cached");
 
     store.append(mbx, "Drafts", message(12)).await.unwrap();
-    c.ok("SELECT Drafts", b"").await;
-    out.extend(
-        c.ok("FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)])", b"")
-            .await,
-    );
+    c.ok("SELECT Drafts").await;
+    out.extend(c.ok("FETCH 1 (BODY.PEEK[HEADER.FIELDS (Subject)])").await);
     assert_eq!(entries(ctx), if on { 10 } else { 0 }, "filled by FETCH");
     // Not in the transcript: COPYUID carries Trash's UIDVALIDITY, which differs by run.
-    c.ok("UID MOVE 1 Trash", b"").await;
+    c.ok("UID MOVE 1 Trash").await;
     assert_eq!(entries(ctx), if on { 10 } else { 0 }, "moved along");
-    c.ok("SELECT Trash", b"").await;
+    c.ok("SELECT Trash").await;
     searches(&mut c, &mut out).await;
     assert_eq!(entries(ctx), if on { 10 } else { 0 }, "nothing read");
-    c.ok("LOGOUT", b"").await;
+    c.ok("LOGOUT").await;
     out
 }
 
