@@ -131,6 +131,36 @@ fn lock_directory(root: &Path) -> Result<File, StoreError> {
     Ok(file)
 }
 
+/// Opens sled's files. Our directory lock is held, so no other process has them; but sled's
+/// own lock can still be held for a moment by this process's last handle of a store just
+/// dropped (sled's background threads let go of it as they finish), so a refusal of that
+/// lock is retried for up to two seconds before it is an error.
+fn open_sled(dir: &Path, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()
+        {
+            Err(sled::Error::Io(e))
+                if is_lock_refusal(&e) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            opened => return opened.map_err(sled_err),
+        }
+    }
+}
+
+/// sled reports its lock refusal as an I/O error of its own wrapping the OS one
+/// (`EWOULDBLOCK` from `flock`).
+fn is_lock_refusal(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock
+        || e.raw_os_error() == Some(libc::EWOULDBLOCK)
+        || e.to_string().contains("could not acquire lock")
+}
+
 impl SledStore {
     pub fn open(
         root: &Path,
@@ -143,11 +173,7 @@ impl SledStore {
         std::fs::create_dir_all(root)?;
         let lock = lock_directory(root)?;
         let sled_dir = root.join("meta");
-        let db = sled::Config::new()
-            .path(&sled_dir)
-            .cache_capacity(cache_bytes)
-            .open()
-            .map_err(sled_err)?;
+        let db = open_sled(&sled_dir, cache_bytes)?;
         let tree = |name: &str| db.open_tree(name).map_err(sled_err);
         let log_file = File::open(sled_dir.join("db"))?;
         let store = SledStore {
