@@ -40,6 +40,7 @@ mod api;
 mod bodies;
 mod commit;
 pub mod pec;
+pub mod records;
 mod sled;
 pub mod types;
 
@@ -49,6 +50,7 @@ use std::sync::Arc;
 use tokio::sync::broadcast;
 
 pub use pec::*;
+pub use records::{RecordPair, RecordTx};
 pub use types::*;
 
 use crate::sled::SledStore;

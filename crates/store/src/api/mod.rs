@@ -8,6 +8,7 @@ mod folders;
 mod mailboxes;
 mod messages;
 mod queue;
+mod records;
 mod upkeep;
 
 use std::sync::Arc;

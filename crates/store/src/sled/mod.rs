@@ -13,6 +13,7 @@
 //!   for another provider;  `pec_queue`: queue id -> [`QueueEntry`] (body in `bodies`)
 //! - `body_index`: blob id -> where the body's bytes are and how many records refer to it;
 //!   `body_segments`: segment -> its live bytes (see [`body_index`])
+//! - `records`: family ‖ key -> value, the keyed records of [`crate::records`] ([`records`])
 //!
 //! Compaction of the change log: every modseq of a mailbox has its entry, so a log holds
 //! `modseq - floor` entries. A change that leaves more than [`Retention::change_log_entries`]
@@ -53,6 +54,7 @@ mod messages;
 mod migrate;
 mod prune;
 mod queue;
+mod records;
 mod trace;
 mod tx;
 
@@ -92,6 +94,7 @@ pub(crate) struct SledStore {
     pec_queue: Tree,
     body_index: Tree,
     body_segments: Tree,
+    records: Tree,
     bodies: Bodies,
     group: GroupCommit<Job>,
     /// Our own handle on sled's log file, which sled itself never fsyncs on Linux.
@@ -193,6 +196,7 @@ impl SledStore {
             pec_queue: tree("pec_queue")?,
             body_index: tree("body_index")?,
             body_segments: tree("body_segments")?,
+            records: tree("records")?,
             meta: tree("meta")?,
             bodies: Bodies::open(root.join("bodies"))?,
             group: GroupCommit::new(),
