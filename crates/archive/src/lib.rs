@@ -1,9 +1,148 @@
-//! The provisioning archive (PROVISIONING.md). Today: logins, the one place where a login
-//! becomes a mailbox for SMTP, POP3 and IMAP alike, under the brute-force protection of
+//! The provisioning archive (PROVISIONING.md): operators and their scope, customers and
+//! accounts, domains, requests and contracts, mailboxes (caselle) with their types, states
+//! and services, and the audit log; and logins, the one place where a login becomes a
+//! mailbox for SMTP, POP3 and IMAP alike, under the brute-force protection of
 //! `pecd_common::throttle`.
-//! Customers, resellers, requests, user ids and expiries will live here too, persisted
-//! through `store`.
 //!
-//! Entry point: [`login::authenticate`].
+//! Every operation is a method of [`Archive`] that takes the acting [`scope::Actor`] and
+//! checks its scope; the control socket (`pecctl`) and the HTTPS interface call the same
+//! methods. Records persist through the store's keyed records ([`records`]); every change
+//! and its audit entry ([`audit`]) commit in one transaction, durably, before the method
+//! returns.
+//!
+//! Layout: [`model`] (the records), [`error`], [`records`] (how they are stored), [`scope`]
+//! (profiles and patterns), [`audit`], [`caselle`] (a mailbox record and its indexes); one
+//! module per family of operations: [`operators`], [`customers`] (and accounts, with the
+//! user-id rule), [`domains`]; and [`login`].
 
+pub mod audit;
+pub mod caselle;
+pub mod customers;
+pub mod domains;
+pub mod error;
 pub mod login;
+pub mod model;
+pub mod operators;
+pub mod records;
+pub mod scope;
+
+use std::sync::Arc;
+
+use pecd_common::config::Config;
+use pecd_common::domains::LocalDomains;
+use pecd_store::{RecordTx, Store};
+
+pub use error::{ArchiveError, ErrorKind};
+pub use scope::Actor;
+
+/// The archive of one provider: cheap to clone.
+#[derive(Clone)]
+pub struct Archive {
+    store: Store,
+    config: Arc<Config>,
+    domains: Arc<LocalDomains>,
+}
+
+impl Archive {
+    /// The archive over `store`. The domains it has enabled are added to `domains` (which
+    /// starts as `provider.domains`), the set every service checks addresses against.
+    pub async fn open(
+        store: Store,
+        config: Arc<Config>,
+        domains: Arc<LocalDomains>,
+    ) -> error::Result<Archive> {
+        let archive = Archive {
+            store,
+            config,
+            domains,
+        };
+        archive.load_enabled_domains().await?;
+        Ok(archive)
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The domains served now (`provider.domains` and the enabled ones).
+    pub fn local_domains(&self) -> &Arc<LocalDomains> {
+        &self.domains
+    }
+
+    /// Now on the engine's clock (`pec.clock_offset_seconds` moves it, for drills and tests),
+    /// in Unix seconds.
+    pub fn now(&self) -> i64 {
+        chrono::Utc::now().timestamp() + self.config.pec.clock_offset_seconds
+    }
+
+    /// Today in Italy on the same clock.
+    pub fn today(&self) -> chrono::NaiveDate {
+        use chrono::TimeZone;
+        chrono_tz::Europe::Rome
+            .timestamp_opt(self.now(), 0)
+            .single()
+            .map_or_else(|| chrono::Utc::now().date_naive(), |t| t.date_naive())
+    }
+
+    /// Runs `f` as one serialised, durable transaction over the archive's records.
+    pub async fn transaction<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut dyn RecordTx) -> error::Result<T> + Send + 'static,
+    ) -> error::Result<T> {
+        self.store.records_transaction(f).await?
+    }
+
+    /// The actor for a control-socket or HTTPS request: the built-in administrator without a
+    /// user id, else the operator with that user id.
+    pub async fn actor(&self, userid: Option<&str>) -> error::Result<Actor> {
+        let Some(userid) = userid else {
+            return Ok(Actor::Admin);
+        };
+        let key = operators::userid_key(userid)?;
+        match records::load::<model::Operator>(&self.store, key.as_bytes()).await? {
+            Some(o) => Ok(Actor::Operator(Box::new(o))),
+            None => Err(ArchiveError::not_found(format!(
+                "operatore sconosciuto: {userid}"
+            ))),
+        }
+    }
+}
+
+/// Checks a code (customer, account, order number): 1 to 32 letters, digits, `-`, `_`, `.`.
+pub(crate) fn check_code(what: &str, code: &str) -> error::Result<()> {
+    let ok = !code.is_empty()
+        && code.len() <= 32
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok {
+        Ok(())
+    } else {
+        Err(ArchiveError::invalid(format!(
+            "{what} {code:?}: da 1 a 32 caratteri tra lettere, cifre, '-', '_' e '.'"
+        )))
+    }
+}
+
+/// Checks a free text (names, descriptions): not blank, at most `max` characters, no control
+/// characters.
+pub(crate) fn check_text(what: &str, text: &str, max: usize) -> error::Result<()> {
+    if text.trim().is_empty() {
+        return Err(ArchiveError::invalid(format!("{what}: obbligatorio")));
+    }
+    if text.chars().count() > max {
+        return Err(ArchiveError::invalid(format!(
+            "{what}: al massimo {max} caratteri"
+        )));
+    }
+    if text.chars().any(char::is_control) {
+        return Err(ArchiveError::invalid(format!(
+            "{what}: contiene caratteri di controllo"
+        )));
+    }
+    Ok(())
+}

@@ -20,6 +20,7 @@
 pub mod address;
 pub mod certs;
 pub mod config;
+pub mod domains;
 pub mod input;
 pub mod message;
 pub mod net;

@@ -9,6 +9,7 @@
 //! provider's PEC choices and the relay), all re-exported here; `load` reads and parses the
 //! file and `validate` holds the checks run after parsing.
 
+mod archive;
 mod load;
 mod pec;
 mod sections;
@@ -20,6 +21,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use archive::{Archive, MailboxDefaults};
 pub use pec::{OrdinaryMail, Pec, Relay, PEC_SIZE_FLOOR};
 pub use sections::{Control, Limits, Listen, Peers, Provider, Signing, Store, Tls};
 pub use services::{Auth, Imap, Pop3, Smtp};
@@ -48,6 +50,7 @@ pub struct Config {
     pub auth: Auth,
     pub pec: Pec,
     pub relay: Relay,
+    pub archive: Archive,
 }
 
 /// Where the configuration in use came from, for the start-up log line.

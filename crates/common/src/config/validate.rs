@@ -3,7 +3,7 @@
 //! reported, naming its key.
 
 use super::{
-    Auth, Config, ConfigError, Control, Imap, Limits, Listen, Pec, Peers, Pop3, Provider, Relay,
+    Archive, Auth, Config, ConfigError, Control, Imap, Limits, Listen, Pec, Peers, Pop3, Provider, Relay,
     Smtp, Store, MAX_MESSAGE_BYTES_CEILING, PEC_SIZE_FLOOR,
 };
 use crate::address::{valid_domain, Address};
@@ -52,8 +52,36 @@ impl Config {
         auth(&self.auth)?;
         imap(&self.imap)?;
         control(&self.control)?;
+        archive(&self.archive)?;
         listen(&self.listen)
     }
+}
+
+fn archive(archive: &Archive) -> Checked {
+    for (key, parents) in [
+        ("archive.ordinary_parents", &archive.ordinary_parents),
+        ("archive.pa_parents", &archive.pa_parents),
+    ] {
+        if let Some(bad) = parents.iter().find(|d| !valid_domain(d)) {
+            return Err(invalid(key, format!("{bad:?} is not a domain name")));
+        }
+    }
+    if archive.massive_sender_per_minute == 0 {
+        return Err(invalid("archive.massive_sender_per_minute", "must be at least 1"));
+    }
+    if archive.contract_max_bytes == 0 || archive.contract_max_bytes > 256 << 20 {
+        return Err(invalid(
+            "archive.contract_max_bytes",
+            "must be between 1 byte and 256 MiB",
+        ));
+    }
+    if archive.contracts_per_request == 0 {
+        return Err(invalid("archive.contracts_per_request", "must be at least 1"));
+    }
+    if archive.address_change_days < 0 {
+        return Err(invalid("archive.address_change_days", "cannot be negative"));
+    }
+    Ok(())
 }
 
 fn provider(provider: &Provider) -> Checked {
