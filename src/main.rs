@@ -306,7 +306,14 @@ async fn run(
         int,
         hup: signal(SignalKind::hangup())?,
     };
-    let running = start_services(&config, &store, &engine, &tls).await?;
+    // The domains served now: provider.domains, then those the archive enables.
+    let domains = Arc::new(pecd_common::domains::LocalDomains::new(
+        &config.provider.domains,
+    ));
+    let archive = pecd_archive::Archive::open(store.clone(), config.clone(), domains)
+        .await
+        .map_err(|e| anyhow::anyhow!("provisioning archive: {e}"))?;
+    let running = start_services(&config, &store, &engine, &archive, &tls).await?;
     wait_for_stop(&mut signals, &engine, &certificate, &config).await;
     stop(running, &store).await
 }
@@ -316,6 +323,7 @@ async fn start_services(
     config: &Arc<Config>,
     store: &Store,
     engine: &Arc<pecd_engine::Engine>,
+    archive: &pecd_archive::Archive,
     tls: &tokio_rustls::TlsAcceptor,
 ) -> anyhow::Result<Running> {
     let shutdown = CancellationToken::new();
@@ -375,6 +383,7 @@ async fn start_services(
         .map_err(|e| anyhow::anyhow!("control.socket {}: {e}", socket.display()))?;
     let ops = Arc::new(Operations::new(
         store.clone(),
+        archive.clone(),
         engine.clone(),
         config.clone(),
         bound,

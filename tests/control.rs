@@ -15,41 +15,11 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
 
+use support::cli::*;
 use support::*;
 
 fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// `pecctl ARGS` (human output) expecting exit code 0; returns standard output.
-fn human(s: &Server, args: &[&str], stdin: &str) -> String {
-    let out = s.pecctl(args, stdin);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "pecctl {args:?}: {}",
-        text(&out)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
-
-/// `pecctl --json ARGS` expecting exit code `code`; returns the JSON document it printed.
-fn json_exit(s: &Server, args: &[&str], stdin: &str, code: i32) -> serde_json::Value {
-    let out = s.pecctl(&[&["--json"], args].concat(), stdin);
-    assert_eq!(
-        out.status.code(),
-        Some(code),
-        "pecctl {args:?}: {}",
-        text(&out)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
-/// A refused command: exit code 1 and `{"error": {"code": CODE, ...}}` naming it.
-fn refused(s: &Server, args: &[&str], stdin: &str, code: &str) -> serde_json::Value {
-    let doc = json_exit(s, args, stdin, 1);
-    assert_eq!(doc["error"]["code"], code, "{doc}");
-    doc
 }
 
 #[test]

@@ -2,6 +2,7 @@
 //! `pecctl` binary.
 #![allow(dead_code)]
 
+pub mod cli;
 pub mod config;
 pub mod imap;
 pub mod pec;

@@ -23,7 +23,11 @@ pub fn activation_key(at: i64, address: &str) -> Vec<u8> {
 fn index_keys(c: &Casella) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
     let mut out = Vec::new();
     if let Some(u) = &c.userid {
-        out.push((BY_USERID, u.as_bytes().to_vec(), c.address.as_bytes().to_vec()));
+        out.push((
+            BY_USERID,
+            u.as_bytes().to_vec(),
+            c.address.as_bytes().to_vec(),
+        ));
     }
     if let Some(a) = &c.account {
         out.push((BY_ACCOUNT, pair_key(a, c.address.as_bytes()), Vec::new()));

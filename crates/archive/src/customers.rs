@@ -46,7 +46,9 @@ pub fn account_misconfigured(contact: &str) -> ArchiveError {
 /// already in use.
 pub fn assign_userid(tx: &mut dyn RecordTx, account: &str, contact: &str) -> Result<String> {
     let Some(mut acc) = records::get::<Account>(tx, account.as_bytes())? else {
-        return Err(ArchiveError::not_found(format!("account inesistente: {account}")));
+        return Err(ArchiveError::not_found(format!(
+            "account inesistente: {account}"
+        )));
     };
     let Some(prefix) = acc.userid_prefix.clone() else {
         return Err(account_misconfigured(contact));
@@ -82,7 +84,14 @@ impl Archive {
                 )));
             }
             records::put(tx, &stored)?;
-            audit::record(tx, &actor, stored.created_at, "customer.create", &stored.code, &stored.name)
+            audit::record(
+                tx,
+                &actor,
+                stored.created_at,
+                "customer.create",
+                &stored.code,
+                &stored.name,
+            )
         })
         .await?;
         Ok(c)
@@ -141,18 +150,32 @@ impl Archive {
                 Vec::new(),
             )?;
             let detail = format!("cliente {}", stored.customer);
-            audit::record(tx, &actor, stored.created_at, "account.create", &stored.code, detail)
+            audit::record(
+                tx,
+                &actor,
+                stored.created_at,
+                "account.create",
+                &stored.code,
+                detail,
+            )
         })
         .await?;
         Ok(a)
     }
 
     /// Accounts in the operator's scope, of one customer when given.
-    pub async fn list_accounts(&self, actor: &Actor, customer: Option<&str>) -> Result<Vec<Account>> {
+    pub async fn list_accounts(
+        &self,
+        actor: &Actor,
+        customer: Option<&str>,
+    ) -> Result<Vec<Account>> {
         actor.check_has_customers()?;
         if let Some(c) = customer {
             check_code("codice cliente", c)?;
-            if records::load::<Customer>(self.store(), c.as_bytes()).await?.is_none() {
+            if records::load::<Customer>(self.store(), c.as_bytes())
+                .await?
+                .is_none()
+            {
                 return Err(ArchiveError::not_found(format!("cliente inesistente: {c}")));
             }
         }

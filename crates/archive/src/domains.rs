@@ -95,7 +95,9 @@ impl Archive {
             )));
         }
         if !valid_domain(&name) {
-            return Err(ArchiveError::invalid(format!("dominio {name:?}: nome non valido")));
+            return Err(ArchiveError::invalid(format!(
+                "dominio {name:?}: nome non valido"
+            )));
         }
         let parents = match r.family {
             DomainFamily::Ordinary => &self.config().archive.ordinary_parents,
@@ -111,7 +113,9 @@ impl Archive {
             check_code("numero d'ordine", o)?;
         }
         if self.config().provider.serves_domain(&name) {
-            return Err(ArchiveError::conflict(format!("dominio già esistente: {name}")));
+            return Err(ArchiveError::conflict(format!(
+                "dominio già esistente: {name}"
+            )));
         }
         let (customer, account) = self.domain_owner(actor, r.customer, r.account).await?;
         let domain = Domain {
@@ -128,7 +132,9 @@ impl Archive {
         let (stored, actor) = (domain.clone(), actor.clone());
         self.transaction(move |tx| {
             if records::get::<Domain>(tx, name.as_bytes())?.is_some() {
-                return Err(ArchiveError::conflict(format!("dominio già esistente: {name}")));
+                return Err(ArchiveError::conflict(format!(
+                    "dominio già esistente: {name}"
+                )));
             }
             records::put(tx, &stored)?;
             audit::record(tx, &actor, stored.requested_at, "domain.request", &name, "")
@@ -147,11 +153,15 @@ impl Archive {
         let domain = self
             .transaction(move |tx| {
                 let Some(mut d) = records::get::<Domain>(tx, name.as_bytes())? else {
-                    return Err(ArchiveError::not_found(format!("dominio inesistente: {name}")));
+                    return Err(ArchiveError::not_found(format!(
+                        "dominio inesistente: {name}"
+                    )));
                 };
                 actor.check_change(d.customer.as_deref(), d.account.as_deref())?;
                 if d.state == DomainState::Enabled {
-                    return Err(ArchiveError::conflict(format!("dominio già abilitato: {name}")));
+                    return Err(ArchiveError::conflict(format!(
+                        "dominio già abilitato: {name}"
+                    )));
                 }
                 d.state = DomainState::Enabled;
                 d.enabled_at = Some(now);

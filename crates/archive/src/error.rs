@@ -65,7 +65,9 @@ impl From<StoreError> for ArchiveError {
                 ArchiveError::not_found(format!("casella inesistente: {m}"))
             }
             StoreError::Exists(what) => ArchiveError::conflict(format!("esiste già: {what}")),
-            StoreError::Invalid(what) => ArchiveError::invalid(format!("valore non valido: {what}")),
+            StoreError::Invalid(what) => {
+                ArchiveError::invalid(format!("valore non valido: {what}"))
+            }
             e if e.is_temporary() => {
                 tracing::error!(error = %e, "store failure in an archive operation");
                 ArchiveError::new(

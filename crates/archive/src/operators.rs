@@ -141,7 +141,9 @@ impl Archive {
         let stored = op.clone();
         self.transaction(move |tx| {
             if records::get::<Operator>(tx, key.as_bytes())?.is_some() {
-                return Err(ArchiveError::conflict(format!("operatore già esistente: {key}")));
+                return Err(ArchiveError::conflict(format!(
+                    "operatore già esistente: {key}"
+                )));
             }
             if let Some(c) = &stored.customer {
                 if records::get::<Customer>(tx, c.as_bytes())?.is_none() {
@@ -163,7 +165,14 @@ impl Archive {
                 }
             }
             records::put(tx, &stored)?;
-            audit::record(tx, &actor, now, "operator.create", &key, stored.profile.name())
+            audit::record(
+                tx,
+                &actor,
+                now,
+                "operator.create",
+                &key,
+                stored.profile.name(),
+            )
         })
         .await?;
         Ok(shown(op))
@@ -202,7 +211,9 @@ impl Archive {
         let removed = self
             .transaction(move |tx| {
                 let Some(op) = records::get::<Operator>(tx, key.as_bytes())? else {
-                    return Err(ArchiveError::not_found(format!("operatore sconosciuto: {key}")));
+                    return Err(ArchiveError::not_found(format!(
+                        "operatore sconosciuto: {key}"
+                    )));
                 };
                 tx.delete(Operator::FAMILY, key.as_bytes())?;
                 audit::record(tx, &actor, now, "operator.delete", &key, "")?;

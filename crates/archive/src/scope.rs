@@ -90,8 +90,7 @@ impl Actor {
     /// the manual's text (PROVISIONING.md §2).
     pub fn check_has_customers(&self) -> Result<()> {
         if let Actor::Operator(o) = self {
-            if o.profile == Profile::Lmxadm && o.cli_pattern.is_none() && o.acc_pattern.is_none()
-            {
+            if o.profile == Profile::Lmxadm && o.cli_pattern.is_none() && o.acc_pattern.is_none() {
                 return Err(ArchiveError::forbidden(format!(
                     "[!] Attenzione: Non esistono clienti associati allo userid: {} {} {}",
                     o.userid, o.surname, o.first_name
@@ -233,7 +232,10 @@ mod tests {
         let i = Actor::Operator(Box::new(operator(Profile::Intermediario)));
         assert!(i.sees(Some("111"), Some("A1")));
         assert!(!i.sees(Some("111"), Some("A2")));
-        assert!(i.check_change(None, None).is_err(), "incomplete records: admins only");
+        assert!(
+            i.check_change(None, None).is_err(),
+            "incomplete records: admins only"
+        );
         assert!(Actor::Admin.check_change(None, None).is_ok());
     }
 }

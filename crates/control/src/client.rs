@@ -79,7 +79,7 @@ impl Client {
         }
     }
 
-    async fn send_line(&mut self, request: &Request) -> Result<(), ClientError> {
+    async fn send_line(&mut self, request: &impl serde::Serialize) -> Result<(), ClientError> {
         let mut line =
             serde_json::to_vec(request).map_err(|e| ClientError::Protocol(e.to_string()))?;
         line.push(b'\n');
@@ -88,7 +88,10 @@ impl Client {
     }
 
     /// Sends one request and decodes its result.
-    pub async fn call<T: DeserializeOwned>(&mut self, request: &Request) -> Result<T, ClientError> {
+    pub async fn call<T: DeserializeOwned>(
+        &mut self,
+        request: &impl serde::Serialize,
+    ) -> Result<T, ClientError> {
         self.send_line(request).await?;
         self.reply().await
     }

@@ -3,8 +3,10 @@
 //! the client pecctl uses ([`client::Client`]).
 //!
 //! pecctl never opens the store: every administrative action goes through this socket, and
-//! every rule (our domains, the password policy, message checks) is enforced in `ops`.
+//! every rule (our domains, the password policy, message checks) is enforced in `ops`, and
+//! the provisioning archive's commands ([`archive`]) run as the connection's acting operator.
 
+pub mod archive;
 pub mod client;
 pub mod ops;
 pub mod protocol;

@@ -17,6 +17,7 @@ use crate::protocol::*;
 
 pub struct Operations {
     store: Store,
+    archive: pecd_archive::Archive,
     engine: Arc<pecd_engine::Engine>,
     config: Arc<Config>,
     started: Instant,
@@ -140,17 +141,24 @@ impl Operations {
     /// `listeners` maps each listener's name to the address it is bound to, for status.
     pub fn new(
         store: Store,
+        archive: pecd_archive::Archive,
         engine: Arc<pecd_engine::Engine>,
         config: Arc<Config>,
         listeners: BTreeMap<String, String>,
     ) -> Operations {
         Operations {
             store,
+            archive,
             engine,
             config,
             started: Instant::now(),
             listeners,
         }
+    }
+
+    /// The provisioning archive the archive commands run on.
+    pub fn archive(&self) -> &pecd_archive::Archive {
+        &self.archive
     }
 
     pub fn config(&self) -> &Config {

@@ -119,6 +119,10 @@ pub enum Request {
     },
     #[serde(rename = "queue.delete")]
     QueueDelete { id: u64 },
+    /// Acts as the operator with this user id, with its scope, for the rest of the
+    /// connection (`pecctl --as`); `null` goes back to the built-in administrator.
+    #[serde(rename = "session.as")]
+    SessionAs { userid: Option<String> },
 }
 
 /// One certificate of a provider entry.
@@ -152,7 +156,7 @@ pub struct Retried {
 }
 
 /// The commands a version 1 server knows, for telling "unknown command" from "bad arguments".
-pub const COMMANDS: [&str; 16] = [
+pub const COMMANDS: [&str; 17] = [
     "status",
     "mailbox.create",
     "mailbox.list",
@@ -169,6 +173,7 @@ pub const COMMANDS: [&str; 16] = [
     "queue.show",
     "queue.retry",
     "queue.delete",
+    "session.as",
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -188,6 +193,10 @@ pub enum ErrorCode {
     TooLarge,
     OverQuota,
     InvalidValue,
+    /// Outside the acting operator's scope or entitlements (PROVISIONING.md §2).
+    Forbidden,
+    /// The record's state does not allow it, or it exists already.
+    Conflict,
     /// A temporary failure of the server (store I/O); retrying later may work.
     Unavailable,
     Internal,

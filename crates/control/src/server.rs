@@ -175,6 +175,9 @@ pub async fn session(
     let mut line = serde_json::to_vec(&greeting).map_err(io::Error::other)?;
     line.push(b'\n');
     w.write_all(&line).await?;
+    // The operator this connection acts as (`session.as`); `None` is the built-in
+    // administrator.
+    let mut acting: Option<pecd_archive::Actor> = None;
     loop {
         let next = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
@@ -196,7 +199,31 @@ pub async fn session(
             Line::Request(line) => line,
         };
         let request = match parse(&line) {
-            Ok(request) => request,
+            Ok(Parsed::Archive(call)) => {
+                let actor = acting.clone().unwrap_or(pecd_archive::Actor::Admin);
+                let reply = match crate::archive::dispatch(ops.archive(), &actor, call).await {
+                    Ok(value) => ok(value),
+                    Err(e) => refusal(e),
+                };
+                send(&mut w, &reply).await?;
+                continue;
+            }
+            Ok(Parsed::Core(Request::SessionAs { userid })) => {
+                let reply = match ops.archive().actor(userid.as_deref()).await {
+                    Ok(actor) => {
+                        let who = serde_json::json!({
+                            "userid": actor.userid(),
+                            "profile": actor.profile(),
+                        });
+                        acting = Some(actor);
+                        ok(who)
+                    }
+                    Err(e) => refusal(crate::archive::refusal(e)),
+                };
+                send(&mut w, &reply).await?;
+                continue;
+            }
+            Ok(Parsed::Core(request)) => request,
             Err(e) => {
                 send(&mut w, &refusal(e)).await?;
                 // An import line announces raw bytes we could not size: they must never be
@@ -248,7 +275,10 @@ pub async fn session(
                 Err(_) => return Ok(()),
             }
         }
-        let reply = dispatch(ops, request, body).await;
+        let reply = match acting.as_ref().map(|a| gate(a, &request)) {
+            Some(Err(e)) => refusal(e),
+            _ => dispatch(ops, request, body).await,
+        };
         drop(permit);
         send(&mut w, &reply).await?;
     }
@@ -265,7 +295,24 @@ fn mentions_import(line: &[u8]) -> bool {
         .unwrap_or(true)
 }
 
-fn parse(line: &[u8]) -> Result<Request, ControlError> {
+/// A request line: one of the server's own commands or an archive command.
+enum Parsed {
+    Core(Request),
+    Archive(crate::archive::Call),
+}
+
+/// The server's own commands as an operator acting with `--as` may use them: `status` for
+/// everyone, the rest (mailbox administration, logs, queue, index) for amministratori.
+fn gate(actor: &pecd_archive::Actor, request: &Request) -> Result<(), ControlError> {
+    if matches!(request, Request::Status) || actor.is_admin() {
+        return Ok(());
+    }
+    actor
+        .check_admin("comando di amministrazione del server")
+        .map_err(crate::archive::refusal)
+}
+
+fn parse(line: &[u8]) -> Result<Parsed, ControlError> {
     let value: serde_json::Value = serde_json::from_slice(line).map_err(|e| {
         ControlError::new(ErrorCode::BadRequest, format!("request is not JSON: {e}"))
     })?;
@@ -276,19 +323,31 @@ fn parse(line: &[u8]) -> Result<Request, ControlError> {
             ControlError::new(ErrorCode::BadRequest, "request has no \"command\" string")
         })?
         .to_string();
+    if let Some(call) = crate::archive::parse(&command, value.clone()) {
+        return call.map(Parsed::Archive);
+    }
     if !COMMANDS.contains(&command.as_str()) {
         return Err(ControlError::new(
             ErrorCode::UnknownCommand,
             format!("unknown command {command:?}"),
         )
-        .with_details(COMMANDS.iter().map(|c| c.to_string()).collect()));
+        .with_details(
+            COMMANDS
+                .iter()
+                .copied()
+                .chain(crate::archive::commands())
+                .map(str::to_string)
+                .collect(),
+        ));
     }
-    serde_json::from_value(value).map_err(|e| {
-        ControlError::new(
-            ErrorCode::BadRequest,
-            format!("bad arguments for {command}: {e}"),
-        )
-    })
+    serde_json::from_value(value)
+        .map(Parsed::Core)
+        .map_err(|e| {
+            ControlError::new(
+                ErrorCode::BadRequest,
+                format!("bad arguments for {command}: {e}"),
+            )
+        })
 }
 
 /// Runs one request; `body` holds the message bytes that followed a `mailbox.import` line.
@@ -334,6 +393,11 @@ async fn dispatch(ops: &Operations, request: Request, body: Option<Vec<u8>>) -> 
         Request::QueueShow { id } => ops.queue_show(id).await.map(ok),
         Request::QueueRetry { id } => ops.queue_retry(id).await.map(ok),
         Request::QueueDelete { id } => ops.queue_delete(id).await.map(ok),
+        // Answered by the connection loop, which holds the acting operator.
+        Request::SessionAs { .. } => Err(ControlError::new(
+            ErrorCode::BadRequest,
+            "session.as is answered by the connection",
+        )),
         Request::MailboxImport {
             address, folder, ..
         } => ops

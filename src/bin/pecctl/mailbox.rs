@@ -1,7 +1,6 @@
 //! `pecctl mailbox`: create, list, show, delete, set the password or settings of, and import
 //! messages into a mailbox.
 
-use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
 use clap::Subcommand;
@@ -11,7 +10,7 @@ use pecd_control::protocol::{
 };
 use serde::Serialize;
 
-use crate::output::{print, Done, REFUSED};
+use crate::output::{print, read_password, Done, REFUSED};
 
 #[derive(Subcommand)]
 pub enum MailboxCommand {
@@ -49,22 +48,6 @@ pub enum MailboxCommand {
         #[arg(long, value_name = "N|default")]
         sender_per_minute: SenderLimit,
     },
-}
-
-fn read_password() -> Result<String, String> {
-    if std::io::stdin().is_terminal() {
-        eprint!("password: ");
-    }
-    let mut line = String::new();
-    std::io::stdin()
-        .lock()
-        .read_line(&mut line)
-        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
-    let password = line.trim_end_matches(['\r', '\n']).to_string();
-    if password.is_empty() {
-        return Err("no password on standard input".into());
-    }
-    Ok(password)
 }
 
 fn detail_text(d: &MailboxDetail) -> String {

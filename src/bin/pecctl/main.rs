@@ -7,6 +7,7 @@
 mod index;
 mod log;
 mod mailbox;
+mod operators;
 mod output;
 mod queue;
 
@@ -21,6 +22,7 @@ use pecd_control::protocol::{Request, Status};
 use index::IndexCommand;
 use log::LogCommand;
 use mailbox::MailboxCommand;
+use operators::{AccountCommand, CustomerCommand, DomainCommand, OperatorCommand};
 use output::{print, report, Done, USAGE};
 use queue::QueueCommand;
 
@@ -40,6 +42,9 @@ struct Cli {
     /// Print one JSON document per command.
     #[arg(long, global = true)]
     json: bool,
+    /// Act as this archive operator, with its scope (default: the built-in administrator).
+    #[arg(long = "as", global = true, value_name = "OPERATOR_USERID")]
+    as_operator: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -65,6 +70,31 @@ enum Command {
     /// The relay queue to other providers and the Internet (PEC.md §6.2).
     #[command(subcommand)]
     Queue(QueueCommand),
+    /// Archive operators and their profiles (PROVISIONING.md §2).
+    #[command(subcommand)]
+    Operator(OperatorCommand),
+    /// Customers (clienti).
+    #[command(subcommand)]
+    Customer(CustomerCommand),
+    /// Reseller accounts of a customer, with the user-id rule.
+    #[command(subcommand)]
+    Account(AccountCommand),
+    /// PEC domains: request, enable, list (PROVISIONING.md §5).
+    #[command(subcommand)]
+    Domain(DomainCommand),
+    /// Who did what to which record, and when.
+    Audit {
+        /// From this day (YYYY-MM-DD).
+        #[arg(long, value_name = "DATE")]
+        since: Option<chrono::NaiveDate>,
+        #[arg(long, value_name = "USERID")]
+        operator: Option<String>,
+        /// An address, request code, domain or user id.
+        #[arg(long, value_name = "ADDRESS")]
+        target: Option<String>,
+    },
+    /// The operator pecctl acts as.
+    Whoami,
 }
 
 fn socket_path(cli: &Cli) -> Result<PathBuf, String> {
@@ -109,6 +139,16 @@ async fn run(cli: &Cli, socket: &std::path::Path) -> ExitCode {
         Err(e) => return report(cli.json, &e),
     };
     let json = cli.json;
+    if let Some(userid) = &cli.as_operator {
+        let acting: Result<serde_json::Value, _> = client
+            .call(&Request::SessionAs {
+                userid: Some(userid.clone()),
+            })
+            .await;
+        if let Err(e) = acting {
+            return report(json, &e);
+        }
+    }
     let outcome = match &cli.command {
         Command::Status => status(&mut client, json).await,
         Command::Mailbox(cmd) => mailbox::mailbox(&mut client, json, cmd).await,
@@ -116,6 +156,16 @@ async fn run(cli: &Cli, socket: &std::path::Path) -> ExitCode {
         Command::Queue(cmd) => queue::queue(&mut client, json, cmd).await,
         Command::Log(cmd) => log::log(&mut client, json, cmd).await,
         Command::Trace { id } => log::trace(&mut client, json, id).await,
+        Command::Operator(cmd) => operators::operator(&mut client, json, cmd).await,
+        Command::Customer(cmd) => operators::customer(&mut client, json, cmd).await,
+        Command::Account(cmd) => operators::account(&mut client, json, cmd).await,
+        Command::Domain(cmd) => operators::domain(&mut client, json, cmd).await,
+        Command::Audit {
+            since,
+            operator,
+            target,
+        } => operators::audit(&mut client, json, *since, operator, target).await,
+        Command::Whoami => operators::whoami(&mut client, json).await,
     };
     match outcome {
         Ok(Done::Ok) => ExitCode::SUCCESS,

@@ -2,6 +2,7 @@
 //! 1 refused, 2 usage, 3 unreachable), the JSON-or-text printing of a result, the report of a
 //! failed call, and local times.
 
+use std::io::{BufRead, IsTerminal};
 use std::process::ExitCode;
 
 use pecd_control::client::ClientError;
@@ -61,4 +62,21 @@ pub fn report(json: bool, e: &ClientError) -> ExitCode {
 
 pub fn local(t: i64) -> String {
     pecd_signer::Moment::from_unix(t).text()
+}
+
+/// The first line of standard input, as `--password-stdin` reads it.
+pub fn read_password() -> Result<String, String> {
+    if std::io::stdin().is_terminal() {
+        eprint!("password: ");
+    }
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password from standard input: {e}"))?;
+    let password = line.trim_end_matches(['\r', '\n']).to_string();
+    if password.is_empty() {
+        return Err("no password on standard input".into());
+    }
+    Ok(password)
 }

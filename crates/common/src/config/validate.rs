@@ -3,8 +3,8 @@
 //! reported, naming its key.
 
 use super::{
-    Archive, Auth, Config, ConfigError, Control, Imap, Limits, Listen, Pec, Peers, Pop3, Provider, Relay,
-    Smtp, Store, MAX_MESSAGE_BYTES_CEILING, PEC_SIZE_FLOOR,
+    Archive, Auth, Config, ConfigError, Control, Imap, Limits, Listen, Pec, Peers, Pop3, Provider,
+    Relay, Smtp, Store, MAX_MESSAGE_BYTES_CEILING, PEC_SIZE_FLOOR,
 };
 use crate::address::{valid_domain, Address};
 
@@ -67,7 +67,10 @@ fn archive(archive: &Archive) -> Checked {
         }
     }
     if archive.massive_sender_per_minute == 0 {
-        return Err(invalid("archive.massive_sender_per_minute", "must be at least 1"));
+        return Err(invalid(
+            "archive.massive_sender_per_minute",
+            "must be at least 1",
+        ));
     }
     if archive.contract_max_bytes == 0 || archive.contract_max_bytes > 256 << 20 {
         return Err(invalid(
@@ -76,7 +79,10 @@ fn archive(archive: &Archive) -> Checked {
         ));
     }
     if archive.contracts_per_request == 0 {
-        return Err(invalid("archive.contracts_per_request", "must be at least 1"));
+        return Err(invalid(
+            "archive.contracts_per_request",
+            "must be at least 1",
+        ));
     }
     if archive.address_change_days < 0 {
         return Err(invalid("archive.address_change_days", "cannot be negative"));

@@ -23,9 +23,7 @@ impl Store {
     ) -> Result<Vec<RecordPair>, StoreError> {
         let (family, prefix) = (family.to_string(), prefix.to_vec());
         match &self.backend {
-            Backend::Sled(s) => {
-                blocking(s, move |s| s.scan_records(&family, &prefix, limit)).await
-            }
+            Backend::Sled(s) => blocking(s, move |s| s.scan_records(&family, &prefix, limit)).await,
         }
     }
 

@@ -1,0 +1,69 @@
+//! The archive's commands over the control socket (PROVISIONING.md; ARCHITECTURE.md
+//! "Interfaces"). Each family of commands has its module with its own request enum (tagged
+//! by `command`, like [`crate::protocol::Request`]), the list of its command names, and its
+//! dispatch to the typed operations of [`pecd_archive::Archive`], run as the connection's
+//! acting operator (`session.as`, `pecctl --as`).
+
+pub mod operators;
+
+use pecd_archive::{Actor, Archive, ArchiveError, ErrorKind};
+use serde::de::DeserializeOwned;
+
+use crate::protocol::{ControlError, ErrorCode};
+
+/// One parsed archive command.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Call {
+    Operators(operators::Command),
+}
+
+/// Every archive command name, for "unknown command" and its list of known ones.
+pub fn commands() -> impl Iterator<Item = &'static str> {
+    operators::COMMANDS.iter().copied()
+}
+
+fn decode<T: DeserializeOwned>(command: &str, value: serde_json::Value) -> Result<T, ControlError> {
+    serde_json::from_value(value).map_err(|e| {
+        ControlError::new(
+            ErrorCode::BadRequest,
+            format!("bad arguments for {command}: {e}"),
+        )
+    })
+}
+
+/// Parses `value` as an archive command if `command` names one.
+pub fn parse(command: &str, value: serde_json::Value) -> Option<Result<Call, ControlError>> {
+    if operators::COMMANDS.contains(&command) {
+        return Some(decode(command, value).map(Call::Operators));
+    }
+    None
+}
+
+/// Runs one archive command as `actor`.
+pub async fn dispatch(
+    archive: &Archive,
+    actor: &Actor,
+    call: Call,
+) -> Result<serde_json::Value, ControlError> {
+    match call {
+        Call::Operators(c) => operators::dispatch(archive, actor, c).await,
+    }
+}
+
+/// The control socket's form of an archive refusal.
+pub fn refusal(e: ArchiveError) -> ControlError {
+    let code = match e.kind {
+        ErrorKind::Invalid => ErrorCode::InvalidValue,
+        ErrorKind::NotFound => ErrorCode::NotFound,
+        ErrorKind::Forbidden => ErrorCode::Forbidden,
+        ErrorKind::Conflict => ErrorCode::Conflict,
+        ErrorKind::Unavailable => ErrorCode::Unavailable,
+        ErrorKind::Internal => ErrorCode::Internal,
+    };
+    ControlError::new(code, e.message).with_details(e.details)
+}
+
+/// A result as the reply's JSON.
+pub fn json<T: serde::Serialize>(value: T) -> serde_json::Value {
+    serde_json::to_value(value).expect("results serialize")
+}
