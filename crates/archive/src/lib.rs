@@ -20,6 +20,7 @@ pub mod caselle;
 pub mod customers;
 pub mod domains;
 pub mod error;
+pub mod jobs;
 pub mod login;
 pub mod model;
 pub mod operators;

@@ -95,6 +95,15 @@ enum Command {
     },
     /// The operator pecctl acts as.
     Whoami,
+    /// Scheduled work of the archive (request processing, state transitions).
+    #[command(subcommand)]
+    Jobs(JobsCommand),
+}
+
+#[derive(Subcommand)]
+enum JobsCommand {
+    /// Run every due job now.
+    Run,
 }
 
 fn socket_path(cli: &Cli) -> Result<PathBuf, String> {
@@ -166,6 +175,7 @@ async fn run(cli: &Cli, socket: &std::path::Path) -> ExitCode {
             target,
         } => operators::audit(&mut client, json, *since, operator, target).await,
         Command::Whoami => operators::whoami(&mut client, json).await,
+        Command::Jobs(JobsCommand::Run) => operators::jobs_run(&mut client, json).await,
     };
     match outcome {
         Ok(Done::Ok) => ExitCode::SUCCESS,

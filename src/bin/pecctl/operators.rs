@@ -361,3 +361,26 @@ pub async fn whoami(client: &mut Client, json: bool) -> Result<Done, ClientError
     });
     Ok(Done::Ok)
 }
+
+pub async fn jobs_run(client: &mut Client, json: bool) -> Result<Done, ClientError> {
+    let r: pecd_archive::jobs::JobReport = client
+        .call(&pecd_control::archive::jobs::Command::JobsRun)
+        .await?;
+    print(json, &r, |r| {
+        let mut out = String::new();
+        for i in &r.done {
+            out.push_str(&format!("{:<20} {}  {}\n", i.job, i.target, i.detail));
+        }
+        for i in &r.errors {
+            out.push_str(&format!(
+                "{:<20} {}  FAILED: {}\n",
+                i.job, i.target, i.detail
+            ));
+        }
+        if out.is_empty() {
+            out.push_str("nothing due\n");
+        }
+        out
+    });
+    Ok(Done::Ok)
+}

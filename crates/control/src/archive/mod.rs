@@ -4,6 +4,7 @@
 //! dispatch to the typed operations of [`pecd_archive::Archive`], run as the connection's
 //! acting operator (`session.as`, `pecctl --as`).
 
+pub mod jobs;
 pub mod operators;
 
 use pecd_archive::{Actor, Archive, ArchiveError, ErrorKind};
@@ -15,11 +16,15 @@ use crate::protocol::{ControlError, ErrorCode};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Call {
     Operators(operators::Command),
+    Jobs(jobs::Command),
 }
 
 /// Every archive command name, for "unknown command" and its list of known ones.
 pub fn commands() -> impl Iterator<Item = &'static str> {
-    operators::COMMANDS.iter().copied()
+    operators::COMMANDS
+        .iter()
+        .chain(jobs::COMMANDS.iter())
+        .copied()
 }
 
 fn decode<T: DeserializeOwned>(command: &str, value: serde_json::Value) -> Result<T, ControlError> {
@@ -36,6 +41,9 @@ pub fn parse(command: &str, value: serde_json::Value) -> Option<Result<Call, Con
     if operators::COMMANDS.contains(&command) {
         return Some(decode(command, value).map(Call::Operators));
     }
+    if jobs::COMMANDS.contains(&command) {
+        return Some(decode(command, value).map(Call::Jobs));
+    }
     None
 }
 
@@ -47,6 +55,7 @@ pub async fn dispatch(
 ) -> Result<serde_json::Value, ControlError> {
     match call {
         Call::Operators(c) => operators::dispatch(archive, actor, c).await,
+        Call::Jobs(c) => jobs::dispatch(archive, actor, c).await,
     }
 }
 
