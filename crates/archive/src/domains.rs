@@ -60,6 +60,10 @@ impl Archive {
         account: Option<String>,
     ) -> Result<(Option<String>, Option<String>)> {
         if let Actor::Operator(o) = actor {
+            if customer.is_some() || account.is_some() {
+                let c = customer.as_deref().or(o.customer.as_deref());
+                actor.check_scope(c, account.as_deref().or(o.account.as_deref()))?;
+            }
             match o.profile {
                 Profile::Intermediario => return Ok((o.customer.clone(), o.account.clone())),
                 Profile::Cliente if account.is_none() => return Ok((o.customer.clone(), None)),
