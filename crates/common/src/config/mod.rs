@@ -10,6 +10,7 @@
 //! file and `validate` holds the checks run after parsing.
 
 mod archive;
+mod lifecycle;
 mod load;
 mod pec;
 mod sections;
@@ -22,6 +23,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use archive::{Archive, MailboxDefaults};
+pub use lifecycle::Lifecycle;
 pub use pec::{OrdinaryMail, Pec, Relay, PEC_SIZE_FLOOR};
 pub use sections::{Control, Limits, Listen, Peers, Provider, Signing, Store, Tls};
 pub use services::{Auth, Imap, Pop3, Smtp};
@@ -51,6 +53,7 @@ pub struct Config {
     pub pec: Pec,
     pub relay: Relay,
     pub archive: Archive,
+    pub lifecycle: Lifecycle,
 }
 
 /// Where the configuration in use came from, for the start-up log line.
