@@ -99,26 +99,50 @@ fn bound_allocator_retention() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn bound_allocator_retention() {}
 
-/// How often freed heap memory is handed back to the system.
+/// How often pecd looks whether freed heap memory should go back to the system.
 const TRIM_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Hands the heap's free pages back to the system every [`TRIM_INTERVAL`]. glibc gives
+/// Under reads only (no store write), memory is still handed back this often.
+const TRIM_AT_LEAST_EVERY: Duration = Duration::from_secs(30);
+
+/// Hands the heap's free pages back to the system once a burst of work is over. glibc gives
 /// memory back only from the top of each arena; after a burst of sessions, messages and
 /// store reads on many threads (each arena serving a few of them), the free pages in the
-/// middle stayed resident, hundreds of megabytes once the load was over.
+/// middle stayed resident, hundreds of megabytes once the load was over. `malloc_trim` walks
+/// every arena under its lock, so it runs when the store has seen no commit for a whole
+/// interval after having seen some (the end of a burst), or every [`TRIM_AT_LEAST_EVERY`]
+/// under read-only load, and never while writes keep coming (their memory is reused).
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-async fn return_freed_memory() {
+async fn return_freed_memory(store: Store) {
     let mut tick = tokio::time::interval(TRIM_INTERVAL);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_rounds = store.commit_rounds();
+    let mut rounds_at_trim = last_rounds;
+    let mut last_trim = std::time::Instant::now();
     loop {
         tick.tick().await;
+        let rounds = store.commit_rounds();
+        let quiet = rounds == last_rounds;
+        last_rounds = rounds;
+        if !trim_due(quiet, rounds != rounds_at_trim, last_trim.elapsed()) {
+            continue;
+        }
         // SAFETY: malloc_trim only releases free pages; it takes the arenas' own locks.
         let _ = tokio::task::spawn_blocking(|| unsafe { libc::malloc_trim(0) }).await;
+        rounds_at_trim = rounds;
+        last_trim = std::time::Instant::now();
     }
 }
 
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+/// Whether to trim now: the store was `quiet` for the last interval and either wrote since
+/// the last trim (a burst just ended) or the last trim is old (read-only load).
+fn trim_due(quiet: bool, wrote_since_trim: bool, since_trim: Duration) -> bool {
+    quiet && (wrote_since_trim || since_trim >= TRIM_AT_LEAST_EVERY)
+}
+
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-async fn return_freed_memory() {}
+async fn return_freed_memory(_store: Store) {}
 
 /// Raises the soft limit on open files to the hard one, and warns when even that is below
 /// what the connection caps allow: every connection is a descriptor, and running out of them
@@ -300,7 +324,7 @@ async fn run(
     // The relay to other providers and the 12 h / 24 h timers run for the process's life.
     tokio::spawn(engine.clone().run_relay());
     tokio::spawn(engine.clone().run_timers());
-    tokio::spawn(return_freed_memory());
+    tokio::spawn(return_freed_memory(store.clone()));
     let mut signals = Signals {
         term,
         int,
@@ -482,4 +506,22 @@ async fn stop(running: Running, store: &Store) -> anyhow::Result<()> {
     store.sync().await?;
     tracing::info!("pecd stopped");
     Ok(())
+}
+
+#[cfg(all(test, target_os = "linux", target_env = "gnu"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_is_trimmed_after_a_burst_or_now_and_then_never_while_writes_go_on() {
+        let soon = Duration::from_secs(2);
+        assert!(trim_due(true, true, soon), "a burst just ended");
+        assert!(!trim_due(false, true, soon), "writes are still coming");
+        assert!(!trim_due(false, true, TRIM_AT_LEAST_EVERY * 10));
+        assert!(
+            !trim_due(true, false, soon),
+            "nothing happened since the last trim"
+        );
+        assert!(trim_due(true, false, TRIM_AT_LEAST_EVERY), "read-only load");
+    }
 }

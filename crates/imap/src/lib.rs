@@ -55,7 +55,9 @@ pub struct Context {
     connections: Mutex<HashMap<MailboxId, u32>>,
     /// Per folder, the highest UID some session has already seen: messages above it are
     /// `\Recent` for the next session that sees them (RFC 3501 §2.3.2). Kept in memory, so
-    /// after a restart every message counts as recent once.
+    /// after a restart every message counts as recent once; only a SELECT adds an entry, a
+    /// deleted folder's entry goes, and past [`RECENT_FOLDERS`] entries the map starts over
+    /// (as after a restart) rather than grow with every folder ever selected.
     recent: Mutex<HashMap<FolderId, Uid>>,
     /// Message lists of large folders as of a folder modseq, shared by the sessions that
     /// SELECT them (reading 5,000 records from the store is most of a SELECT's cost).
@@ -66,6 +68,9 @@ pub struct Context {
 
 /// A folder's messages as of a folder modseq.
 type Listing = (ModSeq, Arc<Vec<MessageMeta>>);
+
+/// Folders whose `\Recent` boundary is remembered (about 16 bytes each).
+const RECENT_FOLDERS: usize = 200_000;
 
 /// Folders with at least this many messages have their listing cached.
 const LISTING_CACHE_MIN: usize = 500;
@@ -122,12 +127,34 @@ impl Context {
     /// become the caller's; without (EXAMINE, STATUS), nothing is claimed.
     pub(crate) fn first_recent(&self, folder: FolderId, claim: Option<Uid>) -> Uid {
         let mut recent = self.recent.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(up_to) = claim else {
+            return recent.get(&folder).map_or(1, |seen| seen + 1);
+        };
+        if recent.len() >= RECENT_FOLDERS && !recent.contains_key(&folder) {
+            recent.clear();
+        }
         let seen = recent.entry(folder).or_insert(0);
         let first = *seen + 1;
-        if let Some(up_to) = claim {
-            *seen = (*seen).max(up_to);
-        }
+        *seen = (*seen).max(up_to);
         first
+    }
+
+    /// Forgets what is kept in memory about a deleted folder.
+    pub(crate) fn forget_folder(&self, folder: FolderId) {
+        self.recent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&folder);
+        self.listings
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&folder);
+        self.headers.forget_folder(folder);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn recent_folders(&self) -> usize {
+        self.recent.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// The messages of `folder`, from the cache when nothing changed since it was filled.
@@ -190,5 +217,52 @@ impl Drop for ConnectionSlot {
                 open.remove(&self.mailbox);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recent_map_holds_only_selected_folders_that_still_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ctx = Context::new(Arc::new(Config::default()), store);
+        assert_eq!(
+            ctx.first_recent(7, None),
+            1,
+            "STATUS of a folder never selected"
+        );
+        assert_eq!(ctx.recent_folders(), 0, "STATUS and EXAMINE claim nothing");
+        assert_eq!(ctx.first_recent(7, Some(5)), 1);
+        assert_eq!(ctx.first_recent(7, None), 6);
+        assert_eq!(ctx.first_recent(7, Some(9)), 6);
+        assert_eq!(ctx.recent_folders(), 1);
+        ctx.forget_folder(7);
+        assert_eq!(ctx.recent_folders(), 0, "a deleted folder's entry goes");
+    }
+
+    #[test]
+    fn the_recent_map_starts_over_past_its_bound() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ctx = Context::new(Arc::new(Config::default()), store);
+        for folder in 0..RECENT_FOLDERS as u64 {
+            ctx.first_recent(folder, Some(1));
+        }
+        assert_eq!(ctx.recent_folders(), RECENT_FOLDERS);
+        ctx.first_recent(0, Some(2));
+        assert_eq!(
+            ctx.recent_folders(),
+            RECENT_FOLDERS,
+            "a known folder adds nothing"
+        );
+        ctx.first_recent(u64::MAX, Some(1));
+        assert_eq!(
+            ctx.recent_folders(),
+            1,
+            "a new folder past the bound starts over"
+        );
     }
 }

@@ -74,7 +74,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             .await
         {
             Ok(_) => {
-                self.ctx.headers.forget_folder(folder.id);
+                self.ctx.forget_folder(folder.id);
                 Ok("DELETE completed".into())
             }
             Err(e) => Err(store_refusal(e)),

@@ -44,6 +44,14 @@ impl Store {
         }
     }
 
+    /// Commit rounds run since the store was opened: a cheap reading (no scan) that tells a
+    /// caller whether anything was written between two readings.
+    pub fn commit_rounds(&self) -> u64 {
+        match &self.backend {
+            Backend::Sled(s) => s.commit_rounds(),
+        }
+    }
+
     /// Makes everything written so far durable (used at shutdown).
     pub async fn sync(&self) -> Result<(), StoreError> {
         match &self.backend {

@@ -238,6 +238,10 @@ impl SledStore {
         Ok(stats)
     }
 
+    pub fn commit_rounds(&self) -> u64 {
+        self.group.counters().0
+    }
+
     /// Allocated bytes of the whole store directory.
     pub fn disk_usage(&self) -> Result<u64, StoreError> {
         Ok(crate::bodies::disk_usage(&self.root)?)
