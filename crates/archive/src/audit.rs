@@ -23,7 +23,7 @@ struct Stored {
 impl Record for Stored {
     const FAMILY: &'static str = "audit";
     fn key(&self) -> Vec<u8> {
-        let mut k = ((self.entry.at as u64) ^ (1 << 63)).to_be_bytes().to_vec();
+        let mut k = time_key(self.entry.at).to_vec();
         k.extend_from_slice(&self.seq.to_be_bytes());
         k
     }
@@ -66,32 +66,61 @@ pub struct AuditQuery {
 /// Most entries one query returns (the newest of them).
 pub const MAX_AUDIT_ENTRIES: usize = 10_000;
 
+/// Entries read from the store per page while filtering.
+const PAGE: usize = 1_000;
+
+fn time_key(at: i64) -> [u8; 8] {
+    ((at as u64) ^ (1 << 63)).to_be_bytes()
+}
+
 impl Archive {
-    /// Audit entries, oldest first. Administrators (amministratore, LMXADM) read every
-    /// entry; other operators read their own.
+    /// Audit entries, oldest first: the newest `limit` (at most [`MAX_AUDIT_ENTRIES`]) that
+    /// match, read backwards from the end of the log page by page, so that a long log costs
+    /// only what the answer needs. Administrators (amministratore, LMXADM) read every entry;
+    /// other operators read their own.
     pub async fn audit(&self, actor: &Actor, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
         let since = q
             .since
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .map_or(i64::MIN, |t| t.and_utc().timestamp());
-        let all: Vec<Stored> = records::load_all(self.store(), b"", usize::MAX).await?;
         let own = (!actor.is_admin_like()).then(|| actor.userid().to_string());
         let limit = q.limit.unwrap_or(MAX_AUDIT_ENTRIES).min(MAX_AUDIT_ENTRIES);
-        let mut out: Vec<AuditEntry> = all
-            .into_iter()
-            .map(|s| s.entry)
-            .filter(|e| e.at >= since)
-            .filter(|e| own.as_deref().is_none_or(|u| e.operator == u))
-            .filter(|e| q.operator.as_deref().is_none_or(|u| e.operator == u))
-            .filter(|e| {
-                q.target
+        let wanted = |e: &AuditEntry| {
+            own.as_deref().is_none_or(|u| e.operator == u)
+                && q.operator.as_deref().is_none_or(|u| e.operator == u)
+                && q.target
                     .as_deref()
                     .is_none_or(|t| e.target.eq_ignore_ascii_case(t))
-            })
-            .collect();
-        if out.len() > limit {
-            out.drain(..out.len() - limit);
+        };
+        let mut out = Vec::new();
+        let mut before: Option<Vec<u8>> = None;
+        while out.len() < limit {
+            let page = self
+                .store()
+                .scan_record_range(
+                    Stored::FAMILY,
+                    &time_key(since),
+                    before.as_deref(),
+                    PAGE,
+                    true,
+                )
+                .await?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            before = Some(last.clone());
+            let full = page.len() == PAGE;
+            for (_, v) in &page {
+                let stored: Stored = records::decode(Stored::FAMILY, v)?;
+                if wanted(&stored.entry) && out.len() < limit {
+                    out.push(stored.entry);
+                }
+            }
+            if !full {
+                break;
+            }
         }
+        out.reverse();
         Ok(out)
     }
 }

@@ -38,7 +38,10 @@ pub trait RecordTx {
 
 /// Checks a family name and key before any backend sees them.
 pub(crate) fn check(family: &str, key: &[u8]) -> Result<(), StoreError> {
-    if family.is_empty() || family.len() > MAX_FAMILY_LEN {
+    if family.is_empty()
+        || family.len() > MAX_FAMILY_LEN
+        || !family.bytes().all(|b| b.is_ascii_graphic())
+    {
         return Err(StoreError::Invalid(format!("record family {family:?}")));
     }
     if key.len() > MAX_KEY_LEN {

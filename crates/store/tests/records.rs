@@ -94,3 +94,40 @@ async fn bad_family_names_and_keys_are_refused() {
         .unwrap();
     assert!(out.is_err());
 }
+
+#[tokio::test]
+async fn a_range_scan_stays_in_its_family_and_reads_both_ways() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .records_transaction(|tx| {
+            for k in [1u8, 2, 3, 4] {
+                tx.put("log", &[k], vec![k])?;
+            }
+            // Families whose names extend or follow "log" must not leak into its scans.
+            tx.put("logs", &[0], b"other".to_vec())?;
+            tx.put("loh", &[0], b"other".to_vec())?;
+            tx.put("lof", &[9], b"other".to_vec())
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let keys = |pairs: Vec<pecd_store::RecordPair>| {
+        pairs.into_iter().map(|(k, _)| k[0]).collect::<Vec<_>>()
+    };
+    let all = store
+        .scan_record_range("log", &[], None, 10, false)
+        .await
+        .unwrap();
+    assert_eq!(keys(all), [1, 2, 3, 4]);
+    let newest = store
+        .scan_record_range("log", &[2], None, 2, true)
+        .await
+        .unwrap();
+    assert_eq!(keys(newest), [4, 3]);
+    let bounded = store
+        .scan_record_range("log", &[2], Some(&[4]), 10, true)
+        .await
+        .unwrap();
+    assert_eq!(keys(bounded), [3, 2]);
+}

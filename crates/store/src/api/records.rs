@@ -27,6 +27,28 @@ impl Store {
         }
     }
 
+    /// Pairs of `family` with keys from `from` (included) to `to` (excluded; `None`: the
+    /// family's end), at most `limit`, in key order or, with `newest_first`, backwards from
+    /// the end: the newest entries of a family keyed by time.
+    pub async fn scan_record_range(
+        &self,
+        family: &str,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<RecordPair>, StoreError> {
+        let (family, from, to) = (family.to_string(), from.to_vec(), to.map(<[u8]>::to_vec));
+        match &self.backend {
+            Backend::Sled(s) => {
+                blocking(s, move |s| {
+                    s.scan_record_range(&family, &from, to.as_deref(), limit, newest_first)
+                })
+                .await
+            }
+        }
+    }
+
     /// Keys of `family` that start with `prefix`, in key order, without their values.
     pub async fn record_keys(
         &self,

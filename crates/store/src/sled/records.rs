@@ -101,6 +101,47 @@ impl SledStore {
         Ok(out)
     }
 
+    /// Pairs of `family` with keys from `from` (included) to `to` (excluded; `None`: the
+    /// family's end), at most `limit`, in key order or, with `newest_first`, from the end.
+    pub fn scan_record_range(
+        &self,
+        family: &str,
+        from: &[u8],
+        to: Option<&[u8]>,
+        limit: usize,
+        newest_first: bool,
+    ) -> Result<Vec<RecordPair>, StoreError> {
+        check(family, from)?;
+        let skip = 1 + family.len();
+        let start = tree_key(family, from);
+        let end = match to {
+            Some(to) => {
+                check(family, to)?;
+                tree_key(family, to)
+            }
+            // Past every key of the family: its prefix with the last byte raised (family
+            // names are non-empty, and checked to be short text, so that byte is below 0xff).
+            None => {
+                let mut end = tree_key(family, b"");
+                let last = end.len() - 1;
+                end[last] = end[last].saturating_add(1);
+                end
+            }
+        };
+        let range = self.records.range(start..end);
+        let items: Box<dyn Iterator<Item = _>> = if newest_first {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        let mut out = Vec::new();
+        for item in items.take(limit) {
+            let (k, v) = item.map_err(sled_err)?;
+            out.push((k[skip..].to_vec(), v.to_vec()));
+        }
+        Ok(out)
+    }
+
     /// Keys of `family` whose key starts with `prefix`, in key order (no value is copied).
     pub fn record_keys(&self, family: &str, prefix: &[u8]) -> Result<Vec<Vec<u8>>, StoreError> {
         check(family, prefix)?;
