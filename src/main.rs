@@ -341,7 +341,7 @@ async fn run(
         archive.clone(),
         config.lifecycle.interval_seconds,
     ));
-    let running = start_services(&config, &store, &engine, &archive, &tls).await?;
+    let running = start_services(&config, &store, &engine, &archive, (&tls, &certificate)).await?;
     wait_for_stop(&mut signals, &engine, &certificate, &config).await;
     stop(running, &store).await
 }
@@ -376,7 +376,7 @@ async fn start_services(
     store: &Store,
     engine: &Arc<pecd_engine::Engine>,
     archive: &pecd_archive::Archive,
-    tls: &tokio_rustls::TlsAcceptor,
+    (tls, certificate): (&tokio_rustls::TlsAcceptor, &Arc<tls::ServerCertificate>),
 ) -> anyhow::Result<Running> {
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
@@ -420,12 +420,40 @@ async fn start_services(
         tracker.clone(),
     )));
 
-    let imap = pecd_imap::Context::with_logins(config.clone(), store.clone(), logins);
+    let imap = pecd_imap::Context::with_logins(config.clone(), store.clone(), logins.clone());
     let listener = listen("listen.imaps", config.listen.imaps, "imaps", &mut bound).await?;
     services.push(tokio::spawn(pecd_imap::server::serve(
         imap,
         listener,
         tls.clone(),
+        shutdown.clone(),
+        tracker.clone(),
+    )));
+
+    let http = pecd_http::HttpState::new(archive.clone(), config.clone(), logins.clone());
+    let listener = listen("http.listen", config.http.listen, "https", &mut bound).await?;
+    let http_tls = tokio_rustls::TlsAcceptor::from(
+        tls::http_server_config(certificate.clone())
+            .map_err(|e| anyhow::anyhow!("HTTPS TLS configuration: {e}"))?,
+    );
+    services.push(tokio::spawn(pecd_http::server::serve_tls(
+        listener,
+        http_tls,
+        pecd_http::router(http),
+        config.http.max_connections,
+        shutdown.clone(),
+        tracker.clone(),
+    )));
+    let listener = listen(
+        "http.metrics_listen",
+        config.http.metrics_listen,
+        "metrics",
+        &mut bound,
+    )
+    .await?;
+    services.push(tokio::spawn(pecd_http::server::serve_plain(
+        listener,
+        pecd_http::metrics::router(),
         shutdown.clone(),
         tracker.clone(),
     )));

@@ -147,6 +147,10 @@ chain = "{d}/certs/ca.pem"
 [store]
 path = "{d}/store"
 
+[http]
+listen = "127.0.0.1:0"
+metrics_listen = "127.0.0.1:0"
+
 [control]
 socket = "{d}/pecd.sock"
 {extra}"#,

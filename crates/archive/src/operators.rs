@@ -223,3 +223,30 @@ impl Archive {
         Ok(shown(removed))
     }
 }
+
+/// An argon2id hash of a random password, verified when the user id does not exist so that
+/// a failure takes as long either way.
+const DUMMY_OPERATOR_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$b3BlcmF0b3JzYWx0MDE$1mWq8N1o2kX2eC8c7vQ3o9m1h0k2Z3l4p5q6r7s8t9u";
+
+impl Archive {
+    /// Checks an operator's user id and password (the HTTPS interface's login). Unknown user
+    /// id and wrong password get the same answer, after the same work.
+    pub async fn operator_login(&self, userid: &str, password: String) -> Result<Operator> {
+        let refused = || ArchiveError::new(crate::ErrorKind::Forbidden, "Credenziali non valide");
+        let Ok(key) = userid_key(userid) else {
+            return Err(refused());
+        };
+        let op = records::load::<Operator>(self.store(), key.as_bytes()).await?;
+        let hash = op
+            .as_ref()
+            .map_or(DUMMY_OPERATOR_HASH.to_string(), |o| o.password_hash.clone());
+        let ok = tokio::task::spawn_blocking(move || password::verify(&password, &hash))
+            .await
+            .unwrap_or(false);
+        match op {
+            Some(o) if ok => Ok(o),
+            _ => Err(refused()),
+        }
+    }
+}

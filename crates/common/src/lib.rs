@@ -23,6 +23,7 @@ pub mod config;
 pub mod domains;
 pub mod input;
 pub mod message;
+pub mod metrics;
 pub mod net;
 pub mod password;
 pub mod throttle;

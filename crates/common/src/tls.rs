@@ -107,6 +107,16 @@ pub fn server_config(certificate: Arc<ServerCertificate>) -> Result<Arc<ServerCo
     Ok(Arc::new(config))
 }
 
+/// The TLS configuration of the HTTPS listener: as [`server_config`], offering HTTP/2 and
+/// HTTP/1.1 by ALPN.
+pub fn http_server_config(
+    certificate: Arc<ServerCertificate>,
+) -> Result<Arc<ServerConfig>, TlsError> {
+    let mut config = Arc::unwrap_or_clone(server_config(certificate)?);
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

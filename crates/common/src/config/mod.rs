@@ -10,6 +10,7 @@
 //! file and `validate` holds the checks run after parsing.
 
 mod archive;
+mod http;
 mod lifecycle;
 mod load;
 mod pec;
@@ -23,6 +24,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 pub use archive::{Archive, MailboxDefaults};
+pub use http::Http;
 pub use lifecycle::Lifecycle;
 pub use pec::{OrdinaryMail, Pec, Relay, PEC_SIZE_FLOOR};
 pub use sections::{Control, Limits, Listen, Peers, Provider, Signing, Store, Tls};
@@ -54,6 +56,7 @@ pub struct Config {
     pub relay: Relay,
     pub archive: Archive,
     pub lifecycle: Lifecycle,
+    pub http: Http,
 }
 
 /// Where the configuration in use came from, for the start-up log line.

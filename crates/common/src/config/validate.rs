@@ -3,8 +3,8 @@
 //! reported, naming its key.
 
 use super::{
-    Archive, Auth, Config, ConfigError, Control, Imap, Limits, Listen, Pec, Peers, Pop3, Provider,
-    Relay, Smtp, Store, MAX_MESSAGE_BYTES_CEILING, PEC_SIZE_FLOOR,
+    Archive, Auth, Config, ConfigError, Control, Http, Imap, Limits, Listen, Pec, Peers, Pop3,
+    Provider, Relay, Smtp, Store, MAX_MESSAGE_BYTES_CEILING, PEC_SIZE_FLOOR,
 };
 use crate::address::{valid_domain, Address};
 
@@ -53,8 +53,32 @@ impl Config {
         imap(&self.imap)?;
         control(&self.control)?;
         archive(&self.archive)?;
+        http(&self.http)?;
         listen(&self.listen)
     }
+}
+
+fn http(http: &Http) -> Checked {
+    for (key, host) in [
+        ("http.public_imap_host", &http.public_imap_host),
+        ("http.public_smtp_host", &http.public_smtp_host),
+    ] {
+        if !valid_domain(host) && host.parse::<std::net::IpAddr>().is_err() {
+            return Err(invalid(key, format!("{host:?} is not a host name")));
+        }
+    }
+    for (key, value) in [
+        ("http.session_idle_seconds", http.session_idle_seconds),
+        ("http.session_max_seconds", http.session_max_seconds),
+        ("http.max_sessions", http.max_sessions as u64),
+        ("http.max_connections", http.max_connections as u64),
+        ("http.max_body_bytes", http.max_body_bytes as u64),
+    ] {
+        if value == 0 {
+            return Err(invalid(key, "must be at least 1"));
+        }
+    }
+    Ok(())
 }
 
 fn archive(archive: &Archive) -> Checked {

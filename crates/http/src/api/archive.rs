@@ -1,0 +1,182 @@
+//! Operators, customers, accounts, domains, the audit log and the job runner
+//! (PROVISIONING.md §2, §5): the same operations as `pecctl operator|customer|account|domain|
+//! audit|jobs`, with the same scope rules.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use chrono::NaiveDate;
+use pecd_archive::audit::AuditQuery;
+use pecd_archive::customers::NewAccount;
+use pecd_archive::domains::DomainRequest;
+use pecd_archive::jobs::JobReport;
+use pecd_archive::model::{Account, AuditEntry, Customer, Domain, Operator, Profile};
+use pecd_archive::operators::NewOperator;
+use serde::{Deserialize, Serialize};
+
+use super::{Body, Query};
+use crate::auth::OperatorActor;
+use crate::error::ApiResult;
+use crate::HttpState;
+
+type S = State<Arc<HttpState>>;
+
+pub fn routes() -> Router<Arc<HttpState>> {
+    Router::new()
+        .route("/api/v1/whoami", get(whoami))
+        .route(
+            "/api/v1/operators",
+            get(list_operators).post(create_operator),
+        )
+        .route(
+            "/api/v1/operators/{userid}",
+            get(show_operator).delete(delete_operator),
+        )
+        .route(
+            "/api/v1/customers",
+            get(list_customers).post(create_customer),
+        )
+        .route("/api/v1/accounts", get(list_accounts).post(create_account))
+        .route("/api/v1/domains", get(list_domains).post(request_domain))
+        .route("/api/v1/domains/{name}/enable", post(enable_domain))
+        .route("/api/v1/audit", get(audit))
+        .route("/api/v1/jobs/run", post(run_jobs))
+}
+
+#[derive(Serialize)]
+pub struct Whoami {
+    userid: String,
+    profile: Profile,
+}
+
+async fn whoami(OperatorActor(a): OperatorActor) -> ApiResult<Whoami> {
+    Ok(Json(Whoami {
+        userid: a.userid().to_string(),
+        profile: a.profile(),
+    }))
+}
+
+async fn list_operators(State(s): S, OperatorActor(a): OperatorActor) -> ApiResult<Vec<Operator>> {
+    Ok(Json(s.archive.list_operators(&a).await?))
+}
+
+async fn create_operator(
+    State(s): S,
+    OperatorActor(a): OperatorActor,
+    Body(n): Body<NewOperator>,
+) -> ApiResult<Operator> {
+    Ok(Json(s.archive.create_operator(&a, n).await?))
+}
+
+async fn show_operator(
+    State(s): S,
+    OperatorActor(a): OperatorActor,
+    Path(userid): Path<String>,
+) -> ApiResult<Operator> {
+    Ok(Json(s.archive.show_operator(&a, &userid).await?))
+}
+
+async fn delete_operator(
+    State(s): S,
+    OperatorActor(a): OperatorActor,
+    Path(userid): Path<String>,
+) -> ApiResult<Operator> {
+    let removed = s.archive.delete_operator(&a, &userid).await?;
+    s.sessions.close_all(&crate::sessions::Principal::Operator(
+        removed.userid.clone(),
+    ));
+    Ok(Json(removed))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewCustomer {
+    code: String,
+    name: String,
+}
+
+async fn list_customers(State(s): S, OperatorActor(a): OperatorActor) -> ApiResult<Vec<Customer>> {
+    Ok(Json(s.archive.list_customers(&a).await?))
+}
+
+async fn create_customer(
+    State(s): S,
+    OperatorActor(a): OperatorActor,
+    Body(c): Body<NewCustomer>,
+) -> ApiResult<Customer> {
+    Ok(Json(s.archive.create_customer(&a, &c.code, &c.name).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountFilter {
+    customer: Option<String>,
+}
+
+async fn list_accounts(
+    State(s): S,
+    OperatorActor(a): OperatorActor,
+    Query(f): Query<AccountFilter>,
+) -> ApiResult<Vec<Account>> {
+    Ok(Json(
+        s.archive.list_accounts(&a, f.customer.as_deref()).await?,
+    ))
+}
+
+async fn create_account(
+    State(s): S,
+    OperatorActor(a): OperatorActor,
+    Body(n): Body<NewAccount>,
+) -> ApiResult<Account> {
+    Ok(Json(s.archive.create_account(&a, n).await?))
+}
+
+async fn list_domains(State(s): S, OperatorActor(a): OperatorActor) -> ApiResult<Vec<Domain>> {
+    Ok(Json(s.archive.list_domains(&a).await?))
+}
+
+async fn request_domain(
+    State(s): S,
+    OperatorActor(a): OperatorActor,
+    Body(r): Body<DomainRequest>,
+) -> ApiResult<Domain> {
+    Ok(Json(s.archive.request_domain(&a, r).await?))
+}
+
+async fn enable_domain(
+    State(s): S,
+    OperatorActor(a): OperatorActor,
+    Path(name): Path<String>,
+) -> ApiResult<Domain> {
+    Ok(Json(s.archive.enable_domain(&a, &name).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditFilter {
+    since: Option<NaiveDate>,
+    operator: Option<String>,
+    target: Option<String>,
+    limit: Option<usize>,
+}
+
+async fn audit(
+    State(s): S,
+    OperatorActor(a): OperatorActor,
+    Query(f): Query<AuditFilter>,
+) -> ApiResult<Vec<AuditEntry>> {
+    let q = AuditQuery {
+        since: f.since,
+        operator: f.operator,
+        target: f.target,
+        limit: f.limit,
+    };
+    Ok(Json(s.archive.audit(&a, &q).await?))
+}
+
+async fn run_jobs(State(s): S, OperatorActor(a): OperatorActor) -> ApiResult<JobReport> {
+    a.check_admin("jobs run")?;
+    Ok(Json(s.archive.run_jobs().await?))
+}

@@ -1,0 +1,79 @@
+//! The JSON API under `/api/v1/`: one module per family of operations, each calling the
+//! archive as the logged-in operator. Bodies are JSON with unknown fields refused; every
+//! error is a JSON document ([`crate::error`]).
+
+pub mod archive;
+
+use std::sync::Arc;
+
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::routing::post;
+use axum::Router;
+use serde::de::DeserializeOwned;
+
+use crate::auth;
+use crate::error::ApiError;
+use crate::HttpState;
+
+/// A JSON body whose refusal is a JSON error like every other.
+pub struct Body<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<Arc<HttpState>> for Body<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<HttpState>) -> Result<Self, ApiError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(Body(v)),
+            Err(e) => Err(json_refusal(e)),
+        }
+    }
+}
+
+fn json_refusal(e: JsonRejection) -> ApiError {
+    let status = e.status();
+    let code = match e {
+        JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+        JsonRejection::BytesRejection(_) => "too_large",
+        _ => "bad_request",
+    };
+    ApiError::new(status, code, e.body_text())
+}
+
+/// A query string whose refusal is a JSON error.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned + Send> FromRequestParts<Arc<HttpState>> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<HttpState>,
+    ) -> Result<Self, ApiError> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(v)) => Ok(Query(v)),
+            Err(e) => Err(query_refusal(e)),
+        }
+    }
+}
+
+fn query_refusal(e: QueryRejection) -> ApiError {
+    ApiError::bad_request(e.body_text())
+}
+
+pub fn routes() -> Router<Arc<HttpState>> {
+    Router::new()
+        .route("/api/v1/login", post(auth::login))
+        .route("/api/v1/logout", post(auth::logout))
+        .merge(archive::routes())
+        .fallback(not_found)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        "not_found",
+        "no such resource",
+    )
+}
