@@ -25,6 +25,8 @@ pub struct ServerConfig {
     crls: Vec<String>,
     /// Static routes: domain and `host:port`.
     routes: Vec<(String, String)>,
+    /// IMAPS and SMTPS listeners on fixed ports, which autoconfig then names.
+    client_ports: Option<(u16, u16)>,
     extra: String,
 }
 
@@ -47,6 +49,7 @@ impl ServerConfig {
             trust_anchors: "certs/ca.pem".into(),
             crls: Vec::new(),
             routes: Vec::new(),
+            client_ports: None,
             extra: String::new(),
         }
     }
@@ -63,6 +66,13 @@ impl ServerConfig {
     /// The SMTP (port 25) listener on a fixed loopback port, for peers that route to it.
     pub fn smtp_port(mut self, port: u16) -> ServerConfig {
         self.smtp = format!("127.0.0.1:{port}");
+        self
+    }
+
+    /// IMAPS and SMTPS (465) on fixed loopback ports, and `[http]` telling mail clients those
+    /// ports on host `localhost`: what autoconfig describes is then what answers.
+    pub fn client_ports(mut self, imaps: u16, submissions: u16) -> ServerConfig {
+        self.client_ports = Some((imaps, submissions));
         self
     }
 
@@ -121,6 +131,14 @@ impl ServerConfig {
                 .collect();
             peers.push_str(&format!("routes = {{ {} }}\n", routes.join(", ")));
         }
+        let (imaps, submissions, public) = match self.client_ports {
+            Some((i, s)) => (
+                format!("127.0.0.1:{i}"),
+                format!("127.0.0.1:{s}"),
+                format!("public_imap_port = {i}\npublic_submissions_port = {s}\n"),
+            ),
+            None => ("127.0.0.1:0".into(), "127.0.0.1:0".into(), String::new()),
+        };
         format!(
             r#"[provider]
 name = "{name}"
@@ -129,8 +147,8 @@ service_address = "{service}"
 
 [listen]
 smtp = "{smtp}"
-submissions = "127.0.0.1:0"
-imaps = "127.0.0.1:0"
+submissions = "{submissions}"
+imaps = "{imaps}"
 pop3s = "127.0.0.1:0"
 
 [tls]
@@ -150,7 +168,7 @@ path = "{d}/store"
 [http]
 listen = "127.0.0.1:0"
 metrics_listen = "127.0.0.1:0"
-
+{public}
 [control]
 socket = "{d}/pecd.sock"
 {extra}"#,

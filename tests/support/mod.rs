@@ -4,6 +4,7 @@
 
 pub mod cli;
 pub mod config;
+pub mod https;
 pub mod imap;
 pub mod pec;
 pub mod peers;
@@ -332,6 +333,15 @@ impl Server {
             &format!("{scheme}://mail.pec.localhost:{port}/{path}"),
         ]))
     }
+}
+
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn text(out: &Output) -> String {

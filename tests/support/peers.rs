@@ -16,7 +16,7 @@ use pecd_signer::{Kind, ProviderEntry};
 
 use super::pec::{imap, provider_identity};
 use super::smtp::Conn;
-use super::{server, tool, Server, ServerConfig, PASSWORD, PECD};
+use super::{free_port, server, tool, Server, ServerConfig, PASSWORD, PECD};
 
 pub const ANNA: &str = "anna@pec.x.test";
 pub const BRUNO: &str = "bruno@pec.y.test";
@@ -24,14 +24,6 @@ pub const GHOST: &str = "ghost@pec.y.test";
 pub const ZENO: &str = "zeno@pec.z.test";
 pub const X_SERVICE: &str = "posta-certificata@pec.x.test";
 pub const Y_SERVICE: &str = "posta-certificata@pec.y.test";
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// One provider: its server and its configuration without the clock offset.
 pub struct Peer {
