@@ -112,6 +112,22 @@ impl Archive {
         Ok(c)
     }
 
+    /// Forgets the casella of an incomplete mailbox whose store mailbox was deleted
+    /// (`pecctl mailbox delete`), so the address can be made again; a casella of a request
+    /// stays, with its history.
+    pub async fn forget_incomplete(&self, actor: &Actor, address: &str) -> Result<()> {
+        let (address, actor, now) = (address.to_ascii_lowercase(), actor.clone(), self.now());
+        self.transaction(move |tx| {
+            if records::get::<Casella>(tx, address.as_bytes())?.is_some_and(|c| c.request.is_none())
+            {
+                caselle::remove(tx, &address)?;
+                audit::record(tx, &actor, now, "mailbox.delete", &address, "incompleta")?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// `request complete`: associates the incomplete mailboxes the file lists (its
     /// `mailboxes`, and optionally the `collocazione` that closes the request to further
     /// completion) with request `code`. Administrators only; others get the §3 refusal.
