@@ -236,8 +236,7 @@ impl Operations {
         // A mailbox made without a request is an incomplete one of the archive
         // (PROVISIONING.md §3); an address the archive already holds (a request's line) is
         // refused, and the mailbox just made removed.
-        let admin = pecd_archive::Actor::Admin;
-        if let Err(e) = self.archive.register_incomplete(&admin, &m.address).await {
+        if let Err(e) = self.archive.register_incomplete(&m.address).await {
             self.store.delete_mailbox(m.id).await.map_err(store_error)?;
             return Err(crate::archive::refusal(e));
         }
@@ -288,7 +287,7 @@ impl Operations {
         let m = self.existing(address).await?;
         let removed = self.store.delete_mailbox(m.id).await.map_err(store_error)?;
         self.archive
-            .forget_incomplete(&pecd_archive::Actor::Admin, &removed.address)
+            .forget_incomplete(&removed.address)
             .await
             .map_err(crate::archive::refusal)?;
         tracing::info!(address = %removed.address, messages = removed.message_count, "mailbox deleted");

@@ -58,9 +58,10 @@ pub(crate) fn view(c: &Casella) -> RequestView {
 
 impl Archive {
     /// Records the casella of a mailbox just made without a request (`pecctl mailbox
-    /// create`, by an administrator): `evasa`, no type (the per-domain policy applies), no
+    /// create`, reserved to administrators, audited as the built-in one): `evasa`, no type (the per-domain policy applies), no
     /// customer. Refused when the address already has a casella (a request line, say).
-    pub async fn register_incomplete(&self, actor: &Actor, address: &str) -> Result<Casella> {
+    pub async fn register_incomplete(&self, address: &str) -> Result<Casella> {
+        let actor = Actor::Admin;
         let address = Address::parse(address)
             .map_err(|e| ArchiveError::invalid(format!("{address:?}: {e}")))?;
         let now = self.now();
@@ -88,7 +89,7 @@ impl Archive {
                 what: "creata senza richiesta (codice attivazione non definito)".into(),
             }],
         };
-        let (stored, actor) = (c.clone(), actor.clone());
+        let stored = c.clone();
         self.transaction(move |tx| {
             if records::get::<Casella>(tx, stored.address.as_bytes())?
                 .is_some_and(|c| c.state != CasellaState::Annullata)
@@ -115,8 +116,8 @@ impl Archive {
     /// Forgets the casella of an incomplete mailbox whose store mailbox was deleted
     /// (`pecctl mailbox delete`), so the address can be made again; a casella of a request
     /// stays, with its history.
-    pub async fn forget_incomplete(&self, actor: &Actor, address: &str) -> Result<()> {
-        let (address, actor, now) = (address.to_ascii_lowercase(), actor.clone(), self.now());
+    pub async fn forget_incomplete(&self, address: &str) -> Result<()> {
+        let (address, actor, now) = (address.to_ascii_lowercase(), Actor::Admin, self.now());
         self.transaction(move |tx| {
             if records::get::<Casella>(tx, address.as_bytes())?.is_some_and(|c| c.request.is_none())
             {
