@@ -81,7 +81,7 @@ async fn a_request_lives_from_create_to_a_certified_message() {
     // The first login is refused as expired, with the system's password.
     let (mut imap, _) = Imap::connect(&s).await;
     let r = imap
-        .cmd(&format!("LOGIN info@pec.localhost {password}"))
+        .cmd(&format!("LOGIN info@pec.localhost \"{password}\""))
         .await;
     assert!(r.last().unwrap().contains("NO [EXPIRED]"), "{r:?}");
     s.set_password("info@pec.localhost");

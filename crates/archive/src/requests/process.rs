@@ -28,7 +28,7 @@ pub const JOB: &str = "request.process";
 const LOWER: &[u8] = b"abcdefghijkmnpqrstuvwxyz";
 const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
 const DIGITS: &[u8] = b"23456789";
-const SPECIAL: &[u8] = b"!#%+-=?@";
+const SPECIAL: &[u8] = b"!#+-=?@";
 
 /// A random first password of 14 characters that meets the policy of §7.
 pub fn initial_password() -> String {
