@@ -235,7 +235,78 @@ impl Archive {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use pecd_common::config::Config;
+    use pecd_common::domains::LocalDomains;
+
     use super::*;
+    use crate::customers::NewAccount;
+    use crate::requests::file::{self, RequestFile};
+
+    const FILE: &str = r#"{"customer": "C1", "account": "A1",
+        "richiedente": {"surname": "Rossi", "first_name": "Mario", "tax_code": "RSSMRA80A01H501U",
+                        "email": "mario@example.it", "phone": "06 1234567"},
+        "titolare": {"name": "Rossi", "tax_code": "01234567890", "address": "Via Roma 1",
+                     "email": "amm@example.it"},
+        "mailboxes": [{"address": "info@pec.localhost", "description": "Rossi"}]}"#;
+
+    /// A run of the scheduler (not `pecctl jobs run`, which forgets them at once) keeps the
+    /// first passwords for the first `request show`, and only for it.
+    #[tokio::test]
+    async fn the_first_show_after_a_scheduled_run_gives_the_passwords_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = pecd_store::Store::open(&dir.path().join("store")).unwrap();
+        let config = Config::default();
+        let domains = Arc::new(LocalDomains::new(&config.provider.domains));
+        let archive = Archive::open(store, Arc::new(config), domains)
+            .await
+            .unwrap();
+        let admin = Actor::Admin;
+        archive.create_customer(&admin, "C1", "Uno").await.unwrap();
+        let account = NewAccount {
+            code: "A1".into(),
+            customer: "C1".into(),
+            description: "Uno".into(),
+            userid_prefix: Some("rss".into()),
+        };
+        archive.create_account(&admin, account).await.unwrap();
+        let f: RequestFile = file::parse(FILE).unwrap();
+        let code = archive
+            .create_request(&admin, f)
+            .await
+            .unwrap()
+            .code
+            .unwrap();
+        archive
+            .add_contract(&admin, code, "c.pdf", b"%PDF".to_vec())
+            .await
+            .unwrap();
+        archive.confirm_contracts(&admin, code).await.unwrap();
+        let report = archive.run_jobs().await.unwrap();
+        let detail = &report
+            .done
+            .iter()
+            .find(|i| i.job == "mailbox.activate")
+            .unwrap()
+            .detail;
+        let shown = archive
+            .show_request(&admin, &code.to_string())
+            .await
+            .unwrap();
+        assert_eq!(shown.initial_passwords.len(), 1);
+        assert!(
+            detail.ends_with(&shown.initial_passwords[0].password),
+            "{detail}"
+        );
+        assert_eq!(shown.initial_passwords[0].userid, "rss0000001");
+        let again = archive
+            .show_request(&admin, &code.to_string())
+            .await
+            .unwrap();
+        assert!(again.initial_passwords.is_empty());
+        assert!(archive.run_jobs().await.unwrap().done.is_empty());
+    }
 
     #[test]
     fn initial_passwords_meet_the_policy_and_differ() {
