@@ -25,6 +25,7 @@ pub mod login;
 pub mod model;
 pub mod operators;
 pub mod records;
+pub mod requests;
 pub mod scope;
 
 use std::sync::Arc;

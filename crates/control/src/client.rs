@@ -113,6 +113,18 @@ impl Client {
         self.reply().await
     }
 
+    /// Sends a request whose line announces `bytes.len()` raw bytes (a contract document),
+    /// then the bytes, and decodes its result.
+    pub async fn call_with_body<T: DeserializeOwned>(
+        &mut self,
+        request: &impl serde::Serialize,
+        bytes: &[u8],
+    ) -> Result<T, ClientError> {
+        self.send_line(request).await?;
+        self.writer.write_all(bytes).await?;
+        self.reply().await
+    }
+
     /// Sends raw bytes as a request line (for tests of malformed input).
     pub async fn raw(&mut self, line: &[u8]) -> Result<serde_json::Value, ClientError> {
         self.writer.write_all(line).await?;

@@ -233,6 +233,13 @@ impl Operations {
                 ),
                 e => store_error(e),
             })?;
+        // A mailbox made without a request is an incomplete one of the archive
+        // (PROVISIONING.md §3); an address the archive already holds (a request's line) is
+        // refused, and the mailbox just made removed.
+        if let Err(e) = self.archive.register_incomplete(&m.address).await {
+            self.store.delete_mailbox(m.id).await.map_err(store_error)?;
+            return Err(crate::archive::refusal(e));
+        }
         tracing::info!(address = %m.address, "mailbox created");
         self.detail(m).await
     }
@@ -279,23 +286,31 @@ impl Operations {
     pub async fn delete_mailbox(&self, address: &str) -> Result<MailboxSummary, ControlError> {
         let m = self.existing(address).await?;
         let removed = self.store.delete_mailbox(m.id).await.map_err(store_error)?;
+        self.archive
+            .forget_incomplete(&removed.address)
+            .await
+            .map_err(crate::archive::refusal)?;
         tracing::info!(address = %removed.address, messages = removed.message_count, "mailbox deleted");
         Ok(summary(&removed))
     }
 
+    /// Sets a mailbox's password; with `must_change` it is expired at once (the holder
+    /// must change it at the first login).
     pub async fn set_password(
         &self,
         address: &str,
         password: String,
+        must_change: bool,
     ) -> Result<MailboxSummary, ControlError> {
         let m = self.existing(address).await?;
         let hash = checked_hash(password).await?;
-        let m = self
-            .store
-            .set_password(m.id, &hash)
-            .await
-            .map_err(store_error)?;
-        tracing::info!(address = %m.address, "password changed");
+        let m = if must_change {
+            self.store.set_expired_password(m.id, &hash).await
+        } else {
+            self.store.set_password(m.id, &hash).await
+        }
+        .map_err(store_error)?;
+        tracing::info!(address = %m.address, must_change, "password changed");
         Ok(summary(&m))
     }
 

@@ -69,8 +69,15 @@ pub enum Request {
     MailboxShow { address: String },
     #[serde(rename = "mailbox.delete")]
     MailboxDelete { address: String },
+    /// `must_change`: the password is expired at once, so the holder must change it at the
+    /// first login (PROVISIONING.md §7).
     #[serde(rename = "mailbox.passwd")]
-    MailboxPasswd { address: String, password: String },
+    MailboxPasswd {
+        address: String,
+        password: String,
+        #[serde(default)]
+        must_change: bool,
+    },
     /// Followed on the stream by `size` bytes of RFC 5322 message.
     #[serde(rename = "mailbox.import")]
     MailboxImport {

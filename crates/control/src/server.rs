@@ -201,7 +201,24 @@ pub async fn session(
         let request = match parse(&line) {
             Ok(Parsed::Archive(call)) => {
                 let actor = acting.clone().unwrap_or(pecd_archive::Actor::Admin);
-                let reply = match crate::archive::dispatch(ops.archive(), &actor, call).await {
+                // Held until the command is done with its bytes, like an import's.
+                let mut _permit = None;
+                let mut body = None;
+                if let Some(size) = call.body_size() {
+                    let max = ops.archive().config().archive.contract_max_bytes;
+                    _permit = Some(imports.acquire().await.map_err(io::Error::other)?);
+                    match read_body(&mut r, size, max).await? {
+                        Body::Read(bytes) => body = Some(bytes),
+                        Body::Drained(e) => {
+                            send(&mut w, &refusal(e)).await?;
+                            continue;
+                        }
+                        Body::Close(e) => return send(&mut w, &refusal(e)).await,
+                        Body::Gone => return Ok(()),
+                    }
+                }
+                let reply = match crate::archive::dispatch(ops.archive(), &actor, call, body).await
+                {
                     Ok(value) => ok(value),
                     Err(e) => refusal(e),
                 };
@@ -290,9 +307,48 @@ fn mentions_import(line: &[u8]) -> bool {
         .and_then(|v| {
             v.get("command")
                 .and_then(|c| c.as_str())
-                .map(|c| c == "mailbox.import")
+                .map(|c| c == "mailbox.import" || crate::archive::announces_body(c))
         })
         .unwrap_or(true)
+}
+
+/// The raw bytes announced by an archive command's line (a contract document).
+enum Body {
+    Read(Vec<u8>),
+    /// Over `max` and read away: the client may go on with its next request.
+    Drained(ControlError),
+    /// Far over `max`: answered, and the connection closed.
+    Close(ControlError),
+    /// The client went away or stalled mid-body.
+    Gone,
+}
+
+async fn read_body(r: &mut (impl AsyncBufRead + Unpin), size: u64, max: u64) -> io::Result<Body> {
+    if size > max {
+        let e = ControlError::new(
+            ErrorCode::TooLarge,
+            format!("documento di {size} byte: il massimo è {max} (archive.contract_max_bytes)"),
+        );
+        if size > max.saturating_mul(DRAIN_FACTOR) {
+            return Ok(Body::Close(e));
+        }
+        let (mut announced, mut sink) = ((&mut *r).take(size), tokio::io::sink());
+        return Ok(
+            match tokio::time::timeout(IDLE_TIMEOUT, tokio::io::copy(&mut announced, &mut sink))
+                .await
+            {
+                Ok(Ok(n)) if n == size => Body::Drained(e),
+                _ => Body::Gone,
+            },
+        );
+    }
+    let mut bytes = vec![0; size as usize];
+    match tokio::time::timeout(IDLE_TIMEOUT, r.read_exact(&mut bytes)).await {
+        Ok(Ok(_)) => Ok(Body::Read(bytes)),
+        Ok(Err(e)) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(Body::Gone),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Ok(Body::Gone),
+    }
 }
 
 /// A request line: one of the server's own commands or an archive command.
@@ -360,9 +416,14 @@ async fn dispatch(ops: &Operations, request: Request, body: Option<Vec<u8>>) -> 
         Request::MailboxList => ops.list_mailboxes().await.map(ok),
         Request::MailboxShow { address } => ops.show_mailbox(&address).await.map(ok),
         Request::MailboxDelete { address } => ops.delete_mailbox(&address).await.map(ok),
-        Request::MailboxPasswd { address, password } => {
-            ops.set_password(&address, password).await.map(ok)
-        }
+        Request::MailboxPasswd {
+            address,
+            password,
+            must_change,
+        } => ops
+            .set_password(&address, password, must_change)
+            .await
+            .map(ok),
         Request::MailboxSet {
             address,
             sender_per_minute,

@@ -27,11 +27,14 @@ pub enum MailboxCommand {
     Show { address: String },
     /// Delete a mailbox and every message in it.
     Delete { address: String },
-    /// Set a new password.
+    /// Set a new password, usable at once unless `--must-change`.
     Passwd {
         address: String,
         #[arg(long, required = true)]
         password_stdin: bool,
+        /// Expire it at once: the holder must change it at the first login.
+        #[arg(long)]
+        must_change: bool,
     },
     /// Append RFC 5322 message files; each is durable before the next is sent.
     Import {
@@ -119,13 +122,18 @@ pub async fn mailbox(
                 format!("deleted {} ({} messages)\n", s.address, s.messages)
             });
         }
-        MailboxCommand::Passwd { address, .. } => {
+        MailboxCommand::Passwd {
+            address,
+            must_change,
+            ..
+        } => {
             let password =
                 read_password().map_err(|e| ControlError::new(ErrorCode::BadRequest, e))?;
             let s: MailboxSummary = client
                 .call(&Request::MailboxPasswd {
                     address: address.clone(),
                     password,
+                    must_change: *must_change,
                 })
                 .await?;
             print(json, &s, |s| {

@@ -10,6 +10,7 @@ mod mailbox;
 mod operators;
 mod output;
 mod queue;
+mod request;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +26,7 @@ use mailbox::MailboxCommand;
 use operators::{AccountCommand, CustomerCommand, DomainCommand, OperatorCommand};
 use output::{print, report, Done, USAGE};
 use queue::QueueCommand;
+use request::RequestCommand;
 
 #[derive(Parser)]
 #[command(
@@ -82,6 +84,9 @@ enum Command {
     /// PEC domains: request, enable, list (PROVISIONING.md §5).
     #[command(subcommand)]
     Domain(DomainCommand),
+    /// Activation requests and their contract documents (PROVISIONING.md §3).
+    #[command(subcommand)]
+    Request(RequestCommand),
     /// Who did what to which record, and when.
     Audit {
         /// From this day (YYYY-MM-DD).
@@ -169,6 +174,7 @@ async fn run(cli: &Cli, socket: &std::path::Path) -> ExitCode {
         Command::Customer(cmd) => operators::customer(&mut client, json, cmd).await,
         Command::Account(cmd) => operators::account(&mut client, json, cmd).await,
         Command::Domain(cmd) => operators::domain(&mut client, json, cmd).await,
+        Command::Request(cmd) => request::request(&mut client, json, cmd).await,
         Command::Audit {
             since,
             operator,

@@ -6,6 +6,7 @@
 
 pub mod jobs;
 pub mod operators;
+pub mod requests;
 
 use pecd_archive::{Actor, Archive, ArchiveError, ErrorKind};
 use serde::de::DeserializeOwned;
@@ -17,6 +18,23 @@ use crate::protocol::{ControlError, ErrorCode};
 pub enum Call {
     Operators(operators::Command),
     Jobs(jobs::Command),
+    Requests(requests::Command),
+}
+
+impl Call {
+    /// How many raw bytes follow the command's line on the stream (a contract document).
+    pub fn body_size(&self) -> Option<u64> {
+        match self {
+            Call::Requests(c) => c.body_size(),
+            _ => None,
+        }
+    }
+}
+
+/// Whether a command's line is followed by raw bytes: a line that names one but cannot be
+/// parsed leaves the stream out of step.
+pub fn announces_body(command: &str) -> bool {
+    requests::WITH_BODY.contains(&command)
 }
 
 /// Every archive command name, for "unknown command" and its list of known ones.
@@ -24,6 +42,7 @@ pub fn commands() -> impl Iterator<Item = &'static str> {
     operators::COMMANDS
         .iter()
         .chain(jobs::COMMANDS.iter())
+        .chain(requests::COMMANDS.iter())
         .copied()
 }
 
@@ -44,18 +63,23 @@ pub fn parse(command: &str, value: serde_json::Value) -> Option<Result<Call, Con
     if jobs::COMMANDS.contains(&command) {
         return Some(decode(command, value).map(Call::Jobs));
     }
+    if requests::COMMANDS.contains(&command) {
+        return Some(decode(command, value).map(Call::Requests));
+    }
     None
 }
 
-/// Runs one archive command as `actor`.
+/// Runs one archive command as `actor`; `body` holds the raw bytes that followed its line.
 pub async fn dispatch(
     archive: &Archive,
     actor: &Actor,
     call: Call,
+    body: Option<Vec<u8>>,
 ) -> Result<serde_json::Value, ControlError> {
     match call {
         Call::Operators(c) => operators::dispatch(archive, actor, c).await,
         Call::Jobs(c) => jobs::dispatch(archive, actor, c).await,
+        Call::Requests(c) => requests::dispatch(archive, actor, c, body).await,
     }
 }
 

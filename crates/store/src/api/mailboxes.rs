@@ -60,6 +60,28 @@ impl Store {
         }
     }
 
+    /// Sets a password that is expired from the start (PROVISIONING.md §7: a first password
+    /// set by the system, or one an administrator gives with `--must-change`): the login
+    /// answers "expired" until the holder changes it.
+    pub async fn set_expired_password(
+        &self,
+        id: MailboxId,
+        password_hash: &str,
+    ) -> Result<Mailbox, StoreError> {
+        let hash = password_hash.to_string();
+        match &self.backend {
+            Backend::Sled(s) => {
+                blocking(s, move |s| {
+                    s.update_mailbox(id, move |m| {
+                        m.password_hash = hash.clone();
+                        m.password_changed_at = 0;
+                    })
+                })
+                .await
+            }
+        }
+    }
+
     /// Changes per-mailbox settings inside the store's transaction, so that concurrent
     /// updates of different settings do not overwrite each other.
     pub async fn update_settings(
