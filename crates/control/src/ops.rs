@@ -292,7 +292,7 @@ impl Operations {
         let hash = checked_hash(password).await?;
         let m = self
             .store
-            .set_password(m.id, &hash)
+            .set_password_at(m.id, &hash, self.archive.now())
             .await
             .map_err(store_error)?;
         tracing::info!(address = %m.address, "password changed");
