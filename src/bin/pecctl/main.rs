@@ -10,6 +10,7 @@ mod mailbox;
 mod operators;
 mod output;
 mod queue;
+mod slave;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -25,6 +26,7 @@ use mailbox::MailboxCommand;
 use operators::{AccountCommand, CustomerCommand, DomainCommand, OperatorCommand};
 use output::{print, report, Done, USAGE};
 use queue::QueueCommand;
+use slave::SlaveCommand;
 
 #[derive(Parser)]
 #[command(
@@ -95,6 +97,9 @@ enum Command {
     },
     /// The operator pecctl acts as.
     Whoami,
+    /// Slave user ids of a mailbox (PROVISIONING.md §4 multi-user).
+    #[command(subcommand)]
+    Slave(SlaveCommand),
     /// Scheduled work of the archive (request processing, state transitions).
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -175,6 +180,7 @@ async fn run(cli: &Cli, socket: &std::path::Path) -> ExitCode {
             target,
         } => operators::audit(&mut client, json, *since, operator, target).await,
         Command::Whoami => operators::whoami(&mut client, json).await,
+        Command::Slave(cmd) => slave::slave(&mut client, json, cmd).await,
         Command::Jobs(JobsCommand::Run) => operators::jobs_run(&mut client, json).await,
     };
     match outcome {
