@@ -112,9 +112,15 @@ async fn refused_as_invalid(s: &Server, user: &str, password: &str) {
     let imap = imap_login(s, user, password).await;
     assert!(imap.contains("NO [AUTHENTICATIONFAILED]"), "{imap}");
     let pop3 = pop3_login(s, user, password).await;
-    assert!(pop3.starts_with("-ERR [AUTH] Authentication failed"), "{pop3}");
+    assert!(
+        pop3.starts_with("-ERR [AUTH] Authentication failed"),
+        "{pop3}"
+    );
     let smtp = smtp_login(s, user, password).await;
-    assert!(smtp.starts_with("535 5.7.8 Authentication credentials invalid"), "{smtp}");
+    assert!(
+        smtp.starts_with("535 5.7.8 Authentication credentials invalid"),
+        "{smtp}"
+    );
 }
 
 /// The refusal of an expired password on each protocol: the code, and where to change it.
@@ -157,7 +163,11 @@ fn slaves_through_every_state_with_the_job_runner() {
     assert_eq!(report["done"][0]["job"], "slave.activate", "{report}");
     assert_eq!(report["done"][0]["target"], userid.as_str());
     assert_eq!(state_of(&s, &userid), "attiva");
-    assert_eq!(jobs(&s)["done"], serde_json::json!([]), "nothing left to do");
+    assert_eq!(
+        jobs(&s)["done"],
+        serde_json::json!([]),
+        "nothing left to do"
+    );
     let d = json_exit(&s, &["slave", "deactivate", &userid], "", 0);
     assert_eq!(d["state"], "in disattivazione");
     jobs(&s);
@@ -169,7 +179,13 @@ fn slaves_through_every_state_with_the_job_runner() {
     assert_eq!(listed.len(), 1);
     let l = &listed[0];
     assert_eq!(
-        (&l["userid"], &l["state"], &l["first_name"], &l["last_name"], &l["description"]),
+        (
+            &l["userid"],
+            &l["state"],
+            &l["first_name"],
+            &l["last_name"],
+            &l["description"]
+        ),
         (
             &serde_json::json!(userid),
             &serde_json::json!("attiva"),
@@ -199,7 +215,10 @@ fn slaves_through_every_state_with_the_job_runner() {
         ]
     );
     let human_list = human(&s, &["slave", "list", MARIO], "");
-    assert!(human_list.contains("mario.01\tattiva\tAnna Bianchi\tSegreteria"), "{human_list}");
+    assert!(
+        human_list.contains("mario.01\tattiva\tAnna Bianchi\tSegreteria"),
+        "{human_list}"
+    );
 }
 
 #[test]
@@ -265,14 +284,35 @@ fn no_operation_while_a_transition_is_pending() {
     refused(&s, &["slave", "activate", "nessuno.01"], "", "not_found");
     let weak = refused(
         &s,
-        &["slave", "add", MARIO, "--first-name", "X", "--last-name", "Y", "--password-stdin"],
+        &[
+            "slave",
+            "add",
+            MARIO,
+            "--first-name",
+            "X",
+            "--last-name",
+            "Y",
+            "--password-stdin",
+        ],
         "debole\n",
         "invalid_value",
     );
-    assert!(!weak["error"]["details"].as_array().unwrap().is_empty(), "{weak}");
+    assert!(
+        !weak["error"]["details"].as_array().unwrap().is_empty(),
+        "{weak}"
+    );
     refused(
         &s,
-        &["slave", "add", "nessuno@pec.localhost", "--first-name", "X", "--last-name", "Y", "--password-stdin"],
+        &[
+            "slave",
+            "add",
+            "nessuno@pec.localhost",
+            "--first-name",
+            "X",
+            "--last-name",
+            "Y",
+            "--password-stdin",
+        ],
         &format!("{SLAVE_PASSWORD}\n"),
         "not_found",
     );
@@ -285,12 +325,36 @@ fn only_administrators_add_slaves_to_a_mailbox_without_contract() {
     human(&s, &["customer", "create", "C111", "--name", "Rossi"], "");
     human(
         &s,
-        &["operator", "create", "op1", "--profile", "cliente", "--surname", "Verdi", "--first-name", "Ada", "--customer", "C111", "--password-stdin"],
+        &[
+            "operator",
+            "create",
+            "op1",
+            "--profile",
+            "cliente",
+            "--surname",
+            "Verdi",
+            "--first-name",
+            "Ada",
+            "--customer",
+            "C111",
+            "--password-stdin",
+        ],
         &format!("{SLAVE_PASSWORD}\n"),
     );
     refused(
         &s,
-        &["--as", "op1", "slave", "add", MARIO, "--first-name", "X", "--last-name", "Y", "--password-stdin"],
+        &[
+            "--as",
+            "op1",
+            "slave",
+            "add",
+            MARIO,
+            "--first-name",
+            "X",
+            "--last-name",
+            "Y",
+            "--password-stdin",
+        ],
         &format!("{SLAVE_PASSWORD}\n"),
         "forbidden",
     );
@@ -311,7 +375,10 @@ async fn slave_cannot_log_in_while_in_attivazione_or_disattivata() {
     );
     jobs(&s);
     refused_as_invalid(&s, &userid, SLAVE_PASSWORD).await;
-    assert!(logs_in(&s, MARIO, PASSWORD).await, "the master is untouched");
+    assert!(
+        logs_in(&s, MARIO, PASSWORD).await,
+        "the master is untouched"
+    );
 }
 
 #[tokio::test]
@@ -325,7 +392,10 @@ async fn a_slave_reads_the_master_inbox_over_imap_and_pop3() {
     let (mut c, _) = Imap::connect(&s).await;
     c.ok(&format!("LOGIN {userid} {SLAVE_PASSWORD}")).await;
     let select = c.ok("SELECT INBOX").await;
-    assert!(select.iter().any(|l| l.contains("* 1 EXISTS")), "{select:?}");
+    assert!(
+        select.iter().any(|l| l.contains("* 1 EXISTS")),
+        "{select:?}"
+    );
     let fetched = c.ok("FETCH 1 BODY.PEEK[HEADER.FIELDS (SUBJECT)]").await;
     assert!(
         fetched.iter().any(|l| l.contains("per la segreteria")),
@@ -333,7 +403,10 @@ async fn a_slave_reads_the_master_inbox_over_imap_and_pop3() {
     );
     c.ok("LOGOUT").await;
     let (mut p, _) = Pop::connect(&s).await;
-    assert!(p.login(&userid, SLAVE_PASSWORD).await.starts_with("+OK Logged in, 1 messages"));
+    assert!(p
+        .login(&userid, SLAVE_PASSWORD)
+        .await
+        .starts_with("+OK Logged in, 1 messages"));
     assert!(p.cmd("RETR 1").await.starts_with("+OK"));
     let body = String::from_utf8(p.body().await).unwrap();
     assert!(body.contains("Subject: per la segreteria"), "{body}");
@@ -347,7 +420,10 @@ async fn a_slave_sends_over_smtp_as_the_mailbox_address() {
     let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
     c.login(&userid, SLAVE_PASSWORD).await;
     let other = c.cmd(&format!("MAIL FROM:<{LUIGI}>")).await;
-    assert!(other.starts_with("553 5.7.1"), "only the mailbox's address: {other}");
+    assert!(
+        other.starts_with("553 5.7.1"),
+        "only the mailbox's address: {other}"
+    );
     let message = format!(
         "From: <{MARIO}>\r\nTo: <{LUIGI}>\r\nSubject: Prova slave\r\nMessage-ID: <slave-1@client.test>\r\n\r\nbody\r\n"
     );
@@ -358,11 +434,19 @@ async fn a_slave_sends_over_smtp_as_the_mailbox_address() {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         master.ok("SELECT INBOX").await;
-        let headers = master.ok("FETCH 1:* BODY.PEEK[HEADER.FIELDS (SUBJECT)]").await;
-        if headers.iter().any(|l| l.contains("ACCETTAZIONE: Prova slave")) {
+        let headers = master
+            .ok("FETCH 1:* BODY.PEEK[HEADER.FIELDS (SUBJECT)]")
+            .await;
+        if headers
+            .iter()
+            .any(|l| l.contains("ACCETTAZIONE: Prova slave"))
+        {
             break;
         }
-        assert!(Instant::now() < deadline, "no acceptance receipt: {headers:?}");
+        assert!(
+            Instant::now() < deadline,
+            "no acceptance receipt: {headers:?}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -422,13 +506,11 @@ async fn last_access_is_recorded_per_user_id_and_kept() {
     jobs(&s);
     let before = chrono::Utc::now().timestamp();
     assert_eq!(list(&s)[0]["last_access"], serde_json::Value::Null);
-    assert!(imap_login(&s, &userid, SLAVE_PASSWORD).await.contains(" OK "));
+    assert!(imap_login(&s, &userid, SLAVE_PASSWORD)
+        .await
+        .contains(" OK "));
     let seen = |s: &Server, id: &str| {
-        list(s)
-            .iter()
-            .find(|v| v["userid"] == id)
-            .unwrap()["last_access"]
-            .as_i64()
+        list(s).iter().find(|v| v["userid"] == id).unwrap()["last_access"].as_i64()
     };
     let at = seen(&s, &userid).expect("noted at once");
     assert!(at >= before && at <= chrono::Utc::now().timestamp(), "{at}");

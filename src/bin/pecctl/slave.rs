@@ -74,7 +74,11 @@ fn password() -> Result<String, ClientError> {
     read_password().map_err(|e| ControlError::new(ErrorCode::BadRequest, e).into())
 }
 
-pub async fn slave(client: &mut Client, json: bool, cmd: &SlaveCommand) -> Result<Done, ClientError> {
+pub async fn slave(
+    client: &mut Client,
+    json: bool,
+    cmd: &SlaveCommand,
+) -> Result<Done, ClientError> {
     let (verb, call) = match cmd {
         SlaveCommand::Add {
             address,

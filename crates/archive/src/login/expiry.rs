@@ -44,7 +44,11 @@ mod tests {
 
     #[test]
     fn a_password_older_than_12_months_is_expired_and_a_younger_one_is_not() {
-        assert!(!password_expired(NOW - PASSWORD_LIFETIME_SECONDS, None, NOW));
+        assert!(!password_expired(
+            NOW - PASSWORD_LIFETIME_SECONDS,
+            None,
+            NOW
+        ));
         assert!(password_expired(
             NOW - PASSWORD_LIFETIME_SECONDS - 1,
             None,

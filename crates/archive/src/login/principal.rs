@@ -39,7 +39,10 @@ impl SlaveState {
 
     /// Whether the job runner still has to complete a transition.
     pub fn is_pending(self) -> bool {
-        matches!(self, SlaveState::InAttivazione | SlaveState::InDisattivazione)
+        matches!(
+            self,
+            SlaveState::InAttivazione | SlaveState::InDisattivazione
+        )
     }
 
     /// Whether it counts against the 25 per mailbox.

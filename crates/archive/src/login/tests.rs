@@ -55,7 +55,9 @@ impl World {
     }
 
     async fn login_at(&self, login: &str, secret: &str, now: i64) -> Result<Mailbox, AuthError> {
-        self.principal_at(login, secret, now).await.map(|p| p.mailbox)
+        self.principal_at(login, secret, now)
+            .await
+            .map(|p| p.mailbox)
     }
 
     async fn login(&self, login: &str, secret: &str) -> Result<Mailbox, AuthError> {
@@ -331,7 +333,10 @@ mod principals {
     async fn a_slave_opens_the_master_mailbox_with_its_own_password() {
         let w = with_master_userid().await;
         put(&w, slave(SlaveState::Attiva, now())).await;
-        let p = w.principal_at(SLAVE_ID, SLAVE_PASSWORD, now()).await.unwrap();
+        let p = w
+            .principal_at(SLAVE_ID, SLAVE_PASSWORD, now())
+            .await
+            .unwrap();
         assert_eq!(p.mailbox.address, ADDRESS);
         assert!(p.slave);
         assert_eq!(p.identity, SLAVE_ID);
@@ -402,14 +407,8 @@ mod principals {
             },
         )
         .await;
-        assert_eq!(
-            w.login(ADDRESS, PASSWORD).await,
-            Err(AuthError::Expired)
-        );
-        assert_eq!(
-            w.login(MASTER_ID, PASSWORD).await,
-            Err(AuthError::Expired)
-        );
+        assert_eq!(w.login(ADDRESS, PASSWORD).await, Err(AuthError::Expired));
+        assert_eq!(w.login(MASTER_ID, PASSWORD).await, Err(AuthError::Expired));
         assert!(w.login(SLAVE_ID, SLAVE_PASSWORD).await.is_ok());
         assert_eq!(
             w.login(ADDRESS, "Pec-Wrong9").await,

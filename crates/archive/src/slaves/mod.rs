@@ -21,9 +21,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{ArchiveError, Result};
 use crate::login::access;
 use crate::login::expiry::password_expired;
-use crate::login::principal::{
-    PrincipalInfo, Slave, SlaveState, SLAVE_BY_MAILBOX, SLAVE_PENDING,
-};
+use crate::login::principal::{PrincipalInfo, Slave, SlaveState, SLAVE_BY_MAILBOX, SLAVE_PENDING};
 use crate::model::{Casella, CasellaState};
 use crate::operators::{checked_hash, userid_key};
 use crate::records::{self, pair_key};
@@ -174,7 +172,28 @@ fn set_state(tx: &mut dyn RecordTx, s: &mut Slave, state: SlaveState, now: i64) 
     records::put(tx, s)
 }
 
+/// A mailbox's slave counts, as its detail shows them (PROVISIONING.md §4).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SlaveCounts {
+    pub total: usize,
+    /// `attiva` or `in attivazione`.
+    pub active_or_activating: usize,
+}
+
 impl Archive {
+    /// The slave counts of the mailbox `address` (already normalised), for its detail.
+    pub async fn slave_counts(&self, address: &str) -> Result<SlaveCounts> {
+        let address = address.to_string();
+        self.transaction(move |tx| {
+            let all = slaves_of(tx, &address)?;
+            Ok(SlaveCounts {
+                total: all.len(),
+                active_or_activating: all.iter().filter(|s| s.state.counts()).count(),
+            })
+        })
+        .await
+    }
+
     fn view(&self, s: Slave, info: Option<PrincipalInfo>) -> SlaveView {
         let now = self.now();
         SlaveView {
@@ -342,7 +361,8 @@ impl Archive {
         change: impl FnOnce(&dyn RecordTx, &mut Slave) -> Result<Option<SlaveState>> + Send + 'static,
     ) -> Result<SlaveView> {
         let key = userid_key(userid)?;
-        let unknown = |key: &str| ArchiveError::not_found(format!("userid slave sconosciuto: {key}"));
+        let unknown =
+            |key: &str| ArchiveError::not_found(format!("userid slave sconosciuto: {key}"));
         let stored = records::load::<Slave>(self.store(), key.as_bytes())
             .await?
             .ok_or_else(|| unknown(&key))?;

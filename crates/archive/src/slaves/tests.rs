@@ -95,7 +95,10 @@ async fn slave_userids_follow_the_master_userid_and_skip_taken_ones() {
     .unwrap();
     let first = a.add_slave(&Actor::Admin, new_slave()).await.unwrap();
     assert_eq!(first.userid, "abc0000001.01");
-    assert_eq!(first.description, "Studio Rossi", "the master's description");
+    assert_eq!(
+        first.description, "Studio Rossi",
+        "the master's description"
+    );
     assert_eq!(first.state, SlaveState::InAttivazione);
     let second = a.add_slave(&Actor::Admin, new_slave()).await.unwrap();
     assert_eq!(second.userid, "abc0000001.03", "an operator holds .02");
@@ -108,7 +111,10 @@ async fn a_mailbox_without_casella_names_slaves_after_its_local_part() {
     let mut n = new_slave();
     n.description = Some("Segreteria".into());
     let s = a.add_slave(&Actor::Admin, n).await.unwrap();
-    assert_eq!((s.userid.as_str(), s.description.as_str()), ("mario.01", "Segreteria"));
+    assert_eq!(
+        (s.userid.as_str(), s.description.as_str()),
+        ("mario.01", "Segreteria")
+    );
     let listed = a.list_slaves(&Actor::Admin, ADDRESS).await.unwrap();
     assert_eq!(listed, vec![s]);
 }
@@ -118,8 +124,15 @@ async fn the_job_runner_completes_each_transition_once() {
     let dir = tempfile::tempdir().unwrap();
     let a = archive(&dir).await;
     let s = a.add_slave(&Actor::Admin, new_slave()).await.unwrap();
-    let refused = a.deactivate_slave(&Actor::Admin, &s.userid).await.unwrap_err();
-    assert_eq!(refused.kind, crate::ErrorKind::Conflict, "pending: {refused}");
+    let refused = a
+        .deactivate_slave(&Actor::Admin, &s.userid)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.kind,
+        crate::ErrorKind::Conflict,
+        "pending: {refused}"
+    );
     let report = a.run_jobs().await.unwrap();
     assert_eq!(report.done.len(), 1, "{report:?}");
     assert_eq!(report.done[0].detail, "attiva");
@@ -129,4 +142,48 @@ async fn the_job_runner_completes_each_transition_once() {
     a.run_jobs().await.unwrap();
     let listed = a.list_slaves(&Actor::Admin, ADDRESS).await.unwrap();
     assert_eq!(listed[0].state, SlaveState::Disattivata);
+}
+
+#[tokio::test]
+async fn only_an_evasa_casella_without_pending_transition_gets_slaves() {
+    use crate::model::{RevokeReason, Transition};
+    let dir = tempfile::tempdir().unwrap();
+    let a = archive(&dir).await;
+    let mut revoked = casella("abc0000001");
+    revoked.state = CasellaState::Revocata;
+    let mut revoking = casella("abc0000001");
+    revoking.pending = Some(Transition::Revoke {
+        reason: RevokeReason::NonPayment,
+        form: None,
+        by: "admin".into(),
+        at: 0,
+    });
+    for c in [revoked, revoking] {
+        let shown = c.shown_state();
+        a.transaction(move |tx| caselle::save(tx, &c, None))
+            .await
+            .unwrap();
+        let e = a.add_slave(&Actor::Admin, new_slave()).await.unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::Conflict);
+        assert!(e.message.contains(shown), "{e}");
+    }
+    assert_eq!(
+        a.slave_counts(ADDRESS).await.unwrap(),
+        SlaveCounts::default(),
+        "nothing stored"
+    );
+    let c = casella("abc0000001");
+    a.transaction(move |tx| caselle::save(tx, &c, None))
+        .await
+        .unwrap();
+    a.add_slave(&Actor::Admin, new_slave()).await.unwrap();
+    a.run_jobs().await.unwrap();
+    a.add_slave(&Actor::Admin, new_slave()).await.unwrap();
+    assert_eq!(
+        a.slave_counts(ADDRESS).await.unwrap(),
+        SlaveCounts {
+            total: 2,
+            active_or_activating: 2
+        }
+    );
 }

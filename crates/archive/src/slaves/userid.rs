@@ -19,7 +19,10 @@ const MAX_BASE: usize = 58;
 pub fn base(master_userid: Option<&str>, address: &str) -> String {
     let raw = match master_userid {
         Some(u) => u.to_string(),
-        None => address.rsplit_once('@').map_or(address, |(l, _)| l).to_string(),
+        None => address
+            .rsplit_once('@')
+            .map_or(address, |(l, _)| l)
+            .to_string(),
     };
     let mut base: String = raw
         .to_ascii_lowercase()
