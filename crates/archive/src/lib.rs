@@ -13,7 +13,8 @@
 //! Layout: [`model`] (the records), [`error`], [`records`] (how they are stored), [`scope`]
 //! (profiles and patterns), [`audit`], [`caselle`] (a mailbox record and its indexes); one
 //! module per family of operations: [`operators`], [`customers`] (and accounts, with the
-//! user-id rule), [`domains`]; and [`login`].
+//! user-id rule), [`domains`], [`slaves`] (multi-user); and [`login`] (login → principal →
+//! mailbox, password expiry, last access).
 
 pub mod audit;
 pub mod caselle;
@@ -27,6 +28,7 @@ pub mod operators;
 pub mod records;
 pub mod requests;
 pub mod scope;
+pub mod slaves;
 
 use std::sync::Arc;
 

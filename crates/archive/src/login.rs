@@ -1,29 +1,32 @@
-//! Login → mailbox. Today the login is the mailbox address; master and slave user ids
-//! (PROVISIONING.md §4) will be added here, in this one place (ARCHITECTURE.md §5).
+//! Login → principal → mailbox, in this one place for SMTP, IMAP and POP3 (ARCHITECTURE.md
+//! §5; PROVISIONING.md §4 multi-user, §7). A login is the mailbox address or its master user
+//! id (the master, whose password is the store mailbox's), or a slave user id (its own
+//! password), which opens the master's mailbox: [`lookup`]. Each identity's password expires
+//! on its own ([`expiry`], on the engine's clock) and its last access is noted ([`access`]).
 //!
 //! A login whose password argon2 has accepted lately is answered from the process's
-//! [`LoginCache`] (`[auth] cache_seconds`), judged against the mailbox as it is now, so that
-//! a password change, a deletion or an expiry takes effect at the next login.
+//! [`LoginCache`] (`[auth] cache_seconds`), judged against the principal as it is now, so
+//! that a password change, a deletion, a slave's state or an expiry takes effect at the next
+//! login.
 
+pub mod access;
 mod cache;
+pub mod expiry;
+pub mod lookup;
+pub mod principal;
 #[cfg(test)]
 mod tests;
 
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
-use pecd_common::address::Address;
-use pecd_common::config::Auth;
+use pecd_common::config::{Auth, Config};
 use pecd_common::password;
-use pecd_common::throttle::{
-    login_key, Blocked, LoginKey, LoginThrottle, Scope, MAX_LOGIN_KEY_BYTES,
-};
+use pecd_common::throttle::{login_key, Blocked, LoginKey, LoginThrottle, Scope};
 use pecd_store::{Mailbox, MailboxState, Store};
 
 pub use cache::{LoginCache, PairKey, Verified};
-
-/// Passwords older than this are expired (PROVISIONING.md §7).
-const PASSWORD_LIFETIME_SECONDS: i64 = 365 * 24 * 3600;
+use lookup::{Candidate, LoginName};
 
 /// An argon2id hash of a random password, verified when the login does not exist so that a
 /// failure takes as long either way and never reveals whether an address exists.
@@ -31,15 +34,39 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$
 
 #[derive(Debug, PartialEq, Eq)]
 pub enum AuthError {
-    /// Unknown login or wrong password: the same answer for both.
+    /// Unknown login, wrong password, or a slave that may not log in now
+    /// (`in attivazione`, `disattivata`): the same answer for all.
     Invalid,
-    /// Right password, but older than 12 months.
+    /// Right password, but expired (PROVISIONING.md §7): [`expired_text`] says where to
+    /// change it.
     Expired,
     /// The store could not be read.
     Unavailable,
     /// Too many recent failures for this login or from this address: refused without
     /// checking the password. Services answer it exactly like [`AuthError::Invalid`].
     Throttled,
+}
+
+/// Who logged in, and the mailbox it opens.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The mailbox opened: the master's, for a slave too. Its address is the sender.
+    pub mailbox: Mailbox,
+    /// The user id logged in with; `None` when the login was the mailbox address.
+    pub userid: Option<String>,
+    pub slave: bool,
+    /// The master's address or the slave's user id: the key of its last access and
+    /// security information.
+    pub identity: String,
+}
+
+/// The text of a refusal for an expired password: what happened and where to change it
+/// (`[auth] self_service_url`).
+pub fn expired_text(config: &Config) -> String {
+    format!(
+        "Password scaduta: cambiala su {} (password expired: change it there, then retry)",
+        config.auth.self_service_url
+    )
 }
 
 fn verifications() -> &'static tokio::sync::Semaphore {
@@ -68,22 +95,26 @@ pub fn cache() -> &'static LoginCache {
 /// the login cache included, and again after waiting for an argon2 slot, so queued guesses
 /// of a just-blocked attacker give their turn to honest logins instead of spending it.
 /// Failures are counted here; success and expiry are not failures. The login is counted
-/// under one key, that of the mailbox it names however it is padded or cased
-/// ([`login_key`]), for the checks and the failure alike.
+/// under one key, the login as typed however it is padded or cased ([`login_key`]), for
+/// the checks and the failure alike. Expiry is judged on the engine's clock
+/// (`pec.clock_offset_seconds`); a success notes the identity's last access.
 pub async fn authenticate(
     store: &Store,
     throttle: &LoginThrottle,
+    config: &Config,
     peer: IpAddr,
     login: &str,
     secret: String,
-) -> Result<Mailbox, AuthError> {
+) -> Result<Principal, AuthError> {
     let attempt = Attempt {
         store,
         throttle,
         peer,
-        now: chrono::Utc::now().timestamp(),
+        now: chrono::Utc::now().timestamp() + config.pec.clock_offset_seconds,
     };
-    attempt.authenticate(cache(), login, secret).await
+    let principal = attempt.authenticate(cache(), login, secret).await?;
+    access::log().note(&principal.identity, attempt.now);
+    Ok(principal)
 }
 
 /// One login attempt's surroundings.
@@ -91,7 +122,7 @@ struct Attempt<'a> {
     store: &'a Store,
     throttle: &'a LoginThrottle,
     peer: IpAddr,
-    /// Unix seconds the password's age is judged at.
+    /// Unix seconds (engine clock) the password's age is judged at.
     now: i64,
 }
 
@@ -103,58 +134,60 @@ impl Attempt<'_> {
         cache: &LoginCache,
         login: &str,
         secret: String,
-    ) -> Result<Mailbox, AuthError> {
+    ) -> Result<Principal, AuthError> {
         let (peer, throttle) = (self.peer, self.throttle);
         let key = login_key(login);
         throttle
             .check(peer, &key)
             .map_err(|by| refused(&key, peer, by))?;
-        // Only a login the uncached path would look up (a well-formed address within the
-        // length bound) is cached, under that address: any other spelling goes to argon2 and
-        // gets its answer there, so both paths always answer alike.
-        let address = (login.len() <= MAX_LOGIN_KEY_BYTES)
-            .then(|| Address::parse(login).ok())
-            .flatten();
-        let pair = address
-            .as_ref()
-            .and_then(|a| cache.key(a.as_str(), &secret));
-        if let (Some(pair), Some(address)) = (pair, address.as_ref()) {
-            if let Some(answer) = self.recall(cache, address.as_str(), pair).await {
+        // Only a login the uncached path would look up is cached, under its normalised
+        // form: any other spelling goes to argon2 and gets its answer there, so both paths
+        // always answer alike.
+        let name = LoginName::parse(login);
+        let pair = name.as_ref().and_then(|n| cache.key(n.as_str(), &secret));
+        if let (Some(pair), Some(name)) = (pair, name.as_ref()) {
+            if let Some(answer) = self.recall(cache, name, pair).await {
                 return answer;
             }
         }
         cache.count_verification();
-        let result = self.verify(login, &key, secret).await;
+        let result = self.verify(login, name.as_ref(), &key, secret).await;
         match (&result, pair) {
-            (Ok(m), Some(pair)) => cache.remember(
+            (Ok((p, hash)), Some(pair)) => cache.remember(
                 pair,
                 Verified {
-                    mailbox: m.id,
-                    password_hash: m.password_hash.clone(),
+                    mailbox: p.mailbox.id,
+                    identity: p.identity.clone(),
+                    password_hash: hash.clone(),
                 },
             ),
             (Err(AuthError::Invalid), _) => log_block(&key, peer, throttle.failed(peer, &key)),
             _ => {}
         }
-        result
+        result.map(|(p, _)| p)
     }
 
     /// The answer for a pair `cache` remembers, if it still holds: the login names the same
-    /// mailbox, whose password hash is still the one the password was verified against, so
-    /// the password would verify again. The mailbox is then judged by [`admit`] as a fresh
-    /// verification would be. A pair that no longer holds is forgotten, and `None` sends
-    /// the login to argon2 (a store that cannot be read too, which answers it there).
+    /// identity and mailbox, whose password hash is still the one the password was verified
+    /// against, so the password would verify again. The principal is then judged by
+    /// [`admit`] as a fresh verification would be. A pair that no longer holds is forgotten,
+    /// and `None` sends the login to argon2 (a store that cannot be read too, which answers
+    /// it there).
     async fn recall(
         &self,
         cache: &LoginCache,
-        address: &str,
+        name: &LoginName,
         pair: PairKey,
-    ) -> Option<Result<Mailbox, AuthError>> {
+    ) -> Option<Result<Principal, AuthError>> {
         let verified = cache.recall(&pair)?;
-        let mailbox = self.store.find_mailbox(address).await.ok()?;
-        match mailbox {
-            Some(m) if m.id == verified.mailbox && m.password_hash == verified.password_hash => {
-                let answer = admit(m, self.now);
+        let candidate = lookup::resolve(self.store, name).await.ok()?;
+        match candidate {
+            Some(c)
+                if c.mailbox.id == verified.mailbox
+                    && c.identity == verified.identity
+                    && c.password_hash == verified.password_hash =>
+            {
+                let answer = admit(c, self.now);
                 if answer.is_err() {
                     cache.forget(&pair);
                 }
@@ -167,28 +200,27 @@ impl Attempt<'_> {
         }
     }
 
-    /// argon2 against the mailbox's stored hash, or a dummy one when there is no mailbox.
+    /// argon2 against the principal's stored hash, or a dummy one when there is none; the
+    /// principal with the hash it matched.
     async fn verify(
         &self,
         login: &str,
+        name: Option<&LoginName>,
         key: &LoginKey,
         secret: String,
-    ) -> Result<Mailbox, AuthError> {
-        let (store, throttle, peer) = (self.store, self.throttle, self.peer);
-        // No mailbox has a longer address, so there is nothing to hide by spending argon2 on it.
-        if login.len() > MAX_LOGIN_KEY_BYTES {
+    ) -> Result<(Principal, String), AuthError> {
+        let (throttle, peer) = (self.throttle, self.peer);
+        // No login is longer, so there is nothing to hide by spending argon2 on it.
+        if login.len() > pecd_common::throttle::MAX_LOGIN_KEY_BYTES {
             return Err(AuthError::Invalid);
         }
-        let mailbox = match Address::parse(login) {
-            Ok(address) => store
-                .find_mailbox(address.as_str())
-                .await
-                .map_err(|_| AuthError::Unavailable)?,
-            Err(_) => None,
+        let candidate = match name {
+            Some(name) => lookup::resolve(self.store, name).await?,
+            None => None,
         };
-        let hash = mailbox
+        let hash = candidate
             .as_ref()
-            .map_or(DUMMY_HASH.to_string(), |m| m.password_hash.clone());
+            .map_or(DUMMY_HASH.to_string(), |c| c.password_hash.clone());
         // argon2id takes ~19 MiB and tens of milliseconds per verification: at most one per core
         // runs at a time, so a burst of logins queues instead of spreading 19 MiB working sets
         // over hundreds of blocking threads (and the memory those threads' allocators keep).
@@ -199,11 +231,12 @@ impl Attempt<'_> {
         if throttle.check(peer, key).is_err() {
             return Err(AuthError::Throttled);
         }
-        let matches = tokio::task::spawn_blocking(move || password::verify(&secret, &hash))
+        let checked = hash.clone();
+        let matches = tokio::task::spawn_blocking(move || password::verify(&secret, &checked))
             .await
             .map_err(|_| AuthError::Unavailable)?;
-        match mailbox {
-            Some(m) if matches => admit(m, self.now),
+        match candidate {
+            Some(c) if matches => admit(c, self.now).map(|p| (p, hash)),
             _ => Err(AuthError::Invalid),
         }
     }
@@ -241,17 +274,25 @@ fn log_block(key: &LoginKey, peer: IpAddr, block: Option<Blocked>) {
     }
 }
 
-/// Whether a mailbox whose password has just been proven may log in at `now`: the one rule
-/// for verified and remembered passwords alike.
-fn admit(mailbox: Mailbox, now: i64) -> Result<Mailbox, AuthError> {
-    match mailbox.state {
+/// Whether a principal whose password has just been proven may log in at `now`: the one
+/// rule for verified and remembered passwords alike. A slave that may not log in now gets
+/// the answer of a wrong password; only a proven password learns it expired.
+fn admit(c: Candidate, now: i64) -> Result<Principal, AuthError> {
+    if c.slave.is_some_and(|s| !s.may_log_in()) {
+        return Err(AuthError::Invalid);
+    }
+    match c.mailbox.state {
         // A revoked holder still logs in to read (PROVISIONING.md §4 `revocata`); the
         // services refuse its sending.
         MailboxState::Active | MailboxState::Revoked => {}
     }
-    if now - mailbox.password_changed_at > PASSWORD_LIFETIME_SECONDS {
-        Err(AuthError::Expired)
-    } else {
-        Ok(mailbox)
+    if expiry::password_expired(c.password_changed_at, c.info.as_ref(), now) {
+        return Err(AuthError::Expired);
     }
+    Ok(Principal {
+        mailbox: c.mailbox,
+        userid: c.userid,
+        slave: c.slave.is_some(),
+        identity: c.identity,
+    })
 }

@@ -307,7 +307,9 @@ impl Operations {
         let m = if must_change {
             self.store.set_expired_password(m.id, &hash).await
         } else {
-            self.store.set_password(m.id, &hash).await
+            self.store
+                .set_password_at(m.id, &hash, self.archive.now())
+                .await
         }
         .map_err(store_error)?;
         tracing::info!(address = %m.address, must_change, "password changed");

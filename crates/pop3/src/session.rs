@@ -375,17 +375,17 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
 
     async fn login(&mut self, login: String, password: String) {
         let ip = self.peer.ip();
-        let result = authenticate(&self.ctx.store, &self.ctx.logins, ip, &login, password).await;
+        let ctx = &self.ctx;
+        let result = authenticate(&ctx.store, &ctx.logins, &ctx.config, ip, &login, password).await;
         let mailbox = match result {
-            Ok(m) => m,
+            Ok(p) => p.mailbox,
             Err(AuthError::Unavailable) => {
                 return self.err("[SYS/TEMP] Temporary failure; try again later")
             }
             Err(AuthError::Expired) => {
                 tracing::warn!(peer = %self.peer, login = ?login_key(&login), "POP3 authentication failed: password expired");
-                return self.err(
-                    "[AUTH] Password expired: set a new password from the provider's web interface",
-                );
+                let text = pecd_archive::login::expired_text(&self.ctx.config);
+                return self.err(&format!("[AUTH] {text}"));
             }
             Err(AuthError::Invalid) => {
                 tracing::warn!(peer = %self.peer, login = ?login_key(&login), "POP3 authentication failed");

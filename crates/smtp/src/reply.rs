@@ -66,12 +66,9 @@ impl Reply {
     pub fn bad_credentials() -> Reply {
         Reply::new(535, "5.7.8", "Authentication credentials invalid")
     }
-    pub fn password_expired() -> Reply {
-        Reply::new(
-            535,
-            "5.7.8",
-            "Password expired: set a new password from the provider's web interface, then retry",
-        )
+    /// An expired password (PROVISIONING.md §7): where to change it, never "invalid".
+    pub fn password_expired(config: &pecd_common::config::Config) -> Reply {
+        Reply::new(535, "5.7.8", pecd_archive::login::expired_text(config))
     }
     pub fn sender_mismatch() -> Reply {
         Reply::new(

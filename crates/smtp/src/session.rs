@@ -291,16 +291,18 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             }
         };
         let ip = self.peer.ip();
-        match authenticate(&self.ctx.store, &self.ctx.logins, ip, &login, secret).await {
-            Ok(mailbox) => {
-                tracing::info!(peer = %self.peer, login = %mailbox.address, "SMTP authenticated");
+        let ctx = &self.ctx;
+        match authenticate(&ctx.store, &ctx.logins, &ctx.config, ip, &login, secret).await {
+            Ok(principal) => {
+                let mailbox = principal.mailbox;
+                tracing::info!(peer = %self.peer, login = %principal.identity, mailbox = %mailbox.address, "SMTP authenticated");
                 self.user = Some(mailbox);
                 self.reply(Reply::auth_ok());
             }
             Err(AuthError::Unavailable) => self.reply(Reply::auth_unavailable()),
             Err(AuthError::Expired) => {
                 tracing::warn!(peer = %self.peer, login = ?login_key(&login), "SMTP authentication failed: password expired");
-                self.reply(Reply::password_expired());
+                self.reply(Reply::password_expired(&self.ctx.config));
             }
             Err(AuthError::Invalid) => {
                 tracing::warn!(peer = %self.peer, login = ?login_key(&login), "SMTP authentication failed");

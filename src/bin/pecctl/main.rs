@@ -11,6 +11,7 @@ mod operators;
 mod output;
 mod queue;
 mod request;
+mod slave;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -27,6 +28,7 @@ use operators::{AccountCommand, CustomerCommand, DomainCommand, OperatorCommand}
 use output::{print, report, Done, USAGE};
 use queue::QueueCommand;
 use request::RequestCommand;
+use slave::SlaveCommand;
 
 #[derive(Parser)]
 #[command(
@@ -100,6 +102,9 @@ enum Command {
     },
     /// The operator pecctl acts as.
     Whoami,
+    /// Slave user ids of a mailbox (PROVISIONING.md §4 multi-user).
+    #[command(subcommand)]
+    Slave(SlaveCommand),
     /// Scheduled work of the archive (request processing, state transitions).
     #[command(subcommand)]
     Jobs(JobsCommand),
@@ -181,6 +186,7 @@ async fn run(cli: &Cli, socket: &std::path::Path) -> ExitCode {
             target,
         } => operators::audit(&mut client, json, *since, operator, target).await,
         Command::Whoami => operators::whoami(&mut client, json).await,
+        Command::Slave(cmd) => slave::slave(&mut client, json, cmd).await,
         Command::Jobs(JobsCommand::Run) => operators::jobs_run(&mut client, json).await,
     };
     match outcome {

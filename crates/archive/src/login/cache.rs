@@ -1,6 +1,6 @@
 //! The verified-credentials cache (as Dovecot's auth cache): after argon2 has accepted a
 //! password, the pair (login, password) is remembered for a short while together with the
-//! mailbox it opened and the exact password hash string it matched, so that a client polling
+//! identity and mailbox it opened and the exact password hash string it matched, so that a client polling
 //! every minute does not pay argon2 at each login. What a remembered pair is still worth is
 //! decided in `login` against the mailbox as it is now; this module only keeps entries.
 //!
@@ -34,6 +34,8 @@ impl PairKey {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Verified {
     pub mailbox: MailboxId,
+    /// The identity the login named: the master's address or the slave's user id.
+    pub identity: String,
     /// The stored PHC string the password was verified against.
     pub password_hash: String,
 }
@@ -171,6 +173,7 @@ mod tests {
     fn verified(mailbox: MailboxId) -> Verified {
         Verified {
             mailbox,
+            identity: format!("u{mailbox}@b.it"),
             password_hash: format!("$argon2id$hash-of-{mailbox}"),
         }
     }

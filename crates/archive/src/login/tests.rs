@@ -37,7 +37,12 @@ async fn world(ttl: Duration) -> World {
 }
 
 impl World {
-    async fn login_at(&self, login: &str, secret: &str, now: i64) -> Result<Mailbox, AuthError> {
+    async fn principal_at(
+        &self,
+        login: &str,
+        secret: &str,
+        now: i64,
+    ) -> Result<Principal, AuthError> {
         let attempt = Attempt {
             store: &self.store,
             throttle: &self.throttle,
@@ -47,6 +52,12 @@ impl World {
         attempt
             .authenticate(&self.cache, login, secret.to_string())
             .await
+    }
+
+    async fn login_at(&self, login: &str, secret: &str, now: i64) -> Result<Mailbox, AuthError> {
+        self.principal_at(login, secret, now)
+            .await
+            .map(|p| p.mailbox)
     }
 
     async fn login(&self, login: &str, secret: &str) -> Result<Mailbox, AuthError> {
@@ -114,7 +125,7 @@ async fn a_password_set_again_to_the_same_value_still_drops_the_pair() {
 async fn an_expired_password_is_refused_with_a_warm_cache() {
     let w = world(Duration::from_secs(300)).await;
     assert!(w.login(ADDRESS, PASSWORD).await.is_ok());
-    let later = chrono::Utc::now().timestamp() + PASSWORD_LIFETIME_SECONDS + 60;
+    let later = chrono::Utc::now().timestamp() + expiry::PASSWORD_LIFETIME_SECONDS + 60;
     assert_eq!(
         w.login_at(ADDRESS, PASSWORD, later).await,
         Err(AuthError::Expired)
@@ -220,5 +231,193 @@ async fn a_login_the_uncached_path_refuses_is_refused_with_a_warm_cache() {
             Err(AuthError::Invalid),
             "ttl {ttl}"
         );
+    }
+}
+
+mod principals {
+    //! The lookup order (address, master user id, slave user id) and what each principal
+    //! may do.
+
+    use super::*;
+    use crate::caselle;
+    use crate::login::principal::{PrincipalInfo, Slave, SlaveState};
+    use crate::model::{Casella, CasellaState, DomainFamily, Services};
+    use crate::records;
+
+    const MASTER_ID: &str = "abc0000001";
+    const SLAVE_ID: &str = "abc0000001.01";
+    const SLAVE_PASSWORD: &str = "Slave-Strong7";
+
+    fn casella() -> Casella {
+        Casella {
+            address: ADDRESS.into(),
+            userid: Some(MASTER_ID.into()),
+            description: "Mario".into(),
+            kind: None,
+            state: CasellaState::Evasa,
+            pending: None,
+            request: None,
+            customer: None,
+            account: None,
+            family: DomainFamily::Ordinary,
+            expiry: None,
+            inserted_at: 0,
+            activated_at: None,
+            massive: false,
+            services: Services {
+                archive_gb: 0,
+                sms: false,
+                quota_bytes: 1 << 20,
+            },
+            revoke_reason: None,
+            history: Vec::new(),
+        }
+    }
+
+    fn slave(state: SlaveState, changed_at: i64) -> Slave {
+        Slave {
+            userid: SLAVE_ID.into(),
+            mailbox: ADDRESS.into(),
+            first_name: "Anna".into(),
+            last_name: "Bianchi".into(),
+            description: "Mario".into(),
+            state,
+            password_hash: password::hash(SLAVE_PASSWORD),
+            password_changed_at: changed_at,
+            created_at: changed_at,
+            state_changed_at: changed_at,
+        }
+    }
+
+    async fn put<T: records::Record + Send + 'static>(w: &World, record: T) {
+        w.store
+            .records_transaction(move |tx| records::put(tx, &record))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
+    async fn with_master_userid() -> World {
+        let w = world(Duration::from_secs(300)).await;
+        w.store
+            .records_transaction(|tx| caselle::save(tx, &casella(), None))
+            .await
+            .unwrap()
+            .unwrap();
+        w
+    }
+
+    #[tokio::test]
+    async fn the_address_and_the_master_userid_open_the_mailbox_as_the_master() {
+        let w = with_master_userid().await;
+        let by_address = w.principal_at(ADDRESS, PASSWORD, now()).await.unwrap();
+        assert_eq!((by_address.userid, by_address.slave), (None, false));
+        for login in [MASTER_ID, " ABC0000001 "] {
+            let p = w.principal_at(login, PASSWORD, now()).await.unwrap();
+            assert_eq!(p.mailbox.id, w.mailbox.id);
+            assert_eq!(p.userid.as_deref(), Some(MASTER_ID));
+            assert!(!p.slave);
+            assert_eq!(p.identity, ADDRESS, "one identity for address and user id");
+        }
+        assert_eq!(
+            w.login(MASTER_ID, "Pec-Wrong9").await,
+            Err(AuthError::Invalid)
+        );
+        assert_eq!(
+            w.login("abc0000002", PASSWORD).await,
+            Err(AuthError::Invalid)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slave_opens_the_master_mailbox_with_its_own_password() {
+        let w = with_master_userid().await;
+        put(&w, slave(SlaveState::Attiva, now())).await;
+        let p = w
+            .principal_at(SLAVE_ID, SLAVE_PASSWORD, now())
+            .await
+            .unwrap();
+        assert_eq!(p.mailbox.address, ADDRESS);
+        assert!(p.slave);
+        assert_eq!(p.identity, SLAVE_ID);
+        assert_eq!(
+            w.login(SLAVE_ID, PASSWORD).await,
+            Err(AuthError::Invalid),
+            "the master's password is not the slave's"
+        );
+        assert_eq!(
+            w.login(MASTER_ID, SLAVE_PASSWORD).await,
+            Err(AuthError::Invalid)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slave_logs_in_only_while_attiva_or_in_disattivazione_warm_cache_or_cold() {
+        let w = with_master_userid().await;
+        for (state, allowed) in [
+            (SlaveState::Attiva, true),
+            (SlaveState::InAttivazione, false),
+            (SlaveState::InDisattivazione, true),
+            (SlaveState::Disattivata, false),
+            (SlaveState::Attiva, true),
+        ] {
+            let mut s = slave(state, now());
+            // The same hash string, so that the remembered pair still matches.
+            s.password_hash = match records::load::<Slave>(&w.store, SLAVE_ID.as_bytes())
+                .await
+                .unwrap()
+            {
+                Some(old) => old.password_hash,
+                None => s.password_hash,
+            };
+            put(&w, s).await;
+            let answer = w.login(SLAVE_ID, SLAVE_PASSWORD).await;
+            if allowed {
+                assert!(answer.is_ok(), "{state:?}");
+            } else {
+                assert_eq!(answer, Err(AuthError::Invalid), "{state:?}");
+            }
+        }
+        assert_eq!(w.cache.verifications(), 3, "argon2 only after a refusal");
+    }
+
+    #[tokio::test]
+    async fn master_and_slave_passwords_expire_independently() {
+        let w = with_master_userid().await;
+        put(&w, slave(SlaveState::Attiva, 0)).await;
+        assert_eq!(
+            w.login(SLAVE_ID, SLAVE_PASSWORD).await,
+            Err(AuthError::Expired),
+            "a first password set by the system"
+        );
+        assert!(w.login(MASTER_ID, PASSWORD).await.is_ok());
+        put(&w, slave(SlaveState::Attiva, now())).await;
+        let later = now() + expiry::PASSWORD_LIFETIME_SECONDS - 60;
+        let master_set = w.mailbox.password_changed_at;
+        assert!(w.login_at(SLAVE_ID, SLAVE_PASSWORD, later).await.is_ok());
+        assert!(later - master_set < expiry::PASSWORD_LIFETIME_SECONDS);
+        // A block on the master's password leaves the slave alone.
+        put(
+            &w,
+            PrincipalInfo {
+                identity: ADDRESS.into(),
+                password_expires_at: Some(now()),
+                password_expiry_set_at: Some(now()),
+                ..PrincipalInfo::default()
+            },
+        )
+        .await;
+        assert_eq!(w.login(ADDRESS, PASSWORD).await, Err(AuthError::Expired));
+        assert_eq!(w.login(MASTER_ID, PASSWORD).await, Err(AuthError::Expired));
+        assert!(w.login(SLAVE_ID, SLAVE_PASSWORD).await.is_ok());
+        assert_eq!(
+            w.login(ADDRESS, "Pec-Wrong9").await,
+            Err(AuthError::Invalid),
+            "expired is told only after the password verified"
+        );
+    }
+
+    fn now() -> i64 {
+        chrono::Utc::now().timestamp()
     }
 }

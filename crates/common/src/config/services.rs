@@ -179,6 +179,9 @@ pub struct Auth {
     pub cache_seconds: u64,
     /// Logins remembered at most by that cache; the oldest go first.
     pub cache_entries: usize,
+    /// Where holders change their password: named in the refusal of an expired password
+    /// (PROVISIONING.md §7).
+    pub self_service_url: String,
 }
 
 impl Default for Auth {
@@ -191,6 +194,7 @@ impl Default for Auth {
             max_tracked: 100_000,
             cache_seconds: 300,
             cache_entries: 100_000,
+            self_service_url: "https://127.0.0.1:8443/account/".into(),
         }
     }
 }

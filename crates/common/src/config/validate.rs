@@ -402,6 +402,16 @@ fn auth(auth: &Auth) -> Checked {
             "must be between 1 and 10000000",
         ));
     }
+    let url = &auth.self_service_url;
+    if !(url.starts_with("https://") || url.starts_with("http://"))
+        || url.len() > 500
+        || url.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(invalid(
+            "auth.self_service_url",
+            "must be an http(s) URL without spaces, at most 500 characters",
+        ));
+    }
     Ok(())
 }
 

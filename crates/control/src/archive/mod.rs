@@ -7,6 +7,7 @@
 pub mod jobs;
 pub mod operators;
 pub mod requests;
+pub mod slaves;
 
 use pecd_archive::{Actor, Archive, ArchiveError, ErrorKind};
 use serde::de::DeserializeOwned;
@@ -19,6 +20,7 @@ pub enum Call {
     Operators(operators::Command),
     Jobs(jobs::Command),
     Requests(requests::Command),
+    Slaves(slaves::Command),
 }
 
 impl Call {
@@ -43,6 +45,7 @@ pub fn commands() -> impl Iterator<Item = &'static str> {
         .iter()
         .chain(jobs::COMMANDS.iter())
         .chain(requests::COMMANDS.iter())
+        .chain(slaves::COMMANDS.iter())
         .copied()
 }
 
@@ -66,6 +69,9 @@ pub fn parse(command: &str, value: serde_json::Value) -> Option<Result<Call, Con
     if requests::COMMANDS.contains(&command) {
         return Some(decode(command, value).map(Call::Requests));
     }
+    if slaves::COMMANDS.contains(&command) {
+        return Some(decode(command, value).map(Call::Slaves));
+    }
     None
 }
 
@@ -80,6 +86,7 @@ pub async fn dispatch(
         Call::Operators(c) => operators::dispatch(archive, actor, c).await,
         Call::Jobs(c) => jobs::dispatch(archive, actor, c).await,
         Call::Requests(c) => requests::dispatch(archive, actor, c, body).await,
+        Call::Slaves(c) => slaves::dispatch(archive, actor, c).await,
     }
 }
 

@@ -33,9 +33,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
 
     async fn log_in(&mut self, login: String, password: String) -> Outcome {
         let ip = self.peer.ip();
-        let result = authenticate(&self.ctx.store, &self.ctx.logins, ip, &login, password).await;
+        let ctx = &self.ctx;
+        let result = authenticate(&ctx.store, &ctx.logins, &ctx.config, ip, &login, password).await;
         let mailbox = match result {
-            Ok(m) => m,
+            Ok(p) => p.mailbox,
             Err(AuthError::Invalid) => {
                 tracing::info!(peer = %self.peer, login = ?login_key(&login), "IMAP login failed");
                 return Err(no(Some("AUTHENTICATIONFAILED"), "Invalid credentials"));
@@ -51,7 +52,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             Err(AuthError::Expired) => {
                 return Err(no(
                     Some("EXPIRED"),
-                    "Password expired; change it in the provider's portal",
+                    pecd_archive::login::expired_text(&self.ctx.config),
                 ))
             }
             Err(AuthError::Unavailable) => {

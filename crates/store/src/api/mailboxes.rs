@@ -45,8 +45,19 @@ impl Store {
         id: MailboxId,
         password_hash: &str,
     ) -> Result<Mailbox, StoreError> {
+        self.set_password_at(id, password_hash, chrono::Utc::now().timestamp())
+            .await
+    }
+
+    /// Sets the password as changed at `at` (Unix seconds on the engine's clock, which
+    /// `pec.clock_offset_seconds` moves; 0 = a first password the holder must change).
+    pub async fn set_password_at(
+        &self,
+        id: MailboxId,
+        password_hash: &str,
+        at: i64,
+    ) -> Result<Mailbox, StoreError> {
         let hash = password_hash.to_string();
-        let at = chrono::Utc::now().timestamp();
         match &self.backend {
             Backend::Sled(s) => {
                 blocking(s, move |s| {
