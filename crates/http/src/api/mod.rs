@@ -3,6 +3,7 @@
 //! error is a JSON document ([`crate::error`]).
 
 pub mod archive;
+pub mod requests;
 
 use std::sync::Arc;
 
@@ -67,6 +68,7 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route("/api/v1/login", post(auth::login))
         .route("/api/v1/logout", post(auth::logout))
         .merge(archive::routes())
+        .merge(requests::routes())
         .fallback(not_found)
 }
 
