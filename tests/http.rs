@@ -6,6 +6,8 @@ mod support;
 
 #[path = "http/autoconfig.rs"]
 mod autoconfig;
+#[path = "http/holders.rs"]
+mod holders;
 
 use reqwest::Method;
 use support::cli::*;

@@ -38,6 +38,19 @@ pub fn record(
     target: &str,
     detail: impl Into<String>,
 ) -> Result<()> {
+    record_as(tx, actor.userid(), at, action, target, detail)
+}
+
+/// [`record`] for someone who is not an operator: a mailbox holder on the self-service
+/// interface, named by the login identity (`holder:` and the address or slave user id).
+pub fn record_as(
+    tx: &mut dyn RecordTx,
+    who: &str,
+    at: i64,
+    action: &str,
+    target: &str,
+    detail: impl Into<String>,
+) -> Result<()> {
     let seq = records::next_counter(tx, "audit")?;
     records::put(
         tx,
@@ -45,7 +58,7 @@ pub fn record(
             seq,
             entry: AuditEntry {
                 at,
-                operator: actor.userid().to_string(),
+                operator: who.to_string(),
                 action: action.to_string(),
                 target: target.to_string(),
                 detail: detail.into(),

@@ -21,6 +21,7 @@ pub mod caselle;
 pub mod customers;
 pub mod domains;
 pub mod error;
+pub mod holders;
 pub mod jobs;
 pub mod login;
 pub mod model;

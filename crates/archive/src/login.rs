@@ -151,7 +151,10 @@ impl Attempt<'_> {
             }
         }
         cache.count_verification();
-        let result = self.verify(login, name.as_ref(), &key, secret).await;
+        let result = match self.verify(login, name.as_ref(), &key, secret).await {
+            Ok((c, hash)) => admit(c, self.now).map(|p| (p, hash)),
+            Err(e) => Err(e),
+        };
         match (&result, pair) {
             (Ok((p, hash)), Some(pair)) => cache.remember(
                 pair,
@@ -208,7 +211,7 @@ impl Attempt<'_> {
         name: Option<&LoginName>,
         key: &LoginKey,
         secret: String,
-    ) -> Result<(Principal, String), AuthError> {
+    ) -> Result<(Candidate, String), AuthError> {
         let (throttle, peer) = (self.throttle, self.peer);
         // No login is longer, so there is nothing to hide by spending argon2 on it.
         if login.len() > pecd_common::throttle::MAX_LOGIN_KEY_BYTES {
@@ -236,10 +239,65 @@ impl Attempt<'_> {
             .await
             .map_err(|_| AuthError::Unavailable)?;
         match candidate {
-            Some(c) if matches => admit(c, self.now).map(|p| (p, hash)),
+            Some(c) if matches => Ok((c, hash)),
             _ => Err(AuthError::Invalid),
         }
     }
+}
+
+/// The principal `login` names now, without a password: what a session opened by
+/// [`prove`] is re-read with on each request, so that a deactivated slave, a deleted
+/// mailbox or a changed identity ends it. `None` when the login names no one who may log in.
+pub async fn principal_of(store: &Store, login: &str) -> Result<Option<Principal>, AuthError> {
+    let Some(name) = LoginName::parse(login) else {
+        return Ok(None);
+    };
+    match lookup::resolve(store, &name).await? {
+        Some(c) => Ok(admit_expired(c).ok()),
+        None => Ok(None),
+    }
+}
+
+/// A login whose password has been proven, expired or not: what a holder's self-service
+/// session is opened with, since an expired password may still be used to set a new one
+/// (and for nothing else).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proven {
+    pub principal: Principal,
+    pub expired: bool,
+}
+
+/// Proves `login` and `secret` as [`authenticate`] does (throttle, argon2, the same answer
+/// for an unknown login and a wrong password, failures counted), without the login cache,
+/// and tells whether the password has expired instead of refusing it.
+pub async fn prove(
+    store: &Store,
+    throttle: &LoginThrottle,
+    config: &Config,
+    peer: IpAddr,
+    login: &str,
+    secret: String,
+) -> Result<Proven, AuthError> {
+    let attempt = Attempt {
+        store,
+        throttle,
+        peer,
+        now: chrono::Utc::now().timestamp() + config.pec.clock_offset_seconds,
+    };
+    let key = login_key(login);
+    throttle
+        .check(peer, &key)
+        .map_err(|by| refused(&key, peer, by))?;
+    let name = LoginName::parse(login);
+    let result = attempt.verify(login, name.as_ref(), &key, secret).await;
+    if matches!(result, Err(AuthError::Invalid)) {
+        log_block(&key, peer, throttle.failed(peer, &key));
+    }
+    let (c, _) = result?;
+    let expired = expiry::password_expired(c.password_changed_at, c.info.as_ref(), attempt.now);
+    let principal = admit_expired(c)?;
+    access::log().note(&principal.identity, attempt.now);
+    Ok(Proven { principal, expired })
 }
 
 /// A PLAIN response whose authorization identity names another mailbox than its login:
@@ -288,6 +346,14 @@ fn admit(c: Candidate, now: i64) -> Result<Principal, AuthError> {
     }
     if expiry::password_expired(c.password_changed_at, c.info.as_ref(), now) {
         return Err(AuthError::Expired);
+    }
+    admit_expired(c)
+}
+
+/// [`admit`] without the expiry rule: a slave that may not log in now is still refused.
+fn admit_expired(c: Candidate) -> Result<Principal, AuthError> {
+    if c.slave.is_some_and(|s| !s.may_log_in()) {
+        return Err(AuthError::Invalid);
     }
     Ok(Principal {
         mailbox: c.mailbox,

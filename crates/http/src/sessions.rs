@@ -17,8 +17,9 @@ use rand::RngCore;
 pub enum Principal {
     /// An archive operator (user id).
     Operator(String),
-    /// A mailbox holder (the login they used).
-    Holder(String),
+    /// A mailbox holder: the login they used, and whether their password had expired (such
+    /// a session may only set a new password).
+    Holder { login: String, expired: bool },
 }
 
 #[derive(Clone, Debug)]
@@ -94,6 +95,19 @@ impl Sessions {
         Some(s.clone())
     }
 
+    /// Changes the live session of `token` (a holder's password no longer expired).
+    pub fn update(&self, token: &str, change: impl FnOnce(&mut Session)) {
+        let key = sha256(token.as_bytes());
+        if let Some(s) = self
+            .map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get_mut(&key)
+        {
+            change(s);
+        }
+    }
+
     /// Ends the session of `token`; returns whether there was one.
     pub fn close(&self, token: &str) -> bool {
         let key = sha256(token.as_bytes());
@@ -129,7 +143,10 @@ mod tests {
         assert!(s.close(&token));
         assert!(s.get(&token).is_none());
         let aged = Sessions::new(Duration::from_secs(60), Duration::from_millis(30), 10);
-        let (token, _) = aged.open(Principal::Holder("h".into()));
+        let (token, _) = aged.open(Principal::Holder {
+            login: "h".into(),
+            expired: false,
+        });
         std::thread::sleep(Duration::from_millis(50));
         assert!(aged.get(&token).is_none(), "past its age even when used");
     }

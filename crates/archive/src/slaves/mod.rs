@@ -143,7 +143,7 @@ fn check_not_pending(s: &Slave) -> Result<()> {
     Ok(())
 }
 
-fn check_recovery(email: &Option<String>, mobile: &Option<String>) -> Result<()> {
+pub(crate) fn check_recovery(email: &Option<String>, mobile: &Option<String>) -> Result<()> {
     if let Some(e) = email {
         Address::parse(e).map_err(|_| {
             ArchiveError::invalid(format!("--recovery-email {e:?}: indirizzo non valido"))

@@ -3,6 +3,7 @@
 //! error is a JSON document ([`crate::error`]).
 
 pub mod archive;
+pub mod holders;
 pub mod requests;
 
 use std::sync::Arc;
@@ -69,6 +70,7 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route("/api/v1/logout", post(auth::logout))
         .merge(archive::routes())
         .merge(requests::routes())
+        .merge(holders::routes())
         .fallback(not_found)
 }
 

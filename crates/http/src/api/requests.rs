@@ -40,7 +40,10 @@ pub fn routes() -> Router<Arc<HttpState>> {
             "/api/v1/requests/{code}/contracts/{name}",
             put(add_contract).get(contract).delete(delete_contract),
         )
-        .route("/api/v1/mailboxes/{address}/slaves", get(slaves).post(add_slave))
+        .route(
+            "/api/v1/mailboxes/{address}/slaves",
+            get(slaves).post(add_slave),
+        )
         .route("/api/v1/slaves/{userid}/activate", post(activate_slave))
         .route("/api/v1/slaves/{userid}/deactivate", post(deactivate_slave))
         .route("/api/v1/slaves/{userid}/password", put(slave_password))

@@ -1,0 +1,211 @@
+//! The holders' API under `/api/v1/me/` (PROVISIONING.md §7): a mailbox login (the address,
+//! the master user id or a slave user id) opens a session; a session opened with an expired
+//! password may only set a new one (`PUT /api/v1/me/password`), which is how a holder whose
+//! IMAP, POP3 or SMTP login was refused as expired gets back in.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use pecd_archive::holders::{HolderView, SecurityInfo};
+use pecd_archive::login::{self, AuthError, Principal};
+use serde::Deserialize;
+
+use super::Body;
+use crate::auth::{Authenticated, COOKIE};
+use crate::error::{ApiError, ApiResult};
+use crate::sessions::Principal as SessionOf;
+use crate::HttpState;
+
+pub fn routes() -> Router<Arc<HttpState>> {
+    Router::new()
+        .route("/api/v1/me/login", post(holder_login))
+        .route("/api/v1/me", get(me))
+        .route("/api/v1/me/password", put(change_password))
+        .route("/api/v1/me/security", put(security))
+}
+
+/// A request of a logged-in holder.
+pub struct Holder {
+    pub principal: Principal,
+    pub expired: bool,
+    pub token: String,
+}
+
+impl FromRequestParts<Arc<HttpState>> for Holder {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<HttpState>,
+    ) -> Result<Self, ApiError> {
+        let auth = Authenticated::from_request_parts(parts, state).await?;
+        let SessionOf::Holder { login, expired } = &auth.session.principal else {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "holders only",
+            ));
+        };
+        match login::principal_of(state.archive.store(), login).await {
+            Ok(Some(principal)) => Ok(Holder {
+                principal,
+                expired: *expired,
+                token: auth.token,
+            }),
+            Ok(None) => {
+                state.sessions.close(&auth.token);
+                Err(ApiError::unauthorized(
+                    "session expired or unknown; log in again",
+                ))
+            }
+            Err(_) => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the store is unavailable; try again later",
+            )),
+        }
+    }
+}
+
+impl Holder {
+    /// Refuses what a session opened with an expired password may not do.
+    fn check_not_expired(&self, state: &HttpState) -> Result<(), ApiError> {
+        if self.expired {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "password_expired",
+                login::expired_text(&state.config),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HolderLogin {
+    login: String,
+    password: String,
+}
+
+async fn holder_login(
+    State(s): State<Arc<HttpState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Body(req): Body<HolderLogin>,
+) -> Result<Response, ApiError> {
+    let store = s.archive.store();
+    let proven = login::prove(
+        store,
+        &s.logins,
+        &s.config,
+        peer.ip(),
+        &req.login,
+        req.password,
+    )
+    .await;
+    let proven = match proven {
+        Ok(p) => p,
+        Err(AuthError::Unavailable) => {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the store is unavailable; try again later",
+            ))
+        }
+        Err(AuthError::Throttled) => {
+            return Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "throttled",
+                "too many failed logins; try again later",
+            ))
+        }
+        Err(_) => return Err(ApiError::unauthorized("Credenziali non valide")),
+    };
+    let (token, csrf) = s.sessions.open(SessionOf::Holder {
+        login: req.login.trim().to_string(),
+        expired: proven.expired,
+    });
+    let view = s
+        .archive
+        .holder_view(&proven.principal, proven.expired)
+        .await?;
+    let cookie = format!(
+        "{COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
+        s.config.http.session_max_seconds
+    );
+    let body = serde_json::json!({
+        "token": token,
+        "csrf_token": csrf,
+        "holder": view,
+        "message": if proven.expired { login::expired_text(&s.config) } else { String::new() },
+    });
+    Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
+}
+
+async fn me(State(s): State<Arc<HttpState>>, h: Holder) -> ApiResult<HolderView> {
+    Ok(Json(s.archive.holder_view(&h.principal, h.expired).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewPassword {
+    current_password: String,
+    new_password: String,
+}
+
+/// `PUT /api/v1/me/password`: the current password again (proven against the store, so a
+/// stolen session alone cannot change it) and a new one meeting the policy.
+async fn change_password(
+    State(s): State<Arc<HttpState>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    h: Holder,
+    Body(b): Body<NewPassword>,
+) -> ApiResult<HolderView> {
+    let login = match &h.principal.userid {
+        Some(u) => u.clone(),
+        None => h.principal.mailbox.address.clone(),
+    };
+    let store = s.archive.store();
+    let proven = login::prove(
+        store,
+        &s.logins,
+        &s.config,
+        peer.ip(),
+        &login,
+        b.current_password.clone(),
+    )
+    .await
+    .map_err(|_| ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Credenziali non valide"))?;
+    if proven.principal.identity != h.principal.identity {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "Credenziali non valide",
+        ));
+    }
+    s.archive
+        .change_own_password(&h.principal, b.current_password, b.new_password)
+        .await?;
+    s.sessions.update(&h.token, |session| {
+        if let SessionOf::Holder { expired, .. } = &mut session.principal {
+            *expired = false;
+        }
+    });
+    Ok(Json(s.archive.holder_view(&h.principal, false).await?))
+}
+
+async fn security(
+    State(s): State<Arc<HttpState>>,
+    h: Holder,
+    Body(info): Body<SecurityInfo>,
+) -> ApiResult<HolderView> {
+    h.check_not_expired(&s)?;
+    s.archive.set_security_info(&h.principal, info).await?;
+    Ok(Json(s.archive.holder_view(&h.principal, false).await?))
+}
