@@ -49,8 +49,9 @@ impl Archive {
     /// Runs every due job of the archive once, in order; a job's failure on one record is
     /// reported and the others go on.
     pub async fn run_jobs(&self) -> Result<JobReport> {
-        let report = JobReport::default();
+        let mut report = JobReport::default();
         // Each family of work adds its step here: request processing, then transitions.
+        self.apply_transitions(&mut report).await?;
         Ok(report)
     }
 }

@@ -13,7 +13,8 @@
 //! Layout: [`model`] (the records), [`error`], [`records`] (how they are stored), [`scope`]
 //! (profiles and patterns), [`audit`], [`caselle`] (a mailbox record and its indexes); one
 //! module per family of operations: [`operators`], [`customers`] (and accounts, with the
-//! user-id rule), [`domains`]; and [`login`].
+//! user-id rule), [`domains`], [`mailboxes`] (caselle: transitions, changes, services,
+//! search); and [`login`].
 
 pub mod audit;
 pub mod caselle;
@@ -22,6 +23,7 @@ pub mod domains;
 pub mod error;
 pub mod jobs;
 pub mod login;
+pub mod mailboxes;
 pub mod model;
 pub mod operators;
 pub mod records;
