@@ -5,6 +5,7 @@
 //! acting operator (`session.as`, `pecctl --as`).
 
 pub mod jobs;
+pub mod mailboxes;
 pub mod operators;
 
 use pecd_archive::{Actor, Archive, ArchiveError, ErrorKind};
@@ -17,6 +18,7 @@ use crate::protocol::{ControlError, ErrorCode};
 pub enum Call {
     Operators(operators::Command),
     Jobs(jobs::Command),
+    Mailboxes(mailboxes::Command),
 }
 
 /// Every archive command name, for "unknown command" and its list of known ones.
@@ -24,6 +26,7 @@ pub fn commands() -> impl Iterator<Item = &'static str> {
     operators::COMMANDS
         .iter()
         .chain(jobs::COMMANDS.iter())
+        .chain(mailboxes::COMMANDS.iter())
         .copied()
 }
 
@@ -44,6 +47,9 @@ pub fn parse(command: &str, value: serde_json::Value) -> Option<Result<Call, Con
     if jobs::COMMANDS.contains(&command) {
         return Some(decode(command, value).map(Call::Jobs));
     }
+    if mailboxes::COMMANDS.contains(&command) {
+        return Some(decode(command, value).map(Call::Mailboxes));
+    }
     None
 }
 
@@ -56,6 +62,7 @@ pub async fn dispatch(
     match call {
         Call::Operators(c) => operators::dispatch(archive, actor, c).await,
         Call::Jobs(c) => jobs::dispatch(archive, actor, c).await,
+        Call::Mailboxes(c) => mailboxes::dispatch(archive, actor, c).await,
     }
 }
 
