@@ -2,7 +2,8 @@
 //! made with `pecctl mailbox create` has no request, so its casella carries no contract data
 //! (`codice attivazione: non definito`), no customer or account and no type (ordinary mail
 //! follows the per-domain policy). It is `evasa` at once. Non-administrators see it but
-//! cannot change it.
+//! cannot change it. An administrator may give it a customer, an account and a type
+//! ([`Archive::assign`]).
 
 use crate::error::{ArchiveError, Result};
 use crate::model::{Casella, CasellaState, Domain, DomainFamily, Services};
@@ -87,5 +88,107 @@ impl Archive {
             audit::record(tx, &Actor::Admin, now, "mailbox.delete", &address, "")
         })
         .await
+    }
+}
+
+/// What an administrator gives an incomplete mailbox with `pecctl mailbox assign`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Assignment {
+    pub customer: String,
+    pub account: String,
+    #[serde(default)]
+    pub kind: Option<crate::model::MailboxType>,
+}
+
+impl Archive {
+    /// An administrator's completion of an incomplete mailbox with its customer, account
+    /// and type (pecd decision: the archive's own step for mailboxes made by `pecctl mailbox
+    /// create`; the contract data stay `non definito` until a request lists it). The
+    /// mailbox gets a master user id by the account's rule and the services of its type.
+    pub async fn assign(&self, actor: &Actor, address: &str, a: Assignment) -> Result<Casella> {
+        use crate::model::{Account, MailboxType};
+        actor.check_admin("mailbox assign")?;
+        let c = self.casella(actor, address).await?;
+        if c.request.is_some() {
+            return Err(ArchiveError::conflict(format!(
+                "casella {}: ha già una richiesta ({})",
+                c.address,
+                c.request.unwrap_or_default()
+            )));
+        }
+        let account = self.account(actor, &a.account).await?;
+        if account.customer != a.customer {
+            return Err(ArchiveError::invalid(format!(
+                "l'account {} appartiene al cliente {}",
+                account.code, account.customer
+            )));
+        }
+        let domain = c.address.rsplit_once('@').map_or("", |(_, d)| d);
+        let family = self
+            .activation_domain(domain, Some(&account.customer), Some(&account.code))
+            .await?;
+        let kind = a.kind.unwrap_or(MailboxType::Standard);
+        let defaults = self.family_defaults(family).clone();
+        let services = match kind {
+            MailboxType::Base => Services {
+                archive_gb: 0,
+                sms: false,
+                quota_bytes: self.config().archive.base_quota_bytes,
+            },
+            MailboxType::Aperta => Services {
+                archive_gb: 0,
+                ..services_of(&defaults)
+            },
+            MailboxType::Standard => services_of(&defaults),
+        };
+        if let Some(m) = self.store().find_mailbox(&c.address).await? {
+            self.store().set_quota(m.id, services.quota_bytes).await?;
+        }
+        let (actor, now, contact) = (
+            actor.clone(),
+            self.now(),
+            self.config().archive.provider_contact.clone(),
+        );
+        let addr = c.address.clone();
+        self.transaction(move |tx| {
+            let mut c = super::get(tx, &addr)?;
+            if records::get::<Account>(tx, account.code.as_bytes())?.is_none() {
+                return Err(ArchiveError::not_found(format!(
+                    "account inesistente: {}",
+                    account.code
+                )));
+            }
+            if c.userid.is_none() {
+                c.userid = Some(crate::customers::assign_userid(
+                    tx,
+                    &account.code,
+                    &contact,
+                )?);
+            }
+            c.customer = Some(account.customer.clone());
+            c.account = Some(account.code.clone());
+            c.family = family;
+            c.kind = Some(kind);
+            c.services = services;
+            let what = format!(
+                "assegnata a cliente {} / account {}, tipo {}",
+                account.customer,
+                account.code,
+                kind.name()
+            );
+            super::remember(&mut c, &actor, now, what.clone());
+            caselle::save(tx, &c, None)?;
+            audit::record(tx, &actor, now, "mailbox.assign", &addr, what)?;
+            Ok(c)
+        })
+        .await
+    }
+}
+
+fn services_of(d: &pecd_common::config::MailboxDefaults) -> Services {
+    Services {
+        archive_gb: d.archive_gb,
+        sms: d.sms,
+        quota_bytes: d.quota_bytes,
     }
 }

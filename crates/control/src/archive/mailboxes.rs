@@ -2,17 +2,19 @@
 //! reactivate, change, massive, base -> standard, services. Batches answer with an outcome
 //! per mailbox.
 
+use pecd_archive::mailboxes::incomplete::Assignment;
 use pecd_archive::mailboxes::ops::{Change, Form};
 use pecd_archive::mailboxes::search::{csv, SearchQuery};
 use pecd_archive::mailboxes::services::ServicesAsk;
-use pecd_archive::model::RevokeReason;
+use pecd_archive::model::{MailboxType, RevokeReason};
 use pecd_archive::{Actor, Archive};
 use serde::{Deserialize, Serialize};
 
 use super::{json, refusal};
 use crate::protocol::ControlError;
 
-pub const COMMANDS: [&str; 7] = [
+pub const COMMANDS: [&str; 8] = [
+    "mailbox.assign",
     "mailbox.search",
     "mailbox.revoke",
     "mailbox.reactivate",
@@ -25,6 +27,15 @@ pub const COMMANDS: [&str; 7] = [
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "command", deny_unknown_fields)]
 pub enum Command {
+    /// An administrator's completion of an incomplete mailbox.
+    #[serde(rename = "mailbox.assign")]
+    Assign {
+        address: String,
+        customer: String,
+        account: String,
+        #[serde(default, rename = "type")]
+        kind: Option<MailboxType>,
+    },
     #[serde(rename = "mailbox.search")]
     Search {
         #[serde(default)]
@@ -93,6 +104,23 @@ pub async fn dispatch(
 ) -> Result<serde_json::Value, ControlError> {
     let a = archive;
     let result = match command {
+        Command::Assign {
+            address,
+            customer,
+            account,
+            kind,
+        } => a
+            .assign(
+                actor,
+                &address,
+                Assignment {
+                    customer,
+                    account,
+                    kind,
+                },
+            )
+            .await
+            .map(json),
         Command::Search {
             address,
             userid,

@@ -7,7 +7,7 @@ mod archive;
 use std::path::PathBuf;
 
 use clap::Subcommand;
-use pecd_archive::model::RevokeReason;
+use pecd_archive::model::{MailboxType, RevokeReason};
 use pecd_control::archive::mailboxes::Command as Call;
 use pecd_control::client::{Client, ClientError};
 use pecd_control::protocol::{
@@ -52,6 +52,17 @@ pub enum MailboxCommand {
         /// Messages per minute this sender may submit, or `default`.
         #[arg(long, value_name = "N|default")]
         sender_per_minute: SenderLimit,
+    },
+    /// Give an incomplete mailbox (made by `mailbox create`) its customer, account and
+    /// type: an administrator's completion.
+    Assign {
+        address: String,
+        #[arg(long)]
+        customer: String,
+        #[arg(long)]
+        account: String,
+        #[arg(long = "type", value_parser = clap::value_parser!(MailboxType), value_name = "base|aperta|standard")]
+        kind: Option<MailboxType>,
     },
     /// Find mailboxes in the archive (criteria combine); --csv prints the report.
     Search {
@@ -101,7 +112,7 @@ pub enum MailboxCommand {
     /// Set or clear the massive flag (raises the sending limit).
     Massive {
         address: String,
-        #[arg(value_parser = archive::on_off, value_name = "on|off")]
+        #[arg(value_parser = archive::on_off, value_name = "on|off", action = clap::ArgAction::Set)]
         state: bool,
     },
     /// Make a base (closed) mailbox standard.
@@ -296,6 +307,20 @@ pub async fn mailbox(
             reason,
             form,
         } => return archive::revoke(client, json, addresses, *reason, form.as_ref()).await,
+        MailboxCommand::Assign {
+            address,
+            customer,
+            account,
+            kind,
+        } => {
+            let call = Call::Assign {
+                address: address.clone(),
+                customer: customer.clone(),
+                account: account.clone(),
+                kind: *kind,
+            };
+            return archive::one(client, json, call).await;
+        }
         MailboxCommand::Reactivate { addresses } => {
             let call = Call::Reactivate {
                 addresses: addresses.clone(),
