@@ -330,10 +330,9 @@ async fn run(
         int,
         hup: signal(SignalKind::hangup())?,
     };
-    // The domains served now: provider.domains, then those the archive enables.
-    let domains = Arc::new(pecd_common::domains::LocalDomains::new(
-        &config.provider.domains,
-    ));
+    // The domains served now: provider.domains, then those the archive enables; one set,
+    // the engine's, so an enabled domain is served at once.
+    let domains = engine.local_domains().clone();
     let archive = pecd_archive::Archive::open(store.clone(), config.clone(), domains)
         .await
         .map_err(|e| anyhow::anyhow!("provisioning archive: {e}"))?;

@@ -193,9 +193,25 @@ pub fn index_export(config: Option<PathBuf>) -> ExitCode {
         Ok(c) => c,
         Err(e) => return crate::fail(e),
     };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => return crate::fail(format!("cannot start the runtime: {e}")),
+    };
+    // A running pecd holds the store: it answers with the domains it serves now.
+    if let Some(ldif) = runtime.block_on(ask_server(&config)) {
+        print!("{ldif}");
+        return ExitCode::SUCCESS;
+    }
     match own_certificate(&config) {
         Ok(Some(cert)) => {
-            print!("{}", pecd_engine::own_entry(&config, &cert).to_ldif());
+            let domains = runtime.block_on(stored_domains(&config));
+            print!(
+                "{}",
+                pecd_engine::own_entry_for(&config, &cert, &domains).to_ldif()
+            );
             ExitCode::SUCCESS
         }
         Ok(None) => crate::fail(format!(
@@ -203,5 +219,48 @@ pub fn index_export(config: Option<PathBuf>) -> ExitCode {
             config.signing.cert.display()
         )),
         Err(e) => crate::fail(e),
+    }
+}
+
+/// Our entry as the running server makes it, or `None` when no server answers.
+async fn ask_server(config: &Config) -> Option<String> {
+    use pecd_control::client::Client;
+    use pecd_control::protocol::Request;
+    let mut client = Client::connect(&config.control.socket).await.ok()?;
+    match client.call::<String>(&Request::IndexExport).await {
+        Ok(ldif) => Some(ldif),
+        Err(e) => {
+            tracing::warn!(error = %e, "the running pecd did not export its entry; reading the store");
+            None
+        }
+    }
+}
+
+/// The domains served when pecd is not running: `provider.domains` and the ones the
+/// provisioning archive enabled, read from the store.
+async fn stored_domains(config: &Config) -> Vec<String> {
+    let initial = config.provider.domains.clone();
+    if !config.store.path.exists() {
+        return initial;
+    }
+    let store = match pecd_store::Store::open_with(
+        &config.store.path,
+        pecd_store::Retention::default(),
+        config.store.cache_bytes,
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "store not readable: exporting provider.domains only");
+            return initial;
+        }
+    };
+    let domains = std::sync::Arc::new(pecd_common::domains::LocalDomains::new(&initial));
+    let config = std::sync::Arc::new(config.clone());
+    match pecd_archive::Archive::open(store, config, domains.clone()).await {
+        Ok(_) => domains.list(),
+        Err(e) => {
+            tracing::warn!(error = %e, "archive not readable: exporting provider.domains only");
+            initial
+        }
     }
 }

@@ -13,8 +13,9 @@
 //! Layout: [`model`] (the records), [`error`], [`records`] (how they are stored), [`scope`]
 //! (profiles and patterns), [`audit`], [`caselle`] (a mailbox record and its indexes); one
 //! module per family of operations: [`operators`], [`customers`] (and accounts, with the
-//! user-id rule), [`domains`], [`slaves`] (multi-user); and [`login`] (login → principal →
-//! mailbox, password expiry, last access).
+//! user-id rule), [`domains`], [`mailboxes`] (caselle: transitions, changes, services,
+//! search), [`slaves`] (multi-user); and [`login`] (login → principal → mailbox, password
+//! expiry, last access).
 
 pub mod audit;
 pub mod caselle;
@@ -24,6 +25,7 @@ pub mod error;
 pub mod holders;
 pub mod jobs;
 pub mod login;
+pub mod mailboxes;
 pub mod model;
 pub mod operators;
 pub mod records;

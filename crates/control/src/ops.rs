@@ -170,13 +170,15 @@ impl Operations {
         let parsed = Address::parse(address).map_err(|e| {
             ControlError::new(ErrorCode::InvalidAddress, format!("{address:?}: {e}"))
         })?;
-        if !self.config.provider.serves(&parsed) {
+        // The domains served now: provider.domains and those the archive enabled.
+        let domains = self.archive.local_domains();
+        if !domains.serves_domain(parsed.domain()) {
             return Err(ControlError::new(
                 ErrorCode::ForeignDomain,
                 format!(
                     "{parsed}: domain {} is not one of ours ({})",
                     parsed.domain(),
-                    self.config.provider.domains.join(", ")
+                    domains.list().join(", ")
                 ),
             ));
         }
@@ -200,7 +202,7 @@ impl Operations {
             version: env!("CARGO_PKG_VERSION").into(),
             uptime_seconds: self.started.elapsed().as_secs(),
             provider: self.config.provider.name.clone(),
-            domains: self.config.provider.domains.clone(),
+            domains: self.archive.local_domains().list(),
             store_path: self.store.path().display().to_string(),
             mailboxes: stats.mailboxes,
             messages: stats.messages,
@@ -237,7 +239,9 @@ impl Operations {
         // (PROVISIONING.md §3); an address the archive already holds (a request's line) is
         // refused, and the mailbox just made removed.
         if let Err(e) = self.archive.register_incomplete(&m.address).await {
-            self.store.delete_mailbox(m.id).await.map_err(store_error)?;
+            if let Err(undo) = self.store.delete_mailbox(m.id).await {
+                tracing::error!(address = %m.address, error = %undo, "could not undo a mailbox creation");
+            }
             return Err(crate::archive::refusal(e));
         }
         tracing::info!(address = %m.address, "mailbox created");
@@ -249,12 +253,46 @@ impl Operations {
         Ok(all.iter().map(summary).collect())
     }
 
-    pub async fn show_mailbox(&self, address: &str) -> Result<MailboxDetail, ControlError> {
+    /// The mailbox as the store and the archive know it; an operator acting with `--as`
+    /// sees only the mailboxes of its scope.
+    pub async fn show_mailbox(
+        &self,
+        address: &str,
+        actor: Option<&pecd_archive::Actor>,
+    ) -> Result<MailboxDetail, ControlError> {
         let m = self.existing(address).await?;
-        self.detail(m).await
+        match actor.filter(|a| !a.is_admin()) {
+            None => self.detail(m).await,
+            Some(actor) => {
+                let archive = self
+                    .archive
+                    .casella_detail(actor, &m.address)
+                    .await
+                    .map_err(crate::archive::refusal)?;
+                if archive.is_none() {
+                    actor
+                        .check_admin("casella senza dati nell'archivio")
+                        .map_err(crate::archive::refusal)?;
+                }
+                let mut d = self.store_detail(m).await?;
+                d.archive = archive;
+                Ok(d)
+            }
+        }
     }
 
     async fn detail(&self, m: Mailbox) -> Result<MailboxDetail, ControlError> {
+        let archive = self
+            .archive
+            .casella_detail(&pecd_archive::Actor::Admin, &m.address)
+            .await
+            .map_err(crate::archive::refusal)?;
+        let mut d = self.store_detail(m).await?;
+        d.archive = archive;
+        Ok(d)
+    }
+
+    async fn store_detail(&self, m: Mailbox) -> Result<MailboxDetail, ControlError> {
         let mut folders = self.store.folders(m.id).await.map_err(store_error)?;
         // INBOX first, then the special-use folders, then the rest by name.
         folders.sort_by_key(|f| (f.role.is_none(), f.name != "INBOX", f.name.clone()));
@@ -280,16 +318,16 @@ impl Operations {
                     subscribed: f.subscribed,
                 })
                 .collect(),
+            archive: None,
         })
     }
 
     pub async fn delete_mailbox(&self, address: &str) -> Result<MailboxSummary, ControlError> {
         let m = self.existing(address).await?;
         let removed = self.store.delete_mailbox(m.id).await.map_err(store_error)?;
-        self.archive
-            .forget_incomplete(&removed.address)
-            .await
-            .map_err(crate::archive::refusal)?;
+        if let Err(e) = self.archive.forget_casella(&removed.address).await {
+            tracing::error!(address = %removed.address, error = %e, "mailbox deleted but its casella stays in the archive");
+        }
         tracing::info!(address = %removed.address, messages = removed.message_count, "mailbox deleted");
         Ok(summary(&removed))
     }
@@ -375,22 +413,42 @@ impl Operations {
 
     /// `pecctl index list`: every provider of the index in force.
     pub fn index_list(&self) -> Vec<ProviderView> {
-        let index = self.engine.index();
         let own = self.engine.own_hashes();
-        index
-            .entries()
+        self.index_entries()
             .iter()
             .map(|e| provider_view(e, &own))
             .collect()
     }
 
+    /// The index in force, our own entry with the domains served now (an enabled domain is
+    /// in it at once).
+    fn index_entries(&self) -> Vec<pecd_signer::ProviderEntry> {
+        let own = self.engine.own_hashes();
+        let ours = self.engine.own_entry();
+        self.engine
+            .index()
+            .entries()
+            .iter()
+            .map(|e| {
+                if e.hashes.iter().any(|h| own.contains(h)) {
+                    ours.clone()
+                } else {
+                    e.clone()
+                }
+            })
+            .collect()
+    }
+
+    /// `pecd index export`: our own provider entry with the domains served now.
+    pub fn index_export(&self) -> String {
+        self.engine.own_entry().to_ldif()
+    }
+
     /// `pecctl index show KEY`: by provider name, managed domain or certificate hash.
     pub fn index_show(&self, key: &str) -> Result<ProviderView, ControlError> {
         let k = key.trim().to_ascii_lowercase().replace(':', "");
-        let index = self.engine.index();
         let own = self.engine.own_hashes();
-        index
-            .entries()
+        self.index_entries()
             .iter()
             .find(|e| {
                 e.name.to_ascii_lowercase() == k || e.domains.contains(&k) || e.hashes.contains(&k)

@@ -113,6 +113,9 @@ pub enum Request {
     /// One provider, by name, managed domain or certificate hash.
     #[serde(rename = "index.show")]
     IndexShow { key: String },
+    /// Our own provider entry (LDIF) with the domains served now (`pecd index export`).
+    #[serde(rename = "index.export")]
+    IndexExport,
     /// The relay queue (PEC.md §6.2), oldest first.
     #[serde(rename = "queue.list")]
     QueueList,
@@ -163,7 +166,7 @@ pub struct Retried {
 }
 
 /// The commands a version 1 server knows, for telling "unknown command" from "bad arguments".
-pub const COMMANDS: [&str; 17] = [
+pub const COMMANDS: [&str; 18] = [
     "status",
     "mailbox.create",
     "mailbox.list",
@@ -176,6 +179,7 @@ pub const COMMANDS: [&str; 17] = [
     "trace",
     "index.list",
     "index.show",
+    "index.export",
     "queue.list",
     "queue.show",
     "queue.retry",
@@ -295,6 +299,11 @@ pub struct MailboxDetail {
     /// The limit in force for this sender.
     pub effective_sender_per_minute: u32,
     pub folders: Vec<FolderInfo>,
+    /// The provisioning archive's view (PROVISIONING.md §4): user id, type, state, request,
+    /// customer, account, expiry, services, massive, slaves, history. Absent for a mailbox
+    /// the archive has no record of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub archive: Option<pecd_archive::mailboxes::show::CasellaDetail>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

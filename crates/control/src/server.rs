@@ -294,7 +294,7 @@ pub async fn session(
         }
         let reply = match acting.as_ref().map(|a| gate(a, &request)) {
             Some(Err(e)) => refusal(e),
-            _ => dispatch(ops, request, body).await,
+            _ => dispatch(ops, request, body, acting.as_ref()).await,
         };
         drop(permit);
         send(&mut w, &reply).await?;
@@ -357,10 +357,11 @@ enum Parsed {
     Archive(crate::archive::Call),
 }
 
-/// The server's own commands as an operator acting with `--as` may use them: `status` for
-/// everyone, the rest (mailbox administration, logs, queue, index) for amministratori.
+/// The server's own commands as an operator acting with `--as` may use them: `status` and
+/// `mailbox.show` (within its scope) for everyone, the rest (mailbox administration, logs,
+/// queue, index) for amministratori.
 fn gate(actor: &pecd_archive::Actor, request: &Request) -> Result<(), ControlError> {
-    if matches!(request, Request::Status) || actor.is_admin() {
+    if matches!(request, Request::Status | Request::MailboxShow { .. }) || actor.is_admin() {
         return Ok(());
     }
     actor
@@ -406,15 +407,21 @@ fn parse(line: &[u8]) -> Result<Parsed, ControlError> {
         })
 }
 
-/// Runs one request; `body` holds the message bytes that followed a `mailbox.import` line.
-async fn dispatch(ops: &Operations, request: Request, body: Option<Vec<u8>>) -> Reply {
+/// Runs one request as `actor` (`None`: the built-in administrator); `body` holds the
+/// message bytes that followed a `mailbox.import` line.
+async fn dispatch(
+    ops: &Operations,
+    request: Request,
+    body: Option<Vec<u8>>,
+    actor: Option<&pecd_archive::Actor>,
+) -> Reply {
     let result = match request {
         Request::Status => ops.status().await.map(ok),
         Request::MailboxCreate { address, password } => {
             ops.create_mailbox(&address, password).await.map(ok)
         }
         Request::MailboxList => ops.list_mailboxes().await.map(ok),
-        Request::MailboxShow { address } => ops.show_mailbox(&address).await.map(ok),
+        Request::MailboxShow { address } => ops.show_mailbox(&address, actor).await.map(ok),
         Request::MailboxDelete { address } => ops.delete_mailbox(&address).await.map(ok),
         Request::MailboxPasswd {
             address,
@@ -450,6 +457,7 @@ async fn dispatch(ops: &Operations, request: Request, body: Option<Vec<u8>>) -> 
         Request::Trace { id } => ops.trace(&id).await.map(ok),
         Request::IndexList => Ok(ok(ops.index_list())),
         Request::IndexShow { key } => ops.index_show(&key).map(ok),
+        Request::IndexExport => Ok(ok(ops.index_export())),
         Request::QueueList => ops.queue_list().await.map(ok),
         Request::QueueShow { id } => ops.queue_show(id).await.map(ok),
         Request::QueueRetry { id } => ops.queue_retry(id).await.map(ok),

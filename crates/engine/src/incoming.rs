@@ -99,10 +99,7 @@ impl Engine {
     /// or by one of our domains (a previous key after a rotation).
     fn signed_by_us(&self, entry: &ProviderEntry, report: &Report) -> bool {
         entry.name.eq_ignore_ascii_case(&self.provider.name)
-            || entry
-                .domains
-                .iter()
-                .any(|d| self.config.provider.serves_domain(d))
+            || entry.domains.iter().any(|d| self.domains.serves_domain(d))
             || report
                 .signer_sha1
                 .as_ref()

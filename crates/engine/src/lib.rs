@@ -47,13 +47,14 @@ use std::sync::{Arc, RwLock};
 
 use openssl::x509::{X509Crl, X509};
 use pecd_common::config::{Config, OrdinaryMail};
+use pecd_common::domains::LocalDomains;
 use pecd_signer::build::Provider;
 use pecd_signer::{Kind, Moment, ProviderIndex, Signer};
 use pecd_store::{Certification, Certified, MailboxId, Store, LOG_RETENTION_SECONDS};
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{EngineError, SmtpReply};
-pub use loaders::{load_anchors, load_crls, load_index, own_entry};
+pub use loaders::{load_anchors, load_crls, load_index, own_entry, own_entry_for};
 pub use pecd_signer::mime::MAX_MIME_DEPTH;
 pub use recipients::{RecipientDecision, SenderContext};
 pub use scanner::{Eicar, Scanner};
@@ -122,6 +123,9 @@ pub struct Engine {
     /// Wakes the relay when something is queued or an operator asks for a retry.
     relay_wake: tokio::sync::Notify,
     relay_state: relay::RelayState,
+    /// The domains served now: `provider.domains` and those the archive enables (shared
+    /// with it: see [`Engine::local_domains`]).
+    domains: Arc<LocalDomains>,
 }
 
 impl Engine {
@@ -181,6 +185,7 @@ impl Engine {
             );
         }
         let engine = Arc::new(Engine {
+            domains: Arc::new(LocalDomains::new(&config.provider.domains)),
             provider: Provider {
                 name: config.provider.name.clone(),
                 service_address: config.provider.service_address.clone(),
@@ -215,6 +220,22 @@ impl Engine {
             .clone()
     }
 
+    /// The domains the engine serves now. pecd gives this same set to the provisioning
+    /// archive, which adds the domains it enables: they are served at once.
+    pub fn local_domains(&self) -> &Arc<LocalDomains> {
+        &self.domains
+    }
+
+    /// Our own entry of the provider index with the domains served now (`pecd index
+    /// export`, `pecctl index list`).
+    pub fn own_entry(&self) -> pecd_signer::ProviderEntry {
+        loaders::own_entry_for(
+            &self.config,
+            self.signer.certificate(),
+            &self.domains.list(),
+        )
+    }
+
     /// The SHA-1 hashes of our signing certificate (our entry of the index).
     pub fn own_hashes(&self) -> Vec<String> {
         vec![pecd_signer::smime::cert_sha1(self.signer.certificate())]
@@ -240,7 +261,8 @@ impl Engine {
     /// error the old ones stay in force. Returns the number of index entries and of
     /// revocation lists.
     pub fn reload_trust(&self) -> Result<(usize, usize), String> {
-        let index = load_index(&self.config, Some(self.signer.certificate()))?;
+        let mut index = load_index(&self.config, None)?;
+        index.push(self.own_entry());
         let anchors = load_anchors(&self.config.peers.trust_anchors)?;
         let crls = load_crls(&self.config.peers.crls)?;
         self.relay_state.set_roots(&self.config, &anchors)?;
@@ -277,9 +299,9 @@ impl Engine {
         Moment::from_unix(self.clock.now())
     }
 
-    /// Whether `address` is in one of our domains.
+    /// Whether `address` is in one of our domains (as served now).
     fn is_local(&self, address: &str) -> bool {
-        self.config.provider.serves_domain(domain_of(address))
+        self.domains.serves_domain(domain_of(address))
     }
 
     /// Whether a provider of the index (we included) manages the domain of `address`.
@@ -310,9 +332,29 @@ impl Engine {
         )
     }
 
-    /// The ordinary-mail policy for a recipient address (PEC.md §12 item 9).
+    /// The ordinary-mail policy of a recipient's domain (PEC.md §12 item 9).
     pub fn ordinary_policy(&self, address: &str) -> OrdinaryMail {
         self.config.pec.ordinary_mail_for(domain_of(address))
+    }
+
+    /// The ordinary-mail policy of a recipient (PROVISIONING.md §4): its mailbox's own type
+    /// when the archive knows it (base refuses, aperta and standard get the anomaly
+    /// envelope), else its domain's policy (mailboxes without a type, addresses without a
+    /// mailbox).
+    pub async fn recipient_policy(&self, address: &str) -> OrdinaryMail {
+        use pecd_archive::model::{Casella, MailboxType};
+        match pecd_archive::records::load::<Casella>(&self.store, address.as_bytes()).await {
+            Ok(Some(c)) => match c.kind {
+                Some(MailboxType::Base) => OrdinaryMail::Refuse,
+                Some(MailboxType::Aperta | MailboxType::Standard) => OrdinaryMail::Anomaly,
+                None => self.ordinary_policy(address),
+            },
+            Ok(None) => self.ordinary_policy(address),
+            Err(e) => {
+                tracing::warn!(address, error = %e, "mailbox type unreadable: the domain's ordinary-mail policy applies");
+                self.ordinary_policy(address)
+            }
+        }
     }
 }
 

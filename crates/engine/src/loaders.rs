@@ -9,11 +9,17 @@ use pecd_signer::{ProviderEntry, ProviderIndex};
 /// Our own entry of the provider index (PEC.md §8.2), made from the signing certificate and
 /// `[provider]`: what `pecd index export` prints.
 pub fn own_entry(config: &Config, cert: &X509) -> ProviderEntry {
+    own_entry_for(config, cert, &config.provider.domains)
+}
+
+/// Our own entry managing `domains` (those served now: `provider.domains` and the ones the
+/// provisioning archive enabled, PROVISIONING.md §5).
+pub fn own_entry_for(config: &Config, cert: &X509, domains: &[String]) -> ProviderEntry {
     ProviderEntry::own(
         &config.provider.name,
         cert,
         &config.provider.service_address,
-        &config.provider.domains,
+        domains,
     )
 }
 

@@ -28,7 +28,7 @@ pub struct RecipientDecision {
     pub found: Recipient,
     /// Our mailbox of that address, whatever its state.
     pub mailbox: Option<MailboxId>,
-    /// The ordinary-mail policy of its domain.
+    /// The ordinary-mail policy of its mailbox's type, else of its domain.
     pub policy: OrdinaryMail,
     /// The reverse path is of another PEC provider: an envelope or a receipt may come, so an
     /// unknown, disabled or full mailbox is not refused here but gets its avviso di mancata
@@ -61,7 +61,11 @@ impl Engine {
         let from_peer = reverse_path.is_some_and(|r| self.is_peer_address(r));
         // At RCPT a mailbox is full when it has no byte left (the size comes with DATA).
         let (found, mailbox) = self.classify(&address, 1).await?;
-        let policy = self.ordinary_policy(&address);
+        let policy = if self.is_local(&address) {
+            self.recipient_policy(&address).await
+        } else {
+            self.ordinary_policy(&address)
+        };
         if reverse_path.is_some() && !from_peer {
             match found {
                 Recipient::Missing => return Err(EngineError::NoSuchMailbox(address)),

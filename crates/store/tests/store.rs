@@ -342,3 +342,56 @@ async fn delete_mailbox_removes_everything() {
         (1, 1, 100)
     );
 }
+
+#[tokio::test]
+async fn a_rename_moves_the_address_and_refuses_one_in_use() {
+    let (_d, store, mbx) = fresh().await;
+    let other = store
+        .create_mailbox("luigi@pec.localhost", "h", 1)
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.rename_mailbox(mbx.id, "LUIGI@pec.localhost").await,
+        Err(StoreError::Exists(_))
+    ));
+    assert_eq!(
+        store
+            .find_mailbox("mario@pec.localhost")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        mbx.id,
+        "a refused rename changes nothing"
+    );
+    let renamed = store
+        .rename_mailbox(mbx.id, "Mario.Rossi@pec.localhost")
+        .await
+        .unwrap();
+    assert_eq!(renamed.address, "mario.rossi@pec.localhost");
+    assert!(store
+        .find_mailbox("mario@pec.localhost")
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        store
+            .find_mailbox("mario.rossi@pec.localhost")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        mbx.id
+    );
+    assert_eq!(
+        store
+            .find_mailbox("luigi@pec.localhost")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        other.id
+    );
+    let q = store.set_quota(mbx.id, 12345).await.unwrap();
+    assert_eq!(q.quota_bytes, 12345);
+}

@@ -13,7 +13,7 @@ use super::model::{request_key, MailboxView, Request, RequestLine, RequestState,
 use super::ops::view_of;
 use super::validate::line_type;
 use crate::error::{ArchiveError, Result};
-use crate::model::{Casella, CasellaState, DomainFamily, HistoryEntry, MailboxType};
+use crate::model::{Casella, DomainFamily, HistoryEntry};
 use crate::records;
 use crate::scope::Actor;
 use crate::{audit, caselle, check_text, Archive};
@@ -57,78 +57,6 @@ pub(crate) fn view(c: &Casella) -> RequestView {
 }
 
 impl Archive {
-    /// Records the casella of a mailbox just made without a request (`pecctl mailbox
-    /// create`, reserved to administrators, audited as the built-in one): `evasa`, no type (the per-domain policy applies), no
-    /// customer. Refused when the address already has a casella (a request line, say).
-    pub async fn register_incomplete(&self, address: &str) -> Result<Casella> {
-        let actor = Actor::Admin;
-        let address = Address::parse(address)
-            .map_err(|e| ArchiveError::invalid(format!("{address:?}: {e}")))?;
-        let now = self.now();
-        let family = self.configured_family(address.domain());
-        let c = Casella {
-            address: address.as_str().to_string(),
-            userid: None,
-            description: String::new(),
-            kind: None,
-            state: CasellaState::Evasa,
-            pending: None,
-            request: None,
-            customer: None,
-            account: None,
-            family,
-            expiry: None,
-            inserted_at: now,
-            activated_at: Some(now),
-            massive: false,
-            services: self.default_services(MailboxType::Standard, family),
-            revoke_reason: None,
-            history: vec![HistoryEntry {
-                at: now,
-                by: actor.userid().to_string(),
-                what: "creata senza richiesta (codice attivazione non definito)".into(),
-            }],
-        };
-        let stored = c.clone();
-        self.transaction(move |tx| {
-            if records::get::<Casella>(tx, stored.address.as_bytes())?
-                .is_some_and(|c| c.state != CasellaState::Annullata)
-            {
-                return Err(ArchiveError::conflict(format!(
-                    "casella già esistente nell'archivio: {}",
-                    stored.address
-                )));
-            }
-            caselle::save(tx, &stored, None)?;
-            audit::record(
-                tx,
-                &actor,
-                now,
-                "mailbox.create",
-                &stored.address,
-                "incompleta",
-            )
-        })
-        .await?;
-        Ok(c)
-    }
-
-    /// Forgets the casella of an incomplete mailbox whose store mailbox was deleted
-    /// (`pecctl mailbox delete`), so the address can be made again; a casella of a request
-    /// stays, with its history.
-    pub async fn forget_incomplete(&self, address: &str) -> Result<()> {
-        let (address, actor, now) = (address.to_ascii_lowercase(), Actor::Admin, self.now());
-        self.transaction(move |tx| {
-            if records::get::<Casella>(tx, address.as_bytes())?.is_some_and(|c| c.request.is_none())
-            {
-                caselle::remove(tx, &address)?;
-                audit::record(tx, &actor, now, "mailbox.delete", &address, "incompleta")?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
     /// `request complete`: associates the incomplete mailboxes the file lists (its
     /// `mailboxes`, and optionally the `collocazione` that closes the request to further
     /// completion) with request `code`. Administrators only; others get the §3 refusal.

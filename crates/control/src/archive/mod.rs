@@ -5,6 +5,7 @@
 //! acting operator (`session.as`, `pecctl --as`).
 
 pub mod jobs;
+pub mod mailboxes;
 pub mod operators;
 pub mod requests;
 pub mod slaves;
@@ -21,6 +22,7 @@ pub enum Call {
     Jobs(jobs::Command),
     Requests(requests::Command),
     Slaves(slaves::Command),
+    Mailboxes(mailboxes::Command),
 }
 
 impl Call {
@@ -46,6 +48,7 @@ pub fn commands() -> impl Iterator<Item = &'static str> {
         .chain(jobs::COMMANDS.iter())
         .chain(requests::COMMANDS.iter())
         .chain(slaves::COMMANDS.iter())
+        .chain(mailboxes::COMMANDS.iter())
         .copied()
 }
 
@@ -72,6 +75,9 @@ pub fn parse(command: &str, value: serde_json::Value) -> Option<Result<Call, Con
     if slaves::COMMANDS.contains(&command) {
         return Some(decode(command, value).map(Call::Slaves));
     }
+    if mailboxes::COMMANDS.contains(&command) {
+        return Some(decode(command, value).map(Call::Mailboxes));
+    }
     None
 }
 
@@ -87,6 +93,7 @@ pub async fn dispatch(
         Call::Jobs(c) => jobs::dispatch(archive, actor, c).await,
         Call::Requests(c) => requests::dispatch(archive, actor, c, body).await,
         Call::Slaves(c) => slaves::dispatch(archive, actor, c).await,
+        Call::Mailboxes(c) => mailboxes::dispatch(archive, actor, c).await,
     }
 }
 

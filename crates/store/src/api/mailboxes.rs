@@ -1,4 +1,5 @@
-//! Mailboxes: creation with the default folders, lookups, password, settings and state, deletion.
+//! Mailboxes: creation with the default folders, lookups, password, settings, state, quota and
+//! address, deletion.
 
 use super::blocking;
 use crate::types::*;
@@ -118,6 +119,31 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => {
                 blocking(s, move |s| s.update_mailbox(id, move |m| m.state = state)).await
+            }
+        }
+    }
+
+    /// Gives a mailbox a new address (lower case), atomically over the mailbox and its
+    /// address index; an address in use is refused with [`StoreError::Exists`].
+    pub async fn rename_mailbox(
+        &self,
+        id: MailboxId,
+        new_address: &str,
+    ) -> Result<Mailbox, StoreError> {
+        let address = new_address.to_ascii_lowercase();
+        match &self.backend {
+            Backend::Sled(s) => blocking(s, move |s| s.rename_mailbox(id, &address)).await,
+        }
+    }
+
+    /// Sets the disk quota of a mailbox (what is already stored stays, even above it).
+    pub async fn set_quota(&self, id: MailboxId, quota_bytes: u64) -> Result<Mailbox, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => {
+                blocking(s, move |s| {
+                    s.update_mailbox(id, move |m| m.quota_bytes = quota_bytes)
+                })
+                .await
             }
         }
     }

@@ -90,6 +90,29 @@ impl SledStore {
         Ok(updated)
     }
 
+    /// Gives a mailbox a new address, atomically over the mailbox record and the address
+    /// index; an address already in use is refused with [`StoreError::Exists`].
+    pub fn rename_mailbox(&self, id: MailboxId, new_address: &str) -> Result<Mailbox, StoreError> {
+        let new_address = new_address.to_string();
+        let renamed = self.commit(Vec::new(), move |s| {
+            finish((&s.mailboxes, &s.addresses).transaction(|(mbx, addr)| {
+                let mut m = tx_mailbox(mbx, id)?;
+                if m.address == new_address {
+                    return Ok(m);
+                }
+                if addr.get(new_address.as_bytes())?.is_some() {
+                    return abort(StoreError::Exists(new_address.clone()));
+                }
+                addr.remove(m.address.as_bytes())?;
+                addr.insert(new_address.as_bytes(), &id_key(id))?;
+                m.address = new_address.clone();
+                mbx.insert(&id_key(id), enc(&m))?;
+                Ok(m)
+            }))
+        })?;
+        Ok(renamed)
+    }
+
     /// Deletes a mailbox with its folders, messages and change log, and their body references.
     pub fn delete_mailbox(&self, id: MailboxId) -> Result<Mailbox, StoreError> {
         // The scans run inside the round, where no other write can interleave, so nothing
