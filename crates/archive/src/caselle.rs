@@ -13,6 +13,11 @@ pub const BY_USERID: &str = "casella_userid";
 pub const BY_ACCOUNT: &str = "casella_account";
 pub const BY_ACTIVATION: &str = "casella_activated";
 
+/// Counter raised whenever the set of casella addresses changes (one made, renamed or
+/// removed): what an in-memory copy of the addresses is checked against
+/// ([`crate::Archive::casella_addresses`]).
+pub const ADDRESSES_GENERATION: &str = "casella_addresses";
+
 /// The key of `casella_activated` for a time.
 pub fn activation_key(at: i64, address: &str) -> Vec<u8> {
     let mut k = ((at as u64) ^ (1 << 63)).to_be_bytes().to_vec();
@@ -42,7 +47,11 @@ fn index_keys(c: &Casella) -> Vec<(&'static str, Vec<u8>, Vec<u8>)> {
 /// `old_address` when the address changed) and brings the indexes in line.
 pub fn save(tx: &mut dyn RecordTx, casella: &Casella, old_address: Option<&str>) -> Result<()> {
     let previous_key = old_address.unwrap_or(&casella.address);
-    if let Some(old) = records::get::<Casella>(tx, previous_key.as_bytes())? {
+    let old = records::get::<Casella>(tx, previous_key.as_bytes())?;
+    if old.as_ref().is_none_or(|o| o.address != casella.address) {
+        records::next_counter(tx, ADDRESSES_GENERATION)?;
+    }
+    if let Some(old) = old {
         for (family, key, _) in index_keys(&old) {
             tx.delete(family, &key)?;
         }
@@ -59,6 +68,7 @@ pub fn save(tx: &mut dyn RecordTx, casella: &Casella, old_address: Option<&str>)
 /// Removes a casella and its index entries.
 pub fn remove(tx: &mut dyn RecordTx, address: &str) -> Result<()> {
     if let Some(old) = records::get::<Casella>(tx, address.as_bytes())? {
+        records::next_counter(tx, ADDRESSES_GENERATION)?;
         for (family, key, _) in index_keys(&old) {
             tx.delete(family, &key)?;
         }

@@ -48,7 +48,13 @@ pub struct Archive {
     store: Store,
     config: Arc<Config>,
     domains: Arc<LocalDomains>,
+    /// Every casella address as of a generation of [`caselle::ADDRESSES_GENERATION`]: the
+    /// search by address part scans this instead of the store's keys.
+    addresses: Arc<std::sync::Mutex<Option<AddressCopy>>>,
 }
+
+/// A generation of the casella addresses and the addresses as of it.
+type AddressCopy = (u64, Arc<Vec<String>>);
 
 impl Archive {
     /// The archive over `store`. The domains it has enabled are added to `domains` (which
@@ -62,6 +68,7 @@ impl Archive {
             store,
             config,
             domains,
+            addresses: Arc::default(),
         };
         archive.load_enabled_domains().await?;
         Ok(archive)
@@ -101,6 +108,38 @@ impl Archive {
         f: impl FnOnce(&mut dyn RecordTx) -> error::Result<T> + Send + 'static,
     ) -> error::Result<T> {
         self.store.records_transaction(f).await?
+    }
+
+    /// Every casella address, from memory while no casella was made, renamed or removed
+    /// since the copy was taken (one store read to know), else read again from the store.
+    pub async fn casella_addresses(&self) -> error::Result<Arc<Vec<String>>> {
+        let generation = match self
+            .store
+            .record("counter", caselle::ADDRESSES_GENERATION.as_bytes())
+            .await?
+        {
+            Some(v) => records::decode::<u64>("counter", &v)?,
+            None => 0,
+        };
+        if let Some((g, list)) = &*self.addresses.lock().unwrap_or_else(|p| p.into_inner()) {
+            if *g == generation {
+                return Ok(list.clone());
+            }
+        }
+        // Read after the generation: a change in between makes the copy newer than its
+        // generation, which only costs a second read next time.
+        let keys = self
+            .store
+            .record_keys(<model::Casella as records::Record>::FAMILY, b"")
+            .await?;
+        let list: Arc<Vec<String>> = Arc::new(
+            keys.into_iter()
+                .map(|k| String::from_utf8_lossy(&k).into_owned())
+                .collect(),
+        );
+        *self.addresses.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((generation, list.clone()));
+        Ok(list)
     }
 
     /// The actor for a control-socket or HTTPS request: the built-in administrator without a

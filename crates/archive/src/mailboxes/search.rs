@@ -165,11 +165,11 @@ impl Archive {
                     "--address: indicare una parte dell'indirizzo",
                 ));
             }
-            let keys = self.store().record_keys(Casella::FAMILY, b"").await?;
-            let found = keys
-                .into_iter()
-                .filter(|k| memfind(k, part.as_bytes()))
-                .map(|k| String::from_utf8_lossy(&k).into_owned())
+            let addresses = self.casella_addresses().await?;
+            let found = addresses
+                .iter()
+                .filter(|a| memfind(a.as_bytes(), part.as_bytes()))
+                .cloned()
                 .collect();
             candidates = intersect(candidates, found);
         }
