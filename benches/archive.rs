@@ -149,6 +149,16 @@ fn archive_search(c: &mut Criterion, s: &Setup) {
     g.bench_function("by_userid", |b| {
         b.iter(|| assert_eq!(search(s, &Actor::Admin, &by_userid()), 1))
     });
+    // Baseline of the same run: walking every casella key in the store, what the search by
+    // address part did before it kept the addresses in memory.
+    g.bench_function("baseline_key_walk", |b| {
+        b.iter(|| {
+            let keys =
+                s.rt.block_on(s.archive.store().record_keys("casella", b""))
+                    .unwrap();
+            assert_eq!(keys.len() as u64, MAILBOXES);
+        })
+    });
     g.finish();
     let mut g = c.benchmark_group("mailbox_report_10k");
     g.sample_size(10);

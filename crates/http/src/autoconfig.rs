@@ -130,7 +130,7 @@ async fn thunderbird(
 }
 
 /// The `<EMailAddress>` of an Outlook autodiscover request.
-fn requested_address(body: &[u8]) -> Option<String> {
+pub fn requested_address(body: &[u8]) -> Option<String> {
     let mut reader = quick_xml::Reader::from_reader(body);
     let mut inside = false;
     let mut buf = Vec::new();

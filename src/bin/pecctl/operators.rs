@@ -129,11 +129,17 @@ fn operator_text(o: &Operator) -> String {
 }
 
 fn domain_text(d: &Domain) -> String {
+    let family = match d.family {
+        DomainFamily::Ordinary => "ordinary",
+        DomainFamily::Pa => "pa",
+    };
+    let state = match d.state {
+        pecd_archive::model::DomainState::Requested => "requested",
+        pecd_archive::model::DomainState::Enabled => "enabled",
+    };
     format!(
-        "{}\t{:?}\t{:?}\t{}{}\n",
+        "{}\t{family}\t{state}\t{}{}\n",
         d.name,
-        d.family,
-        d.state,
         match (&d.customer, &d.account) {
             (Some(c), Some(a)) => format!("cliente {c} account {a}"),
             (Some(c), None) => format!("cliente {c}"),
@@ -144,7 +150,6 @@ fn domain_text(d: &Domain) -> String {
             .map(|o| format!(" ordine {o}"))
             .unwrap_or_default()
     )
-    .to_lowercase()
 }
 
 pub async fn operator(
