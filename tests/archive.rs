@@ -343,3 +343,36 @@ fn the_audit_log_records_who_did_what_to_which_record() {
         "a date that does not exist is a usage error"
     );
 }
+
+/// Regression (review of the archive, S3): LMXADM read the whole audit log, whose targets
+/// and details name other customers' mailboxes and requests. Only an amministratore does.
+#[test]
+fn an_lmxadm_reads_only_its_own_audit_entries() {
+    let s = server().start();
+    customers(&s);
+    operator(&s, "lmx1", "lmxadm", &["--cli-pattern", "C1%"]);
+    as_json(
+        &s,
+        "lmx1",
+        &[
+            "domain",
+            "request",
+            "lmx.pec.localhost",
+            "--family",
+            "ordinary",
+            "--account",
+            "A1",
+        ],
+        0,
+    );
+    let own = as_json(&s, "lmx1", &["audit"], 0);
+    let who: Vec<_> = own
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["operator"].as_str().unwrap())
+        .collect();
+    assert_eq!(who, ["lmx1"], "{own}");
+    let all = json_exit(&s, &["audit"], "", 0);
+    assert!(all.as_array().unwrap().len() > 1);
+}

@@ -520,3 +520,43 @@ async fn last_access_is_recorded_per_user_id_and_kept() {
     s.spawn();
     assert_eq!(seen(&s, &userid), Some(at), "written by the job runner");
 }
+
+/// Regression (review of the archive, S1): a slave followed only the mailbox's address, so
+/// after a rename it was locked out, and after the old address was given to a new holder it
+/// opened the new holder's mailbox. Slaves now follow a rename and go with a deletion.
+#[tokio::test]
+async fn slaves_follow_a_renamed_mailbox_and_go_with_a_deleted_one() {
+    let s = server().users(&[MARIO]).start();
+    let userid = active_slave(&s);
+    let renamed = "mario.rossi@pec.localhost";
+    json_exit(
+        &s,
+        &["mailbox", "change", MARIO, "--new-address", renamed],
+        "",
+        0,
+    );
+    assert!(
+        logs_in(&s, &userid, SLAVE_PASSWORD).await,
+        "the slave follows the rename"
+    );
+    let listed = json_exit(&s, &["slave", "list", renamed], "", 0);
+    assert_eq!(listed[0]["userid"], userid.as_str());
+    // The old address made again belongs to someone else: the slave does not open it.
+    s.create_mailbox(MARIO);
+    let (mut c, _) = Imap::connect(&s).await;
+    c.ok(&format!("LOGIN {userid} {SLAVE_PASSWORD}")).await;
+    let status = c.ok("STATUS INBOX (MESSAGES)").await;
+    assert!(
+        status.iter().any(|l| l.contains("MESSAGES 0")),
+        "{status:?}"
+    );
+    c.ok("LOGOUT").await;
+    json_exit(&s, &["mailbox", "delete", renamed], "", 0);
+    refused_as_invalid(&s, &userid, SLAVE_PASSWORD).await;
+    let doc = json_exit(&s, &["slave", "list", MARIO], "", 0);
+    assert_eq!(
+        doc,
+        serde_json::json!([]),
+        "the new holder inherits no slave"
+    );
+}

@@ -177,3 +177,29 @@ async fn an_operator_session_cannot_use_the_holders_api() {
     let (st, _) = holder_login(&h, "adm", PASSWORD).await;
     assert_eq!(st, 401, "an operator's user id is not a mailbox login");
 }
+
+/// Regression (review of the HTTPS interface, S4): a holder's session outlived a password
+/// reset by an operator, so a thief with a stolen password kept its session (and could change
+/// the recovery e-mail). A session now holds only while the password it was opened with does.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_holder_session_ends_when_an_operator_resets_the_password() {
+    let s = server().users(&[MARIO]).start();
+    let h = Https::new(&s);
+    let (st, doc) = holder_login(&h, MARIO, PASSWORD).await;
+    assert_eq!(st, 200, "{doc}");
+    let token = doc["token"].as_str().unwrap().to_string();
+    let (st, _) = h.call(Method::GET, "/api/v1/me", &token, None).await;
+    assert_eq!(st, 200);
+    let out = s.pecctl(
+        &["mailbox", "passwd", MARIO, "--password-stdin"],
+        &format!("{NEW}\n"),
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let (st, _) = h.call(Method::GET, "/api/v1/me", &token, None).await;
+    assert_eq!(st, 401, "the reset ended the session");
+    let info = serde_json::json!({"recovery_email": "thief@example.com"});
+    let (st, _) = h
+        .call(Method::PUT, "/api/v1/me/security", &token, Some(info))
+        .await;
+    assert_eq!(st, 401);
+}

@@ -89,14 +89,14 @@ fn time_key(at: i64) -> [u8; 8] {
 impl Archive {
     /// Audit entries, oldest first: the newest `limit` (at most [`MAX_AUDIT_ENTRIES`]) that
     /// match, read backwards from the end of the log page by page, so that a long log costs
-    /// only what the answer needs. Administrators (amministratore, LMXADM) read every entry;
-    /// other operators read their own.
+    /// only what the answer needs. An amministratore reads every entry; other operators
+    /// (LMXADM included: entries name other customers' records) read their own.
     pub async fn audit(&self, actor: &Actor, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
         let since = q
             .since
             .and_then(|d| d.and_hms_opt(0, 0, 0))
             .map_or(i64::MIN, |t| t.and_utc().timestamp());
-        let own = (!actor.is_admin_like()).then(|| actor.userid().to_string());
+        let own = (!actor.is_admin()).then(|| actor.userid().to_string());
         let limit = q.limit.unwrap_or(MAX_AUDIT_ENTRIES).min(MAX_AUDIT_ENTRIES);
         let wanted = |e: &AuditEntry| {
             own.as_deref().is_none_or(|u| e.operator == u)

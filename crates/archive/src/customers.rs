@@ -16,6 +16,7 @@ use crate::{audit, check_code, check_text, Archive};
 const ACCOUNT_BY_CUSTOMER: &str = "account_customer";
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct NewAccount {
     pub code: String,
     pub customer: String,

@@ -19,6 +19,7 @@ use crate::{audit, check_code, Archive};
 pub const MAX_DOMAIN_LEN: usize = 60;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct DomainRequest {
     pub name: String,
     pub family: DomainFamily,
@@ -60,7 +61,8 @@ impl Archive {
         account: Option<String>,
     ) -> Result<(Option<String>, Option<String>)> {
         if let Actor::Operator(o) = actor {
-            if customer.is_some() || account.is_some() {
+            let own_scope = matches!(o.profile, Profile::Intermediario | Profile::Cliente);
+            if own_scope && (customer.is_some() || account.is_some()) {
                 let c = customer.as_deref().or(o.customer.as_deref());
                 actor.check_scope(c, account.as_deref().or(o.account.as_deref()))?;
             }
@@ -201,11 +203,15 @@ impl Archive {
             })
             .collect();
         let stored: Vec<Domain> = records::load_all(self.store(), b"", usize::MAX).await?;
-        out.extend(
-            stored
-                .into_iter()
-                .filter(|d| actor.sees(d.customer.as_deref(), d.account.as_deref())),
-        );
+        // A domain of the whole customer (no account) is every one of its accounts' too.
+        let own_account = match actor {
+            Actor::Operator(o) => o.account.clone(),
+            _ => None,
+        };
+        out.extend(stored.into_iter().filter(|d| {
+            let account = d.account.as_deref().or(own_account.as_deref());
+            actor.sees(d.customer.as_deref(), account)
+        }));
         Ok(out)
     }
 

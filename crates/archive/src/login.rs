@@ -58,6 +58,9 @@ pub struct Principal {
     /// The master's address or the slave's user id: the key of its last access and
     /// security information.
     pub identity: String,
+    /// SHA-256 of the password hash in force: a session opened with this principal ends
+    /// when it changes (a password set by someone else, a mailbox made again).
+    pub password_stamp: [u8; 32],
 }
 
 /// The text of a refusal for an expired password: what happened and where to change it
@@ -69,7 +72,9 @@ pub fn expired_text(config: &Config) -> String {
     )
 }
 
-fn verifications() -> &'static tokio::sync::Semaphore {
+/// At most one argon2 verification per core at a time, for every login of the process
+/// (mail, holders, operators).
+pub(crate) fn verifications() -> &'static tokio::sync::Semaphore {
     static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
     PERMITS.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
@@ -360,5 +365,6 @@ fn admit_expired(c: Candidate) -> Result<Principal, AuthError> {
         userid: c.userid,
         slave: c.slave.is_some(),
         identity: c.identity,
+        password_stamp: openssl::sha::sha256(c.password_hash.as_bytes()),
     })
 }

@@ -324,10 +324,13 @@ impl Operations {
 
     pub async fn delete_mailbox(&self, address: &str) -> Result<MailboxSummary, ControlError> {
         let m = self.existing(address).await?;
+        // The archive first: its slaves must not outlive the mailbox, and a failure here
+        // leaves the mailbox whole (the command can be run again).
+        self.archive
+            .forget_casella(&m.address)
+            .await
+            .map_err(crate::archive::refusal)?;
         let removed = self.store.delete_mailbox(m.id).await.map_err(store_error)?;
-        if let Err(e) = self.archive.forget_casella(&removed.address).await {
-            tracing::error!(address = %removed.address, error = %e, "mailbox deleted but its casella stays in the archive");
-        }
         tracing::info!(address = %removed.address, messages = removed.message_count, "mailbox deleted");
         Ok(summary(&removed))
     }

@@ -55,13 +55,18 @@ impl HttpState {
     }
 }
 
+/// Largest body of any request but a document upload: logins, JSON operations and
+/// autodiscover bodies are small, and an unauthenticated client must not make the server
+/// buffer more.
+pub const SMALL_BODY_BYTES: usize = 256 * 1024;
+
 /// Every route of the HTTPS listener.
 pub fn router(state: Arc<HttpState>) -> Router {
-    let limit = state.config.http.max_body_bytes;
+    let uploads = state.config.http.max_body_bytes;
     Router::new()
-        .merge(api::routes())
+        .merge(api::routes(uploads))
         .merge(autoconfig::routes())
-        .layer(axum::extract::DefaultBodyLimit::max(limit))
+        .layer(axum::extract::DefaultBodyLimit::max(SMALL_BODY_BYTES))
         .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(axum::middleware::from_fn(metrics::count_requests))
         .with_state(state)

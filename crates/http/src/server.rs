@@ -29,9 +29,16 @@ fn builder() -> Builder<TokioExecutor> {
         .max_buf_size(64 * 1024);
     b.http2()
         .timer(TokioTimer::new())
-        .max_concurrent_streams(64);
+        .max_concurrent_streams(64)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(Duration::from_secs(20));
     b
 }
+
+/// A connection is closed (gracefully: its requests in flight finish) this long after it
+/// was accepted, so that idle HTTP/2 connections cannot hold `http.max_connections` slots
+/// for good; browsers and API clients simply open another.
+pub const MAX_CONNECTION_AGE: Duration = Duration::from_secs(600);
 
 async fn serve_one<I>(io: I, router: Router, peer: SocketAddr, shutdown: CancellationToken)
 where
@@ -50,6 +57,10 @@ where
             if let Err(e) = r {
                 tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
             }
+        }
+        _ = tokio::time::sleep(MAX_CONNECTION_AGE) => {
+            conn.as_mut().graceful_shutdown();
+            let _ = tokio::time::timeout(Duration::from_secs(30), conn).await;
         }
         _ = shutdown.cancelled() => {
             conn.as_mut().graceful_shutdown();

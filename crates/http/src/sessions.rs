@@ -17,9 +17,16 @@ use rand::RngCore;
 pub enum Principal {
     /// An archive operator (user id).
     Operator(String),
-    /// A mailbox holder: the login they used, and whether their password had expired (such
-    /// a session may only set a new password).
-    Holder { login: String, expired: bool },
+    /// A mailbox holder: the login they used, the mailbox, identity and password (as its
+    /// stamp) it was proven for, and whether that password had expired (such a session may
+    /// only set a new password).
+    Holder {
+        login: String,
+        mailbox: u64,
+        identity: String,
+        password_stamp: [u8; 32],
+        expired: bool,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -125,6 +132,16 @@ impl Sessions {
             .unwrap_or_else(|p| p.into_inner())
             .retain(|_, s| &s.principal != principal);
     }
+
+    /// Ends every session but `keep`'s for which `doomed` holds (a holder's other sessions
+    /// once it has set a new password).
+    pub fn close_others(&self, keep: &str, doomed: impl Fn(&Principal) -> bool) {
+        let keep = sha256(keep.as_bytes());
+        self.map
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|k, s| *k == keep || !doomed(&s.principal));
+    }
 }
 
 #[cfg(test)]
@@ -145,6 +162,9 @@ mod tests {
         let aged = Sessions::new(Duration::from_secs(60), Duration::from_millis(30), 10);
         let (token, _) = aged.open(Principal::Holder {
             login: "h".into(),
+            mailbox: 1,
+            identity: "h".into(),
+            password_stamp: [0; 32],
             expired: false,
         });
         std::thread::sleep(Duration::from_millis(50));

@@ -79,11 +79,16 @@ impl Archive {
         Ok(casella)
     }
 
-    /// Forgets the casella of a mailbox deleted with `pecctl mailbox delete`.
+    /// Forgets the casella of a mailbox `pecctl mailbox delete` removes, with its slaves and
+    /// its holder's data; run before the store's deletion, so that a failure leaves the
+    /// mailbox whole and the command can be repeated.
     pub async fn forget_casella(&self, address: &str) -> Result<()> {
         let address = super::normalize(address)?;
         let now = self.now();
         self.transaction(move |tx| {
+            // Slaves and the holder's data go even without a casella (a mailbox of an older
+            // pecd): nothing of the address may outlive the mailbox.
+            crate::slaves::follow::forget_mailbox(tx, &address)?;
             if tx.get(Casella::FAMILY, address.as_bytes())?.is_none() {
                 return Ok(());
             }

@@ -303,6 +303,9 @@ impl Archive {
                 remember(&mut c, &actor2, now, what.clone());
                 caselle::save(tx, &c, Some(&old))?;
                 move_pending_key(tx, &old, &c.address)?;
+                if c.address != old {
+                    crate::slaves::follow::move_mailbox(tx, &old, &c.address)?;
+                }
                 audit::record(tx, &actor2, now, "mailbox.change", &old, what)?;
                 Ok(c)
             })

@@ -207,13 +207,7 @@ impl Archive {
         for (c, p) in all.into_iter().zip(plans) {
             match (state_refusal(&c), p) {
                 (Some(r), _) | (None, Err(r)) => outcomes.push(Outcome::negative(&c.address, r)),
-                (None, Ok(p)) => match self.apply_quota(&c, &p).await {
-                    Ok(()) => todo.push((c, p)),
-                    Err(e) => {
-                        tracing::error!(address = %c.address, error = %e, "services: store quota not changed");
-                        outcomes.push(Outcome::negative(&c.address, PROCESSING_ERROR));
-                    }
-                },
+                (None, Ok(p)) => todo.push((c, p)),
             }
         }
         let (actor, now, order) = (actor.clone(), self.now(), ask.order.clone());
@@ -223,7 +217,7 @@ impl Archive {
                 for (c, p) in todo {
                     let mut fresh = super::get(tx, &c.address)?;
                     if let Some(r) = state_refusal(&fresh) {
-                        out.push(Outcome::negative(&c.address, r));
+                        out.push((Outcome::negative(&c.address, r), None));
                         continue;
                     }
                     let mut what = if p.what.is_empty() {
@@ -238,24 +232,45 @@ impl Archive {
                     remember(&mut fresh, &actor, now, what.clone());
                     caselle::save(tx, &fresh, None)?;
                     audit::record(tx, &actor, now, "mailbox.services", &c.address, what)?;
-                    out.push(Outcome::positive(&c.address));
+                    out.push((
+                        Outcome::positive(&c.address),
+                        Some(fresh.services.quota_bytes),
+                    ));
                 }
                 Ok(out)
             })
             .await?;
-        outcomes.extend(done);
-        let order: Vec<&String> = addresses.iter().collect();
-        outcomes.sort_by_key(|o| order.iter().position(|a| **a == o.address));
+        // The archive records what was ordered; the store's quota follows it, and a failure
+        // here is reported for a retry, which compares with the store's own quota again.
+        for (outcome, quota) in done {
+            let Some(quota) = quota else {
+                outcomes.push(outcome);
+                continue;
+            };
+            match self.apply_quota(&outcome.address, quota).await {
+                Ok(()) => outcomes.push(outcome),
+                Err(e) => {
+                    tracing::error!(address = %outcome.address, error = %e, "services: store quota not changed");
+                    outcomes.push(Outcome::negative(&outcome.address, PROCESSING_ERROR));
+                }
+            }
+        }
+        let order: std::collections::HashMap<&str, usize> = addresses
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.as_str(), i))
+            .collect();
+        outcomes.sort_by_key(|o| order.get(o.address.as_str()).copied());
         Ok(outcomes)
     }
 
-    /// Sets the store's quota when the plan changes it and the mailbox exists.
-    async fn apply_quota(&self, c: &Casella, p: &Plan) -> Result<()> {
-        if p.services.quota_bytes == c.services.quota_bytes {
-            return Ok(());
-        }
-        if let Some(m) = self.store().find_mailbox(&c.address).await? {
-            self.store().set_quota(m.id, p.services.quota_bytes).await?;
+    /// Brings the store's quota of `address` to `quota` when it differs and the mailbox
+    /// exists (a `da elaborare` mailbox gets it when it is made).
+    async fn apply_quota(&self, address: &str, quota: u64) -> Result<()> {
+        if let Some(m) = self.store().find_mailbox(address).await? {
+            if m.quota_bytes != quota {
+                self.store().set_quota(m.id, quota).await?;
+            }
         }
         Ok(())
     }

@@ -131,7 +131,13 @@ impl Archive {
             return Ok(None);
         };
         actor.check_scope(c.customer.as_deref(), c.account.as_deref())?;
-        Ok(Some(CasellaDetail::of(&c, actor)))
+        let mut detail = CasellaDetail::of(&c, actor);
+        let counts = self.slave_counts(&c.address).await?;
+        detail.slaves = SlaveCounts {
+            total: counts.total as u32,
+            active: counts.active_or_activating as u32,
+        };
+        Ok(Some(detail))
     }
 
     /// The casella of `address` in `actor`'s scope.

@@ -12,6 +12,7 @@ use super::file::RequestFile;
 use super::model::{request_key, MailboxView, Request, RequestLine, RequestState, RequestView};
 use super::ops::view_of;
 use super::validate::line_type;
+use crate::customers::assign_userid;
 use crate::error::{ArchiveError, Result};
 use crate::model::{Casella, DomainFamily, HistoryEntry};
 use crate::records;
@@ -66,6 +67,12 @@ impl Archive {
         code: u64,
         file: RequestFile,
     ) -> Result<RequestView> {
+        if file.mailboxes.len() > super::file::MAX_LINES {
+            return Err(ArchiveError::invalid(format!(
+                "richiesta: al massimo {} caselle",
+                super::file::MAX_LINES
+            )));
+        }
         let addresses: Vec<String> = file.mailboxes.iter().map(|l| l.address.clone()).collect();
         if !actor.is_admin_like() {
             return Err(incomplete_refusal(&addresses));
@@ -90,64 +97,92 @@ impl Archive {
         }
         let lines = self.incomplete_lines(actor, &r, &file).await?;
         let (archive, actor, now) = (self.clone(), actor.clone(), self.now());
+        let contact = self.config().archive.provider_contact.clone();
         let collocazione = file.collocazione.map(|c| c.trim().to_string());
-        self.transaction(move |tx| {
-            let Some(mut r) = records::get::<Request>(tx, &request_key(code))? else {
-                return Err(ArchiveError::not_found(format!(
-                    "richiesta inesistente: {code}"
-                )));
-            };
-            check_completable(&r)?;
-            for (line, family) in &lines {
-                let Some(mut c) = records::get::<Casella>(tx, line.address.as_bytes())?
-                    .filter(|c| c.request.is_none())
-                else {
-                    return Err(ArchiveError::conflict(format!(
-                        "{}: non è più una casella incompleta",
-                        line.address
+        let addresses: Vec<String> = lines.iter().map(|(l, _)| l.address.clone()).collect();
+        let view = self
+            .transaction(move |tx| {
+                let Some(mut r) = records::get::<Request>(tx, &request_key(code))? else {
+                    return Err(ArchiveError::not_found(format!(
+                        "richiesta inesistente: {code}"
                     )));
                 };
-                c.request = Some(code);
-                c.customer = Some(r.customer.clone());
-                c.account = Some(r.account.clone());
-                c.kind = Some(line.kind);
-                c.description = line.description.clone();
-                c.expiry = Some(r.expiry);
-                c.family = *family;
-                c.services = archive.default_services(line.kind, *family);
-                c.history.push(HistoryEntry {
-                    at: now,
-                    by: actor.userid().to_string(),
-                    what: format!("associata alla richiesta {code}"),
-                });
-                caselle::save(tx, &c, None)?;
-                r.lines.push(line.clone());
+                check_completable(&r)?;
+                for (line, family) in &lines {
+                    let Some(mut c) = records::get::<Casella>(tx, line.address.as_bytes())?
+                        .filter(|c| c.request.is_none())
+                    else {
+                        return Err(ArchiveError::conflict(format!(
+                            "{}: non è più una casella incompleta",
+                            line.address
+                        )));
+                    };
+                    // A mailbox an administrator already gave to a customer stays with it.
+                    if c.customer.is_some() {
+                        actor.check_change(c.customer.as_deref(), c.account.as_deref())?;
+                        if c.customer.as_deref() != Some(r.customer.as_str()) {
+                            return Err(ArchiveError::forbidden(format!(
+                                "{}: casella di un altro cliente",
+                                line.address
+                            )));
+                        }
+                    }
+                    if c.userid.is_none() {
+                        c.userid = Some(assign_userid(tx, &r.account, &contact)?);
+                    }
+                    c.request = Some(code);
+                    c.customer = Some(r.customer.clone());
+                    c.account = Some(r.account.clone());
+                    c.kind = Some(line.kind);
+                    c.description = line.description.clone();
+                    c.expiry = Some(r.expiry);
+                    c.family = *family;
+                    c.services = archive.default_services(line.kind, *family);
+                    c.history.push(HistoryEntry {
+                        at: now,
+                        by: actor.userid().to_string(),
+                        what: format!("associata alla richiesta {code}"),
+                    });
+                    caselle::save(tx, &c, None)?;
+                    r.lines.push(line.clone());
+                }
+                if collocazione.is_some() {
+                    r.collocazione = collocazione.clone();
+                }
+                records::put(tx, &r)?;
+                let detail = lines
+                    .iter()
+                    .map(|(l, _)| l.address.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                audit::record(
+                    tx,
+                    &actor,
+                    now,
+                    "request.complete",
+                    &code.to_string(),
+                    detail,
+                )?;
+                let caselle = r
+                    .lines
+                    .iter()
+                    .map(|l| records::get::<Casella>(tx, l.address.as_bytes()))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(view_of(&r, &caselle))
+            })
+            .await?;
+        // The store's quota follows the services the completed mailboxes now have.
+        for address in addresses {
+            let Some(c) = records::load::<Casella>(self.store(), address.as_bytes()).await? else {
+                continue;
+            };
+            if let Some(m) = self.store().find_mailbox(&address).await? {
+                if m.quota_bytes != c.services.quota_bytes {
+                    self.store().set_quota(m.id, c.services.quota_bytes).await?;
+                }
             }
-            if collocazione.is_some() {
-                r.collocazione = collocazione.clone();
-            }
-            records::put(tx, &r)?;
-            let detail = lines
-                .iter()
-                .map(|(l, _)| l.address.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            audit::record(
-                tx,
-                &actor,
-                now,
-                "request.complete",
-                &code.to_string(),
-                detail,
-            )?;
-            let caselle = r
-                .lines
-                .iter()
-                .map(|l| records::get::<Casella>(tx, l.address.as_bytes()))
-                .collect::<Result<Vec<_>>>()?;
-            Ok(view_of(&r, &caselle))
-        })
-        .await
+        }
+        Ok(view)
     }
 
     /// The lines of a `request complete` file, each an incomplete mailbox in a domain the
@@ -172,7 +207,12 @@ impl Archive {
             let mut family = DomainFamily::Ordinary;
             if let Some(a) = &address {
                 match records::load::<Casella>(self.store(), a.as_str().as_bytes()).await? {
-                    Some(c) if c.request.is_none() => {}
+                    Some(c)
+                        if c.request.is_none()
+                            && (c.customer.is_none()
+                                || (c.customer.as_deref() == Some(r.customer.as_str())
+                                    && actor
+                                        .sees(c.customer.as_deref(), c.account.as_deref()))) => {}
                     _ => line_errors.push(format!("address {a}: non è una casella incompleta")),
                 }
                 if !seen.insert(a.as_str().to_string()) {

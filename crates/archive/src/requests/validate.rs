@@ -173,6 +173,14 @@ impl Archive {
         file: &RequestFile,
         own: Option<u64>,
     ) -> Result<Checked> {
+        // A file read by `file::parse` was bounded there; a request body of the HTTPS API
+        // arrives already decoded, so the bound is checked here for both.
+        if file.mailboxes.len() > super::file::MAX_LINES {
+            return Err(ArchiveError::invalid(format!(
+                "richiesta: al massimo {} caselle",
+                super::file::MAX_LINES
+            )));
+        }
         let acc = self
             .request_owner(actor, file.customer.as_deref(), file.account.as_deref())
             .await?;

@@ -9,6 +9,7 @@
 //! The records ([`Slave`], [`PrincipalInfo`]) live in [`crate::login::principal`], which
 //! the login reads.
 
+pub mod follow;
 mod jobs;
 #[cfg(test)]
 mod tests;
@@ -82,11 +83,12 @@ fn check_mailbox(
     must_be_active: bool,
 ) -> Result<Option<Casella>> {
     let casella = records::get::<Casella>(tx, address.as_bytes())?;
-    let (customer, account) = match &casella {
-        Some(c) => (c.customer.as_deref(), c.account.as_deref()),
-        None => (None, None),
-    };
-    actor.check_change(customer, account)?;
+    match &casella {
+        // A mailbox without a request is incomplete (PROVISIONING.md §3): administrators
+        // only, even once it has a customer.
+        Some(c) => crate::mailboxes::check_change_all(actor, std::slice::from_ref(c))?,
+        None => actor.check_change(None, None)?,
+    }
     if must_be_active {
         let active = match &casella {
             Some(c) => c.state == CasellaState::Evasa && c.pending.is_none(),

@@ -45,20 +45,36 @@ impl FromRequestParts<Arc<HttpState>> for Holder {
         state: &Arc<HttpState>,
     ) -> Result<Self, ApiError> {
         let auth = Authenticated::from_request_parts(parts, state).await?;
-        let SessionOf::Holder { login, expired } = &auth.session.principal else {
+        let SessionOf::Holder {
+            login,
+            mailbox,
+            identity,
+            password_stamp,
+            expired,
+        } = &auth.session.principal
+        else {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
                 "forbidden",
                 "holders only",
             ));
         };
+        // The session holds while the login still names the same mailbox and identity with
+        // the password it was proven with: a password reset by an operator, a deleted and
+        // remade mailbox or a renamed one ends it.
         match login::principal_of(state.archive.store(), login).await {
-            Ok(Some(principal)) => Ok(Holder {
-                principal,
-                expired: *expired,
-                token: auth.token,
-            }),
-            Ok(None) => {
+            Ok(Some(principal))
+                if principal.mailbox.id == *mailbox
+                    && principal.identity == *identity
+                    && principal.password_stamp == *password_stamp =>
+            {
+                Ok(Holder {
+                    principal,
+                    expired: *expired,
+                    token: auth.token,
+                })
+            }
+            Ok(_) => {
                 state.sessions.close(&auth.token);
                 Err(ApiError::unauthorized(
                     "session expired or unknown; log in again",
@@ -129,6 +145,9 @@ async fn holder_login(
     };
     let (token, csrf) = s.sessions.open(SessionOf::Holder {
         login: req.login.trim().to_string(),
+        mailbox: proven.principal.mailbox.id,
+        identity: proven.principal.identity.clone(),
+        password_stamp: proven.principal.password_stamp,
         expired: proven.expired,
     });
     let view = s
@@ -192,11 +211,30 @@ async fn change_password(
     s.archive
         .change_own_password(&h.principal, b.current_password, b.new_password)
         .await?;
+    // This session goes on with the new password; the holder's other sessions end.
+    let stamp = login::principal_of(store, &login)
+        .await
+        .ok()
+        .flatten()
+        .map(|p| p.password_stamp);
     s.sessions.update(&h.token, |session| {
-        if let SessionOf::Holder { expired, .. } = &mut session.principal {
+        if let SessionOf::Holder {
+            expired,
+            password_stamp,
+            ..
+        } = &mut session.principal
+        {
             *expired = false;
+            if let Some(stamp) = stamp {
+                *password_stamp = stamp;
+            }
         }
     });
+    let identity = h.principal.identity.clone();
+    s.sessions.close_others(
+        &h.token,
+        |p| matches!(p, SessionOf::Holder { identity: i, .. } if *i == identity),
+    );
     Ok(Json(s.archive.holder_view(&h.principal, false).await?))
 }
 

@@ -64,12 +64,14 @@ fn query_refusal(e: QueryRejection) -> ApiError {
     ApiError::bad_request(e.body_text())
 }
 
-pub fn routes() -> Router<Arc<HttpState>> {
+/// The API's routes; `uploads` is the body limit of contract documents
+/// (`http.max_body_bytes`), every other body has [`crate::SMALL_BODY_BYTES`].
+pub fn routes(uploads: usize) -> Router<Arc<HttpState>> {
     Router::new()
         .route("/api/v1/login", post(auth::login))
         .route("/api/v1/logout", post(auth::logout))
         .merge(archive::routes())
-        .merge(requests::routes())
+        .merge(requests::routes(uploads))
         .merge(holders::routes())
         .fallback(not_found)
 }

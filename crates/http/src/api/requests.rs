@@ -26,7 +26,8 @@ use crate::HttpState;
 
 type S = State<Arc<HttpState>>;
 
-pub fn routes() -> Router<Arc<HttpState>> {
+pub fn routes(uploads: usize) -> Router<Arc<HttpState>> {
+    let upload = put(add_contract).layer(axum::extract::DefaultBodyLimit::max(uploads));
     Router::new()
         .route("/api/v1/requests", get(search).post(create))
         .route("/api/v1/requests/recent", get(recent))
@@ -38,7 +39,7 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route("/api/v1/requests/{code}/contracts", get(contracts))
         .route(
             "/api/v1/requests/{code}/contracts/{name}",
-            put(add_contract).get(contract).delete(delete_contract),
+            upload.get(contract).delete(delete_contract),
         )
         .route(
             "/api/v1/mailboxes/{address}/slaves",
