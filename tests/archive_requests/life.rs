@@ -365,3 +365,78 @@ fn incomplete_mailbox_shows_non_definito_and_complete_associates_it() {
     );
     assert!(e.to_string().contains("collocazione"), "{e}");
 }
+
+/// Regression (review of the archive, S2): `request complete` took any mailbox without a
+/// request, also one an administrator had given to another customer, and moved it (with its
+/// user id and slaves) to the request's customer. Such a mailbox now stays where it is, and
+/// a completed one gets a master user id by the account's rule.
+#[test]
+fn complete_cannot_take_another_customers_mailbox_and_gives_a_user_id() {
+    let s = server().start();
+    setup(&s);
+    human(
+        &s,
+        &["customer", "create", "C2", "--name", "Cliente Due"],
+        "",
+    );
+    human(
+        &s,
+        &[
+            "account",
+            "create",
+            "B2",
+            "--customer",
+            "C2",
+            "--description",
+            "Altro",
+            "--userid-prefix",
+            "bb",
+        ],
+        "",
+    );
+    s.create_mailbox("altrui@pec.localhost");
+    json_exit(
+        &s,
+        &[
+            "mailbox",
+            "assign",
+            "altrui@pec.localhost",
+            "--customer",
+            "C2",
+            "--account",
+            "B2",
+        ],
+        "",
+        0,
+    );
+    s.create_mailbox("libera@pec.localhost");
+    let c = code(&create(
+        &s,
+        None,
+        &request_doc("A1", json!([line("nuova@pec.localhost")])),
+    ));
+    let take = json!({"mailboxes": [{"address": "altrui@pec.localhost", "description": "Mia"}]});
+    let file = write(&s, "take.json", take.to_string().as_bytes());
+    refused(
+        &s,
+        &["request", "complete", &c, "--file", &file],
+        "",
+        "invalid_value",
+    );
+    let shown = s.json(&["mailbox", "show", "altrui@pec.localhost"]);
+    assert_eq!(shown["archive"]["customer"], "C2", "{shown}");
+    let free = json!({"mailboxes": [{"address": "libera@pec.localhost", "description": "Libera"}]});
+    let file = write(&s, "free.json", free.to_string().as_bytes());
+    let done = json_exit(&s, &["request", "complete", &c, "--file", &file], "", 0);
+    let line = done["mailboxes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["address"] == "libera@pec.localhost")
+        .unwrap()
+        .clone();
+    assert!(
+        line["userid"].as_str().unwrap().starts_with("rss"),
+        "{line}"
+    );
+}
