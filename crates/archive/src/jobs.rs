@@ -4,46 +4,10 @@
 //! stops half-way (a crash, a kill -9) is finished by the next, and a run with nothing due
 //! changes nothing.
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::Result;
 use crate::Archive;
 
-/// One thing a run did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobItem {
-    /// `request.process`, `mailbox.revoke`, `mailbox.reactivate`...
-    pub job: String,
-    /// The request code or address it was done to.
-    pub target: String,
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub detail: String,
-}
-
-/// What one run did, and what it could not do (left for the next run).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JobReport {
-    pub done: Vec<JobItem>,
-    pub errors: Vec<JobItem>,
-}
-
-impl JobReport {
-    pub fn did(&mut self, job: &str, target: &str, detail: impl Into<String>) {
-        self.done.push(JobItem {
-            job: job.to_string(),
-            target: target.to_string(),
-            detail: detail.into(),
-        });
-    }
-
-    pub fn failed(&mut self, job: &str, target: &str, error: impl Into<String>) {
-        self.errors.push(JobItem {
-            job: job.to_string(),
-            target: target.to_string(),
-            detail: error.into(),
-        });
-    }
-}
+pub use crate::report::{JobItem, JobReport};
 
 impl Archive {
     /// Runs every due job of the archive once, in order; a job's failure on one record is

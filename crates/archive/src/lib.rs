@@ -29,6 +29,7 @@ pub mod mailboxes;
 pub mod model;
 pub mod operators;
 pub mod records;
+pub mod report;
 pub mod requests;
 pub mod scope;
 pub mod slaves;

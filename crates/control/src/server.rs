@@ -201,29 +201,10 @@ pub async fn session(
         let request = match parse(&line) {
             Ok(Parsed::Archive(call)) => {
                 let actor = acting.clone().unwrap_or(pecd_archive::Actor::Admin);
-                // Held until the command is done with its bytes, like an import's.
-                let mut _permit = None;
-                let mut body = None;
-                if let Some(size) = call.body_size() {
-                    let max = ops.archive().config().archive.contract_max_bytes;
-                    _permit = Some(imports.acquire().await.map_err(io::Error::other)?);
-                    match read_body(&mut r, size, max).await? {
-                        Body::Read(bytes) => body = Some(bytes),
-                        Body::Drained(e) => {
-                            send(&mut w, &refusal(e)).await?;
-                            continue;
-                        }
-                        Body::Close(e) => return send(&mut w, &refusal(e)).await,
-                        Body::Gone => return Ok(()),
-                    }
+                match archive_command(&mut r, &mut w, ops, imports, actor, call).await? {
+                    Flow::Next => continue,
+                    Flow::Close => return Ok(()),
                 }
-                let reply = match crate::archive::dispatch(ops.archive(), &actor, call, body).await
-                {
-                    Ok(value) => ok(value),
-                    Err(e) => refusal(e),
-                };
-                send(&mut w, &reply).await?;
-                continue;
             }
             Ok(Parsed::Core(Request::SessionAs { userid })) => {
                 let reply = match ops.archive().actor(userid.as_deref()).await {
@@ -299,6 +280,49 @@ pub async fn session(
         drop(permit);
         send(&mut w, &reply).await?;
     }
+}
+
+/// What a connection does after a command.
+enum Flow {
+    Next,
+    Close,
+}
+
+/// One archive command, with the raw bytes that follow its line when it announces some (a
+/// contract document): read within `archive.contract_max_bytes` under an import permit,
+/// which is held until the command is done with them.
+async fn archive_command(
+    r: &mut (impl AsyncBufRead + Unpin),
+    w: &mut (impl AsyncWrite + Unpin),
+    ops: &Operations,
+    imports: &Semaphore,
+    actor: pecd_archive::Actor,
+    call: crate::archive::Call,
+) -> io::Result<Flow> {
+    let mut _permit = None;
+    let mut body = None;
+    if let Some(size) = call.body_size() {
+        let max = ops.archive().config().archive.contract_max_bytes;
+        _permit = Some(imports.acquire().await.map_err(io::Error::other)?);
+        match read_body(r, size, max).await? {
+            Body::Read(bytes) => body = Some(bytes),
+            Body::Drained(e) => {
+                send(w, &refusal(e)).await?;
+                return Ok(Flow::Next);
+            }
+            Body::Close(e) => {
+                send(w, &refusal(e)).await?;
+                return Ok(Flow::Close);
+            }
+            Body::Gone => return Ok(Flow::Close),
+        }
+    }
+    let reply = match crate::archive::dispatch(ops.archive(), &actor, call, body).await {
+        Ok(value) => ok(value),
+        Err(e) => refusal(e),
+    };
+    send(w, &reply).await?;
+    Ok(Flow::Next)
 }
 
 fn mentions_import(line: &[u8]) -> bool {

@@ -7,8 +7,8 @@
 use pecd_store::MailboxState;
 
 use crate::error::Result;
-use crate::jobs::JobReport;
 use crate::model::{CasellaState, Transition};
+use crate::report::JobReport;
 use crate::scope::Actor;
 use crate::{audit, caselle, Archive};
 

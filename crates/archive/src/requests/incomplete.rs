@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use pecd_common::address::Address;
 
 use super::file::RequestFile;
-use super::model::{request_key, MailboxView, Request, RequestLine, RequestState, RequestView};
+use super::model::{request_key, Request, RequestLine, RequestState, RequestView};
 use super::ops::view_of;
 use super::validate::line_type;
 use crate::customers::assign_userid;
@@ -27,34 +27,6 @@ pub fn incomplete_refusal(addresses: &[String]) -> ArchiveError {
          sono incomplete",
     )
     .with_details(addresses.to_vec())
-}
-
-/// The view of an incomplete mailbox: no request, `codice attivazione: non definito`.
-pub(crate) fn view(c: &Casella) -> RequestView {
-    RequestView {
-        code: None,
-        state: None,
-        customer: None,
-        account: None,
-        order: None,
-        expiry: c.expiry,
-        richiedente: None,
-        titolare: None,
-        collocazione: None,
-        confirmed: false,
-        contracts: Vec::new(),
-        mailboxes: vec![MailboxView {
-            address: c.address.clone(),
-            userid: c.userid.clone(),
-            state: c.shown_state().to_string(),
-            kind: c.kind,
-            description: c.description.clone(),
-        }],
-        initial_passwords: Vec::new(),
-        warning: None,
-        created_at: Some(c.inserted_at),
-        created_by: None,
-    }
 }
 
 impl Archive {
@@ -171,7 +143,13 @@ impl Archive {
                 Ok(view_of(&r, &caselle))
             })
             .await?;
-        // The store's quota follows the services the completed mailboxes now have.
+        self.follow_quotas(addresses).await?;
+        Ok(view)
+    }
+
+    /// Brings the store's quota of each of `addresses` to its casella's services (the
+    /// mailboxes `request complete` just gave a type).
+    async fn follow_quotas(&self, addresses: Vec<String>) -> Result<()> {
         for address in addresses {
             let Some(c) = records::load::<Casella>(self.store(), address.as_bytes()).await? else {
                 continue;
@@ -182,7 +160,7 @@ impl Archive {
                 }
             }
         }
-        Ok(view)
+        Ok(())
     }
 
     /// The lines of a `request complete` file, each an incomplete mailbox in a domain the

@@ -168,3 +168,33 @@ pub struct RequestView {
     pub created_at: Option<i64>,
     pub created_by: Option<String>,
 }
+
+impl RequestView {
+    /// The view of an incomplete mailbox: no request, `codice attivazione: non definito`.
+    pub fn incomplete(c: &crate::model::Casella) -> RequestView {
+        RequestView {
+            code: None,
+            state: None,
+            customer: None,
+            account: None,
+            order: None,
+            expiry: c.expiry,
+            richiedente: None,
+            titolare: None,
+            collocazione: None,
+            confirmed: false,
+            contracts: Vec::new(),
+            mailboxes: vec![MailboxView {
+                address: c.address.clone(),
+                userid: c.userid.clone(),
+                state: c.shown_state().to_string(),
+                kind: c.kind,
+                description: c.description.clone(),
+            }],
+            initial_passwords: Vec::new(),
+            warning: None,
+            created_at: Some(c.inserted_at),
+            created_by: None,
+        }
+    }
+}

@@ -274,7 +274,7 @@ impl Archive {
             actor.check_scope(c.customer.as_deref(), c.account.as_deref())?;
             match c.request {
                 Some(code) => code,
-                None => return Ok(super::incomplete::view(&c)),
+                None => return Ok(RequestView::incomplete(&c)),
             }
         } else {
             super::parse_code(key)?

@@ -16,8 +16,8 @@ use pecd_common::password;
 
 use super::model::{request_key, InitialPassword, Request, RequestState};
 use crate::error::{ArchiveError, ErrorKind, Result};
-use crate::jobs::JobReport;
 use crate::model::{Casella, CasellaState, HistoryEntry};
+use crate::report::JobReport;
 use crate::scope::Actor;
 use crate::{audit, caselle, customers, records, Archive};
 

@@ -5,10 +5,10 @@
 //! changes in its own transaction with its audit entry: a run stopped half-way is finished
 //! by the next, and a second run finds nothing to do.
 
-use crate::jobs::JobReport;
 use crate::login::access;
 use crate::login::principal::{Slave, SlaveState, SLAVE_PENDING};
 use crate::records;
+use crate::report::JobReport;
 use crate::scope::Actor;
 use crate::{audit, Archive};
 

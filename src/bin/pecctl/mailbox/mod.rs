@@ -293,6 +293,19 @@ pub async fn mailbox(
             folder,
             files,
         } => return import(client, json, address, folder.as_deref(), files).await,
+        _ => return archive_command(client, json, cmd).await,
+    }
+    Ok(Done::Ok)
+}
+
+/// The archive's mailbox commands (PROVISIONING.md §4): search, revoke, reactivate, change,
+/// massive, to-standard, services, assign.
+async fn archive_command(
+    client: &mut Client,
+    json: bool,
+    cmd: &MailboxCommand,
+) -> Result<Done, ClientError> {
+    match cmd {
         MailboxCommand::Search {
             address,
             userid,
@@ -308,13 +321,13 @@ pub async fn mailbox(
                 limit: None,
                 csv: *csv,
             };
-            return archive::search(client, json, call, *csv).await;
+            archive::search(client, json, call, *csv).await
         }
         MailboxCommand::Revoke {
             addresses,
             reason,
             form,
-        } => return archive::revoke(client, json, addresses, *reason, form.as_ref()).await,
+        } => archive::revoke(client, json, addresses, *reason, form.as_ref()).await,
         MailboxCommand::Assign {
             address,
             customer,
@@ -327,13 +340,13 @@ pub async fn mailbox(
                 account: account.clone(),
                 kind: *kind,
             };
-            return archive::one(client, json, call).await;
+            archive::one(client, json, call).await
         }
         MailboxCommand::Reactivate { addresses } => {
             let call = Call::Reactivate {
                 addresses: addresses.clone(),
             };
-            return archive::batch(client, json, call).await;
+            archive::batch(client, json, call).await
         }
         MailboxCommand::Change {
             address,
@@ -347,20 +360,20 @@ pub async fn mailbox(
                 description: description.clone(),
                 expiry: expiry.clone(),
             };
-            return archive::one(client, json, call).await;
+            archive::one(client, json, call).await
         }
         MailboxCommand::Massive { address, state } => {
             let call = Call::Massive {
                 address: address.clone(),
                 on: *state,
             };
-            return archive::one(client, json, call).await;
+            archive::one(client, json, call).await
         }
         MailboxCommand::ToStandard { address } => {
             let call = Call::ToStandard {
                 address: address.clone(),
             };
-            return archive::one(client, json, call).await;
+            archive::one(client, json, call).await
         }
         MailboxCommand::Services {
             addresses,
@@ -376,10 +389,10 @@ pub async fn mailbox(
                 restore_quota: *restore_quota,
                 order: order.clone(),
             };
-            return archive::batch(client, json, call).await;
+            archive::batch(client, json, call).await
         }
+        _ => unreachable!("the server's own mailbox commands are handled by mailbox()"),
     }
-    Ok(Done::Ok)
 }
 
 #[derive(Serialize)]
