@@ -276,3 +276,94 @@ async fn api_answers_carry_the_security_headers() {
     let doc: serde_json::Value = r.json().await.unwrap();
     assert_eq!(doc["error"]["code"], "not_found");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_intermediario_cannot_read_or_revoke_another_accounts_mailbox() {
+    let s = server().start();
+    setup(&s);
+    s.create_mailbox("altrui@pec.localhost");
+    json_exit(
+        &s,
+        &[
+            "mailbox",
+            "assign",
+            "altrui@pec.localhost",
+            "--customer",
+            "C2",
+            "--account",
+            "B1",
+        ],
+        "",
+        0,
+    );
+    let h = Https::new(&s);
+    let int1 = h.login("int1", PASSWORD).await;
+    let (st, err) = h
+        .call(
+            Method::GET,
+            "/api/v1/mailboxes/altrui@pec.localhost",
+            &int1,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (st, err["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "{err}"
+    );
+    let body = serde_json::json!({"addresses": ["altrui@pec.localhost"], "reason": "non-payment"});
+    let (st, _) = h
+        .call(
+            Method::POST,
+            "/api/v1/mailboxes/revoke",
+            &int1,
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(st, 403);
+    let (st, found) = h
+        .call(Method::GET, "/api/v1/mailboxes?address=altrui", &int1, None)
+        .await;
+    assert_eq!(
+        (st, found["rows"].as_array().map(Vec::len)),
+        (200, Some(0)),
+        "{found}"
+    );
+    let shown = s.json(&["mailbox", "show", "altrui@pec.localhost"]);
+    assert_eq!(
+        shown["archive"]["state"], "evasa",
+        "nothing changed: {shown}"
+    );
+    // The administrator's API revokes it; the job runner applies it.
+    let adm = h.login("adm", PASSWORD).await;
+    let (st, outcomes) = h
+        .call(Method::POST, "/api/v1/mailboxes/revoke", &adm, Some(body))
+        .await;
+    assert_eq!(st, 200, "{outcomes}");
+    assert_eq!(outcomes[0]["outcome"], "Esito positivo", "{outcomes}");
+    let (st, _) = h.call(Method::POST, "/api/v1/jobs/run", &adm, None).await;
+    assert_eq!(st, 200);
+    let (_, detail) = h
+        .call(
+            Method::GET,
+            "/api/v1/mailboxes/altrui@pec.localhost",
+            &adm,
+            None,
+        )
+        .await;
+    assert_eq!(detail["state"], "revocata", "{detail}");
+    let r = h
+        .client
+        .get(h.url("/api/v1/mailboxes.csv?address=altrui"))
+        .bearer_auth(&adm)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let csv = r.text().await.unwrap();
+    assert!(
+        csv.starts_with("address;userid;state;type;activated;customer;account;expiry\r\n"),
+        "{csv}"
+    );
+    assert!(csv.contains("altrui@pec.localhost;"), "{csv}");
+}

@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod holders;
+pub mod mailboxes;
 pub mod requests;
 
 use std::sync::Arc;
@@ -73,6 +74,7 @@ pub fn routes(uploads: usize) -> Router<Arc<HttpState>> {
         .merge(archive::routes())
         .merge(requests::routes(uploads))
         .merge(holders::routes())
+        .merge(mailboxes::routes())
         .fallback(not_found)
 }
 
