@@ -8,6 +8,8 @@ mod support;
 mod autoconfig;
 #[path = "http/holders.rs"]
 mod holders;
+#[path = "http/metrics.rs"]
+mod metrics;
 
 use reqwest::Method;
 use support::cli::*;

@@ -13,6 +13,18 @@ impl Archive {
     /// Runs every due job of the archive once, in order; a job's failure on one record is
     /// reported and the others go on.
     pub async fn run_jobs(&self) -> Result<JobReport> {
+        let result = self.run_due_jobs().await;
+        let m = pecd_common::metrics::metrics();
+        let outcome = match &result {
+            Ok(r) if r.errors.is_empty() => "ok",
+            Ok(_) => "partial",
+            Err(_) => "failed",
+        };
+        pecd_common::metrics::count(&m.job_runs, "result", outcome);
+        result
+    }
+
+    async fn run_due_jobs(&self) -> Result<JobReport> {
         let mut report = JobReport::default();
         // Each family of work adds its step here: request processing, then transitions.
         self.process_requests(&mut report).await?;

@@ -117,7 +117,17 @@ pub async fn authenticate(
         peer,
         now: chrono::Utc::now().timestamp() + config.pec.clock_offset_seconds,
     };
-    let principal = attempt.authenticate(cache(), login, secret).await?;
+    let result = attempt.authenticate(cache(), login, secret).await;
+    let outcome = match &result {
+        Ok(_) => "ok",
+        Err(AuthError::Invalid) => "failed",
+        Err(AuthError::Expired) => "expired",
+        Err(AuthError::Throttled) => "throttled",
+        Err(AuthError::Unavailable) => "unavailable",
+    };
+    let m = pecd_common::metrics::metrics();
+    pecd_common::metrics::count(&m.logins, "result", outcome);
+    let principal = result?;
     access::log().note(&principal.identity, attempt.now);
     Ok(principal)
 }

@@ -46,7 +46,18 @@ pub async fn accept_loop<F, Fut>(
             },
         };
         let _ = stream.set_nodelay(true);
-        tracker.spawn(handle(stream, peer));
+        let m = crate::metrics::metrics();
+        crate::metrics::count(&m.connections, "service", name);
+        let open = m
+            .open_connections
+            .get_or_create(&vec![("service", name)])
+            .clone();
+        open.inc();
+        let served = handle(stream, peer);
+        tracker.spawn(async move {
+            served.await;
+            open.dec();
+        });
     }
 }
 

@@ -139,7 +139,18 @@ impl Engine {
         let now = self.clock.now();
         let max_age = self.config.relay.max_queue_seconds as i64;
         let mut by_domain: BTreeMap<String, Vec<QueueEntry>> = BTreeMap::new();
-        for e in self.store.queue().await? {
+        let queued = self.store.queue().await?;
+        let m = pecd_common::metrics::metrics();
+        m.queue_depth.set(queued.len() as i64);
+        m.queue_oldest_seconds.set(
+            queued
+                .iter()
+                .map(|e| now - e.created)
+                .max()
+                .unwrap_or(0)
+                .max(0),
+        );
+        for e in queued {
             // A certified envelope never leaves after the final timeout notice told the
             // sender it failed (PEC.md §6.2, §6.6).
             let max_age = if e.certified && e.label == ENVELOPE_LABEL {

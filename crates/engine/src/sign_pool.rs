@@ -61,7 +61,15 @@ pub(crate) fn seal_all(signer: &Arc<Signer>, docs: Vec<Unsigned>) -> Result<Vec<
     for (i, doc) in docs.into_iter().enumerate() {
         let (signer, done) = (signer.clone(), done.clone());
         let job: Job = Box::new(move || {
-            let _ = done.send((i, doc.seal(&signer)));
+            let started = std::time::Instant::now();
+            let kind = doc.kind.name();
+            let sealed = doc.seal(&signer);
+            let m = pecd_common::metrics::metrics();
+            m.sign_seconds.observe(started.elapsed().as_secs_f64());
+            if sealed.is_ok() {
+                pecd_common::metrics::count(&m.pec_emitted, "kind", kind);
+            }
+            let _ = done.send((i, sealed));
         });
         if pool().jobs.send(job).is_err() {
             return Err(gone());

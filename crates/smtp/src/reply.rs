@@ -16,6 +16,19 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// Counts the answer to a message's DATA in the process's metrics: accepted, refused
+    /// for now (4xx) or refused (5xx), for a holder's submission or mail from outside.
+    pub fn count_message(&self, submission: bool) {
+        let kind = if submission { "submission" } else { "incoming" };
+        let outcome = match self.code {
+            200..=299 => "accepted",
+            400..=499 => "refused-temporary",
+            _ => "refused",
+        };
+        let m = pecd_common::metrics::metrics();
+        pecd_common::metrics::count2(&m.messages, [("outcome", outcome), ("kind", kind)]);
+    }
+
     pub fn new(code: u16, status: &'static str, text: impl Into<String>) -> Reply {
         Reply {
             code,

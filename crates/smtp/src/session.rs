@@ -520,6 +520,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             full.extend_from_slice(&message);
             self.receive(tx, full, &id).await
         };
+        reply.count_message(self.user.is_some());
         self.reply(reply);
     }
 

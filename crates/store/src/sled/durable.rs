@@ -72,6 +72,14 @@ impl SledStore {
     /// fsync. The prepared bodies live until the round ends, so compaction never takes their
     /// segment while their transaction is still to run.
     pub(super) fn run_round(&self, jobs: Vec<Job>) -> std::io::Result<()> {
+        let started = std::time::Instant::now();
+        let result = self.run_round_timed(jobs);
+        let m = pecd_common::metrics::metrics();
+        m.commit_seconds.observe(started.elapsed().as_secs_f64());
+        result
+    }
+
+    fn run_round_timed(&self, jobs: Vec<Job>) -> std::io::Result<()> {
         let (bodies, ops): (Vec<_>, Vec<_>) = jobs.into_iter().map(|j| (j.bodies, j.op)).unzip();
         let bodies: Vec<&PreparedBody> = bodies.iter().flatten().collect();
         self.bodies.make_durable(&bodies)?;
