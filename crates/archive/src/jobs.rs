@@ -28,6 +28,7 @@ impl Archive {
         let mut report = JobReport::default();
         // Each family of work adds its step here: request processing, then transitions.
         self.process_requests(&mut report).await?;
+        self.finish_renames(&mut report).await?;
         self.apply_transitions(&mut report).await?;
         self.apply_slave_transitions(&mut report).await;
         Ok(report)

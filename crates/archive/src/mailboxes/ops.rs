@@ -46,6 +46,10 @@ impl Record for StoredForm {
     }
 }
 
+/// Address changes the archive has committed and the store has not yet made: new address
+/// -> old address (see [`Archive::finish_rename`]).
+pub const RENAMING: &str = "casella_renaming";
+
 /// What `mailbox change` changes; at least one.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
@@ -270,10 +274,11 @@ impl Archive {
             Some(n) => Some(self.check_new_address(&c, n, now).await?),
             None => None,
         };
-        let store_id = match &new_address {
-            Some(n) => self.rename_in_store(&c.address, n).await?,
-            None => None,
-        };
+        if let Some(n) = &new_address {
+            if self.store().find_mailbox(n).await?.is_some() {
+                return Err(ArchiveError::conflict(format!("indirizzo già in uso: {n}")));
+            }
+        }
         let (actor2, old, desc) = (actor.clone(), c.address.clone(), ch.description.clone());
         let renamed = new_address.clone();
         let result = self
@@ -305,17 +310,51 @@ impl Archive {
                 move_pending_key(tx, &old, &c.address)?;
                 if c.address != old {
                     crate::slaves::follow::move_mailbox(tx, &old, &c.address)?;
+                    // The store's rename follows this commit; until it is done the marker
+                    // lets the job runner finish it after a crash.
+                    tx.put(RENAMING, c.address.as_bytes(), old.as_bytes().to_vec())?;
                 }
                 audit::record(tx, &actor2, now, "mailbox.change", &old, what)?;
                 Ok(c)
             })
             .await;
-        if let (Err(_), Some(id)) = (&result, store_id) {
-            if let Err(e) = self.store().rename_mailbox(id, &c.address).await {
-                tracing::error!(address = %c.address, error = %e, "could not undo a mailbox rename");
+        let changed = result?;
+        if changed.address != c.address {
+            self.finish_rename(&c.address, &changed.address).await?;
+        }
+        Ok(changed)
+    }
+
+    /// The store's side of an address change the archive has committed: the store mailbox
+    /// of `old` becomes `new` (unless it already is), then the marker goes. Run by `change`
+    /// and, for a change a crash interrupted, by the job runner ([`Archive::finish_renames`]).
+    pub(crate) async fn finish_rename(&self, old: &str, new: &str) -> Result<()> {
+        if self.store().find_mailbox(new).await?.is_none() {
+            if let Some(m) = self.store().find_mailbox(old).await? {
+                self.store().rename_mailbox(m.id, new).await?;
             }
         }
-        result
+        let new = new.to_string();
+        self.transaction(move |tx| {
+            tx.delete(RENAMING, new.as_bytes())?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Finishes the address changes a crash left half done (job runner step).
+    pub async fn finish_renames(&self, report: &mut crate::report::JobReport) -> Result<()> {
+        for (new, old) in self.store().scan_records(RENAMING, b"", usize::MAX).await? {
+            let (new, old) = (
+                String::from_utf8_lossy(&new).into_owned(),
+                String::from_utf8_lossy(&old).into_owned(),
+            );
+            match self.finish_rename(&old, &new).await {
+                Ok(()) => report.did("mailbox.rename", &new, format!("da {old}")),
+                Err(e) => report.failed("mailbox.rename", &new, e.message),
+            }
+        }
+        Ok(())
     }
 
     async fn check_new_address(&self, c: &Casella, new: &str, now: i64) -> Result<String> {
@@ -351,23 +390,6 @@ impl Archive {
             )));
         }
         Ok(n)
-    }
-
-    /// Renames the store's mailbox (if it exists); returns its id for an undo.
-    async fn rename_in_store(&self, old: &str, new: &str) -> Result<Option<pecd_store::MailboxId>> {
-        let Some(m) = self.store().find_mailbox(old).await? else {
-            return Ok(None);
-        };
-        self.store()
-            .rename_mailbox(m.id, new)
-            .await
-            .map_err(|e| match e {
-                pecd_store::StoreError::Exists(_) => {
-                    ArchiveError::conflict(format!("indirizzo già in uso: {new}"))
-                }
-                e => e.into(),
-            })?;
-        Ok(Some(m.id))
     }
 
     /// Sets or clears the massive flag (operators entitled to it): the sending limit becomes
