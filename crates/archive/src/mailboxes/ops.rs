@@ -365,7 +365,16 @@ impl Archive {
             )));
         }
         let days = self.config().archive.address_change_days;
-        if now - c.inserted_at > days * 86_400 {
+        // The window opens with the request's insertion (PROVISIONING.md §4), also for lines
+        // a modification or a completion added later; an incomplete mailbox has its own.
+        let inserted = match c.request {
+            Some(code) => self
+                .load_request(code)
+                .await
+                .map_or(c.inserted_at, |r| r.created_at.min(c.inserted_at)),
+            None => c.inserted_at,
+        };
+        if now - inserted > days * 86_400 {
             return Err(ArchiveError::conflict(format!(
                 "casella {}: l'indirizzo si può cambiare solo entro {days} giorni \
                  dall'inserimento della richiesta",
