@@ -111,12 +111,7 @@ pub async fn authenticate(
     login: &str,
     secret: String,
 ) -> Result<Principal, AuthError> {
-    let attempt = Attempt {
-        store,
-        throttle,
-        peer,
-        now: chrono::Utc::now().timestamp() + config.pec.clock_offset_seconds,
-    };
+    let attempt = Attempt::new(store, throttle, config, peer);
     let result = attempt.authenticate(cache(), login, secret).await;
     let outcome = match &result {
         Ok(_) => "ok",
@@ -141,7 +136,22 @@ struct Attempt<'a> {
     now: i64,
 }
 
-impl Attempt<'_> {
+impl<'a> Attempt<'a> {
+    /// An attempt judged now on the engine's clock (`pec.clock_offset_seconds`).
+    fn new(
+        store: &'a Store,
+        throttle: &'a LoginThrottle,
+        config: &Config,
+        peer: IpAddr,
+    ) -> Attempt<'a> {
+        Attempt {
+            store,
+            throttle,
+            peer,
+            now: chrono::Utc::now().timestamp() + config.pec.clock_offset_seconds,
+        }
+    }
+
     /// [`authenticate`] with `cache`: a remembered pair that still holds is answered without
     /// argon2; anything else is verified, and only a success is remembered.
     async fn authenticate(
@@ -293,12 +303,7 @@ pub async fn prove(
     login: &str,
     secret: String,
 ) -> Result<Proven, AuthError> {
-    let attempt = Attempt {
-        store,
-        throttle,
-        peer,
-        now: chrono::Utc::now().timestamp() + config.pec.clock_offset_seconds,
-    };
+    let attempt = Attempt::new(store, throttle, config, peer);
     let key = login_key(login);
     throttle
         .check(peer, &key)

@@ -49,6 +49,12 @@ fn token(headers: &HeaderMap) -> Option<(&str, bool)> {
         .or_else(|| cookie(headers).map(|t| (t, true)))
 }
 
+/// The `Set-Cookie` value carrying `token` for `max_age` seconds (an empty token and 0
+/// clear it): HttpOnly, Secure, SameSite=Strict, for the whole site.
+pub fn session_cookie(token: &str, max_age: u64) -> String {
+    format!("{COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age}")
+}
+
 /// A request with a live session.
 pub struct Authenticated {
     pub session: Session,
@@ -158,10 +164,7 @@ pub async fn login(
     {
         Ok(op) => {
             let (token, csrf) = state.sessions.open(Principal::Operator(op.userid.clone()));
-            let cookie = format!(
-                "{COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
-                state.config.http.session_max_seconds
-            );
+            let cookie = session_cookie(&token, state.config.http.session_max_seconds);
             let reply = LoginReply {
                 token,
                 csrf_token: csrf,
@@ -184,7 +187,7 @@ pub async fn login(
 /// `POST /api/v1/logout`: ends the session and clears the cookie.
 pub async fn logout(State(state): State<Arc<HttpState>>, auth: Authenticated) -> Response {
     state.sessions.close(&auth.token);
-    let clear = format!("{COOKIE}=; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age=0");
+    let clear = session_cookie("", 0);
     (
         [(header::SET_COOKIE, clear)],
         Json(serde_json::json!({ "logged_out": true })),

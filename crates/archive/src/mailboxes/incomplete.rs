@@ -150,9 +150,7 @@ impl Archive {
             },
             MailboxType::Standard => services_of(&defaults),
         };
-        if let Some(m) = self.store().find_mailbox(&c.address).await? {
-            self.store().set_quota(m.id, services.quota_bytes).await?;
-        }
+        self.apply_quota(&c.address, services.quota_bytes).await?;
         let (actor, now, contact) = (
             actor.clone(),
             self.now(),

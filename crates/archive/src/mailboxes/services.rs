@@ -266,7 +266,7 @@ impl Archive {
 
     /// Brings the store's quota of `address` to `quota` when it differs and the mailbox
     /// exists (a `da elaborare` mailbox gets it when it is made).
-    async fn apply_quota(&self, address: &str, quota: u64) -> Result<()> {
+    pub(crate) async fn apply_quota(&self, address: &str, quota: u64) -> Result<()> {
         if let Some(m) = self.store().find_mailbox(address).await? {
             if m.quota_bytes != quota {
                 self.store().set_quota(m.id, quota).await?;

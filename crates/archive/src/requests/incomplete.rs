@@ -151,13 +151,8 @@ impl Archive {
     /// mailboxes `request complete` just gave a type).
     async fn follow_quotas(&self, addresses: Vec<String>) -> Result<()> {
         for address in addresses {
-            let Some(c) = records::load::<Casella>(self.store(), address.as_bytes()).await? else {
-                continue;
-            };
-            if let Some(m) = self.store().find_mailbox(&address).await? {
-                if m.quota_bytes != c.services.quota_bytes {
-                    self.store().set_quota(m.id, c.services.quota_bytes).await?;
-                }
+            if let Some(c) = records::load::<Casella>(self.store(), address.as_bytes()).await? {
+                self.apply_quota(&address, c.services.quota_bytes).await?;
             }
         }
         Ok(())

@@ -17,7 +17,7 @@ use pecd_archive::login::{self, AuthError, Principal};
 use serde::Deserialize;
 
 use super::Body;
-use crate::auth::{Authenticated, COOKIE};
+use crate::auth::{session_cookie, Authenticated};
 use crate::error::{ApiError, ApiResult};
 use crate::sessions::Principal as SessionOf;
 use crate::HttpState;
@@ -154,10 +154,7 @@ async fn holder_login(
         .archive
         .holder_view(&proven.principal, proven.expired)
         .await?;
-    let cookie = format!(
-        "{COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={}",
-        s.config.http.session_max_seconds
-    );
+    let cookie = session_cookie(&token, s.config.http.session_max_seconds);
     let body = serde_json::json!({
         "token": token,
         "csrf_token": csrf,
