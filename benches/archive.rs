@@ -46,6 +46,8 @@ fn casella(i: u64, start: i64) -> Casella {
             quota_bytes: 1 << 30,
         },
         revoke_reason: None,
+        revoked_at: None,
+        purged_at: None,
         history: vec![],
     }
 }

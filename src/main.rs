@@ -336,37 +336,16 @@ async fn run(
     let archive = pecd_archive::Archive::open(store.clone(), config.clone(), domains)
         .await
         .map_err(|e| anyhow::anyhow!("provisioning archive: {e}"))?;
-    tokio::spawn(run_archive_jobs(
-        archive.clone(),
-        config.lifecycle.interval_seconds,
-    ));
-    let running = start_services(&config, &store, &engine, &archive, (&tls, &certificate)).await?;
+    let lifecycle = pecd_lifecycle::Lifecycle::new(archive.clone(), engine.clone(), config.clone());
+    tokio::spawn(
+        lifecycle
+            .clone()
+            .run_forever(config.lifecycle.interval_seconds),
+    );
+    let running =
+        start_services(&config, &store, &engine, &lifecycle, (&tls, &certificate)).await?;
     wait_for_stop(&mut signals, &engine, &certificate, &config).await;
     stop(running, &store).await
-}
-
-/// Runs the archive's due jobs every `interval` seconds (`[lifecycle] interval_seconds`; 0:
-/// never) for the process's life. A failed run is logged and retried at the next tick.
-async fn run_archive_jobs(archive: pecd_archive::Archive, interval: u64) {
-    if interval == 0 {
-        return;
-    }
-    let mut tick = tokio::time::interval(Duration::from_secs(interval));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        match archive.run_jobs().await {
-            Ok(report) => {
-                for item in &report.done {
-                    tracing::info!(job = %item.job, target = %item.target, "scheduled job done");
-                }
-                for item in &report.errors {
-                    tracing::warn!(job = %item.job, target = %item.target, error = %item.detail, "scheduled job failed; retried at the next run");
-                }
-            }
-            Err(e) => tracing::error!(error = %e, "scheduled jobs could not run"),
-        }
-    }
 }
 
 /// Binds every listener and the control socket and starts their services.
@@ -374,9 +353,10 @@ async fn start_services(
     config: &Arc<Config>,
     store: &Store,
     engine: &Arc<pecd_engine::Engine>,
-    archive: &pecd_archive::Archive,
+    lifecycle: &pecd_lifecycle::Lifecycle,
     (tls, certificate): (&tokio_rustls::TlsAcceptor, &Arc<tls::ServerCertificate>),
 ) -> anyhow::Result<Running> {
+    let archive = lifecycle.archive();
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     // One brute-force protection for all three services: a guesser gains nothing by
@@ -429,7 +409,7 @@ async fn start_services(
         tracker.clone(),
     )));
 
-    let http = pecd_http::HttpState::new(archive.clone(), config.clone(), logins.clone());
+    let http = pecd_http::HttpState::new(lifecycle.clone(), config.clone(), logins.clone());
     let listener = listen("http.listen", config.http.listen, "https", &mut bound).await?;
     let http_tls = tokio_rustls::TlsAcceptor::from(
         tls::http_server_config(certificate.clone())

@@ -24,7 +24,8 @@ impl Archive {
         result
     }
 
-    async fn run_due_jobs(&self) -> Result<JobReport> {
+    /// The archive's jobs without counting a run (the lifecycle runner counts its own).
+    pub async fn run_due_jobs(&self) -> Result<JobReport> {
         let mut report = JobReport::default();
         // Each family of work adds its step here: request processing, then transitions.
         self.process_requests(&mut report).await?;

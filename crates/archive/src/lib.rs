@@ -18,10 +18,12 @@
 //! expiry, last access).
 
 pub mod audit;
+pub mod campaign;
 pub mod caselle;
 pub mod customers;
 pub mod domains;
 pub mod error;
+pub mod expiry;
 pub mod holders;
 pub mod jobs;
 pub mod login;
@@ -32,6 +34,7 @@ pub mod records;
 pub mod report;
 pub mod requests;
 pub mod scope;
+pub mod settings;
 pub mod slaves;
 
 use std::sync::Arc;

@@ -300,6 +300,12 @@ pub struct Casella {
     pub services: Services,
     #[serde(default)]
     pub revoke_reason: Option<RevokeReason>,
+    /// When the revocation was applied (the retention of §6 counts from here).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_at: Option<i64>,
+    /// When the retention job deleted the messages of the revoked mailbox.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purged_at: Option<i64>,
     #[serde(default)]
     pub history: Vec<HistoryEntry>,
 }

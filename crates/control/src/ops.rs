@@ -18,6 +18,7 @@ use crate::protocol::*;
 pub struct Operations {
     store: Store,
     archive: pecd_archive::Archive,
+    lifecycle: pecd_lifecycle::Lifecycle,
     engine: Arc<pecd_engine::Engine>,
     config: Arc<Config>,
     started: Instant,
@@ -148,12 +149,22 @@ impl Operations {
     ) -> Operations {
         Operations {
             store,
+            lifecycle: pecd_lifecycle::Lifecycle::new(
+                archive.clone(),
+                engine.clone(),
+                config.clone(),
+            ),
             archive,
             engine,
             config,
             started: Instant::now(),
             listeners,
         }
+    }
+
+    /// The job runner (and through it the archive) the archive commands run on.
+    pub fn lifecycle(&self) -> &pecd_lifecycle::Lifecycle {
+        &self.lifecycle
     }
 
     /// The provisioning archive the archive commands run on.

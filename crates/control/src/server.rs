@@ -317,7 +317,7 @@ async fn archive_command(
             Body::Gone => return Ok(Flow::Close),
         }
     }
-    let reply = match crate::archive::dispatch(ops.archive(), &actor, call, body).await {
+    let reply = match crate::archive::dispatch(ops.lifecycle(), &actor, call, body).await {
         Ok(value) => ok(value),
         Err(e) => refusal(e),
     };

@@ -32,6 +32,7 @@ mod facts;
 mod incoming;
 mod legal_log;
 mod loaders;
+mod notice;
 mod recipients;
 mod relay;
 mod routing;
@@ -55,6 +56,7 @@ use pecd_store::{Certification, Certified, MailboxId, Store, LOG_RETENTION_SECON
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{EngineError, SmtpReply};
 pub use loaders::{load_anchors, load_crls, load_index, own_entry, own_entry_for};
+pub use notice::{Notice, NoticeSent, NOTICE_KEY_SECONDS};
 pub use pecd_signer::mime::MAX_MIME_DEPTH;
 pub use recipients::{RecipientDecision, SenderContext};
 pub use scanner::{Eicar, Scanner};

@@ -29,6 +29,8 @@ use pecd_common::throttle::LoginThrottle;
 /// What every handler can reach.
 pub struct HttpState {
     pub archive: Archive,
+    /// The job runner (`/api/v1/jobs/run`, campaign reminders).
+    pub lifecycle: pecd_lifecycle::Lifecycle,
     pub config: Arc<Config>,
     pub sessions: sessions::Sessions,
     /// Failed logins here count with those of SMTP, IMAP and POP3.
@@ -37,7 +39,7 @@ pub struct HttpState {
 
 impl HttpState {
     pub fn new(
-        archive: Archive,
+        lifecycle: pecd_lifecycle::Lifecycle,
         config: Arc<Config>,
         logins: Arc<LoginThrottle>,
     ) -> Arc<HttpState> {
@@ -47,7 +49,8 @@ impl HttpState {
             config.http.max_sessions,
         );
         Arc::new(HttpState {
-            archive,
+            archive: lifecycle.archive().clone(),
+            lifecycle,
             config,
             sessions,
             logins,

@@ -369,7 +369,7 @@ pub async fn whoami(client: &mut Client, json: bool) -> Result<Done, ClientError
 
 pub async fn jobs_run(client: &mut Client, json: bool) -> Result<Done, ClientError> {
     let r: pecd_archive::jobs::JobReport = client
-        .call(&pecd_control::archive::jobs::Command::JobsRun)
+        .call(&pecd_control::archive::lifecycle::Command::JobsRun)
         .await?;
     print(json, &r, |r| {
         let mut out = String::new();

@@ -270,6 +270,8 @@ mod principals {
                 quota_bytes: 1 << 20,
             },
             revoke_reason: None,
+            revoked_at: None,
+            purged_at: None,
             history: Vec::new(),
         }
     }

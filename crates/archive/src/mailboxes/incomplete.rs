@@ -48,6 +48,8 @@ impl Archive {
                 quota_bytes: self.config().limits.mailbox_quota_bytes,
             },
             revoke_reason: None,
+            revoked_at: None,
+            purged_at: None,
             history: vec![crate::model::HistoryEntry {
                 at: now,
                 by: Actor::Admin.userid().to_string(),

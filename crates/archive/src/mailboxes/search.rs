@@ -73,8 +73,17 @@ pub fn rome_day(at: i64) -> Option<NaiveDate> {
         .map(|t| t.date_naive())
 }
 
+/// A time as Italian reports write it: `dd/mm/yyyy HH:MM:SS` in Italy.
+pub fn rome_day_time(at: i64) -> String {
+    chrono_tz::Europe::Rome
+        .timestamp_opt(at, 0)
+        .single()
+        .map(|t| t.format("%d/%m/%Y %H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
 /// The Unix time at which `day` begins in Italy.
-fn rome_start(day: NaiveDate) -> i64 {
+pub fn rome_start(day: NaiveDate) -> i64 {
     let midnight = day.and_hms_opt(0, 0, 0).expect("midnight exists");
     chrono_tz::Europe::Rome
         .from_local_datetime(&midnight)

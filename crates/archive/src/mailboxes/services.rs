@@ -303,6 +303,8 @@ mod tests {
                 quota_bytes: 1 << 30,
             },
             revoke_reason: None,
+            revoked_at: None,
+            purged_at: None,
             history: vec![],
         }
     }

@@ -73,10 +73,13 @@ impl Archive {
                 let detail = match &transition {
                     Transition::Revoke { reason, .. } => {
                         c.revoke_reason = Some(*reason);
+                        c.revoked_at = Some(now);
                         format!("revocata ({})", reason_name(*reason))
                     }
                     Transition::Reactivate { .. } => {
                         c.revoke_reason = None;
+                        c.revoked_at = None;
+                        c.purged_at = None;
                         "riattivata".to_string()
                     }
                 };

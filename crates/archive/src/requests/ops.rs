@@ -187,6 +187,8 @@ impl Archive {
             massive: false,
             services: self.default_services(line.kind, family),
             revoke_reason: None,
+            revoked_at: None,
+            purged_at: None,
             history: vec![HistoryEntry {
                 at: now,
                 by: actor.userid().to_string(),

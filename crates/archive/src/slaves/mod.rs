@@ -12,7 +12,7 @@
 pub mod follow;
 mod jobs;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod userid;
 
 use pecd_common::address::Address;

@@ -48,6 +48,8 @@ pub(crate) fn casella(userid: &str) -> Casella {
             quota_bytes: 1 << 20,
         },
         revoke_reason: None,
+        revoked_at: None,
+        purged_at: None,
         history: Vec::new(),
     }
 }

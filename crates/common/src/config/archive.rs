@@ -48,6 +48,9 @@ pub struct Archive {
     pub address_change_days: i64,
     /// Who to contact, appended to the "account configuration" refusal of §2.
     pub provider_contact: String,
+    /// Days after its revocation when a revoked mailbox's messages are deleted
+    /// (PROVISIONING.md §6); 0 keeps them for ever. The legal log keeps its 30 months.
+    pub revoked_retention_days: u32,
 }
 
 impl Default for Archive {
@@ -66,6 +69,7 @@ impl Default for Archive {
             contracts_per_request: 20,
             address_change_days: 15,
             provider_contact: "il servizio clienti del gestore".into(),
+            revoked_retention_days: 30,
         }
     }
 }

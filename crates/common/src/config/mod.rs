@@ -16,6 +16,7 @@ mod load;
 mod pec;
 mod sections;
 mod services;
+mod sms;
 mod validate;
 
 use std::fmt;
@@ -29,6 +30,7 @@ pub use lifecycle::Lifecycle;
 pub use pec::{OrdinaryMail, Pec, Relay, PEC_SIZE_FLOOR};
 pub use sections::{Control, Limits, Listen, Peers, Provider, Signing, Store, Tls};
 pub use services::{Auth, Imap, Pop3, Smtp};
+pub use sms::Sms;
 
 /// Largest accepted value of `limits.max_message_bytes` (1 GiB): a message is held in memory
 /// while it is checked and stored.
@@ -57,6 +59,7 @@ pub struct Config {
     pub archive: Archive,
     pub lifecycle: Lifecycle,
     pub http: Http,
+    pub sms: Sms,
 }
 
 /// Where the configuration in use came from, for the start-up log line.

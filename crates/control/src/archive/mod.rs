@@ -4,13 +4,14 @@
 //! dispatch to the typed operations of [`pecd_archive::Archive`], run as the connection's
 //! acting operator (`session.as`, `pecctl --as`).
 
-pub mod jobs;
+pub mod lifecycle;
 pub mod mailboxes;
 pub mod operators;
 pub mod requests;
 pub mod slaves;
 
-use pecd_archive::{Actor, Archive, ArchiveError, ErrorKind};
+use pecd_archive::{Actor, ArchiveError, ErrorKind};
+use pecd_lifecycle::Lifecycle;
 use serde::de::DeserializeOwned;
 
 use crate::protocol::{ControlError, ErrorCode};
@@ -19,7 +20,7 @@ use crate::protocol::{ControlError, ErrorCode};
 #[derive(Clone, Debug, PartialEq)]
 pub enum Call {
     Operators(operators::Command),
-    Jobs(jobs::Command),
+    Lifecycle(lifecycle::Command),
     Requests(requests::Command),
     Slaves(slaves::Command),
     Mailboxes(mailboxes::Command),
@@ -45,7 +46,7 @@ pub fn announces_body(command: &str) -> bool {
 pub fn commands() -> impl Iterator<Item = &'static str> {
     operators::COMMANDS
         .iter()
-        .chain(jobs::COMMANDS.iter())
+        .chain(lifecycle::COMMANDS.iter())
         .chain(requests::COMMANDS.iter())
         .chain(slaves::COMMANDS.iter())
         .chain(mailboxes::COMMANDS.iter())
@@ -66,8 +67,8 @@ pub fn parse(command: &str, value: serde_json::Value) -> Option<Result<Call, Con
     if operators::COMMANDS.contains(&command) {
         return Some(decode(command, value).map(Call::Operators));
     }
-    if jobs::COMMANDS.contains(&command) {
-        return Some(decode(command, value).map(Call::Jobs));
+    if lifecycle::COMMANDS.contains(&command) {
+        return Some(decode(command, value).map(Call::Lifecycle));
     }
     if requests::COMMANDS.contains(&command) {
         return Some(decode(command, value).map(Call::Requests));
@@ -83,14 +84,15 @@ pub fn parse(command: &str, value: serde_json::Value) -> Option<Result<Call, Con
 
 /// Runs one archive command as `actor`; `body` holds the raw bytes that followed its line.
 pub async fn dispatch(
-    archive: &Archive,
+    lifecycle: &Lifecycle,
     actor: &Actor,
     call: Call,
     body: Option<Vec<u8>>,
 ) -> Result<serde_json::Value, ControlError> {
+    let archive = lifecycle.archive();
     match call {
         Call::Operators(c) => operators::dispatch(archive, actor, c).await,
-        Call::Jobs(c) => jobs::dispatch(archive, actor, c).await,
+        Call::Lifecycle(c) => lifecycle::dispatch(lifecycle, actor, c).await,
         Call::Requests(c) => requests::dispatch(archive, actor, c, body).await,
         Call::Slaves(c) => slaves::dispatch(archive, actor, c).await,
         Call::Mailboxes(c) => mailboxes::dispatch(archive, actor, c).await,

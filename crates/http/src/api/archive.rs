@@ -178,7 +178,7 @@ async fn audit(
 
 async fn run_jobs(State(s): S, OperatorActor(a): OperatorActor) -> ApiResult<JobReport> {
     a.check_admin("jobs run")?;
-    let report = s.archive.run_jobs().await?;
+    let report = s.lifecycle.run_jobs().await?;
     // First passwords are shown once: here, so the request no longer keeps them.
     s.archive.forget_reported_passwords(&report).await?;
     Ok(Json(report))
