@@ -168,18 +168,19 @@ impl Archive {
         account: Option<&str>,
     ) -> Result<CampaignReport> {
         let now = self.now();
-        let accounts: HashMap<String, Account> = records::load_all::<Account>(self.store(), b"", 0)
-            .await?
-            .into_iter()
-            .map(|a| (a.code.clone(), a))
-            .collect();
+        let accounts: HashMap<String, Account> =
+            records::load_all::<Account>(self.store(), b"", usize::MAX)
+                .await?
+                .into_iter()
+                .map(|a| (a.code.clone(), a))
+                .collect();
         if let Some(a) = account {
             let acc = accounts
                 .get(a)
                 .ok_or_else(|| ArchiveError::not_found(format!("account inesistente: {a}")))?;
             actor.check_scope(Some(&acc.customer), Some(&acc.code))?;
         }
-        let caselle: Vec<Casella> = records::load_all::<Casella>(self.store(), b"", 0)
+        let caselle: Vec<Casella> = records::load_all::<Casella>(self.store(), b"", usize::MAX)
             .await?
             .into_iter()
             .filter(|c| c.state == CasellaState::Evasa && c.userid.is_some())
@@ -194,12 +195,12 @@ impl Archive {
             .map(|m| (m.address, m.password_changed_at))
             .collect();
         let infos: HashMap<String, PrincipalInfo> =
-            records::load_all::<PrincipalInfo>(self.store(), b"", 0)
+            records::load_all::<PrincipalInfo>(self.store(), b"", usize::MAX)
                 .await?
                 .into_iter()
                 .map(|i| (i.identity.clone(), i))
                 .collect();
-        let slaves = records::load_all::<Slave>(self.store(), b"", 0).await?;
+        let slaves = records::load_all::<Slave>(self.store(), b"", usize::MAX).await?;
         let mut slaves_of: HashMap<&str, Vec<&Slave>> = HashMap::new();
         for s in slaves.iter().filter(|s| s.state.may_log_in()) {
             slaves_of.entry(s.mailbox.as_str()).or_default().push(s);

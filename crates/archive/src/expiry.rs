@@ -127,7 +127,7 @@ impl Archive {
 
     /// The settings the operator sees, by customer and account.
     pub async fn expiry_configs(&self, actor: &Actor) -> Result<Vec<ExpiryConfig>> {
-        let all = records::load_all::<ExpiryConfig>(self.store(), b"", 0).await?;
+        let all = records::load_all::<ExpiryConfig>(self.store(), b"", usize::MAX).await?;
         Ok(all
             .into_iter()
             .filter(|c| actor.sees(Some(&c.customer), Some(&c.account)))

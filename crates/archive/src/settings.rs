@@ -186,7 +186,7 @@ impl Archive {
 
     /// Every mailbox's stored settings (the jobs' list of who wants notices).
     pub async fn all_settings(&self) -> Result<Vec<MailboxSettings>> {
-        records::load_all::<MailboxSettings>(self.store(), b"", 0).await
+        records::load_all::<MailboxSettings>(self.store(), b"", usize::MAX).await
     }
 
     /// `pecctl mailbox settings`: an operator in scope changes a mailbox's settings.

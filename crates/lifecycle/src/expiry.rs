@@ -218,7 +218,8 @@ impl Lifecycle {
         report: &mut JobReport,
     ) -> Result<(), ArchiveError> {
         let prefix = records::pair_key(&cfg.account, b"");
-        let lines = records::load_all::<SummaryLine>(self.archive.store(), &prefix, 0).await?;
+        let lines =
+            records::load_all::<SummaryLine>(self.archive.store(), &prefix, usize::MAX).await?;
         let (mut revoked, mut renewed, mut done) = (Vec::new(), Vec::new(), Vec::new());
         for l in lines {
             let now = records::load::<Casella>(self.archive.store(), l.address.as_bytes()).await?;

@@ -21,11 +21,12 @@ impl Lifecycle {
     pub(crate) async fn retention(&self, report: &mut JobReport) -> Result<(), ArchiveError> {
         let now = self.archive.now();
         let days = i64::from(self.config.archive.revoked_retention_days);
-        let revoked: Vec<Casella> = records::load_all::<Casella>(self.archive.store(), b"", 0)
-            .await?
-            .into_iter()
-            .filter(|c| c.state == CasellaState::Revocata && c.pending.is_none())
-            .collect();
+        let revoked: Vec<Casella> =
+            records::load_all::<Casella>(self.archive.store(), b"", usize::MAX)
+                .await?
+                .into_iter()
+                .filter(|c| c.state == CasellaState::Revocata && c.pending.is_none())
+                .collect();
         for c in revoked {
             let Some(at) = c.revoked_at else { continue };
             if now - at <= NOTICE_WINDOW {

@@ -5,6 +5,7 @@
 //! they share.
 
 mod index;
+mod lifecycle;
 mod log;
 mod mailbox;
 mod operators;
@@ -105,9 +106,16 @@ enum Command {
     /// Slave user ids of a mailbox (PROVISIONING.md §4 multi-user).
     #[command(subcommand)]
     Slave(SlaveCommand),
-    /// Scheduled work of the archive (request processing, state transitions).
+    /// Scheduled jobs: request processing, state transitions, expiry management, password
+    /// campaigns, notifications, retention.
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Expiry management per customer and account (PROVISIONING.md §6).
+    #[command(subcommand)]
+    Expiry(lifecycle::ExpiryCommand),
+    /// The password campaign: LIST1..LIST4 report and block (PROVISIONING.md §7).
+    #[command(subcommand)]
+    Password(lifecycle::PasswordCommand),
 }
 
 #[derive(Subcommand)]
@@ -188,6 +196,8 @@ async fn run(cli: &Cli, socket: &std::path::Path) -> ExitCode {
         Command::Whoami => operators::whoami(&mut client, json).await,
         Command::Slave(cmd) => slave::slave(&mut client, json, cmd).await,
         Command::Jobs(JobsCommand::Run) => operators::jobs_run(&mut client, json).await,
+        Command::Expiry(cmd) => lifecycle::expiry(&mut client, json, cmd).await,
+        Command::Password(cmd) => lifecycle::password(&mut client, json, cmd).await,
     };
     match outcome {
         Ok(Done::Ok) => ExitCode::SUCCESS,

@@ -2,7 +2,7 @@
 //! messages into a mailbox; and the archive's commands on mailboxes ([`archive`]: search,
 //! revoke, reactivate, change, massive, to-standard, services).
 
-mod archive;
+pub mod archive;
 
 use std::path::PathBuf;
 
@@ -134,6 +134,26 @@ pub enum MailboxCommand {
         /// Order number to record with the change.
         #[arg(long, value_name = "N")]
         order: Option<String>,
+    },
+    /// Show or change the holder's settings: new-mail notifications, SMS, security archive.
+    Settings {
+        address: String,
+        /// New-mail notification addresses separated by `;` (at most 5; "" clears them).
+        #[arg(long, value_name = "\"a@x;b@y\"")]
+        notify: Option<String>,
+        #[arg(long, value_parser = archive::on_off, value_name = "on|off")]
+        sms: Option<bool>,
+        #[arg(long, value_name = "NUMBER")]
+        sms_phone: Option<String>,
+        /// Hour of the daily SMS (Italy), 0-23.
+        #[arg(long, value_name = "H")]
+        sms_hour: Option<u8>,
+        #[arg(long, value_parser = archive::on_off, value_name = "on|off")]
+        security_archive: Option<bool>,
+        /// Kinds kept, comma separated: certified-in, certified-out, ordinary, acceptance,
+        /// delivery, notices.
+        #[arg(long, value_name = "K1,K2")]
+        archive_kinds: Option<String>,
     },
 }
 
@@ -390,6 +410,26 @@ async fn archive_command(
                 order: order.clone(),
             };
             archive::batch(client, json, call).await
+        }
+        MailboxCommand::Settings {
+            address,
+            notify,
+            sms,
+            sms_phone,
+            sms_hour,
+            security_archive,
+            archive_kinds,
+        } => {
+            let args = crate::lifecycle::SettingsArgs {
+                address,
+                notify: notify.as_deref(),
+                sms: *sms,
+                sms_phone: sms_phone.as_deref(),
+                sms_hour: *sms_hour,
+                security_archive: *security_archive,
+                archive_kinds: archive_kinds.as_deref(),
+            };
+            crate::lifecycle::settings(client, json, args).await
         }
         _ => unreachable!("the server's own mailbox commands are handled by mailbox()"),
     }
