@@ -50,14 +50,15 @@ async fn revoked_mailbox_refused_by_smtp_readable_by_imap_and_pop3() {
     assert!(r.starts_with("550 5.2.1"), "{r}");
     assert!(c.cmd(&format!("RCPT TO:<{B}>")).await.starts_with("250"));
 
-    // The holder still reads and downloads.
+    // The holder still reads and downloads: the message, and the notice of the revocation
+    // with its reason (PROVISIONING.md §6 item 3).
     let mut imap = Imap::login(&s, A).await;
     let r = imap.ok("SELECT INBOX").await;
-    assert!(r.iter().any(|l| l.contains("1 EXISTS")), "{r:?}");
+    assert!(r.iter().any(|l| l.contains("2 EXISTS")), "{r:?}");
     let (mut pop, _) = Pop::connect(&s).await;
     let r = pop.login(A, PASSWORD).await;
     assert!(r.starts_with("+OK"), "{r}");
-    assert!(pop.cmd("STAT").await.starts_with("+OK 1 "));
+    assert!(pop.cmd("STAT").await.starts_with("+OK 2 "));
     assert!(pop.cmd("RETR 1").await.starts_with("+OK"));
     assert!(!pop.body().await.is_empty());
 
