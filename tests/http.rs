@@ -8,6 +8,8 @@ mod support;
 mod autoconfig;
 #[path = "http/holders.rs"]
 mod holders;
+#[path = "http/lifecycle.rs"]
+mod lifecycle;
 #[path = "http/metrics.rs"]
 mod metrics;
 

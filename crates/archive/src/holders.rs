@@ -73,6 +73,17 @@ impl Archive {
             );
         }
         let hash = checked_hash(new).await?;
+        self.store_own_password(p, hash, "holder.password").await
+    }
+
+    /// Writes a holder's new password hash (the master's on its store mailbox, a slave's on
+    /// its record), dated on the engine's clock, with its audit entry `action`.
+    pub(crate) async fn store_own_password(
+        &self,
+        p: &Principal,
+        hash: String,
+        action: &'static str,
+    ) -> Result<()> {
         let now = self.now();
         if !p.slave {
             self.store()
@@ -81,9 +92,7 @@ impl Archive {
             let who = who(p);
             let target = p.mailbox.address.clone();
             return self
-                .transaction(move |tx| {
-                    audit::record_as(tx, &who, now, "holder.password", &target, "")
-                })
+                .transaction(move |tx| audit::record_as(tx, &who, now, action, &target, ""))
                 .await;
         }
         let (identity, who) = (p.identity.clone(), who(p));
@@ -93,7 +102,7 @@ impl Archive {
             s.password_hash = hash;
             s.password_changed_at = now;
             records::put(tx, &s)?;
-            audit::record_as(tx, &who, now, "holder.password", &identity, "")
+            audit::record_as(tx, &who, now, action, &identity, "")
         })
         .await
     }

@@ -31,6 +31,7 @@ pub mod mailboxes;
 pub mod model;
 pub mod operators;
 pub mod records;
+pub mod recovery;
 pub mod report;
 pub mod requests;
 pub mod scope;

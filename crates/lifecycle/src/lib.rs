@@ -15,6 +15,7 @@
 pub mod campaign;
 pub mod expiry;
 pub mod notify;
+pub mod recovery;
 pub mod retention;
 pub mod sms;
 pub mod state;

@@ -107,7 +107,7 @@ impl Lifecycle {
     }
 
     /// Writes the SMS to the spool or pipes it to the command.
-    async fn hand_over(&self, sms: &Sms) -> Result<(), String> {
+    pub(crate) async fn hand_over(&self, sms: &Sms) -> Result<(), String> {
         let json = serde_json::to_vec(sms).map_err(|e| e.to_string())?;
         match self.config.sms.command.clone() {
             Some(command) => pipe(&command, json).await,

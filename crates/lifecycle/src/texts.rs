@@ -190,6 +190,27 @@ pub fn mailbox_full(config: &Config, address: &str, used: u64, quota: u64) -> (S
     (subject, text)
 }
 
+/// §7: the one-time code for a forgotten password, by e-mail.
+pub fn recovery(config: &Config, login: &str, code: &str, minutes: i64) -> (String, String) {
+    let text = format!(
+        "Gentile titolare,\n\nè stato chiesto il recupero della password dell'utente {login}.\n\n\
+         Codice: {code}\n\nIl codice vale {minutes} minuti e una sola volta: lo inserisca alla \
+         pagina {} insieme alla nuova password. Se non ha chiesto lei il recupero, ignori \
+         questo messaggio: la password attuale resta valida.\n{}",
+        config.auth.self_service_url,
+        closing(config)
+    );
+    (
+        format!("Codice per il recupero della password PEC ({login})"),
+        text,
+    )
+}
+
+/// §7: the one-time code for a forgotten password, by SMS.
+pub fn recovery_sms(login: &str, code: &str, minutes: i64) -> String {
+    format!("PEC: codice di recupero password per {login}: {code} (valido {minutes} minuti).")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

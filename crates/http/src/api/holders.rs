@@ -91,7 +91,7 @@ impl FromRequestParts<Arc<HttpState>> for Holder {
 
 impl Holder {
     /// Refuses what a session opened with an expired password may not do.
-    fn check_not_expired(&self, state: &HttpState) -> Result<(), ApiError> {
+    pub fn check_not_expired(&self, state: &HttpState) -> Result<(), ApiError> {
         if self.expired {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,

@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod holders;
+pub mod lifecycle;
 pub mod mailboxes;
 pub mod requests;
 
@@ -74,6 +75,7 @@ pub fn routes(uploads: usize) -> Router<Arc<HttpState>> {
         .merge(archive::routes())
         .merge(requests::routes(uploads))
         .merge(holders::routes())
+        .merge(lifecycle::routes())
         .merge(mailboxes::routes())
         .fallback(not_found)
 }
