@@ -337,11 +337,7 @@ async fn run(
         .await
         .map_err(|e| anyhow::anyhow!("provisioning archive: {e}"))?;
     let lifecycle = pecd_lifecycle::Lifecycle::new(archive.clone(), engine.clone(), config.clone());
-    tokio::spawn(
-        lifecycle
-            .clone()
-            .run_forever(config.lifecycle.interval_seconds),
-    );
+    tokio::spawn(lifecycle.clone().run_forever());
     let running =
         start_services(&config, &store, &engine, &lifecycle, (&tls, &certificate)).await?;
     wait_for_stop(&mut signals, &engine, &certificate, &config).await;

@@ -134,23 +134,6 @@ impl Archive {
             .collect())
     }
 
-    /// The caselle of an account (by the account index), as stored now.
-    pub async fn caselle_of_account(&self, account: &str) -> Result<Vec<Casella>> {
-        let prefix = pair_key(account, b"");
-        let keys = self
-            .store()
-            .record_keys(caselle::BY_ACCOUNT, &prefix)
-            .await?;
-        let mut out = Vec::with_capacity(keys.len());
-        for k in keys {
-            let address = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-            if let Some(c) = records::load::<Casella>(self.store(), address.as_bytes()).await? {
-                out.push(c);
-            }
-        }
-        Ok(out)
-    }
-
     /// Tacit renewal (§6 item 4): moves the expiry of an `evasa` casella from `from` one year
     /// on, with its history and audit entry. `None` when the casella changed meanwhile
     /// (another expiry, another state, a transition pending): nothing is done.

@@ -12,6 +12,8 @@
 //! the lines whose outcome is visible and removes them after sending, so a run stopped
 //! anywhere neither loses a line nor sends one twice (the notice keys catch a repeat).
 
+use std::collections::{HashMap, HashSet};
+
 use chrono::{Duration, Months, NaiveDate};
 use pecd_archive::expiry::ExpiryConfig;
 use pecd_archive::model::{Casella, CasellaState, RevokeReason, Transition};
@@ -20,7 +22,7 @@ use pecd_archive::report::JobReport;
 use pecd_archive::{Actor, ArchiveError};
 use pecd_engine::NoticeSent;
 
-use crate::state::{reported_key, SummaryLine, REPORTED};
+use crate::state::{mark_key, SummaryLine, REPORTED};
 use crate::{digest, texts, Lifecycle};
 
 /// What step of §6 a casella is at today.
@@ -53,8 +55,47 @@ impl Lifecycle {
     /// Runs §6 for every account whose expiry management is on.
     pub(crate) async fn expiry(&self, report: &mut JobReport) -> Result<(), ArchiveError> {
         let configs = self.archive.expiry_configs(&Actor::Jobs).await?;
-        for cfg in configs.iter().filter(|c| c.enabled) {
-            if let Err(e) = self.expiry_of_account(cfg, report).await {
+        let enabled: HashMap<(&str, &str), &ExpiryConfig> = configs
+            .iter()
+            .filter(|c| c.enabled)
+            .map(|c| ((c.customer.as_str(), c.account.as_str()), c))
+            .collect();
+        if enabled.is_empty() {
+            return Ok(());
+        }
+        // One read of every casella and of the report marks, grouped by account: cheaper
+        // than one read per casella of each account.
+        let all = records::load_all::<Casella>(self.archive.store(), b"", usize::MAX).await?;
+        let mut by_account: HashMap<(String, String), Vec<Casella>> = HashMap::new();
+        for c in all {
+            if c.state != CasellaState::Evasa || c.pending.is_some() || c.expiry.is_none() {
+                continue;
+            }
+            let (Some(cu), Some(ac)) = (&c.customer, &c.account) else {
+                continue;
+            };
+            if enabled.contains_key(&(cu.as_str(), ac.as_str())) {
+                by_account
+                    .entry((cu.clone(), ac.clone()))
+                    .or_default()
+                    .push(c);
+            }
+        }
+        let reported: HashSet<Vec<u8>> = self
+            .archive
+            .store()
+            .record_keys(REPORTED, b"")
+            .await?
+            .into_iter()
+            .collect();
+        for cfg in enabled.values() {
+            let caselle = by_account
+                .remove(&(cfg.customer.clone(), cfg.account.clone()))
+                .unwrap_or_default();
+            if let Err(e) = self
+                .expiry_of_account(cfg, &caselle, &reported, report)
+                .await
+            {
                 report.failed("expiry", &cfg.account, e.message);
             }
         }
@@ -64,31 +105,28 @@ impl Lifecycle {
     async fn expiry_of_account(
         &self,
         cfg: &ExpiryConfig,
+        caselle: &[Casella],
+        reported: &HashSet<Vec<u8>>,
         report: &mut JobReport,
     ) -> Result<(), ArchiveError> {
         let today = self.archive.today();
-        let caselle: Vec<Casella> = self
-            .archive
-            .caselle_of_account(&cfg.account)
-            .await?
-            .into_iter()
-            .filter(|c| c.customer.as_deref() == Some(cfg.customer.as_str()))
-            .filter(|c| c.state == CasellaState::Evasa && c.pending.is_none())
-            .collect();
         let mut to_report = Vec::new();
-        for c in &caselle {
+        for c in caselle {
             let Some(expiry) = c.expiry else { continue };
             match due(expiry, today, cfg.auto_revoke) {
                 Due::Nothing => {}
                 Due::Report => to_report.push(c),
                 Due::Week => {
                     to_report.push(c);
-                    self.week_notice(c, expiry, report).await;
+                    if !reported.contains(&mark_key(&c.address, expiry, "week")) {
+                        self.week_notice(c, expiry, report).await?;
+                    }
                 }
                 Due::Expired => self.at_expiry(cfg, c, expiry, report).await?,
             }
         }
-        self.three_month_report(cfg, &to_report, report).await?;
+        self.three_month_report(cfg, &to_report, reported, report)
+            .await?;
         self.summary(cfg, report).await
     }
 
@@ -97,13 +135,14 @@ impl Lifecycle {
         &self,
         cfg: &ExpiryConfig,
         candidates: &[&Casella],
+        reported: &HashSet<Vec<u8>>,
         report: &mut JobReport,
     ) -> Result<(), ArchiveError> {
         let mut listed = Vec::new();
         for c in candidates {
             let expiry = c.expiry.expect("filtered on an expiry");
-            let key = reported_key(&c.address, expiry);
-            if self.archive.store().record(REPORTED, &key).await?.is_none() {
+            let key = mark_key(&c.address, expiry, "report");
+            if !reported.contains(&key) {
                 listed.push((
                     c.address.clone(),
                     expiry,
@@ -151,18 +190,32 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// §6 item 2: the notice into the mailbox, once per expiry.
-    async fn week_notice(&self, c: &Casella, expiry: NaiveDate, report: &mut JobReport) {
+    /// §6 item 2: the notice into the mailbox, once per expiry (the notice's key makes it
+    /// once; the mark spares later runs from building it again).
+    async fn week_notice(
+        &self,
+        c: &Casella,
+        expiry: NaiveDate,
+        report: &mut JobReport,
+    ) -> Result<(), ArchiveError> {
         let mail = texts::expiry_week(&self.config, &c.address, expiry);
         let key = format!("expiry.week|{}|{expiry}", c.address);
         match self
             .send("expiry.week", vec![c.address.clone()], mail, key)
             .await
         {
-            Ok(NoticeSent::Sent) => report.did("expiry.week", &c.address, expiry.to_string()),
-            Ok(_) => {}
+            Ok(sent) => {
+                if sent == NoticeSent::Sent {
+                    report.did("expiry.week", &c.address, expiry.to_string());
+                }
+                let mark = mark_key(&c.address, expiry, "week");
+                self.archive
+                    .transaction(move |tx| Ok(tx.put(REPORTED, &mark, Vec::new())?))
+                    .await?;
+            }
             Err(e) => report.failed("expiry.week", &c.address, e),
         }
+        Ok(())
     }
 
     /// §6 items 3 and 4 for one casella: the summary line first, then the revocation or the

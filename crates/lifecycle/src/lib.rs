@@ -57,7 +57,13 @@ impl Lifecycle {
     /// Runs every job once, in order. A job's failure on one record is reported and the
     /// others go on; the run as a whole fails only when the archive cannot be read.
     pub async fn run_jobs(&self) -> Result<JobReport, ArchiveError> {
-        let result = self.run_all().await;
+        self.run_scheduled(true).await
+    }
+
+    /// One run as the schedule makes it, counted in the metrics; `full` includes the jobs
+    /// that read every mailbox.
+    pub async fn run_scheduled(&self, full: bool) -> Result<JobReport, ArchiveError> {
+        let result = self.run_all(full).await;
         let m = pecd_common::metrics::metrics();
         let outcome = match &result {
             Ok(r) if r.errors.is_empty() => "ok",
@@ -68,30 +74,54 @@ impl Lifecycle {
         result
     }
 
-    async fn run_all(&self) -> Result<JobReport, ArchiveError> {
+    /// Every job, in order. Without `full`, the jobs that read every mailbox (expiry
+    /// management, retention, full-mailbox notices) are left out and only the revocations
+    /// applied in this run are announced.
+    async fn run_all(&self, full: bool) -> Result<JobReport, ArchiveError> {
         let mut report = JobReport::default();
-        self.expiry(&mut report).await?;
+        if full {
+            self.expiry(&mut report).await?;
+        }
         let archive = self.archive.run_due_jobs().await?;
+        let revoked: Vec<String> = archive
+            .done
+            .iter()
+            .filter(|i| i.job == "mailbox.revoke")
+            .map(|i| i.target.clone())
+            .collect();
         report.done.extend(archive.done);
         report.errors.extend(archive.errors);
-        self.retention(&mut report).await?;
+        if full {
+            self.retention(&mut report).await?;
+        } else {
+            self.revocation_notices(&revoked, &mut report).await?;
+        }
         self.campaign_reminders(&mut report).await?;
-        self.notify(&mut report).await?;
+        self.notify(&mut report, full).await?;
         self.sms(&mut report).await?;
         Ok(report)
     }
 
-    /// Runs the jobs every `interval` seconds (`[lifecycle] interval_seconds`; 0: never) for
-    /// the process's life. A failed run is logged and retried at the next tick.
-    pub async fn run_forever(self, interval: u64) {
+    /// Runs the jobs every `[lifecycle] interval_seconds` (0: never) for the process's life,
+    /// those that read every mailbox at most every `scan_interval_seconds` (and on the first
+    /// tick). A failed run is logged and retried at the next tick.
+    pub async fn run_forever(self) {
+        let interval = self.config.lifecycle.interval_seconds;
         if interval == 0 {
             return;
         }
+        let scan = Duration::from_secs(self.config.lifecycle.scan_interval_seconds);
+        let mut last_scan: Option<tokio::time::Instant> = None;
         let mut tick = tokio::time::interval(Duration::from_secs(interval));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            match self.run_jobs().await {
+            let full = last_scan.is_none_or(|t| t.elapsed() >= scan);
+            let result = self.run_scheduled(full).await;
+            if full && result.is_ok() {
+                last_scan = Some(tokio::time::Instant::now());
+            }
+            match result {
                 Ok(report) => {
                     for item in &report.done {
                         tracing::info!(job = %item.job, target = %item.target, "scheduled job done");

@@ -44,7 +44,11 @@ pub(crate) struct Inbox {
 }
 
 impl Lifecycle {
-    pub(crate) async fn notify(&self, report: &mut JobReport) -> Result<(), ArchiveError> {
+    pub(crate) async fn notify(
+        &self,
+        report: &mut JobReport,
+        full: bool,
+    ) -> Result<(), ArchiveError> {
         let today = self.archive.today();
         for s in self.archive.all_settings().await? {
             if s.notify.is_empty() {
@@ -54,7 +58,10 @@ impl Lifecycle {
                 report.failed("notify.mail", &s.address, e.message);
             }
         }
-        self.full_mailboxes(today, report).await
+        if full {
+            self.full_mailboxes(today, report).await?;
+        }
+        Ok(())
     }
 
     /// The INBOX of `state`'s mailbox past the UID `after` picks from the state; when its

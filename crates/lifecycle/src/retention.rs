@@ -43,6 +43,25 @@ impl Lifecycle {
         Ok(())
     }
 
+    /// The notices of the revocations just applied (the scheduler's short runs; the full
+    /// run's scan catches any a crash left out).
+    pub(crate) async fn revocation_notices(
+        &self,
+        addresses: &[String],
+        report: &mut JobReport,
+    ) -> Result<(), ArchiveError> {
+        for a in addresses {
+            let Some(c) = records::load::<Casella>(self.archive.store(), a.as_bytes()).await?
+            else {
+                continue;
+            };
+            if let (CasellaState::Revocata, Some(at)) = (c.state, c.revoked_at) {
+                self.revocation_notice(&c, at, report).await;
+            }
+        }
+        Ok(())
+    }
+
     async fn revocation_notice(&self, c: &Casella, at: i64, report: &mut JobReport) {
         let mail = texts::revoked(&self.config, &c.address, c.revoke_reason);
         let key = format!("mailbox.revoked|{}|{at}", c.address);

@@ -8,12 +8,14 @@ use chrono::NaiveDate;
 use pecd_archive::records::{pair_key, Record};
 use serde::{Deserialize, Serialize};
 
-/// Mailboxes listed in a 3-month report: address ‖ 0 ‖ expiry -> ().
+/// What the expiry job already did for a mailbox and its expiry: listed it in a 3-month
+/// report (`report`), sent its week notice (`week`): address ‖ 0 ‖ expiry|stage -> ().
+/// Read once per run, so a run with nothing due signs nothing.
 pub const REPORTED: &str = "expiry_reported";
 
-/// The key of [`REPORTED`] for a mailbox and its expiry.
-pub fn reported_key(address: &str, expiry: NaiveDate) -> Vec<u8> {
-    pair_key(address, expiry.to_string().as_bytes())
+/// The key of [`REPORTED`] for a mailbox, its expiry and a stage.
+pub fn mark_key(address: &str, expiry: NaiveDate, stage: &str) -> Vec<u8> {
+    pair_key(address, format!("{expiry}|{stage}").as_bytes())
 }
 
 /// What happened to a mailbox at expiry, waiting to be listed in its account's summary.
