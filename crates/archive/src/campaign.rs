@@ -331,15 +331,16 @@ impl Archive {
             };
             let id: u64 = String::from_utf8_lossy(&k[..sep]).parse().unwrap_or(0);
             let address = String::from_utf8_lossy(&k[sep + 1..]).into_owned();
-            if !campaigns.contains_key(&id) {
-                match records::load::<Campaign>(self.store(), &id.to_be_bytes()).await? {
-                    Some(c) => {
-                        campaigns.insert(id, c);
+            let campaign = match campaigns.entry(id) {
+                std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    match records::load::<Campaign>(self.store(), &id.to_be_bytes()).await? {
+                        Some(c) => v.insert(c),
+                        None => continue,
                     }
-                    None => continue,
                 }
-            }
-            out.push((campaigns[&id].clone(), address));
+            };
+            out.push((campaign.clone(), address));
         }
         Ok(out)
     }

@@ -106,7 +106,7 @@ impl Archive {
                 Ok(true)
             })
             .await?;
-        Ok(made.then(|| CodeToSend {
+        Ok(made.then_some(CodeToSend {
             principal,
             code,
             email: info.recovery_email,

@@ -242,7 +242,7 @@ impl Lifecycle {
                 .archive
                 .revoke(
                     &Actor::Jobs,
-                    &[c.address.clone()],
+                    std::slice::from_ref(&c.address),
                     RevokeReason::Expiry,
                     None,
                 )
