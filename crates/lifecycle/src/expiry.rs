@@ -22,8 +22,9 @@ use pecd_archive::report::JobReport;
 use pecd_archive::{Actor, ArchiveError};
 use pecd_engine::NoticeSent;
 
+use crate::notices::digest;
 use crate::state::{mark_key, SummaryLine, REPORTED};
-use crate::{digest, texts, Lifecycle};
+use crate::{texts, Lifecycle};
 
 /// What step of §6 a casella is at today.
 #[derive(Debug, PartialEq, Eq)]

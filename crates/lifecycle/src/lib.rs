@@ -10,10 +10,11 @@
 //! real mail sent by the engine from the service address ([`pecd_engine::Notice`]), each with
 //! a key that makes it go out once however many runs see it, so every job is idempotent and
 //! a run stopped half-way (a crash, a kill -9) is finished by the next. Texts: [`texts`];
-//! what runs remember: [`state`].
+//! what runs remember: [`state`]; how a job sends a notice: [`notices`].
 
 pub mod campaign;
 pub mod expiry;
+pub mod notices;
 pub mod notify;
 pub mod recovery;
 pub mod retention;
@@ -27,7 +28,7 @@ use std::time::Duration;
 use pecd_archive::report::JobReport;
 use pecd_archive::{Archive, ArchiveError};
 use pecd_common::config::Config;
-use pecd_engine::{Engine, Notice, NoticeSent};
+use pecd_engine::Engine;
 
 /// The job runner of one server: cheap to clone.
 #[derive(Clone)]
@@ -143,30 +144,4 @@ impl Lifecycle {
     ) -> Result<(), ArchiveError> {
         self.campaign_reminders(report).await
     }
-
-    /// Sends a notice once per `key`; the error is a text for the job report.
-    pub(crate) async fn send(
-        &self,
-        kind: &str,
-        to: Vec<String>,
-        (subject, text): (String, String),
-        key: String,
-    ) -> Result<NoticeSent, String> {
-        self.engine
-            .send_notice(Notice {
-                kind: kind.to_string(),
-                to,
-                subject,
-                text,
-                key,
-            })
-            .await
-            .map_err(|e| e.to_string())
-    }
-}
-
-/// A short stable digest of a text, for notice keys made of many lines.
-pub(crate) fn digest(text: &str) -> String {
-    let d = openssl::sha::sha256(text.as_bytes());
-    d[..12].iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -4,8 +4,9 @@
 
 use pecd_archive::recovery::{CodeToSend, CODE_SECONDS};
 
+use crate::notices::digest;
 use crate::sms::Sms;
-use crate::{digest, texts, Lifecycle};
+use crate::{texts, Lifecycle};
 
 impl Lifecycle {
     /// Sends `c.code` to every contact it has; an error names the channel that failed.

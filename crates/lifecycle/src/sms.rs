@@ -18,8 +18,9 @@ use pecd_archive::settings::MailboxSettings;
 use pecd_archive::ArchiveError;
 use serde::{Deserialize, Serialize};
 
+use crate::notices::digest;
 use crate::state::NotifyState;
-use crate::{digest, texts, Lifecycle};
+use crate::{texts, Lifecycle};
 
 /// How long `[sms] command` may take for one SMS.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(30);
