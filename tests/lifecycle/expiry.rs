@@ -281,10 +281,23 @@ fn a_kill_9_in_the_middle_of_a_job_run_leaves_no_half_applied_state() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(400));
+    // Kill as soon as the run has started revoking (the job runner's first audit entry).
+    let began = std::time::Instant::now();
+    while began.elapsed() < std::time::Duration::from_secs(20) {
+        let audit = s.json(&["audit", "--operator", "jobs"]);
+        if !audit.as_array().unwrap().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
     s.kill9();
     drop(child);
     s.spawn();
+    let started = users
+        .iter()
+        .filter(|u| s.json(&["mailbox", "show", u])["archive"]["state"] != "evasa")
+        .count();
+    eprintln!("killed with {started} of {N} mailboxes revoked or in revoca");
     jobs(&s);
     assert_eq!(done(&jobs(&s)), vec![], "all finished");
     let mut summarised = Vec::new();
