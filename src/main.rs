@@ -352,7 +352,6 @@ async fn start_services(
     lifecycle: &pecd_lifecycle::Lifecycle,
     (tls, certificate): (&tokio_rustls::TlsAcceptor, &Arc<tls::ServerCertificate>),
 ) -> anyhow::Result<Running> {
-    let archive = lifecycle.archive();
     let shutdown = CancellationToken::new();
     let tracker = TaskTracker::new();
     // One brute-force protection for all three services: a guesser gains nothing by
@@ -438,7 +437,7 @@ async fn start_services(
         .map_err(|e| anyhow::anyhow!("control.socket {}: {e}", socket.display()))?;
     let ops = Arc::new(Operations::new(
         store.clone(),
-        archive.clone(),
+        lifecycle.clone(),
         engine.clone(),
         config.clone(),
         bound,

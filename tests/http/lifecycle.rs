@@ -190,10 +190,36 @@ async fn operators_set_expiry_and_read_the_campaign_holders_set_their_notificati
         .await;
     assert_eq!(st, 200, "{c}");
     assert_eq!(c["auto_revoke"], true);
+    // Another customer's account, and its mailbox, are out of the intermediario's scope.
+    human(&s, &["customer", "create", "C2", "--name", "Bianchi"], "");
+    human(
+        &s,
+        &[
+            "account",
+            "create",
+            "B1",
+            "--customer",
+            "C2",
+            "--description",
+            "Sud",
+            "--userid-prefix",
+            "bb",
+        ],
+        "",
+    );
     let (st, e) = h
-        .call(Method::PUT, "/api/v1/expiry/C1/ZZ", &op, Some(body))
+        .call(Method::PUT, "/api/v1/expiry/C2/B1", &op, Some(body))
         .await;
-    assert!(st == 403 || st == 404, "out of scope or unknown: {st} {e}");
+    assert_eq!(
+        (st, e["error"]["code"].as_str()),
+        (403, Some("forbidden")),
+        "{e}"
+    );
+    assert_eq!(
+        s.json(&["expiry", "list"]).as_array().unwrap().len(),
+        1,
+        "nothing stored"
+    );
     let (st, list) = h.call(Method::GET, "/api/v1/expiry", &op, None).await;
     assert_eq!((st, list.as_array().unwrap().len()), (200, 1));
     let csv = h

@@ -131,6 +131,20 @@ fn expiry_with_automatic_revocation_reports_warns_revokes_and_summarises_once_ea
     assert!(summary[0].text.contains("revocate"));
     assert!(summary[0].text.contains(&line), "{}", summary[0].text);
 
+    // Reactivated by an administrator, it is not revoked again for the same expiry.
+    human(&s, &["mailbox", "reactivate", A], "");
+    let r = jobs(&s);
+    assert_eq!(count(&r, "mailbox.reactivate"), 1, "{r}");
+    assert_eq!(count(&jobs(&s), "expiry.revoke"), 0);
+    assert_eq!(s.json(&["mailbox", "show", A])["archive"]["state"], "evasa");
+    json_exit(
+        &s,
+        &["mailbox", "revoke", A, "--reason", "non-payment"],
+        "",
+        0,
+    );
+    jobs(&s);
+
     // The retention (30 days by default) then deletes A's messages, once, in the audit log.
     restart_at(&mut s, 82 + 31, "");
     let r = jobs(&s);
@@ -177,6 +191,56 @@ fn without_automatic_revocation_the_renewal_is_tacit_and_reported() {
     let line = format!("User: {userid}; casella: {A}; scadenza: {};", dmy(renewed));
     assert!(summary.text.contains(&line), "{}", summary.text);
     assert!(notices_of(&s, A, "mailbox.revoked").is_empty());
+}
+
+#[test]
+fn a_mailbox_never_warned_is_warned_first_and_revoked_a_week_later() {
+    let mut s = server().users(&[A, REPORT]).extra(NO_SCHEDULE).start();
+    customer(&s);
+    assign(&s, A);
+    let expiry = day(3).to_string();
+    human(&s, &["mailbox", "change", A, "--expiry", &expiry], "");
+    // Expiry management is turned on when the expiry is already past.
+    restart_at(&mut s, 10, "");
+    human(
+        &s,
+        &[
+            "expiry",
+            "config",
+            "--customer",
+            "C1",
+            "--account",
+            "A1",
+            "on",
+            "--report",
+            REPORT,
+            "--auto-revoke",
+            "yes",
+        ],
+        "",
+    );
+    let r = jobs(&s);
+    assert_eq!(count(&r, "expiry.week"), 1, "warned first: {r}");
+    assert_eq!(count(&r, "expiry.revoke"), 0, "{r}");
+    let week = notices_of(&s, A, "expiry.week");
+    let last = day(10 + 6).format("%d/%m/%Y").to_string();
+    assert!(
+        week[0].text.contains(&format!("entro il {last}")),
+        "{}",
+        week[0].text
+    );
+    restart_at(&mut s, 16, "");
+    assert_eq!(
+        count(&jobs(&s), "expiry.revoke"),
+        0,
+        "not before the announced day"
+    );
+    restart_at(&mut s, 17, "");
+    assert_eq!(
+        count(&jobs(&s), "expiry.revoke"),
+        1,
+        "the day after the announced one"
+    );
 }
 
 #[test]
@@ -271,6 +335,10 @@ fn a_kill_9_in_the_middle_of_a_job_run_leaves_no_half_applied_state() {
         ],
         "",
     );
+    // The week's notices first (a mailbox is revoked only after its notice), then the run
+    // after expiry.
+    restart_at(&mut s, 3, "");
+    assert_eq!(count(&jobs(&s), "expiry.week"), N);
     restart_at(&mut s, 7, "");
     // Start a run and kill the server while it works.
     let child = std::process::Command::new(PECCTL)

@@ -56,6 +56,11 @@ pub struct ExpirySet {
 
 /// Parses report addresses separated by `;` (blanks ignored), each a valid address.
 pub fn parse_report(text: &str) -> Result<Vec<String>> {
+    if text.split(';').count() > MAX_REPORT_ADDRESSES * 4 {
+        return Err(ArchiveError::invalid(format!(
+            "indirizzi di report: al massimo {MAX_REPORT_ADDRESSES}"
+        )));
+    }
     let mut out: Vec<String> = Vec::new();
     for part in text.split(';').map(str::trim).filter(|p| !p.is_empty()) {
         let a = normalize(part)?;
@@ -135,10 +140,11 @@ impl Archive {
     }
 
     /// Tacit renewal (§6 item 4): moves the expiry of an `evasa` casella from `from` one year
-    /// on, with its history and audit entry. `None` when the casella changed meanwhile
+    /// on (as many years as it takes to pass today, for one long past), with its history and
+    /// audit entry. `None` when the casella changed meanwhile
     /// (another expiry, another state, a transition pending): nothing is done.
     pub async fn renew_expiry(&self, address: &str, from: NaiveDate) -> Result<Option<NaiveDate>> {
-        let (a, now) = (address.to_string(), self.now());
+        let (a, now, today) = (address.to_string(), self.now(), self.today());
         self.transaction(move |tx| {
             let Some(mut c) = records::get::<Casella>(tx, a.as_bytes())? else {
                 return Ok(None);
@@ -146,9 +152,12 @@ impl Archive {
             if c.expiry != Some(from) || c.state != CasellaState::Evasa || c.pending.is_some() {
                 return Ok(None);
             }
-            let to = from
-                .checked_add_months(Months::new(12))
-                .ok_or_else(|| ArchiveError::invalid("data di scadenza fuori scala"))?;
+            let mut to = from;
+            while to < today || to == from {
+                to = to
+                    .checked_add_months(Months::new(12))
+                    .ok_or_else(|| ArchiveError::invalid("data di scadenza fuori scala"))?;
+            }
             c.expiry = Some(to);
             let what = format!("rinnovo tacito: scadenza dal {from} al {to}");
             remember(&mut c, &Actor::Jobs, now, what.clone());

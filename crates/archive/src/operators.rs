@@ -54,6 +54,11 @@ pub async fn checked_hash(password: String) -> Result<String> {
         return Err(ArchiveError::invalid("Password non valida")
             .with_details(violations.iter().map(|v| v.text().to_string()).collect()));
     }
+    // At most one argon2 run per core, with the logins' (19 MiB each, off the async threads).
+    let _permit = crate::login::verifications()
+        .acquire()
+        .await
+        .map_err(|_| ArchiveError::new(crate::ErrorKind::Internal, "password hashing failed"))?;
     tokio::task::spawn_blocking(move || password::hash(&password))
         .await
         .map_err(|_| ArchiveError::new(crate::ErrorKind::Internal, "password hashing failed"))

@@ -21,8 +21,8 @@ pub const CODE_SECONDS: i64 = 15 * 60;
 /// Wrong codes before the code is void.
 pub const MAX_TRIES: u32 = 5;
 
-/// How soon another code may be asked for the same login.
-pub const RESEND_SECONDS: i64 = 60;
+/// Codes one login may be sent a day (a day on the engine's clock, from the first).
+pub const CODES_PER_DAY: u32 = 5;
 
 /// A code waiting to be used.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -32,6 +32,11 @@ pub struct RecoveryCode {
     pub hash: String,
     pub created_at: i64,
     pub tries: u32,
+    /// When the current day of codes began, and how many were made in it.
+    #[serde(default)]
+    pub day_started: i64,
+    #[serde(default)]
+    pub sent_in_day: u32,
 }
 
 impl Record for RecoveryCode {
@@ -65,6 +70,8 @@ fn new_code() -> Result<String> {
 pub struct CodeToSend {
     pub principal: Principal,
     pub code: String,
+    /// A random id for the messages that carry it (never derived from the code).
+    pub id: String,
     pub email: Option<String>,
     pub mobile: Option<String>,
 }
@@ -75,9 +82,10 @@ fn bad_code() -> ArchiveError {
 }
 
 impl Archive {
-    /// A new code for `login`, when it names a user id with security information and no
-    /// code was made for it in the last [`RESEND_SECONDS`]; `None` otherwise (the caller
-    /// answers the same either way).
+    /// A new code for `login`, when it names a user id with security information, no live
+    /// code exists (a code is not replaced while valid, so asking again neither floods the
+    /// holder nor voids the code it is typing) and fewer than [`CODES_PER_DAY`] were made in
+    /// the last day; `None` otherwise (the caller answers the same either way).
     pub async fn start_recovery(&self, login: &str) -> Result<Option<CodeToSend>> {
         let Ok(Some(principal)) = login::principal_of(self.store(), login).await else {
             return Ok(None);
@@ -89,44 +97,70 @@ impl Archive {
         };
         let now = self.now();
         let code = new_code()?;
-        let record = RecoveryCode {
-            identity: principal.identity.clone(),
-            hash: code_hash(&principal.identity, &code),
-            created_at: now,
-            tries: 0,
-        };
+        let identity = principal.identity.clone();
+        let hash = code_hash(&identity, &code);
         let made = self
             .transaction(move |tx| {
-                if let Some(old) = records::get::<RecoveryCode>(tx, &record.key())? {
-                    if now - old.created_at < RESEND_SECONDS {
+                let old = records::get::<RecoveryCode>(tx, identity.as_bytes())?;
+                let (mut day_started, mut sent) = (now, 0);
+                if let Some(old) = old {
+                    let live = now - old.created_at <= CODE_SECONDS && old.tries < MAX_TRIES;
+                    if live {
                         return Ok(false);
                     }
+                    if now - old.day_started < 86_400 {
+                        (day_started, sent) = (old.day_started, old.sent_in_day);
+                    }
                 }
-                records::put(tx, &record)?;
+                if sent >= CODES_PER_DAY {
+                    return Ok(false);
+                }
+                records::put(
+                    tx,
+                    &RecoveryCode {
+                        identity,
+                        hash,
+                        created_at: now,
+                        tries: 0,
+                        day_started,
+                        sent_in_day: sent + 1,
+                    },
+                )?;
                 Ok(true)
             })
             .await?;
-        Ok(made.then_some(CodeToSend {
+        if !made {
+            return Ok(None);
+        }
+        let mut id = [0u8; 12];
+        openssl::rand::rand_bytes(&mut id)
+            .map_err(|e| ArchiveError::new(crate::ErrorKind::Internal, format!("random: {e}")))?;
+        Ok(Some(CodeToSend {
             principal,
             code,
+            id: id.iter().map(|b| format!("{b:02x}")).collect(),
             email: info.recovery_email,
             mobile: info.recovery_mobile,
         }))
     }
 
-    /// Sets a new password for `login` with a valid code: the code is used up (or counted as
-    /// a wrong try) before the password is set, so it works once.
+    /// Sets a new password for `login` with a valid code. The policy is checked first (the
+    /// same answer whoever the login names), then the code is used up or counted as a wrong
+    /// try, and only a valid code leads to hashing the new password: an unknown login and a
+    /// wrong code get the same answer, and nobody makes the server hash without a code.
     pub async fn finish_recovery(
         &self,
         login: &str,
         code: &str,
         new_password: String,
     ) -> Result<()> {
+        if let Err(violations) = pecd_common::password::check_policy(&new_password) {
+            return Err(ArchiveError::invalid("Password non valida")
+                .with_details(violations.iter().map(|v| v.text().to_string()).collect()));
+        }
         let Ok(Some(principal)) = login::principal_of(self.store(), login).await else {
             return Err(bad_code());
         };
-        // The policy first: a refused password does not use up the code.
-        let hash = checked_hash(new_password).await?;
         let (identity, now) = (principal.identity.clone(), self.now());
         let given = code_hash(&identity, code.trim());
         let valid = self
@@ -135,21 +169,23 @@ impl Archive {
                     return Ok(false);
                 };
                 if now - c.created_at > CODE_SECONDS || c.tries >= MAX_TRIES {
-                    tx.delete(RecoveryCode::FAMILY, identity.as_bytes())?;
                     return Ok(false);
                 }
-                if c.hash != given {
+                let right = openssl::memcmp::eq(c.hash.as_bytes(), given.as_bytes());
+                if right {
+                    // Used up: it can never match again; the day's count stays.
+                    c.tries = MAX_TRIES;
+                } else {
                     c.tries += 1;
-                    records::put(tx, &c)?;
-                    return Ok(false);
                 }
-                tx.delete(RecoveryCode::FAMILY, identity.as_bytes())?;
-                Ok(true)
+                records::put(tx, &c)?;
+                Ok(right)
             })
             .await?;
         if !valid {
             return Err(bad_code());
         }
+        let hash = checked_hash(new_password).await?;
         self.store_own_password(&principal, hash, "holder.password-recovery")
             .await
     }

@@ -98,6 +98,11 @@ pub struct SettingsSet {
 /// Applies `set` to `s` for casella `c`, checking every rule; nothing is changed on error.
 fn apply(c: &Casella, mut s: MailboxSettings, set: SettingsSet) -> Result<MailboxSettings> {
     if let Some(list) = set.notify {
+        if list.len() > MAX_NOTIFY * 4 {
+            return Err(ArchiveError::invalid(format!(
+                "notifiche: al massimo {MAX_NOTIFY} indirizzi"
+            )));
+        }
         let mut out: Vec<String> = Vec::new();
         for a in list.iter().map(|a| a.trim()).filter(|a| !a.is_empty()) {
             let a = crate::mailboxes::normalize(a)?;
@@ -202,12 +207,18 @@ impl Archive {
             .await
     }
 
-    /// The holder changes its mailbox's settings (master and slaves alike).
+    /// The holder changes its mailbox's settings: the master only (they are the mailbox's,
+    /// and the security archive protects the master's mail from what its users delete).
     pub async fn set_holder_settings(
         &self,
         p: &Principal,
         set: SettingsSet,
     ) -> Result<MailboxSettings> {
+        if p.slave {
+            return Err(ArchiveError::forbidden(
+                "solo il titolare della casella (utente master) può cambiarne le impostazioni",
+            ));
+        }
         let who = format!("holder:{}", p.identity);
         self.save_settings(who, p.mailbox.address.clone(), set)
             .await

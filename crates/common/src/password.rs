@@ -20,6 +20,30 @@ pub enum PolicyViolation {
 }
 
 impl PolicyViolation {
+    /// Every rule, in the order the policy lists them.
+    pub const ALL: [PolicyViolation; 6] = [
+        PolicyViolation::TooShort,
+        PolicyViolation::NoUppercase,
+        PolicyViolation::NoLowercase,
+        PolicyViolation::NoDigit,
+        PolicyViolation::NoSpecial,
+        PolicyViolation::RepeatedCharacters,
+    ];
+
+    /// The rule as the holders' pages state it (Italian).
+    pub fn regola(self) -> &'static str {
+        match self {
+            PolicyViolation::TooShort => "almeno 8 caratteri",
+            PolicyViolation::NoUppercase => "almeno una lettera maiuscola",
+            PolicyViolation::NoLowercase => "almeno una lettera minuscola",
+            PolicyViolation::NoDigit => "almeno una cifra",
+            PolicyViolation::NoSpecial => "almeno un carattere speciale (per esempio ! ? - _ @)",
+            PolicyViolation::RepeatedCharacters => {
+                "nessun carattere ripetuto più di due volte di seguito"
+            }
+        }
+    }
+
     pub fn text(self) -> &'static str {
         match self {
             PolicyViolation::TooShort => "at least 8 characters",

@@ -142,19 +142,15 @@ impl Operations {
     /// `listeners` maps each listener's name to the address it is bound to, for status.
     pub fn new(
         store: Store,
-        archive: pecd_archive::Archive,
+        lifecycle: pecd_lifecycle::Lifecycle,
         engine: Arc<pecd_engine::Engine>,
         config: Arc<Config>,
         listeners: BTreeMap<String, String>,
     ) -> Operations {
         Operations {
             store,
-            lifecycle: pecd_lifecycle::Lifecycle::new(
-                archive.clone(),
-                engine.clone(),
-                config.clone(),
-            ),
-            archive,
+            archive: lifecycle.archive().clone(),
+            lifecycle,
             engine,
             config,
             started: Instant::now(),

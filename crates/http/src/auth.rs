@@ -55,6 +55,17 @@ pub fn session_cookie(token: &str, max_age: u64) -> String {
     format!("{COOKIE}={token}; Path=/; HttpOnly; Secure; SameSite=Strict; Max-Age={max_age}")
 }
 
+/// The live session of a request's cookie, without the CSRF check: for the web pages, whose
+/// forms carry the session's CSRF token in a field instead of a header.
+pub fn cookie_session(state: &HttpState, headers: &HeaderMap) -> Option<Authenticated> {
+    let token = cookie(headers)?;
+    let session = state.sessions.get(token)?;
+    Some(Authenticated {
+        session,
+        token: token.to_string(),
+    })
+}
+
 /// A request with a live session.
 pub struct Authenticated {
     pub session: Session,

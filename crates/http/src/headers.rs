@@ -8,7 +8,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 pub async fn security_headers(request: Request, next: Next) -> Response {
-    let api = request.uri().path().starts_with("/api/");
+    let path = request.uri().path();
+    let api = path.starts_with("/api/") || path.starts_with("/account/");
     let mut response = next.run(request).await;
     let h = response.headers_mut();
     h.insert(

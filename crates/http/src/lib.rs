@@ -15,6 +15,7 @@ pub mod autoconfig;
 pub mod error;
 pub mod headers;
 pub mod metrics;
+pub mod pages;
 pub mod server;
 pub mod sessions;
 
@@ -67,6 +68,7 @@ pub const SMALL_BODY_BYTES: usize = 256 * 1024;
 pub fn router(state: Arc<HttpState>) -> Router {
     let uploads = state.config.http.max_body_bytes;
     Router::new()
+        .merge(pages::account::routes())
         .merge(api::routes(uploads))
         .merge(autoconfig::routes())
         .layer(axum::extract::DefaultBodyLimit::max(SMALL_BODY_BYTES))

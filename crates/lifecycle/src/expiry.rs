@@ -12,7 +12,7 @@
 //! the lines whose outcome is visible and removes them after sending, so a run stopped
 //! anywhere neither loses a line nor sends one twice (the notice keys catch a repeat).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use chrono::{Duration, Months, NaiveDate};
 use pecd_archive::expiry::ExpiryConfig;
@@ -25,6 +25,9 @@ use pecd_engine::NoticeSent;
 use crate::notices::digest;
 use crate::state::{mark_key, SummaryLine, REPORTED};
 use crate::{texts, Lifecycle};
+
+/// The expiry marks read at the start of a run: key -> value (the week notice's last day).
+type Marks = HashMap<Vec<u8>, Vec<u8>>;
 
 /// What step of §6 a casella is at today.
 #[derive(Debug, PartialEq, Eq)]
@@ -82,10 +85,10 @@ impl Lifecycle {
                     .push(c);
             }
         }
-        let reported: HashSet<Vec<u8>> = self
+        let reported: Marks = self
             .archive
             .store()
-            .record_keys(REPORTED, b"")
+            .scan_records(REPORTED, b"", usize::MAX)
             .await?
             .into_iter()
             .collect();
@@ -107,23 +110,45 @@ impl Lifecycle {
         &self,
         cfg: &ExpiryConfig,
         caselle: &[Casella],
-        reported: &HashSet<Vec<u8>>,
+        reported: &Marks,
         report: &mut JobReport,
     ) -> Result<(), ArchiveError> {
         let today = self.archive.today();
         let mut to_report = Vec::new();
         for c in caselle {
             let Some(expiry) = c.expiry else { continue };
+            let week = reported
+                .get(&mark_key(&c.address, expiry, "week"))
+                .and_then(|v| String::from_utf8_lossy(v).parse::<NaiveDate>().ok());
             match due(expiry, today, cfg.auto_revoke) {
                 Due::Nothing => {}
                 Due::Report => to_report.push(c),
                 Due::Week => {
                     to_report.push(c);
-                    if !reported.contains(&mark_key(&c.address, expiry, "week")) {
-                        self.week_notice(c, expiry, report).await?;
+                    if week.is_none() {
+                        self.week_notice(c, expiry, expiry, report).await?;
                     }
                 }
-                Due::Expired => self.at_expiry(cfg, c, expiry, report).await?,
+                Due::Expired if !cfg.auto_revoke => self.at_expiry(cfg, c, expiry, report).await?,
+                Due::Expired => {
+                    if reported.contains_key(&mark_key(&c.address, expiry, "revoked")) {
+                        // Revoked at this expiry before and reactivated by an
+                        // administrator since: not revoked again for the same date.
+                        continue;
+                    }
+                    match week {
+                        // Never warned (expiry management turned on late, a server
+                        // stopped through the week): warned now, revoked a week on.
+                        None => {
+                            let last = today + Duration::days(6);
+                            self.week_notice(c, expiry, last, report).await?;
+                        }
+                        Some(last) if today > last => {
+                            self.at_expiry(cfg, c, expiry, report).await?
+                        }
+                        Some(_) => {}
+                    }
+                }
             }
         }
         self.three_month_report(cfg, &to_report, reported, report)
@@ -136,14 +161,14 @@ impl Lifecycle {
         &self,
         cfg: &ExpiryConfig,
         candidates: &[&Casella],
-        reported: &HashSet<Vec<u8>>,
+        reported: &Marks,
         report: &mut JobReport,
     ) -> Result<(), ArchiveError> {
         let mut listed = Vec::new();
         for c in candidates {
             let expiry = c.expiry.expect("filtered on an expiry");
             let key = mark_key(&c.address, expiry, "report");
-            if !reported.contains(&key) {
+            if !reported.contains_key(&key) {
                 listed.push((
                     c.address.clone(),
                     expiry,
@@ -193,13 +218,16 @@ impl Lifecycle {
 
     /// §6 item 2: the notice into the mailbox, once per expiry (the notice's key makes it
     /// once; the mark spares later runs from building it again).
+    /// `last` is the last day of service the notice announces: the expiry, or a week from a
+    /// late notice.
     async fn week_notice(
         &self,
         c: &Casella,
         expiry: NaiveDate,
+        last: NaiveDate,
         report: &mut JobReport,
     ) -> Result<(), ArchiveError> {
-        let mail = texts::expiry_week(&self.config, &c.address, expiry);
+        let mail = texts::expiry_week(&self.config, &c.address, last);
         let key = format!("expiry.week|{}|{expiry}", c.address);
         match self
             .send("expiry.week", vec![c.address.clone()], mail, key)
@@ -210,8 +238,9 @@ impl Lifecycle {
                     report.did("expiry.week", &c.address, expiry.to_string());
                 }
                 let mark = mark_key(&c.address, expiry, "week");
+                let value = last.to_string().into_bytes();
                 self.archive
-                    .transaction(move |tx| Ok(tx.put(REPORTED, &mark, Vec::new())?))
+                    .transaction(move |tx| Ok(tx.put(REPORTED, &mark, value)?))
                     .await?;
             }
             Err(e) => report.failed("expiry.week", &c.address, e),
@@ -318,6 +347,10 @@ impl Lifecycle {
             self.archive
                 .transaction(move |tx| {
                     for l in &done {
+                        if l.revoke {
+                            let mark = mark_key(&l.address, l.expiry, "revoked");
+                            tx.put(REPORTED, &mark, Vec::new())?;
+                        }
                         tx.delete(
                             <SummaryLine as records::Record>::FAMILY,
                             &records::Record::key(l),

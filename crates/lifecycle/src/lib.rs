@@ -36,6 +36,9 @@ pub struct Lifecycle {
     archive: Archive,
     engine: Arc<Engine>,
     config: Arc<Config>,
+    /// One run at a time, whoever starts it (the schedule, `pecctl jobs run`, the API): the
+    /// jobs read, decide and write per mailbox, which two runs at once would do twice.
+    running: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Lifecycle {
@@ -44,6 +47,7 @@ impl Lifecycle {
             archive,
             engine,
             config,
+            running: Arc::default(),
         }
     }
 
@@ -64,6 +68,7 @@ impl Lifecycle {
     /// One run as the schedule makes it, counted in the metrics; `full` includes the jobs
     /// that read every mailbox.
     pub async fn run_scheduled(&self, full: bool) -> Result<JobReport, ArchiveError> {
+        let _one_at_a_time = self.running.lock().await;
         let result = self.run_all(full).await;
         let m = pecd_common::metrics::metrics();
         let outcome = match &result {

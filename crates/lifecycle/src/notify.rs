@@ -64,29 +64,18 @@ impl Lifecycle {
         Ok(())
     }
 
-    /// The INBOX of `state`'s mailbox past the UID `after` picks from the state; when its
-    /// UIDVALIDITY changed (or on the first run) the state restarts and it is read from the
-    /// start.
+    /// The INBOX of `state`'s mailbox past the UID `after` picks from the state. On first
+    /// sight, or when its UIDVALIDITY changed, the state starts at the INBOX's current end:
+    /// what was there before is not announced as new. `None` when the mailbox cannot receive,
+    /// or (with `skip_unchanged`) when nothing changed in the INBOX since the last look.
     pub(crate) async fn inbox_for(
         &self,
         state: &mut NotifyState,
         after: impl Fn(&NotifyState) -> Uid,
+        skip_unchanged: bool,
     ) -> Result<Option<Inbox>, ArchiveError> {
-        let Some((validity, inbox)) = self.inbox(&state.address, after(state)).await? else {
-            return Ok(None);
-        };
-        if validity == state.uidvalidity {
-            return Ok(Some(inbox));
-        }
-        state.restart(validity);
-        Ok(self.inbox(&state.address, 0).await?.map(|(_, i)| i))
-    }
-
-    /// Reads the INBOX of `address` past UID `after`: every message's metadata, and which
-    /// new ones are certified.
-    async fn inbox(&self, address: &str, after: Uid) -> Result<Option<(u32, Inbox)>, ArchiveError> {
         let store = self.archive.store();
-        let Some(m) = store.find_mailbox(address).await? else {
+        let Some(m) = store.find_mailbox(&state.address).await? else {
             return Ok(None);
         };
         if m.state != MailboxState::Active {
@@ -95,6 +84,16 @@ impl Lifecycle {
         let Some(folder) = store.folder(m.id, "INBOX").await? else {
             return Ok(None);
         };
+        if folder.uidvalidity != state.uidvalidity {
+            state.restart(folder.uidvalidity);
+            let end = folder.uidnext.saturating_sub(1);
+            state.notified_uid = end;
+            state.sms_uid = end;
+        } else if skip_unchanged && folder.highestmodseq == state.inbox_modseq {
+            return Ok(None);
+        }
+        state.inbox_modseq = folder.highestmodseq;
+        let after = after(state);
         let metas = store.messages(folder.id).await?;
         let mut certified_new = Vec::new();
         let mut highest = after;
@@ -107,14 +106,11 @@ impl Lifecycle {
                 }
             }
         }
-        Ok(Some((
-            folder.uidvalidity,
-            Inbox {
-                metas,
-                certified_new,
-                highest,
-            },
-        )))
+        Ok(Some(Inbox {
+            metas,
+            certified_new,
+            highest,
+        }))
     }
 
     async fn new_mail(
@@ -130,8 +126,10 @@ impl Lifecycle {
             state.day = Some(today);
             state.notified_today = 0;
         }
-        let Some(inbox) = self.inbox_for(&mut state, |s| s.notified_uid).await? else {
-            return Ok(());
+        // Nothing to read when the INBOX did not change and nothing waits for a notice.
+        let skip = state.waiting.is_empty() || state.notified_today >= NOTICES_PER_DAY;
+        let Some(inbox) = self.inbox_for(&mut state, |s| s.notified_uid, skip).await? else {
+            return self.save(state).await;
         };
         state.notified_uid = inbox.highest;
         state.waiting.extend(inbox.certified_new);
@@ -172,17 +170,39 @@ impl Lifecycle {
             .await
     }
 
-    /// §8 (beyond the sources): the full-mailbox notice, once a day.
+    /// §8 (beyond the sources): a notice when a mailbox passes 90 % of its quota and when it
+    /// is full, once per crossing (the level noticed is kept in `full_notice` until the
+    /// mailbox drops below 90 %), at most one a day.
     async fn full_mailboxes(
         &self,
         today: NaiveDate,
         report: &mut JobReport,
     ) -> Result<(), ArchiveError> {
-        for m in self.archive.store().list_mailboxes().await? {
-            let over = m.quota_bytes > 0
-                && m.state == MailboxState::Active
-                && m.used_bytes.saturating_mul(10) >= m.quota_bytes.saturating_mul(9);
-            if !over || m.address == self.config.provider.service_address {
+        let store = self.archive.store();
+        let noticed: std::collections::HashMap<String, u8> = store
+            .scan_records(FULL_NOTICE, b"", usize::MAX)
+            .await?
+            .into_iter()
+            .map(|(k, v)| {
+                (
+                    String::from_utf8_lossy(&k).into_owned(),
+                    v.first().copied().unwrap_or(0),
+                )
+            })
+            .collect();
+        for m in store.list_mailboxes().await? {
+            let level = full_level(m.used_bytes, m.quota_bytes);
+            let before = noticed.get(&m.address).copied().unwrap_or(0);
+            if level == 0 && before > 0 {
+                let a = m.address.clone();
+                self.archive
+                    .transaction(move |tx| Ok(tx.delete(FULL_NOTICE, a.as_bytes())?))
+                    .await?;
+            }
+            if level <= before
+                || m.state != MailboxState::Active
+                || m.address == self.config.provider.service_address
+            {
                 continue;
             }
             let mail = texts::mailbox_full(&self.config, &m.address, m.used_bytes, m.quota_bytes);
@@ -191,11 +211,18 @@ impl Lifecycle {
                 .send("mailbox.full", vec![m.address.clone()], mail, key)
                 .await
             {
-                Ok(NoticeSent::Sent) => {
-                    let pct = m.used_bytes.saturating_mul(100) / m.quota_bytes;
-                    report.did("mailbox.full", &m.address, format!("{pct}%"));
+                Ok(sent) => {
+                    if sent == NoticeSent::Sent {
+                        let pct = m.used_bytes.saturating_mul(100) / m.quota_bytes;
+                        report.did("mailbox.full", &m.address, format!("{pct}%"));
+                    }
+                    let a = m.address.clone();
+                    self.archive
+                        .transaction(move |tx| {
+                            Ok(tx.put(FULL_NOTICE, a.as_bytes(), vec![level])?)
+                        })
+                        .await?;
                 }
-                Ok(_) => {}
                 Err(e) => report.failed("mailbox.full", &m.address, e),
             }
         }
@@ -203,9 +230,33 @@ impl Lifecycle {
     }
 }
 
+/// Mailboxes whose fullness was noticed: address -> the level (90 or 100).
+pub const FULL_NOTICE: &str = "full_notice";
+
+/// 100 when full, 90 past 90 % of the quota, else 0.
+pub fn full_level(used: u64, quota: u64) -> u8 {
+    if quota == 0 {
+        0
+    } else if used >= quota {
+        100
+    } else if used.saturating_mul(10) >= quota.saturating_mul(9) {
+        90
+    } else {
+        0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fullness_levels_at_90_and_100_percent() {
+        assert_eq!(full_level(89, 100), 0);
+        assert_eq!(full_level(90, 100), 90);
+        assert_eq!(full_level(100, 100), 100);
+        assert_eq!(full_level(5, 0), 0, "no quota, never full");
+    }
 
     #[test]
     fn only_transport_envelopes_are_certified_messages() {

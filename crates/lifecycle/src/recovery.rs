@@ -4,7 +4,6 @@
 
 use pecd_archive::recovery::{CodeToSend, CODE_SECONDS};
 
-use crate::notices::digest;
 use crate::sms::Sms;
 use crate::{texts, Lifecycle};
 
@@ -17,7 +16,7 @@ impl Lifecycle {
             .userid
             .clone()
             .unwrap_or_else(|| c.principal.mailbox.address.clone());
-        let key = digest(&format!("{}\0{}", c.principal.identity, c.code));
+        let key = c.id.clone();
         if let Some(email) = &c.email {
             let mail = texts::recovery(&self.config, &login, &c.code, minutes);
             self.send(

@@ -79,7 +79,7 @@ impl Lifecycle {
         if state.sms_day == Some(today) {
             return Ok(());
         }
-        let Some(inbox) = self.inbox_for(&mut state, |s| s.sms_uid).await? else {
+        let Some(inbox) = self.inbox_for(&mut state, |s| s.sms_uid, false).await? else {
             return Ok(());
         };
         let new = inbox.certified_new.len();

@@ -9,8 +9,9 @@ use pecd_archive::records::{pair_key, Record};
 use serde::{Deserialize, Serialize};
 
 /// What the expiry job already did for a mailbox and its expiry: listed it in a 3-month
-/// report (`report`), sent its week notice (`week`): address ‖ 0 ‖ expiry|stage -> ().
-/// Read once per run, so a run with nothing due signs nothing.
+/// report (`report` -> ()), sent its week notice (`week` -> the last day of service it
+/// announced), revoked it (`revoked` -> ()): address ‖ 0 ‖ expiry|stage. Read once per
+/// run, so a run with nothing due signs nothing.
 pub const REPORTED: &str = "expiry_reported";
 
 /// The key of [`REPORTED`] for a mailbox, its expiry and a stage.
@@ -56,6 +57,9 @@ pub struct NotifyState {
     /// last seen.
     #[serde(default)]
     pub waiting: Vec<u32>,
+    /// The INBOX's highest modification sequence when the new-mail job last read it.
+    #[serde(default)]
+    pub inbox_modseq: u64,
 }
 
 impl Record for NotifyState {

@@ -130,9 +130,10 @@ pub fn password_reminder(
 ) -> (String, String) {
     let text = format!(
         "Gentile titolare,\n\nla password dei seguenti user id della casella PEC {address} non \
-         è stata cambiata da più di 12 mesi:\n\n{}\n\nPer la sicurezza della casella, tra il {} \
-         e il {} queste password scadranno e non permetteranno più l'accesso finché non \
-         saranno cambiate. La invitiamo a cambiarle prima di allora alla pagina {}.\n\nSulla \
+         è stata cambiata da più di 12 mesi:\n\n{}\n\nPer la sicurezza della casella va cambiata: \
+         finché non lo sarà, l'accesso con la password attuale è rifiutato come scaduto e, in \
+         ogni caso, tra il {} e il {} queste password saranno bloccate. La può cambiare alla \
+         pagina {}, dove si accede anche con la password scaduta.\n\nSulla \
          stessa pagina può indicare le informazioni di sicurezza (un indirizzo e-mail o un \
          numero di cellulare) con cui recuperare la password se la dimentica.\n{}",
         userids.join("\n"),

@@ -45,47 +45,52 @@ impl FromRequestParts<Arc<HttpState>> for Holder {
         state: &Arc<HttpState>,
     ) -> Result<Self, ApiError> {
         let auth = Authenticated::from_request_parts(parts, state).await?;
-        let SessionOf::Holder {
-            login,
-            mailbox,
-            identity,
-            password_stamp,
-            expired,
-        } = &auth.session.principal
-        else {
-            return Err(ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "holders only",
-            ));
-        };
-        // The session holds while the login still names the same mailbox and identity with
-        // the password it was proven with: a password reset by an operator, a deleted and
-        // remade mailbox or a renamed one ends it.
-        match login::principal_of(state.archive.store(), login).await {
-            Ok(Some(principal))
-                if principal.mailbox.id == *mailbox
-                    && principal.identity == *identity
-                    && principal.password_stamp == *password_stamp =>
-            {
-                Ok(Holder {
-                    principal,
-                    expired: *expired,
-                    token: auth.token,
-                })
-            }
-            Ok(_) => {
-                state.sessions.close(&auth.token);
-                Err(ApiError::unauthorized(
-                    "session expired or unknown; log in again",
-                ))
-            }
-            Err(_) => Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "the store is unavailable; try again later",
-            )),
+        holder_for(state, auth).await
+    }
+}
+
+/// The holder of an authenticated session, checked against the archive now.
+pub async fn holder_for(state: &HttpState, auth: Authenticated) -> Result<Holder, ApiError> {
+    let SessionOf::Holder {
+        login,
+        mailbox,
+        identity,
+        password_stamp,
+        expired,
+    } = &auth.session.principal
+    else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "holders only",
+        ));
+    };
+    // The session holds while the login still names the same mailbox and identity with
+    // the password it was proven with: a password reset by an operator, a deleted and
+    // remade mailbox or a renamed one ends it.
+    match login::principal_of(state.archive.store(), login).await {
+        Ok(Some(principal))
+            if principal.mailbox.id == *mailbox
+                && principal.identity == *identity
+                && principal.password_stamp == *password_stamp =>
+        {
+            Ok(Holder {
+                principal,
+                expired: *expired,
+                token: auth.token,
+            })
         }
+        Ok(_) => {
+            state.sessions.close(&auth.token);
+            Err(ApiError::unauthorized(
+                "session expired or unknown; log in again",
+            ))
+        }
+        Err(_) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            "the store is unavailable; try again later",
+        )),
     }
 }
 
@@ -183,6 +188,20 @@ async fn change_password(
     h: Holder,
     Body(b): Body<NewPassword>,
 ) -> ApiResult<HolderView> {
+    change_holder_password(&s, peer, &h, b.current_password, b.new_password).await?;
+    Ok(Json(s.archive.holder_view(&h.principal, false).await?))
+}
+
+/// Changes the holder's own password (the API's and the self-service page's): the current
+/// one proven again, the new one under the policy; the session goes on with the new
+/// password and the holder's other sessions end.
+pub async fn change_holder_password(
+    s: &HttpState,
+    peer: SocketAddr,
+    h: &Holder,
+    current: String,
+    new: String,
+) -> Result<(), ApiError> {
     let login = match &h.principal.userid {
         Some(u) => u.clone(),
         None => h.principal.mailbox.address.clone(),
@@ -194,7 +213,7 @@ async fn change_password(
         &s.config,
         peer.ip(),
         &login,
-        b.current_password.clone(),
+        current.clone(),
     )
     .await
     .map_err(|_| ApiError::new(StatusCode::FORBIDDEN, "forbidden", "Credenziali non valide"))?;
@@ -206,9 +225,8 @@ async fn change_password(
         ));
     }
     s.archive
-        .change_own_password(&h.principal, b.current_password, b.new_password)
+        .change_own_password(&h.principal, current, new)
         .await?;
-    // This session goes on with the new password; the holder's other sessions end.
     let stamp = login::principal_of(store, &login)
         .await
         .ok()
@@ -232,7 +250,7 @@ async fn change_password(
         &h.token,
         |p| matches!(p, SessionOf::Holder { identity: i, .. } if *i == identity),
     );
-    Ok(Json(s.archive.holder_view(&h.principal, false).await?))
+    Ok(())
 }
 
 async fn security(

@@ -192,15 +192,17 @@ async fn recovery(
     if s.logins.check(peer.ip(), &key).is_err() {
         return Err(throttled());
     }
+    // Each request counts against the client's address (not the login: nobody can lock a
+    // holder out by asking for codes); the login's own codes are capped per day.
+    s.logins.failed_from(peer.ip());
     if let Some(code) = s.archive.start_recovery(&b.login).await? {
-        if let Err(e) = s.lifecycle.send_recovery_code(&code).await {
-            tracing::warn!(identity = %code.principal.identity, error = %e, "recovery code not sent");
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "il codice non è stato inviato; riprovare più tardi",
-            ));
-        }
+        // Sent in the background: the answer takes the same time whoever the login names.
+        let lifecycle = s.lifecycle.clone();
+        tokio::spawn(async move {
+            if let Err(e) = lifecycle.send_recovery_code(&code).await {
+                tracing::warn!(identity = %code.principal.identity, error = %e, "recovery code not sent");
+            }
+        });
     }
     Ok((
         StatusCode::ACCEPTED,

@@ -1,0 +1,111 @@
+//! The web pages (server-rendered HTML, no JavaScript): the holders' self-service under
+//! `/account/` ([`account`]). Pages are built with maud, in Italian, with landmarks, labels
+//! for every field and a layout usable on a phone; every form carries a CSRF token (the
+//! session's, or before login a double-submit token in its own cookie); the session is the
+//! API's (the `pecd_session` cookie: HttpOnly, Secure, SameSite=Strict; 30 minutes idle).
+
+pub mod account;
+
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use maud::{html, Markup, DOCTYPE};
+
+/// The stylesheet of every page (served, since the CSP allows no inline style).
+pub const STYLE: &str = "\
+body{font-family:system-ui,sans-serif;margin:0;color:#1b1b1b;background:#f6f7f9;line-height:1.5}\
+header,main,footer{max-width:40rem;margin:0 auto;padding:1rem}\
+header{border-bottom:2px solid #0b4f8a}header a{color:#0b4f8a;font-weight:bold;text-decoration:none}\
+nav ul{list-style:none;padding:0;display:flex;flex-wrap:wrap;gap:1rem}\
+label{display:block;margin-top:1rem;font-weight:600}\
+input[type=text],input[type=password],input[type=email],input[type=tel],input[type=number],textarea\
+{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem;border:1px solid #555;border-radius:4px}\
+button{margin-top:1.2rem;padding:.7rem 1.4rem;font-size:1rem;background:#0b4f8a;color:#fff;border:0;border-radius:4px}\
+button:focus,input:focus,textarea:focus,a:focus{outline:3px solid #f2a900;outline-offset:2px}\
+.error{background:#fde8e8;border-left:4px solid #b00020;padding:.5rem 1rem}\
+.ok{background:#e6f4ea;border-left:4px solid #1e7a34;padding:.5rem 1rem}\
+.hint{color:#444;font-size:.95rem}";
+
+/// A whole page: `title`, an optional navigation, the content.
+pub fn page(title: &str, nav: bool, content: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="it" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " - PEC" }
+                link rel="stylesheet" href="/account/style.css";
+            }
+            body {
+                header {
+                    a href="/account/" { "Posta Elettronica Certificata" }
+                    @if nav {
+                        nav aria-label="Area personale" {
+                            ul {
+                                li { a href="/account/" { "Riepilogo" } }
+                                li { a href="/account/password" { "Password" } }
+                                li { a href="/account/settings" { "Notifiche" } }
+                                li { a href="/account/logout" { "Esci" } }
+                            }
+                        }
+                    }
+                }
+                main id="contenuto" {
+                    h1 { (title) }
+                    (content)
+                }
+            }
+        }
+    }
+}
+
+/// A page as an answer, never cached (it carries personal data).
+pub fn answer(status: StatusCode, markup: Markup) -> Response {
+    (
+        status,
+        [(header::CACHE_CONTROL, "no-store")],
+        Html(markup.into_string()),
+    )
+        .into_response()
+}
+
+/// A redirect after a form (303, so the browser GETs the target).
+pub fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+/// An error box with each detail on its own line.
+pub fn errors(message: &str, details: &[String]) -> Markup {
+    html! {
+        div class="error" role="alert" {
+            p { (message) }
+            @if !details.is_empty() {
+                ul { @for d in details { li { (d) } } }
+            }
+        }
+    }
+}
+
+/// The value of cookie `name`.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
+/// A fresh random token (hex) for the login form's double-submit cookie.
+pub fn random_token() -> String {
+    let mut b = [0u8; 16];
+    openssl::rand::rand_bytes(&mut b).expect("the system's random source works");
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Compares two tokens in constant time.
+pub fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len() && openssl::memcmp::eq(a.as_bytes(), b.as_bytes())
+}
