@@ -287,6 +287,7 @@ impl Prepared {
             }),
             queue,
             queue_settle: None,
+            archive: Vec::new(),
         })
     }
 }
