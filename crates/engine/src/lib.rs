@@ -37,6 +37,7 @@ mod recipients;
 mod relay;
 mod routing;
 pub mod scanner;
+mod security_archive;
 mod sender_side;
 mod sign_pool;
 mod submit;
@@ -277,11 +278,40 @@ impl Engine {
         Ok(counts)
     }
 
-    /// Writes a certification step; wakes the relay when the step queued something.
+    /// Writes a certification step with the holders' security-archive copies of what it
+    /// delivers (`security_archive`), then sends their archive notices.
     async fn commit(&self, step: Certification) -> Result<Certified, EngineError> {
+        self.commit_with(step, None).await
+    }
+
+    /// [`Engine::commit`], also copying the transport envelope into the archive of
+    /// `sender`, whose submission the step accepts (kind `certified-out`).
+    async fn commit_with(
+        &self,
+        mut step: Certification,
+        sender: Option<MailboxId>,
+    ) -> Result<Certified, EngineError> {
+        self.add_archive_copies(&mut step, sender).await;
+        let heads: Vec<Vec<u8>> = step
+            .archive
+            .iter()
+            .map(|c| c.bytes[..pecd_signer::mime::header_end(&c.bytes)].to_vec())
+            .collect();
+        let (done, outcomes) = self.certify_step(step).await?;
+        if !outcomes.is_empty() {
+            self.report_archiving(&heads, &outcomes).await;
+        }
+        Ok(done)
+    }
+
+    /// Writes a certification step as it is; wakes the relay when the step queued something.
+    async fn certify_step(
+        &self,
+        step: Certification,
+    ) -> Result<(Certified, Vec<pecd_store::ArchiveOutcome>), EngineError> {
         let queued = !step.queue.is_empty();
-        let done = self.store.certify(step).await?;
-        if queued && matches!(done, Certified::Stored(_)) {
+        let done = self.store.certify_archiving(step).await?;
+        if queued && matches!(done.0, Certified::Stored(_)) {
             self.relay_wake.notify_one();
         }
         Ok(done)
