@@ -1,0 +1,284 @@
+//! The security archive (PROVISIONING.md §8) against the real pecd: copies of the kinds the
+//! holder chose kept in a read-only IMAP folder that survives deletion from the INBOX, the
+//! warning at 70 % of the archive's size, and the notice that a copy was NOT saved when it
+//! is full.
+
+use super::*;
+
+const A: &str = "anna@pec.localhost";
+const B: &str = "bruno@pec.localhost";
+const FOLDER: &str = "Archivio di sicurezza";
+
+/// The operator sizes A's (and B's) archive; each holder switches it on with `kinds`.
+fn archive_on(s: &Server, who: &[(&str, &str)]) {
+    customer(s);
+    for (address, kinds) in who {
+        assign(s, address);
+        human(
+            s,
+            &["mailbox", "services", address, "--archive-gb", "1"],
+            "",
+        );
+        let set = s.json(&[
+            "mailbox",
+            "settings",
+            address,
+            "--security-archive",
+            "on",
+            "--archive-kinds",
+            kinds,
+        ]);
+        assert_eq!(set["security_archive"], true, "{set}");
+    }
+}
+
+/// Every message of the archive of `user`, read over IMAP with EXAMINE (SELECT is answered
+/// `[READ-ONLY]`, which imaplib refuses for a writable select).
+const ARCHIVE_DUMP: &str = r#"
+import imaplib, ssl, sys, json, base64
+ca, port, user, pw = sys.argv[1:5]
+m = imaplib.IMAP4_SSL('localhost', int(port), ssl_context=ssl.create_default_context(cafile=ca))
+m.login(user, pw)
+out = []
+typ, _ = m.select('"Archivio di sicurezza"', readonly=True)
+if typ == 'OK':
+    typ, data = m.uid('SEARCH', None, 'ALL')
+    for uid in data[0].split():
+        typ, d = m.uid('FETCH', uid, '(BODY.PEEK[])')
+        out.append(base64.b64encode(d[0][1]).decode())
+m.logout()
+print(json.dumps(out))
+"#;
+
+pub fn archived(s: &Server, user: &str) -> Vec<Vec<u8>> {
+    support::pec::decode(&s.python(ARCHIVE_DUMP, "imaps", user))
+}
+
+fn header(raw: &[u8], name: &str) -> String {
+    let m = mail_parser::MessageParser::default().parse(raw).unwrap();
+    m.header_raw(name).unwrap_or_default().trim().to_string()
+}
+
+/// Deletes the INBOX over IMAP, then tries every change on the archive; prints what each
+/// command answered as JSON.
+const EXPUNGE_AND_TRY: &str = r#"
+import imaplib, ssl, sys, json
+ca, port, user, pw = sys.argv[1:5]
+m = imaplib.IMAP4_SSL('localhost', int(port), ssl_context=ssl.create_default_context(cafile=ca))
+m.login(user, pw)
+r = {}
+def said(t):
+    return [x.decode() if isinstance(x, bytes) else str(x) for x in t[1]]
+typ, lst = m.list()
+r['list'] = [l.decode() for l in lst]
+m.select('INBOX')
+typ, d = m.copy('1:*', '"Archivio di sicurezza"')
+r['copy_into'] = [typ] + said((typ, d))
+typ, d = m.move('1:*', '"Archivio di sicurezza"') if hasattr(m, 'move') else m._simple_command('MOVE', '1:*', '"Archivio di sicurezza"')
+r['move_into'] = [typ] + said((typ, d))
+m.store('1:*', '+FLAGS', '\\Deleted')
+typ, d = m.expunge()
+r['inbox_expunge'] = typ
+typ, d = m.search(None, 'ALL')
+r['inbox_left'] = d[0].decode()
+try:
+    m.select('"Archivio di sicurezza"')
+    r['select'] = 'writable'
+except m.readonly as e:
+    r['select'] = 'read-only'
+    # imaplib would refuse every later command; the server's session stays SELECTed.
+    m.is_readonly = True
+typ, d = m.search(None, 'ALL')
+r['archive_search'] = d[0].decode()
+typ, d = m.fetch('1', '(BODY[])')
+r['body'] = d[0][1].decode(errors='replace')
+typ, d = m.fetch('1', '(FLAGS)')
+r['flags_after_fetch'] = d[0].decode()
+typ, d = m.store('1', '+FLAGS', '\\Deleted')
+r['store'] = [typ] + said((typ, d))
+typ, d = m.expunge()
+r['expunge'] = [typ] + said((typ, d))
+typ, d = m._simple_command('MOVE', '1', 'INBOX')
+r['move_out'] = [typ] + said((typ, d))
+typ, d = m.copy('1', 'INBOX')
+r['copy_out'] = typ
+typ, d = m.append('"Archivio di sicurezza"', None, None, b'Subject: x\r\n\r\nx\r\n')
+r['append'] = [typ] + said((typ, d))
+typ, d = m.delete('"Archivio di sicurezza"')
+r['delete'] = [typ] + said((typ, d))
+typ, d = m.rename('"Archivio di sicurezza"', 'Altro')
+r['rename'] = [typ] + said((typ, d))
+m.logout()
+print(json.dumps(r))
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_archive_keeps_a_message_expunged_from_the_inbox_and_refuses_every_change() {
+    let s = server().users(&[A, B]).extra(NO_SCHEDULE).start();
+    archive_on(&s, &[(A, "certified-in")]);
+    certified(&s, B, A, "conservato").await;
+    let r: serde_json::Value =
+        serde_json::from_str(s.python(EXPUNGE_AND_TRY, "imaps", A).trim()).unwrap();
+    assert!(
+        r["list"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l.as_str().unwrap().contains(FOLDER)),
+        "{r}"
+    );
+    for refused in [
+        "copy_into",
+        "move_into",
+        "store",
+        "expunge",
+        "move_out",
+        "append",
+    ] {
+        assert_eq!(r[refused][0], "NO", "{refused}: {r}");
+        assert!(
+            r[refused][1].as_str().unwrap().contains("[NOPERM]"),
+            "{refused}: {r}"
+        );
+    }
+    for refused in ["delete", "rename"] {
+        assert_eq!(r[refused][0], "NO", "{refused}: {r}");
+        assert!(
+            r[refused][1].as_str().unwrap().contains("[CANNOT]"),
+            "{refused}: {r}"
+        );
+    }
+    assert_eq!(r["inbox_expunge"], "OK");
+    assert_eq!(r["inbox_left"], "", "the INBOX is empty: {r}");
+    assert_eq!(r["select"], "read-only");
+    assert_eq!(r["archive_search"], "1");
+    assert!(r["body"].as_str().unwrap().contains("conservato"), "{r}");
+    assert!(
+        !r["flags_after_fetch"].as_str().unwrap().contains("Seen"),
+        "{r}"
+    );
+    assert_eq!(
+        r["copy_out"], "OK",
+        "a copy out of it is a copy like any other"
+    );
+    // The archive still holds the envelope as delivered, unchanged and alone.
+    let kept = archived(&s, A);
+    assert_eq!(kept.len(), 1);
+    assert_eq!(header(&kept[0], "X-Trasporto"), "posta-certificata");
+    assert!(header(&kept[0], "Subject").contains("conservato"));
+    // And it survives a restart.
+    let mut s = s;
+    restart_at(&mut s, 0, "");
+    assert_eq!(archived(&s, A).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn only_the_kinds_the_holder_chose_are_copied() {
+    let s = server().users(&[A, B]).extra(NO_SCHEDULE).start();
+    // A keeps incoming certified mail; B, the sender, only delivery receipts.
+    archive_on(&s, &[(A, "certified-in"), (B, "delivery")]);
+    certified(&s, B, A, "primo").await;
+    let a = archived(&s, A);
+    assert_eq!(a.len(), 1);
+    assert_eq!(header(&a[0], "X-Trasporto"), "posta-certificata");
+    let b = archived(&s, B);
+    assert_eq!(b.len(), 1, "neither the acceptance nor the sent envelope");
+    assert_eq!(header(&b[0], "X-Ricevuta"), "avvenuta-consegna");
+    // B now keeps what it sends and its acceptance receipts, not deliveries.
+    human(
+        &s,
+        &[
+            "mailbox",
+            "settings",
+            B,
+            "--archive-kinds",
+            "certified-out,acceptance",
+        ],
+        "",
+    );
+    certified(&s, B, A, "secondo").await;
+    let b = archived(&s, B);
+    let kinds: Vec<(String, String)> = b
+        .iter()
+        .map(|m| (header(m, "X-Ricevuta"), header(m, "X-Trasporto")))
+        .collect();
+    assert_eq!(b.len(), 3, "{kinds:?}");
+    assert!(
+        kinds.contains(&("accettazione".into(), String::new())),
+        "{kinds:?}"
+    );
+    assert!(
+        kinds.contains(&(String::new(), "posta-certificata".into())),
+        "{kinds:?}"
+    );
+    assert!(
+        header(&b[2], "Subject").contains("secondo")
+            || header(&b[1], "Subject").contains("secondo")
+    );
+    // A holder who switches it off keeps what was kept and gets no more copies.
+    assert_eq!(archived(&s, A).len(), 2);
+    human(
+        &s,
+        &["mailbox", "settings", A, "--security-archive", "off"],
+        "",
+    );
+    certified(&s, B, A, "terzo").await;
+    assert_eq!(archived(&s, A).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_holder_is_warned_at_seventy_percent_and_told_when_a_copy_is_not_saved() {
+    let mut s = server().users(&[A, B]).extra(NO_SCHEDULE).start();
+    archive_on(&s, &[(A, "certified-in")]);
+    certified(&s, B, A, "misura").await;
+    let first = archived(&s, A);
+    assert_eq!(first.len(), 1);
+    // The archive's unit made 2.5 envelopes: the first copy is 40 % of it, the second
+    // takes it to 80 %, the third does not fit.
+    let unit = first[0].len() as u64 * 5 / 2;
+    restart_at(
+        &mut s,
+        0,
+        &format!("\n[archive]\nsecurity_archive_unit_bytes = {unit}\n"),
+    );
+    assert!(notices_of(&s, A, "archive.warning").is_empty());
+    certified(&s, B, A, "ottanta").await;
+    let warned = notices_of(&s, A, "archive.warning");
+    assert_eq!(warned.len(), 1);
+    assert!(warned[0].subject.contains("70%"), "{}", warned[0].subject);
+    assert!(warned[0].text.contains(A), "{}", warned[0].text);
+    assert!(notices_of(&s, A, "archive.not-saved").is_empty());
+    certified(&s, B, A, "pieno-uno").await;
+    certified(&s, B, A, "pieno-due").await;
+    assert_eq!(
+        archived(&s, A).len(),
+        2,
+        "the copies that did not fit are not kept"
+    );
+    let not_saved = notices_of(&s, A, "archive.not-saved");
+    assert_eq!(not_saved.len(), 2, "one notice per message not saved");
+    assert_eq!(
+        not_saved[0].subject,
+        "Messaggio NON salvato nell'archivio di sicurezza"
+    );
+    assert!(
+        not_saved[0].text.contains("pieno-uno"),
+        "{}",
+        not_saved[0].text
+    );
+    assert!(
+        not_saved[1].text.contains("pieno-due"),
+        "{}",
+        not_saved[1].text
+    );
+    assert!(not_saved[0].text.contains("NON"), "{}", not_saved[0].text);
+    assert_eq!(notices_of(&s, A, "archive.warning").len(), 1, "warned once");
+    // The messages themselves were delivered; the notices are not copied.
+    let inbox = support::pec::imap(&s, A, "INBOX");
+    let subjects: Vec<String> = inbox.iter().map(|m| header(m, "Subject")).collect();
+    assert!(
+        subjects.iter().any(|x| x.contains("pieno-due")),
+        "{subjects:?}"
+    );
+    assert_eq!(archived(&s, A).len(), 2);
+}
