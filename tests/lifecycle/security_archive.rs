@@ -282,3 +282,129 @@ async fn the_holder_is_warned_at_seventy_percent_and_told_when_a_copy_is_not_sav
     );
     assert_eq!(archived(&s, A).len(), 2);
 }
+
+async fn holder_token(h: &support::https::Https, login: &str) -> String {
+    let r = h
+        .client
+        .post(h.url("/api/v1/me/login"))
+        .json(&serde_json::json!({"login": login, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let doc: serde_json::Value = r.json().await.unwrap();
+    doc["token"].as_str().unwrap().to_string()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_holder_lists_searches_and_reads_the_archive_over_https() {
+    use reqwest::Method;
+    let s = server().users(&[A, B]).extra(NO_SCHEDULE).start();
+    archive_on(&s, &[(A, "certified-in")]);
+    certified(&s, B, A, "alfa").await;
+    certified(&s, B, A, "beta").await;
+    let h = support::https::Https::new(&s);
+    let token = holder_token(&h, A).await;
+    let (st, all) = h
+        .call(Method::GET, "/api/v1/me/archive", &token, None)
+        .await;
+    assert_eq!(st, 200, "{all}");
+    assert_eq!(
+        (all["total"].as_u64(), all["enabled"].as_bool()),
+        (Some(2), Some(true))
+    );
+    assert_eq!(all["limit_bytes"].as_u64(), Some(1 << 30));
+    let subjects: Vec<&str> = all["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["subject"].as_str().unwrap())
+        .collect();
+    assert!(
+        subjects[0].contains("beta") && subjects[1].contains("alfa"),
+        "newest first: {subjects:?}"
+    );
+    assert_eq!(all["messages"][0]["pec_type"], "posta-certificata");
+    let sizes: u64 = all["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["size"].as_u64().unwrap())
+        .sum();
+    assert_eq!(all["used_bytes"].as_u64(), Some(sizes));
+
+    let (_, found) = h
+        .call(Method::GET, "/api/v1/me/archive?q=ALFA", &token, None)
+        .await;
+    assert_eq!(found["total"], 1, "{found}");
+    assert!(found["messages"][0]["subject"]
+        .as_str()
+        .unwrap()
+        .contains("alfa"));
+    let (_, by_sender) = h
+        .call(Method::GET, "/api/v1/me/archive?q=nobody", &token, None)
+        .await;
+    assert_eq!(by_sender["total"], 0);
+    let (_, second) = h
+        .call(
+            Method::GET,
+            "/api/v1/me/archive?page=2&per_page=1",
+            &token,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (
+            second["total"].as_u64(),
+            second["messages"].as_array().unwrap().len()
+        ),
+        (Some(2), 1)
+    );
+    assert!(second["messages"][0]["subject"]
+        .as_str()
+        .unwrap()
+        .contains("alfa"));
+
+    // One copy, byte for byte as IMAP gives it.
+    let uid = second["messages"][0]["uid"].as_u64().unwrap();
+    let r = h
+        .client
+        .get(h.url(&format!("/api/v1/me/archive/{uid}")))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "message/rfc822");
+    let body = r.bytes().await.unwrap();
+    assert_eq!(body.as_ref(), archived(&s, A)[0].as_slice());
+    let (st, _) = h
+        .call(Method::GET, "/api/v1/me/archive/999", &token, None)
+        .await;
+    assert_eq!(st, 404);
+    // Another holder sees its own (empty) archive, never A's; no session, no archive.
+    let other = holder_token(&h, B).await;
+    let (_, theirs) = h
+        .call(Method::GET, "/api/v1/me/archive", &other, None)
+        .await;
+    assert_eq!(
+        (theirs["total"].as_u64(), theirs["enabled"].as_bool()),
+        (Some(0), Some(false))
+    );
+    let (st, _) = h
+        .call(
+            Method::GET,
+            &format!("/api/v1/me/archive/{uid}"),
+            &other,
+            None,
+        )
+        .await;
+    assert_eq!(st, 404);
+    let r = h
+        .client
+        .get(h.url("/api/v1/me/archive"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}

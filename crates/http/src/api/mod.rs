@@ -6,6 +6,7 @@ pub mod archive;
 pub mod holders;
 pub mod mailboxes;
 pub mod requests;
+pub mod security_archive;
 
 use std::sync::Arc;
 
@@ -75,6 +76,7 @@ pub fn routes(uploads: usize) -> Router<Arc<HttpState>> {
         .merge(requests::routes(uploads))
         .merge(holders::routes())
         .merge(mailboxes::routes())
+        .merge(security_archive::routes())
         .fallback(not_found)
 }
 
