@@ -129,6 +129,8 @@ pub struct Engine {
     /// The domains served now: `provider.domains` and those the archive enables (shared
     /// with it: see [`Engine::local_domains`]).
     domains: Arc<LocalDomains>,
+    /// Security archives whose 70 % warning went out for their size (`security_archive`).
+    archive_warned: security_archive::Warned,
 }
 
 impl Engine {
@@ -209,6 +211,7 @@ impl Engine {
                 .collect(),
             relay_wake: tokio::sync::Notify::new(),
             relay_state,
+            archive_warned: Default::default(),
         });
         engine.prune_store().await;
         Ok(engine)

@@ -15,8 +15,11 @@
 //! The archive keeps copies while the holder has it on, the operator gave it a size
 //! (`archive_gb` units of `archive.security_archive_unit_bytes`) and the copy fits; the
 //! store decides the fit inside the step's transaction. Notices go after the step commits,
-//! each once per key: one "NOT saved" notice per message not kept, one warning when a copy
-//! takes the archive past 70 % of a given size.
+//! each once per key: one "NOT saved" notice per message not kept, and one warning per
+//! archive size when a kept copy leaves the archive at 70 % of it or more (so an archive
+//! the operator made smaller than its content is warned about too). Which archives were
+//! warned is also kept in memory ([`Warned`]), so that the copies after the warning sign no
+//! notice only for its key to refuse it; after a restart the key alone says so.
 
 use std::collections::HashMap;
 
@@ -50,6 +53,18 @@ pub(crate) fn kind_of(message: &[u8], service: &str) -> Option<&'static str> {
         Some("certified-in")
     } else {
         Some("ordinary")
+    }
+}
+
+/// The archives (mailbox, size in bytes) whose warning was sent since the engine started.
+#[derive(Default)]
+pub(crate) struct Warned(std::sync::Mutex<std::collections::HashSet<(MailboxId, u64)>>);
+
+impl Warned {
+    /// Whether the warning for `mailbox` at `limit` is still to be sent; marks it sent.
+    fn first(&self, mailbox: MailboxId, limit: u64) -> bool {
+        let mut set = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        set.insert((mailbox, limit))
     }
 }
 
@@ -168,7 +183,11 @@ impl Engine {
         for (head, o) in heads.iter().zip(outcomes) {
             let notice = match &o.stored {
                 None => self.not_saved(head, o).await,
-                Some(_) if crossed(o) => self.warning(o).await,
+                Some(_)
+                    if past_warning(o) && self.archive_warned.first(o.mailbox, o.limit_bytes) =>
+                {
+                    self.warning(o).await
+                }
                 Some(_) => None,
             };
             let Some(notice) = notice else { continue };
@@ -248,11 +267,9 @@ impl Engine {
     }
 }
 
-/// Whether the copy of `o` took its archive from below 70 % of its size to 70 % or more.
-fn crossed(o: &ArchiveOutcome) -> bool {
-    let threshold =
-        |used: u64| used.saturating_mul(100) >= o.limit_bytes.saturating_mul(WARN_PERCENT);
-    threshold(o.used_bytes) && !threshold(o.used_bytes.saturating_sub(o.size))
+/// Whether the archive of `o` is at 70 % of its size or more.
+fn past_warning(o: &ArchiveOutcome) -> bool {
+    o.used_bytes.saturating_mul(100) >= o.limit_bytes.saturating_mul(WARN_PERCENT)
 }
 
 /// Bytes as the notices write them.
@@ -316,17 +333,21 @@ mod tests {
     }
 
     #[test]
-    fn the_warning_goes_once_when_a_copy_crosses_seventy_percent() {
-        let o = |used, size| ArchiveOutcome {
+    fn the_warning_is_due_from_seventy_percent_once_per_archive_size() {
+        let o = |used, limit| ArchiveOutcome {
             mailbox: 1,
             stored: None,
-            size,
+            size: 10,
             used_bytes: used,
-            limit_bytes: 1000,
+            limit_bytes: limit,
         };
-        assert!(crossed(&o(700, 100)));
-        assert!(crossed(&o(750, 100)));
-        assert!(!crossed(&o(699, 100)));
-        assert!(!crossed(&o(800, 100)), "already past 70 % before this copy");
+        assert!(past_warning(&o(700, 1000)));
+        assert!(past_warning(&o(1000, 1000)));
+        assert!(!past_warning(&o(699, 1000)));
+        let warned = Warned::default();
+        assert!(warned.first(1, 1000));
+        assert!(!warned.first(1, 1000), "once per size");
+        assert!(warned.first(1, 2000), "a new size is warned again");
+        assert!(warned.first(2, 1000));
     }
 }
