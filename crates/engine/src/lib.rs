@@ -19,13 +19,16 @@
 //! them: `facts` (what a transaction is about), `legal_log` (§10.5), `routing` (where a
 //! generated message goes), `loaders` (index, anchors, CRLs), `recipients` (the one decision
 //! about a recipient at RCPT TO, [`Engine::decide_recipient`]), `sign_pool` (the bounded
-//! pool, one thread per core, that signs the documents of a step in parallel) and `error`
-//! (errors with their SMTP meaning). The per-recipient state
-//! machine of §6.7 is `pecd_store::RecipientState`.
+//! pool, one thread per core, that signs the documents of a step in parallel), `commit`
+//! (every rule's step written with its archive copies), `notice` (the
+//! provider's own signed notices), `security_archive` (the holders' copies added to every
+//! step that delivers, PROVISIONING.md §8) and `error` (errors with their SMTP meaning).
+//! The per-recipient state machine of §6.7 is `pecd_store::RecipientState`.
 
 mod acceptance;
 mod anomaly;
 pub mod clock;
+mod commit;
 mod delivery;
 mod error;
 mod facts;
@@ -281,34 +284,8 @@ impl Engine {
         Ok(counts)
     }
 
-    /// Writes a certification step with the holders' security-archive copies of what it
-    /// delivers (`security_archive`), then sends their archive notices.
-    async fn commit(&self, step: Certification) -> Result<Certified, EngineError> {
-        self.commit_with(step, None).await
-    }
-
-    /// [`Engine::commit`], also copying the transport envelope into the archive of
-    /// `sender`, whose submission the step accepts (kind `certified-out`).
-    async fn commit_with(
-        &self,
-        mut step: Certification,
-        sender: Option<MailboxId>,
-    ) -> Result<Certified, EngineError> {
-        self.add_archive_copies(&mut step, sender).await;
-        let heads: Vec<Vec<u8>> = step
-            .archive
-            .iter()
-            .map(|c| c.bytes[..pecd_signer::mime::header_end(&c.bytes)].to_vec())
-            .collect();
-        let (done, outcomes) = self.certify_step(step).await?;
-        if !outcomes.is_empty() {
-            self.report_archiving(&heads, &outcomes).await;
-        }
-        Ok(done)
-    }
-
     /// Writes a certification step as it is; wakes the relay when the step queued something.
-    async fn certify_step(
+    pub(crate) async fn certify_step(
         &self,
         step: Certification,
     ) -> Result<(Certified, Vec<pecd_store::ArchiveOutcome>), EngineError> {
