@@ -108,6 +108,8 @@ typ, d = m.delete('"Archivio di sicurezza"')
 r['delete'] = [typ] + said((typ, d))
 typ, d = m.rename('"Archivio di sicurezza"', 'Altro')
 r['rename'] = [typ] + said((typ, d))
+typ, d = m.create('"Archivio di sicurezza"')
+r['create'] = [typ] + said((typ, d))
 m.logout()
 print(json.dumps(r))
 "#;
@@ -141,7 +143,7 @@ async fn the_archive_keeps_a_message_expunged_from_the_inbox_and_refuses_every_c
             "{refused}: {r}"
         );
     }
-    for refused in ["delete", "rename"] {
+    for refused in ["delete", "rename", "create"] {
         assert_eq!(r[refused][0], "NO", "{refused}: {r}");
         assert!(
             r[refused][1].as_str().unwrap().contains("[CANNOT]"),
@@ -223,6 +225,44 @@ async fn only_the_kinds_the_holder_chose_are_copied() {
         "",
     );
     certified(&s, B, A, "terzo").await;
+    assert_eq!(archived(&s, A).len(), 2);
+}
+
+/// PEC.md §6.1: a submission whose RCPT TO is not in To or Cc is not accepted (550, with
+/// an avviso di non accettazione to the sender).
+async fn not_accepted(s: &Server, from: &str, to: &str) {
+    let (mut c, _) = Conn::tls(s.listener("submissions"), &s.ca()).await;
+    c.login(from, PASSWORD).await;
+    let message = format!(
+        "From: {from}\r\nTo: carlo@pec.localhost\r\nSubject: nascosto\r\nMessage-ID: <n.{}@test>\r\n\r\nTesto.\r\n",
+        rand::random::<u32>()
+    );
+    let r = c.send_message(from, &[to], &message).await;
+    assert!(r.starts_with("550 5.7.1 Not accepted into PEC"), "{r}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ordinary_mail_and_notices_are_kept_as_their_own_kinds() {
+    let s = server().users(&[A, B]).extra(NO_SCHEDULE).start();
+    archive_on(&s, &[(A, "ordinary,notices")]);
+    // Ordinary mail from outside reaches A in a busta di anomalia: kind ordinary.
+    let ordinary = format!(
+        "From: <amico@example.com>\r\nTo: <{A}>\r\nSubject: ciao\r\nMessage-ID: <ciao@example.com>\r\n\r\nposta ordinaria\r\n"
+    );
+    let (mut c, _) = Conn::plain(s.listener("smtp")).await;
+    c.cmd("EHLO mx.example.com").await;
+    let r = c.send_message("amico@example.com", &[A], &ordinary).await;
+    assert!(r.starts_with("250"), "{r}");
+    let kept = archived(&s, A);
+    assert_eq!(kept.len(), 1);
+    assert_eq!(header(&kept[0], "X-Trasporto"), "errore");
+    // A's own submission refused at acceptance: the avviso di non accettazione is a notice.
+    not_accepted(&s, A, B).await;
+    let kept = archived(&s, A);
+    assert_eq!(kept.len(), 2);
+    assert_eq!(header(&kept[1], "X-Ricevuta"), "non-accettazione");
+    // Certified mail in, a kind A did not choose, is not copied.
+    certified(&s, B, A, "certificato").await;
     assert_eq!(archived(&s, A).len(), 2);
 }
 
