@@ -129,7 +129,7 @@ impl Engine {
         if mailbox == self.service {
             return None;
         }
-        if !holders.contains_key(&mailbox) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = holders.entry(mailbox) {
             let holder = match self.archive_holder(mailbox).await {
                 Ok(h) => h,
                 Err(e) => {
@@ -137,7 +137,7 @@ impl Engine {
                     None
                 }
             };
-            holders.insert(mailbox, holder);
+            slot.insert(holder);
         }
         let h = holders.get(&mailbox)?.as_ref()?;
         h.settings.archives(kind).then_some(h.limit)
