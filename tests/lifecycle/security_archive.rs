@@ -377,6 +377,7 @@ async fn the_holder_lists_searches_and_reads_the_archive_over_https() {
         .call(Method::GET, "/api/v1/me/archive?q=ALFA", &token, None)
         .await;
     assert_eq!(found["total"], 1, "{found}");
+    assert_eq!(found["truncated"], false);
     assert!(found["messages"][0]["subject"]
         .as_str()
         .unwrap()

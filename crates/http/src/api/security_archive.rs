@@ -4,8 +4,10 @@
 //! copy as `message/rfc822`, byte for byte as kept. Read only, like its IMAP folder; a
 //! session opened with an expired password may only change it.
 //!
-//! A search reads the header block of every copy (the archive keeps no index of its own),
-//! in batches; a page without `q` reads only its own messages.
+//! A search reads the header block of the newest [`SEARCH_MAX`] copies (the archive keeps no
+//! index of its own; `truncated` says when older ones were left out); a page without `q`
+//! reads only its own messages. Bodies are read in batches of at most [`BATCH_BYTES`], only
+//! their header blocks kept.
 
 use std::sync::Arc;
 
@@ -28,8 +30,10 @@ use crate::HttpState;
 /// Messages a page holds by default, and at most.
 const PER_PAGE: usize = 50;
 const MAX_PER_PAGE: usize = 200;
-/// Bodies a search reads in one blocking task.
-const SEARCH_BATCH: usize = 64;
+/// Bytes of bodies read in one blocking task (a single larger body is read alone).
+const BATCH_BYTES: u64 = 32 << 20;
+/// Copies a search looks at, newest first.
+const SEARCH_MAX: usize = 20_000;
 /// Longest search text.
 const MAX_QUERY: usize = 200;
 
@@ -78,6 +82,8 @@ pub struct Listing {
     pub limit_bytes: u64,
     /// Copies matching, on every page.
     pub total: usize,
+    /// A search looked at the newest [`SEARCH_MAX`] copies only.
+    pub truncated: bool,
     pub page: usize,
     pub per_page: usize,
     pub messages: Vec<Entry>,
@@ -136,6 +142,7 @@ async fn list(
         used_bytes: 0,
         limit_bytes: units.saturating_mul(s.config.archive.security_archive_unit_bytes),
         total: 0,
+        truncated: false,
         page,
         per_page,
         messages: Vec::new(),
@@ -154,14 +161,16 @@ async fn list(
             described(store, wanted).await?
         }
         Some(needle) => {
-            let mut found = Vec::new();
-            for batch in metas.chunks(SEARCH_BATCH) {
-                let entries = described(store, batch.to_vec()).await?;
-                found.extend(entries.into_iter().filter(|e| {
+            listing.truncated = metas.len() > SEARCH_MAX;
+            metas.truncate(SEARCH_MAX);
+            let found: Vec<Entry> = described(store, metas)
+                .await?
+                .into_iter()
+                .filter(|e| {
                     e.subject.to_lowercase().contains(&needle)
                         || e.from.to_lowercase().contains(&needle)
-                }));
-            }
+                })
+                .collect();
             listing.total = found.len();
             let skip = (page - 1).saturating_mul(per_page);
             found.into_iter().skip(skip).take(per_page).collect()
@@ -171,17 +180,33 @@ async fn list(
     Ok(Json(listing))
 }
 
-/// The entries of `metas`, in order, from their header blocks.
+/// The entries of `metas`, in order, from their header blocks, reading the bodies in
+/// batches of at most [`BATCH_BYTES`].
 async fn described(store: &Store, metas: Vec<MessageMeta>) -> Result<Vec<Entry>, ApiError> {
-    let bodies = store
-        .read_bodies(metas.clone())
-        .await
-        .map_err(store_error)?;
-    Ok(metas
-        .iter()
-        .zip(bodies)
-        .map(|(m, body)| entry(m, &body.unwrap_or_default()))
-        .collect())
+    let mut out = Vec::with_capacity(metas.len());
+    let mut rest = metas.as_slice();
+    while !rest.is_empty() {
+        let mut bytes = 0u64;
+        let n = rest
+            .iter()
+            .take_while(|m| {
+                bytes = bytes.saturating_add(m.size);
+                bytes <= BATCH_BYTES
+            })
+            .count()
+            .max(1);
+        let (batch, tail) = rest.split_at(n);
+        rest = tail;
+        let bodies = store
+            .read_bodies(batch.to_vec())
+            .await
+            .map_err(store_error)?;
+        for (m, body) in batch.iter().zip(bodies) {
+            // A copy whose body cannot be read is listed with what its record says.
+            out.push(entry(m, &body.unwrap_or_default()));
+        }
+    }
+    Ok(out)
 }
 
 fn entry(meta: &MessageMeta, raw: &[u8]) -> Entry {
