@@ -166,6 +166,7 @@ async fn certify_run(store: &Store, ids: &[u64], steps: u64) -> Duration {
                         trace: None,
                         queue: vec![],
                         queue_settle: None,
+                        archive: Vec::new(),
                     };
                     store.certify(step).await.unwrap();
                 }

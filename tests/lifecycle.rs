@@ -12,6 +12,8 @@ mod campaign;
 mod expiry;
 #[path = "lifecycle/notify.rs"]
 mod notify;
+#[path = "lifecycle/security_archive.rs"]
+mod security_archive;
 
 use support::cli::*;
 use support::smtp::Conn;

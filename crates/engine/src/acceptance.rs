@@ -151,6 +151,7 @@ pub(crate) fn refuse(
         )],
         trace: None,
         queue_settle: None,
+        archive: Vec::new(),
         queue: vec![],
     })
 }

@@ -101,7 +101,7 @@ impl Engine {
             }],
             ..Default::default()
         };
-        self.store.certify(step).await?;
+        self.commit(step).await?;
         Ok(Incoming::Anomaly { reason })
     }
 }

@@ -19,13 +19,16 @@
 //! them: `facts` (what a transaction is about), `legal_log` (§10.5), `routing` (where a
 //! generated message goes), `loaders` (index, anchors, CRLs), `recipients` (the one decision
 //! about a recipient at RCPT TO, [`Engine::decide_recipient`]), `sign_pool` (the bounded
-//! pool, one thread per core, that signs the documents of a step in parallel) and `error`
-//! (errors with their SMTP meaning). The per-recipient state
-//! machine of §6.7 is `pecd_store::RecipientState`.
+//! pool, one thread per core, that signs the documents of a step in parallel), `commit`
+//! (every rule's step written with its archive copies), `notice` (the
+//! provider's own signed notices), `security_archive` (the holders' copies added to every
+//! step that delivers, PROVISIONING.md §8) and `error` (errors with their SMTP meaning).
+//! The per-recipient state machine of §6.7 is `pecd_store::RecipientState`.
 
 mod acceptance;
 mod anomaly;
 pub mod clock;
+mod commit;
 mod delivery;
 mod error;
 mod facts;
@@ -37,6 +40,7 @@ mod recipients;
 mod relay;
 mod routing;
 pub mod scanner;
+mod security_archive;
 mod sender_side;
 mod sign_pool;
 mod submit;
@@ -128,6 +132,8 @@ pub struct Engine {
     /// The domains served now: `provider.domains` and those the archive enables (shared
     /// with it: see [`Engine::local_domains`]).
     domains: Arc<LocalDomains>,
+    /// Security archives whose 70 % warning went out for their size (`security_archive`).
+    archive_warned: security_archive::Warned,
 }
 
 impl Engine {
@@ -208,6 +214,7 @@ impl Engine {
                 .collect(),
             relay_wake: tokio::sync::Notify::new(),
             relay_state,
+            archive_warned: Default::default(),
         });
         engine.prune_store().await;
         Ok(engine)
@@ -277,11 +284,14 @@ impl Engine {
         Ok(counts)
     }
 
-    /// Writes a certification step; wakes the relay when the step queued something.
-    async fn commit(&self, step: Certification) -> Result<Certified, EngineError> {
+    /// Writes a certification step as it is; wakes the relay when the step queued something.
+    pub(crate) async fn certify_step(
+        &self,
+        step: Certification,
+    ) -> Result<(Certified, Vec<pecd_store::ArchiveOutcome>), EngineError> {
         let queued = !step.queue.is_empty();
-        let done = self.store.certify(step).await?;
-        if queued && matches!(done, Certified::Stored(_)) {
+        let done = self.store.certify_archiving(step).await?;
+        if queued && matches!(done.0, Certified::Stored(_)) {
             self.relay_wake.notify_one();
         }
         Ok(done)

@@ -71,7 +71,8 @@ impl Engine {
         if !any {
             return Ok(NoticeSent::Nowhere);
         }
-        Ok(match self.commit(step).await? {
+        // Never copied to a security archive (see crate::security_archive).
+        Ok(match self.certify_step(step).await?.0 {
             Certified::Stored(_) => NoticeSent::Sent,
             Certified::Duplicate(_) => NoticeSent::Before,
         })

@@ -91,7 +91,9 @@ impl Engine {
         };
         // Building and signing run off the async threads.
         let (step, outcome) = off_thread(move || ctx.run(s, recipients)).await??;
-        match self.commit(step).await? {
+        // The envelope goes to the sender's security archive only when accepted.
+        let accepted = matches!(outcome, Outcome::Accepted { .. });
+        match self.commit_with(step, accepted.then_some(sender)).await? {
             Certified::Stored(_) => Ok(outcome),
             Certified::Duplicate(pec_id) => Ok(Outcome::Duplicate { pec_id }),
         }
@@ -287,6 +289,7 @@ impl Prepared {
             }),
             queue,
             queue_settle: None,
+            archive: Vec::new(),
         })
     }
 }

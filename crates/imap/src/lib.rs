@@ -28,6 +28,7 @@ pub mod framing;
 pub mod header_cache;
 mod op;
 mod ranges;
+mod security_archive;
 pub mod server;
 pub mod session;
 mod sync;

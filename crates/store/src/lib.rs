@@ -1,6 +1,7 @@
 //! pecd's message store: mailboxes, folders, messages, flags, quotas, the per-mailbox change
-//! log that feeds IMAP IDLE, CONDSTORE/QRESYNC and POP3, and the PEC records (legal log,
-//! traces, relay queue, idempotency keys).
+//! log that feeds IMAP IDLE, CONDSTORE/QRESYNC and POP3, the holders' security archive (a
+//! read-only folder with its own size, [`SECURITY_ARCHIVE_FOLDER`]), and the PEC records
+//! (legal log, traces, relay queue, idempotency keys).
 //!
 //! This is the only crate that knows sled (and, later, SQL). Protocol crates see [`Store`]
 //! and the types of [`types`] and [`pec`]; no backend type appears in them, and

@@ -14,6 +14,32 @@ pub struct Delivery {
     pub bytes: Vec<u8>,
 }
 
+/// A copy of a message for its holder's security archive (PROVISIONING.md §8), written in
+/// the same certification step as the message it copies, into the mailbox's
+/// [`crate::SECURITY_ARCHIVE_FOLDER`] (created when missing). The copy is kept only when the
+/// archive's usage plus its size stays within `limit_bytes`; otherwise the step still
+/// commits, without it, and [`ArchiveOutcome::stored`] says so.
+#[derive(Clone, Debug)]
+pub struct ArchiveCopy {
+    pub mailbox: MailboxId,
+    pub bytes: Vec<u8>,
+    /// The archive's size: bytes it may hold in all.
+    pub limit_bytes: u64,
+}
+
+/// What became of one [`ArchiveCopy`] of a stored step, in the order of the step's copies.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArchiveOutcome {
+    pub mailbox: MailboxId,
+    /// The copy as stored; `None` when it did not fit.
+    pub stored: Option<Appended>,
+    /// The copy's size.
+    pub size: u64,
+    /// The archive's usage after the step (every copy of the step counted).
+    pub used_bytes: u64,
+    pub limit_bytes: u64,
+}
+
 /// One line of the legal transaction log (PEC.md §10.5): msgid, date and time, sender,
 /// recipients, subject, event, ids of the generated messages, provider.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -451,6 +477,9 @@ pub struct Certification {
     /// What a relay attempt did to its queue entry, written in the same commit as the
     /// notices it caused, so that a crash cannot leave the entry gone and the sender untold.
     pub queue_settle: Option<QueueSettle>,
+    /// Copies for the holders' security archives, durable with the rest of the step (see
+    /// [`crate::Store::certify_archiving`] for what became of each).
+    pub archive: Vec<ArchiveCopy>,
 }
 
 /// The end of one relay attempt for a queue entry.

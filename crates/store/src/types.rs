@@ -52,6 +52,9 @@ pub enum SpecialUse {
     Trash,
     Junk,
     Archive,
+    /// The holder's security archive (PROVISIONING.md §8): copies kept by the engine, read
+    /// only, their bytes outside the mailbox's quota (see [`SECURITY_ARCHIVE_FOLDER`]).
+    SecurityArchive,
 }
 
 impl SpecialUse {
@@ -64,6 +67,8 @@ impl SpecialUse {
             SpecialUse::Trash => Some("\\Trash"),
             SpecialUse::Junk => Some("\\Junk"),
             SpecialUse::Archive => Some("\\Archive"),
+            // Not RFC 6154's \Archive: clients must not file mail into it.
+            SpecialUse::SecurityArchive => None,
         }
     }
 }
@@ -78,6 +83,15 @@ pub const DEFAULT_FOLDERS: [(&str, SpecialUse); 6] = [
     ("Junk", SpecialUse::Junk),
     ("Archive", SpecialUse::Archive),
 ];
+
+/// The folder of a holder's security archive (PROVISIONING.md §8), created with the role
+/// [`SpecialUse::SecurityArchive`] when the first copy is kept. Only certification steps
+/// write into it ([`crate::ArchiveCopy`]); appends, copies or moves into it, flag changes,
+/// expunges, moves out of it, deletion and renaming are refused with
+/// [`StoreError::Invalid`]. Its messages count in its own `size_bytes` (the archive's usage,
+/// bounded by each copy's limit), never in the mailbox's `used_bytes`. No other folder may
+/// take this name.
+pub const SECURITY_ARCHIVE_FOLDER: &str = "Archivio di sicurezza";
 
 /// INBOX is case-insensitive (RFC 3501 §5.1); every other name is kept as given.
 pub fn normalize_folder_name(name: &str) -> String {
@@ -100,6 +114,14 @@ pub struct Folder {
     pub role: Option<SpecialUse>,
     pub message_count: u32,
     pub size_bytes: u64,
+}
+
+impl Folder {
+    /// Whether this is the holder's security archive (read only; see
+    /// [`SECURITY_ARCHIVE_FOLDER`]).
+    pub fn is_security_archive(&self) -> bool {
+        self.role == Some(SpecialUse::SecurityArchive)
+    }
 }
 
 /// IMAP system flags as a bit set (\Recent is per session and not stored).

@@ -41,6 +41,7 @@ fn step(pec_id: &str, mailboxes: &[MailboxId], bytes: &[u8], relay: bool) -> Cer
             vec![]
         },
         queue_settle: None,
+        archive: Vec::new(),
     }
 }
 

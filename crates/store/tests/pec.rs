@@ -67,6 +67,7 @@ async fn a_step_is_all_or_nothing_durable_and_not_repeated() {
         }),
         queue: vec![],
         queue_settle: None,
+        archive: Vec::new(),
     };
     let Certified::Stored(appended) = store.certify(step.clone()).await.unwrap() else {
         panic!("first time is stored");

@@ -51,6 +51,9 @@ pub struct Archive {
     /// Days after its revocation when a revoked mailbox's messages are deleted
     /// (PROVISIONING.md §6); 0 keeps them for ever. The legal log keeps its 30 months.
     pub revoked_retention_days: u32,
+    /// Bytes of one unit of a mailbox's security-archive size (`archive_gb`): 1 GiB. Only a
+    /// test or a drill sets it smaller, to fill an archive with a few messages.
+    pub security_archive_unit_bytes: u64,
 }
 
 impl Default for Archive {
@@ -70,6 +73,7 @@ impl Default for Archive {
             address_change_days: 15,
             provider_contact: "il servizio clienti del gestore".into(),
             revoked_retention_days: 30,
+            security_archive_unit_bytes: 1 << 30,
         }
     }
 }

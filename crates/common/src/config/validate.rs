@@ -111,6 +111,12 @@ fn archive(archive: &Archive) -> Checked {
     if archive.address_change_days < 0 {
         return Err(invalid("archive.address_change_days", "cannot be negative"));
     }
+    if archive.security_archive_unit_bytes == 0 {
+        return Err(invalid(
+            "archive.security_archive_unit_bytes",
+            "must be at least 1",
+        ));
+    }
     Ok(())
 }
 

@@ -7,6 +7,7 @@ pub mod holders;
 pub mod lifecycle;
 pub mod mailboxes;
 pub mod requests;
+pub mod security_archive;
 
 use std::sync::Arc;
 
@@ -77,6 +78,7 @@ pub fn routes(uploads: usize) -> Router<Arc<HttpState>> {
         .merge(holders::routes())
         .merge(lifecycle::routes())
         .merge(mailboxes::routes())
+        .merge(security_archive::routes())
         .fallback(not_found)
 }
 

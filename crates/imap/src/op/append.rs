@@ -36,6 +36,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         }
         let id = self.mailbox_id();
         match self.ctx.store.folder(id, &name).await {
+            Ok(Some(f)) if crate::security_archive::read_only(&f) => {
+                return Err(crate::security_archive::refusal("APPEND"));
+            }
             Ok(Some(_)) => {}
             Ok(None) => return Err(no(Some("TRYCREATE"), "No such mailbox")),
             Err(e) => return Err(store_refusal(e)),

@@ -9,6 +9,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::{no, store_refusal, Outcome};
 use crate::ranges::compact;
+use crate::security_archive;
 use crate::session::Session;
 
 impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
@@ -22,6 +23,10 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     ) -> Outcome {
         let destination = self.name_of(mailbox);
         let sel = self.selected_ref();
+        let verb = if remove { "MOVE" } else { "COPY" };
+        if remove && security_archive::read_only(&sel.folder) {
+            return Err(security_archive::refusal("MOVE out of it"));
+        }
         if remove && sel.read_only {
             return Err(no(Some("READ-ONLY"), "Mailbox is read-only"));
         }
@@ -33,13 +38,15 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             Ok(None) => return Err(no(Some("TRYCREATE"), "No such mailbox")),
             Err(e) => return Err(store_refusal(e)),
         };
+        if security_archive::read_only(&target) {
+            return Err(security_archive::refusal(&format!("{verb} into it")));
+        }
         if remove && target.id == source {
             return Err(no(
                 Some("CANNOT"),
                 "Source and destination are the same mailbox",
             ));
         }
-        let verb = if remove { "MOVE" } else { "COPY" };
         if uids.is_empty() {
             // CLIENTS.md §5 bug 7: nothing to do is still a success.
             return Ok(format!("{verb} completed; no messages matched"));

@@ -11,6 +11,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     /// EXPUNGE of every `\Deleted` message, or UID EXPUNGE of those among `only`.
     pub(crate) async fn expunge(&mut self, only: Option<SequenceSet>) -> Outcome {
         let sel = self.selected_ref();
+        if crate::security_archive::read_only(&sel.folder) {
+            return Err(crate::security_archive::refusal("EXPUNGE"));
+        }
         if sel.read_only {
             return Err(no(Some("READ-ONLY"), "Mailbox is read-only"));
         }

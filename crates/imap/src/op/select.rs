@@ -39,6 +39,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             self.untagged_ok(Some("CLOSED"), "Previous mailbox closed");
         }
         let (modseq, folder, messages) = self.open_folder(&name).await?;
+        let verb = if read_only { "EXAMINE" } else { "SELECT" };
+        let read_only = read_only || crate::security_archive::read_only(&folder);
         let resync = self.select_parameters(&parameters)?;
         let max_uid = messages.last().map_or(0, |m| m.uid);
         let first = self
@@ -68,7 +70,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         }
         self.selected = Some(selected);
         Ok(if read_only {
-            "[READ-ONLY] EXAMINE completed".into()
+            format!("[READ-ONLY] {verb} completed")
         } else {
             "[READ-WRITE] SELECT completed".into()
         })

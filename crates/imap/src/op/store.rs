@@ -38,6 +38,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             self.condstore = true;
         }
         let sel = self.selected_ref();
+        if crate::security_archive::read_only(&sel.folder) {
+            return Err(crate::security_archive::refusal("STORE"));
+        }
         if sel.read_only {
             return Err(no(Some("READ-ONLY"), "Mailbox is read-only"));
         }

@@ -9,8 +9,27 @@ use crate::{Backend, Store};
 impl Store {
     /// Writes one PEC certification step atomically and durably (see [`Certification`]).
     pub async fn certify(&self, c: Certification) -> Result<Certified, StoreError> {
+        Ok(self.certify_archiving(c).await?.0)
+    }
+
+    /// [`Store::certify`], also telling what became of each of the step's
+    /// security-archive copies ([`Certification::archive`]), in order: kept, or not for
+    /// want of room (a duplicate step keeps none and says nothing of them).
+    pub async fn certify_archiving(
+        &self,
+        c: Certification,
+    ) -> Result<(Certified, Vec<ArchiveOutcome>), StoreError> {
         match &self.backend {
             Backend::Sled(s) => blocking(s, move |s| s.certify(c)).await,
+        }
+    }
+
+    /// The mailbox's security archive folder ([`crate::SECURITY_ARCHIVE_FOLDER`]), created
+    /// when missing; its `size_bytes` is the archive's usage. `Invalid` when a folder of
+    /// that name exists that is not the archive.
+    pub async fn security_archive(&self, mailbox: MailboxId) -> Result<Folder, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => blocking(s, move |s| s.security_archive(mailbox)).await,
         }
     }
 

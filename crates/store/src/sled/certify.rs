@@ -13,6 +13,7 @@ use sled::{IVec, Transactional};
 
 use super::body_index::{tx_body_new, tx_body_unref};
 use super::codec::*;
+use super::security_archive::{refuse_security_archive, tx_archive_copies, PlannedCopy};
 use super::tx::*;
 use super::SledStore;
 use crate::bodies::{BlobId, BodyLoc, PreparedBody};
@@ -23,6 +24,8 @@ use crate::types::*;
 struct CertifyPlan {
     /// (mailbox, folder, body, size) of each delivery, in order.
     deliveries: Vec<(MailboxId, FolderId, BlobId, u64)>,
+    /// The security-archive copies, kept if they fit.
+    archive: Vec<PlannedCopy>,
     /// The bodies written, each with how many records of the step refer to it.
     bodies: Vec<(BlobId, BodyLoc, u32)>,
     log: Vec<LogLine>,
@@ -55,16 +58,20 @@ impl SledStore {
     /// Writes one certification step in one atomic, durable commit: every delivery (no quota
     /// refusal: the engine checked the recipients' space before; receipts and notices are
     /// legal documents and are always stored), the log lines, the trace and the dedup key.
-    /// A crash leaves all of it or none of it.
-    pub fn certify(&self, c: Certification) -> Result<Certified, StoreError> {
+    /// A crash leaves all of it or none of it. The security-archive copies of the step are
+    /// kept when they fit, and what became of each comes back with the result (none for a
+    /// duplicate).
+    pub fn certify(
+        &self,
+        c: Certification,
+    ) -> Result<(Certified, Vec<ArchiveOutcome>), StoreError> {
         if let Some(k) = &c.dedup_key {
             if let Some(v) = self.pec_dedup.get(k).map_err(sled_err)? {
                 // The original's transaction is visible before its commit round's fsync:
                 // answer the duplicate only once the original is on disk too.
                 self.sync()?;
-                return Ok(Certified::Duplicate(
-                    String::from_utf8_lossy(&v).into_owned(),
-                ));
+                let pec_id = String::from_utf8_lossy(&v).into_owned();
+                return Ok((Certified::Duplicate(pec_id), Vec::new()));
             }
         }
         let (plan, prepared) = self.plan_certification(c)?;
@@ -90,20 +97,27 @@ impl SledStore {
                             if let Some(k) = &plan.dedup_key {
                                 if let Some(v) = dd.get(k)? {
                                     let pec_id = String::from_utf8_lossy(&v).into_owned();
-                                    return Ok(Certified::Duplicate(pec_id));
+                                    return Ok((Certified::Duplicate(pec_id), Vec::new()));
                                 }
                             }
+                            let trees = (mbx, fld, msgs, chg);
+                            let (archived, dropped) =
+                                tx_archive_copies(trees, &plan.archive, plan.now)?;
                             for &(id, loc, refs) in &plan.bodies {
-                                tx_body_new((idx, segs), &id, loc, refs)?;
+                                // A copy that did not fit refers to nothing.
+                                let refs = refs - dropped.get(&id).copied().unwrap_or(0);
+                                if refs > 0 {
+                                    tx_body_new((idx, segs), &id, loc, refs)?;
+                                }
                             }
-                            let out = tx_deliver((mbx, fld, msgs, chg), &plan)?;
+                            let out = tx_deliver(trees, &plan)?;
                             let settled = tx_pec_records((lg, tr, dd, age, pend, q), &plan)?;
                             if let Some(v) = &settled {
                                 let entry: QueueEntry =
                                     dec(v).map_err(ConflictableTransactionError::Abort)?;
                                 tx_body_unref((idx, segs), &entry.blob)?;
                             }
-                            Ok(Certified::Stored(out))
+                            Ok((Certified::Stored(out), archived))
                         },
                     ),
             )
@@ -124,8 +138,23 @@ impl SledStore {
             let folder = self
                 .folder(d.mailbox, &d.folder)?
                 .ok_or_else(|| StoreError::NoFolder(d.folder.clone()))?;
+            refuse_security_archive(&folder, "delivery")?;
             let blob = written.body(self, &d.bytes)?;
             deliveries.push((d.mailbox, folder.id, blob, d.bytes.len() as u64));
+        }
+        let mut archive = Vec::with_capacity(c.archive.len());
+        for a in &c.archive {
+            let folder = self.security_archive(a.mailbox)?;
+            let blob = written.body(self, &a.bytes)?;
+            let (size, limit) = (a.bytes.len() as u64, a.limit_bytes);
+            let (mailbox, folder) = (a.mailbox, folder.id);
+            archive.push(PlannedCopy {
+                mailbox,
+                folder,
+                blob,
+                size,
+                limit,
+            });
         }
         let log = self.log_lines(&c.log)?;
         let trace = c.trace.as_ref().map(|t| (enc(t), t.open()));
@@ -143,6 +172,7 @@ impl SledStore {
         let keep = c.dedup_keep_seconds.unwrap_or(self.retention.dedup_seconds);
         let plan = CertifyPlan {
             deliveries,
+            archive,
             bodies: written
                 .bodies
                 .iter()
@@ -165,12 +195,18 @@ impl SledStore {
     /// refused step leaves the bytes it wrote dead (no index entry), for compaction.
     fn settle_certified(
         &self,
-        result: Result<Certified, StoreError>,
+        result: Result<(Certified, Vec<ArchiveOutcome>), StoreError>,
         mailboxes: Vec<MailboxId>,
-    ) -> Result<Certified, StoreError> {
-        if let Ok(Certified::Stored(appended)) = &result {
+    ) -> Result<(Certified, Vec<ArchiveOutcome>), StoreError> {
+        if let Ok((Certified::Stored(appended), archived)) = &result {
             for (mailbox, a) in mailboxes.into_iter().zip(appended) {
                 self.notify(mailbox, a.modseq);
+            }
+            for (o, a) in archived
+                .iter()
+                .filter_map(|o| Some((o, o.stored.as_ref()?)))
+            {
+                self.notify(o.mailbox, a.modseq);
             }
         }
         result

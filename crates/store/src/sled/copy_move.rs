@@ -5,6 +5,7 @@ use sled::transaction::abort;
 
 use super::body_index::{tx_body_ref, tx_body_unref, BodyTrees};
 use super::codec::*;
+use super::security_archive::refuse_security_archive;
 use super::tx::*;
 use super::SledStore;
 use crate::types::*;
@@ -79,8 +80,12 @@ impl SledStore {
                 "cannot move messages to the folder they are in".into(),
             ));
         }
-        self.owned_folder(mailbox_id, from)?;
+        let source = self.owned_folder(mailbox_id, from)?;
         let dest = self.owned_folder(mailbox_id, to)?;
+        refuse_security_archive(&dest, "copy")?;
+        if remove_source {
+            refuse_security_archive(&source, "move")?;
+        }
         let pre = self
             .mailbox(mailbox_id)?
             .ok_or_else(|| StoreError::NoMailbox(mailbox_id.to_string()))?;

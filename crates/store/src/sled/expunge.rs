@@ -3,6 +3,7 @@
 
 use super::body_index::tx_body_unref;
 use super::codec::*;
+use super::security_archive::refuse_security_archive;
 use super::tx::*;
 use super::SledStore;
 use crate::types::*;
@@ -48,7 +49,7 @@ impl SledStore {
         only_deleted: bool,
     ) -> Result<Vec<Uid>, StoreError> {
         // Also for an empty list: a wrong owner is an error, never a silent success.
-        self.owned_folder(mailbox_id, folder_id)?;
+        refuse_security_archive(&self.owned_folder(mailbox_id, folder_id)?, "expunge")?;
         if candidates.is_empty() {
             return Ok(Vec::new());
         }

@@ -5,6 +5,7 @@ use sled::Transactional;
 
 use super::codec::*;
 use super::messages::validate_keywords;
+use super::security_archive::refuse_security_archive;
 use super::tx::*;
 use super::SledStore;
 use crate::types::*;
@@ -52,6 +53,7 @@ impl SledStore {
             FlagOp::Set(_, k) | FlagOp::Add(_, k) | FlagOp::Remove(_, k) => k,
         };
         validate_keywords(keywords)?;
+        refuse_security_archive(&self.owned_folder(mailbox_id, folder_id)?, "flag change")?;
         let (uids, op) = (uids.to_vec(), op.clone());
         let changed = self.commit(Vec::new(), move |s| {
             finish(

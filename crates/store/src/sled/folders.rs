@@ -6,6 +6,7 @@ use sled::Transactional;
 
 use super::body_index::tx_body_unref;
 use super::codec::*;
+use super::security_archive::check_reserved;
 use super::tx::*;
 use super::SledStore;
 use crate::types::*;
@@ -76,6 +77,7 @@ impl SledStore {
     ) -> Result<Folder, StoreError> {
         let name = normalize_folder_name(name);
         validate_folder_name(&name)?;
+        check_reserved(&name, role)?;
         let folder_id = self.db.generate_id().map_err(sled_err)? + 1;
         let folder = self.commit(Vec::new(), move |s| {
             finish(
@@ -163,6 +165,7 @@ impl SledStore {
     ) -> Result<Folder, StoreError> {
         let new_name = normalize_folder_name(new_name);
         validate_folder_name(&new_name)?;
+        check_reserved(&new_name, None)?;
         refuse_system_folder(&self.owned_folder(mailbox_id, folder_id)?)?;
         let (folder, modseq) = self.commit(Vec::new(), move |s| {
             // Names change only in commit rounds, so what is read here holds for the
@@ -184,6 +187,7 @@ impl SledStore {
                     refuse_system_folder(&child)?;
                     let name = format!("{new_name}/{rest}");
                     validate_folder_name(&name)?;
+                    check_reserved(&name, None)?;
                     renames.push((child.id, name));
                 }
             }

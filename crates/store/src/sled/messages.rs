@@ -5,6 +5,7 @@ use sled::transaction::abort;
 
 use super::body_index::tx_body_new;
 use super::codec::*;
+use super::security_archive::refuse_security_archive;
 use super::tx::*;
 use super::SledStore;
 use crate::types::*;
@@ -35,6 +36,7 @@ impl SledStore {
         let folder = self
             .folder(mailbox_id, folder_name)?
             .ok_or_else(|| StoreError::NoFolder(folder_name.to_string()))?;
+        refuse_security_archive(&folder, "append")?;
         let size = msg.bytes.len() as u64;
         let pre = self
             .mailbox(mailbox_id)?

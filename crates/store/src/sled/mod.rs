@@ -33,7 +33,7 @@
 //! [`durable`] (group commit), [`changes`] (change log, notices, compaction), [`lookup`]
 //! (reads outside transactions); then one module per record family: [`mailboxes`],
 //! [`folders`], [`messages`], [`flags`], [`expunge`], [`copy_move`], [`certify`],
-//! [`legal_log`], [`trace`], [`queue`], [`prune`]; and the body upkeep: [`migrate`] (from one
+//! [`legal_log`], [`trace`], [`queue`], [`prune`], [`security_archive`]; and the body upkeep: [`migrate`] (from one
 //! file per body, at open) and [`compact`] (segments mostly dead, from [`prune`]).
 //! This file holds the store itself: its trees, opening, and store-wide figures.
 
@@ -55,6 +55,7 @@ mod migrate;
 mod prune;
 mod queue;
 mod records;
+mod security_archive;
 mod trace;
 mod tx;
 

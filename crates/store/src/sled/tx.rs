@@ -90,6 +90,7 @@ pub(super) struct NewRecord {
 
 /// Inserts one message record into `folder_id` of mailbox `m`: next UID, counters, modseq,
 /// change log, folder and mailbox written back. The caller has checked the quota if any.
+/// A message of the security archive counts in its folder's size, not in `used_bytes`.
 pub(super) fn tx_insert_message(
     (mbx, fld, msgs, chg): MessageTrees,
     mut m: Mailbox,
@@ -99,7 +100,10 @@ pub(super) fn tx_insert_message(
     let mut f = tx_owned_folder(fld, m.id, folder_id)?;
     let uid = f.uidnext;
     m.modseq += 1;
-    m.used_bytes += r.size;
+    // The security archive has its own size (its folder's), outside the mailbox's quota.
+    if !f.is_security_archive() {
+        m.used_bytes += r.size;
+    }
     m.message_count += 1;
     f.uidnext += 1;
     f.message_count += 1;
