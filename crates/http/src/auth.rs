@@ -126,14 +126,14 @@ impl FromRequestParts<Arc<HttpState>> for OperatorActor {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub userid: String,
     pub password: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LoginReply {
     pub token: String,
     pub csrf_token: String,
@@ -143,6 +143,23 @@ pub struct LoginReply {
 }
 
 /// `POST /api/v1/login`: an operator's user id and password for a session.
+#[utoipa::path(
+    post,
+    path = "/api/v1/login",
+    tag = "session",
+    request_body = LoginRequest,
+    security(()),
+    responses(
+        (status = 200, description = "a session; also set as the `pecd_session` cookie", body = LoginReply),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 429, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 pub async fn login(
     State(state): State<Arc<HttpState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -185,6 +202,17 @@ pub async fn login(
 }
 
 /// `POST /api/v1/logout`: ends the session and clears the cookie.
+#[utoipa::path(
+    post,
+    path = "/api/v1/logout",
+    tag = "session",
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "the session ended and its cookie cleared", body = crate::api::openapi::LoggedOut),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument)
+    )
+)]
 pub async fn logout(State(state): State<Arc<HttpState>>, auth: Authenticated) -> Response {
     state.sessions.close(&auth.token);
     let clear = session_cookie("", 0);

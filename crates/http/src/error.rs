@@ -8,12 +8,25 @@ use axum::Json;
 use pecd_archive::{ArchiveError, ErrorKind};
 use serde::Serialize;
 
-#[derive(Debug, Serialize)]
+/// What went wrong: a stable code, a message for people, and the details of a refusal
+/// (e.g. one line per rejected field) when there are any.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ErrorBody {
+    /// Stable, e.g. `unauthorized`, `forbidden`, `csrf`, `not_found`, `invalid_value`,
+    /// `conflict`, `bad_request`, `too_large`, `unsupported_media_type`, `throttled`,
+    /// `password_expired`, `unavailable`.
+    #[schema(value_type = String)]
     pub code: &'static str,
     pub message: String,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub details: Vec<String>,
+}
+
+/// The JSON document of every API error.
+#[derive(Debug, Serialize, utoipa::ToSchema, utoipa::ToResponse)]
+#[response(description = "JSON error document")]
+pub struct ErrorDocument {
+    pub error: ErrorBody,
 }
 
 #[derive(Debug)]
@@ -66,7 +79,7 @@ impl From<ArchiveError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, Json(serde_json::json!({ "error": self.body }))).into_response()
+        (self.status, Json(ErrorDocument { error: self.body })).into_response()
     }
 }
 

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod holders;
 pub mod lifecycle;
 pub mod mailboxes;
+pub mod openapi;
 pub mod requests;
 
 use std::sync::Arc;
@@ -13,7 +14,7 @@ use std::sync::Arc;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
 
@@ -72,6 +73,7 @@ pub fn routes(uploads: usize) -> Router<Arc<HttpState>> {
     Router::new()
         .route("/api/v1/login", post(auth::login))
         .route("/api/v1/logout", post(auth::logout))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .merge(archive::routes())
         .merge(requests::routes(uploads))
         .merge(holders::routes())
