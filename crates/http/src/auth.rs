@@ -163,8 +163,9 @@ pub struct LoginReply {
 pub async fn login(
     State(state): State<Arc<HttpState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Json(req): Json<LoginRequest>,
+    body: Result<Json<LoginRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
+    let Json(req) = body?;
     let key = login_key(&req.userid);
     let ip = peer.ip();
     if state.logins.check(ip, &key).is_err() {

@@ -2,6 +2,7 @@
 //! `{"error": {"code", "message", "details"}}` with a stable code and, where
 //! PROVISIONING.md gives one, the Italian message.
 
+use axum::extract::rejection::{BytesRejection, JsonRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -74,6 +75,34 @@ impl From<ArchiveError> for ApiError {
                 details: e.details,
             },
         }
+    }
+}
+
+/// A JSON body refused before any handler ran: 415 without the JSON content type, 413 over
+/// the body limit, 400 for bad syntax, 422 for the wrong shape, as a JSON error like every
+/// other.
+impl From<JsonRejection> for ApiError {
+    fn from(e: JsonRejection) -> ApiError {
+        let status = e.status();
+        let code = match e {
+            JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
+            JsonRejection::BytesRejection(_) => "too_large",
+            _ => "bad_request",
+        };
+        ApiError::new(status, code, e.body_text())
+    }
+}
+
+/// A body that could not be read: 413 over the route's limit, 400 otherwise.
+impl From<BytesRejection> for ApiError {
+    fn from(e: BytesRejection) -> ApiError {
+        let status = e.status();
+        let code = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            "too_large"
+        } else {
+            "bad_request"
+        };
+        ApiError::new(status, code, e.body_text())
     }
 }
 

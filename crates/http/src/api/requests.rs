@@ -338,8 +338,9 @@ async fn add_contract(
     State(s): S,
     OperatorActor(a): OperatorActor,
     Path((c, name)): Path<(String, String)>,
-    bytes: Bytes,
+    bytes: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<ContractOutcome> {
+    let bytes = bytes?;
     let out = s
         .archive
         .add_contract(&a, code(&c)?, &name, bytes.to_vec())
