@@ -209,7 +209,7 @@ pub async fn login(
     tag = "session",
     security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
     responses(
-        (status = 200, description = "the session ended and its cookie cleared", body = crate::api::openapi::LoggedOut),
+        (status = 200, description = "the session ended and its cookie cleared", body = LoggedOut),
         (status = 401, response = crate::error::ErrorDocument),
         (status = 403, response = crate::error::ErrorDocument)
     )
@@ -219,7 +219,13 @@ pub async fn logout(State(state): State<Arc<HttpState>>, auth: Authenticated) ->
     let clear = session_cookie("", 0);
     (
         [(header::SET_COOKIE, clear)],
-        Json(serde_json::json!({ "logged_out": true })),
+        Json(LoggedOut { logged_out: true }),
     )
         .into_response()
+}
+
+/// `POST /api/v1/logout`'s answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LoggedOut {
+    pub logged_out: bool,
 }

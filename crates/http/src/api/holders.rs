@@ -117,7 +117,7 @@ pub struct HolderLogin {
     request_body = HolderLogin,
     security(()),
     responses(
-        (status = 200, description = "a holder session; also set as the `pecd_session` cookie", body = crate::api::openapi::HolderSession),
+        (status = 200, description = "a holder session; also set as the `pecd_session` cookie", body = HolderSession),
         (status = 400, response = crate::error::ErrorDocument),
         (status = 413, response = crate::error::ErrorDocument),
         (status = 415, response = crate::error::ErrorDocument),
@@ -172,12 +172,16 @@ async fn holder_login(
         .holder_view(&proven.principal, proven.expired)
         .await?;
     let cookie = session_cookie(&token, s.config.http.session_max_seconds);
-    let body = serde_json::json!({
-        "token": token,
-        "csrf_token": csrf,
-        "holder": view,
-        "message": if proven.expired { login::expired_text(&s.config) } else { String::new() },
-    });
+    let body = HolderSession {
+        token,
+        csrf_token: csrf,
+        holder: view,
+        message: if proven.expired {
+            login::expired_text(&s.config)
+        } else {
+            String::new()
+        },
+    };
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
@@ -307,4 +311,14 @@ async fn security(
     h.check_not_expired(&s)?;
     s.archive.set_security_info(&h.principal, info).await?;
     Ok(Json(s.archive.holder_view(&h.principal, false).await?))
+}
+
+/// `POST /api/v1/me/login`'s answer: the session, the holder, and the expiry text when the
+/// password proven is expired (empty otherwise).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct HolderSession {
+    pub token: String,
+    pub csrf_token: String,
+    pub holder: pecd_archive::holders::HolderView,
+    pub message: String,
 }

@@ -328,7 +328,7 @@ const RECOVERY_SENT: &str = "Se l'utente esiste e ha informazioni di sicurezza, 
     request_body = RecoveryAsk,
     security(()),
     responses(
-        (status = 202, description = "the same answer for every login", body = crate::api::openapi::Message),
+        (status = 202, description = "the same answer for every login", body = Message),
         (status = 400, response = crate::error::ErrorDocument),
         (status = 413, response = crate::error::ErrorDocument),
         (status = 415, response = crate::error::ErrorDocument),
@@ -358,7 +358,9 @@ async fn recovery(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "message": RECOVERY_SENT })),
+        Json(Message {
+            message: RECOVERY_SENT.to_string(),
+        }),
     )
         .into_response())
 }
@@ -380,7 +382,7 @@ pub struct RecoveryConfirm {
     request_body = RecoveryConfirm,
     security(()),
     responses(
-        (status = 200, description = "the password was changed", body = crate::api::openapi::Message),
+        (status = 200, description = "the password was changed", body = Message),
         (status = 400, response = crate::error::ErrorDocument),
         (status = 413, response = crate::error::ErrorDocument),
         (status = 415, response = crate::error::ErrorDocument),
@@ -406,9 +408,9 @@ async fn recovery_confirm(
         .finish_recovery(&b.login, &b.code, b.new_password)
         .await
     {
-        Ok(()) => Ok(Json(serde_json::json!({
-            "message": "Password cambiata: ora può accedere con la nuova password"
-        }))
+        Ok(()) => Ok(Json(Message {
+            message: "Password cambiata: ora può accedere con la nuova password".to_string(),
+        })
         .into_response()),
         Err(e) => {
             if e.message.starts_with("Codice") {
@@ -425,4 +427,10 @@ fn throttled() -> ApiError {
         "throttled",
         "too many failed attempts; try again later",
     )
+}
+
+/// A message for people (`/api/v1/me/recovery` and its confirmation).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Message {
+    pub message: String,
 }

@@ -10,39 +10,11 @@
 use std::sync::LazyLock;
 
 use axum::Json;
-use serde::Serialize;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::{archive, holders, lifecycle, mailboxes, requests};
 use crate::auth;
-
-/// `POST /api/v1/logout`'s answer.
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct LoggedOut {
-    pub logged_out: bool,
-}
-
-/// A message for people (`/api/v1/me/recovery` and its confirmation).
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct Message {
-    pub message: String,
-}
-
-/// `POST /api/v1/me/login`'s answer: the session, the holder, and the expiry text when the
-/// password proven is expired (empty otherwise).
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct HolderSession {
-    pub token: String,
-    pub csrf_token: String,
-    pub holder: pecd_archive::holders::HolderView,
-    pub message: String,
-}
-
-/// A document's bytes, as is.
-#[derive(utoipa::ToSchema)]
-#[schema(value_type = String, format = Binary)]
-pub struct Binary(pub Vec<u8>);
 
 struct SecuritySchemes;
 

@@ -321,7 +321,7 @@ async fn contracts(
     path = "/api/v1/requests/{code}/contracts/{name}",
     tag = "requests",
     params(("code" = String, Path, description = "the request's codice attivazione"), ("name" = String, Path, description = "the document's file name (pdf, tif, jpg, txt, rtf, doc, docx, xml, p7m)")),
-    request_body(content = inline(crate::api::openapi::Binary), content_type = "application/octet-stream", description = "the document as is"),
+    request_body(content = inline(Binary), content_type = "application/octet-stream", description = "the document as is"),
     security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
     responses(
         (status = 200, description = "done", body = ContractOutcome),
@@ -355,7 +355,7 @@ async fn add_contract(
     params(("code" = String, Path, description = "the request's codice attivazione"), ("name" = String, Path, description = "the document's file name (pdf, tif, jpg, txt, rtf, doc, docx, xml, p7m)")),
     security(("bearer" = []), ("session_cookie" = [])),
     responses(
-        (status = 200, description = "the document as uploaded", content_type = "application/octet-stream", body = inline(crate::api::openapi::Binary)),
+        (status = 200, description = "the document as uploaded", content_type = "application/octet-stream", body = inline(Binary)),
         (status = 401, response = crate::error::ErrorDocument),
         (status = 403, response = crate::error::ErrorDocument),
         (status = 404, response = crate::error::ErrorDocument),
@@ -572,3 +572,8 @@ async fn slave_password(
         .await?;
     Ok(Json(v))
 }
+
+/// A document's bytes, as is.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Binary(pub Vec<u8>);
