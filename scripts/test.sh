@@ -24,4 +24,17 @@ if [ ${#needed[@]} -gt 0 ]; then
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${needed[@]}"
 fi
 
+# schemathesis (PyPI) fuzzes the JSON API against its OpenAPI document in tests/http/openapi.rs.
+if ! command -v schemathesis >/dev/null 2>&1; then
+    echo "installing: schemathesis"
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    if ! python3 -m pip --version >/dev/null 2>&1; then
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-pip
+    fi
+    $sudo python3 -m pip install --quiet "schemathesis==4.32.5" 2>/dev/null \
+        || $sudo python3 -m pip install --quiet --break-system-packages "schemathesis==4.32.5"
+fi
+
 cargo test --workspace --all-targets --locked

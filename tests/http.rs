@@ -12,6 +12,8 @@ mod holders;
 mod lifecycle;
 #[path = "http/metrics.rs"]
 mod metrics;
+#[path = "http/openapi.rs"]
+mod openapi;
 
 use reqwest::Method;
 use support::cli::*;

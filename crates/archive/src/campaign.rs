@@ -50,7 +50,7 @@ pub fn list_of(last: Option<i64>, now: i64) -> &'static str {
 }
 
 /// One row: a mailbox and a list, with the user ids of the mailbox in that list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CampaignRow {
     pub list: String,
     /// The master user id (with `-NOINFO` when it has no security information).
@@ -72,7 +72,7 @@ pub struct CampaignRow {
 }
 
 /// The campaign report as computed at `at`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CampaignReport {
     /// `DATA_ORA_LISTA`: when the lists were computed (Italy), `dd/mm/yyyy HH:MM:SS`.
     pub at: String,
@@ -136,7 +136,7 @@ impl Record for Campaign {
 }
 
 /// Who a block reaches: the mailbox and its user ids in the list.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct BlockResult {
     pub campaign: u64,
     pub list: String,

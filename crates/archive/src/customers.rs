@@ -15,7 +15,7 @@ use crate::{audit, check_code, check_text, Archive};
 /// Index family of accounts by customer: customer ‖ 0 ‖ account -> ().
 const ACCOUNT_BY_CUSTOMER: &str = "account_customer";
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewAccount {
     pub code: String,

@@ -18,7 +18,7 @@ use crate::{audit, check_code, Archive};
 /// Longest domain name a request may ask for (PROVISIONING.md §5).
 pub const MAX_DOMAIN_LEN: usize = 60;
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DomainRequest {
     pub name: String,

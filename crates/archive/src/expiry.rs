@@ -20,7 +20,7 @@ use crate::{audit, caselle, check_code, Archive};
 pub const MAX_REPORT_ADDRESSES: usize = 10;
 
 /// The expiry management of one customer's account.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExpiryConfig {
     pub customer: String,
     pub account: String,

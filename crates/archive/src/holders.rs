@@ -15,7 +15,7 @@ use crate::slaves::check_recovery;
 use crate::{audit, Archive};
 
 /// A holder's view of itself.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HolderView {
     pub mailbox: String,
     /// The user id logged in with; `None` when the login was the address.
@@ -28,7 +28,7 @@ pub struct HolderView {
 }
 
 /// Security information as the holder sets it (both replaced; `None` clears).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecurityInfo {
     #[serde(default)]

@@ -6,7 +6,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 
 /// An operator's profile (PROVISIONING.md §2), highest first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Profile {
     Amministratore,
@@ -42,7 +42,7 @@ impl std::str::FromStr for Profile {
 }
 
 /// Someone who logs in to the archive.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Operator {
     pub userid: String,
     pub surname: String,
@@ -66,13 +66,14 @@ pub struct Operator {
     pub may_manage_massive: bool,
     /// argon2id PHC string; never shown.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schema(ignore)]
     pub password_hash: String,
     #[serde(default)]
     pub password_changed_at: i64,
     pub created_at: i64,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Customer {
     pub code: String,
     pub name: String,
@@ -80,7 +81,7 @@ pub struct Customer {
 }
 
 /// A reseller account of a customer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Account {
     pub code: String,
     pub customer: String,
@@ -96,7 +97,7 @@ pub struct Account {
 }
 
 /// The two domain families (PROVISIONING.md §5).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DomainFamily {
     Ordinary,
@@ -114,7 +115,7 @@ impl std::str::FromStr for DomainFamily {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DomainState {
     /// Listed at once, not yet usable for activations.
@@ -123,7 +124,7 @@ pub enum DomainState {
     Enabled,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Domain {
     pub name: String,
     pub family: DomainFamily,
@@ -143,7 +144,7 @@ pub struct Domain {
 }
 
 /// The three mailbox types (PROVISIONING.md §4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum MailboxType {
     /// Closed: receives certified mail only; ordinary mail is refused.
@@ -178,7 +179,7 @@ impl std::str::FromStr for MailboxType {
 
 /// Stored mailbox states (PROVISIONING.md §4); `in revoca` and `in riattivazione` are
 /// [`Casella::pending`] transitions shown over `evasa` / `revocata`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum CasellaState {
     #[serde(rename = "da elaborare")]
     DaElaborare,
@@ -202,7 +203,7 @@ impl CasellaState {
 }
 
 /// The three reasons of a revocation (PROVISIONING.md §4).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum RevokeReason {
     /// Contract expiry.
@@ -228,7 +229,7 @@ impl std::str::FromStr for RevokeReason {
 }
 
 /// A recorded state change waiting for the job runner.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Transition {
     Revoke {
@@ -246,7 +247,7 @@ pub enum Transition {
 }
 
 /// Services of a mailbox (PROVISIONING.md §4, §8).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Services {
     /// Security archive quota in GB; 0 = none (base mailboxes).
     pub archive_gb: u32,
@@ -256,7 +257,7 @@ pub struct Services {
 }
 
 /// One entry of a mailbox's history.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     pub at: i64,
     pub by: String,
@@ -266,7 +267,7 @@ pub struct HistoryEntry {
 /// The archive's view of a mailbox (casella). The store's mailbox record exists from the
 /// moment the request is processed (state `evasa`); before that the casella is a line of its
 /// request.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Casella {
     pub address: String,
     /// The master user id; `None` until the request is processed.
@@ -322,7 +323,7 @@ impl Casella {
 }
 
 /// One entry of the audit log: who did what to which record, and when.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub at: i64,
     /// Operator user id (`admin` for the control socket's built-in administrator, `jobs` for

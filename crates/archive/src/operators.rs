@@ -11,7 +11,7 @@ use crate::scope::{Actor, BUILTIN_ADMIN, JOB_RUNNER};
 use crate::{audit, check_code, check_text, Archive};
 
 /// What `operator create` gives.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewOperator {
     pub userid: String,

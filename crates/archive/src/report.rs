@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// One thing a run did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobItem {
     /// `request.process`, `mailbox.revoke`, `mailbox.reactivate`...
     pub job: String,
@@ -15,7 +15,7 @@ pub struct JobItem {
 }
 
 /// What one run did, and what it could not do (left for the next run).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobReport {
     pub done: Vec<JobItem>,
     pub errors: Vec<JobItem>,

@@ -28,7 +28,7 @@ pub const ARCHIVE_KINDS: [&str; 6] = [
 ];
 
 /// The settings of one mailbox.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MailboxSettings {
     pub address: String,
     /// New-mail notification addresses.
@@ -77,7 +77,7 @@ impl MailboxSettings {
 }
 
 /// A change of settings; absent fields keep their value.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SettingsSet {
     /// The whole list of notification addresses (empty: none).

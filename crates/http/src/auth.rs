@@ -137,14 +137,14 @@ impl FromRequestParts<Arc<HttpState>> for OperatorActor {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
     pub userid: String,
     pub password: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct LoginReply {
     pub token: String,
     pub csrf_token: String,
@@ -154,11 +154,29 @@ pub struct LoginReply {
 }
 
 /// `POST /api/v1/login`: an operator's user id and password for a session.
+#[utoipa::path(
+    post,
+    path = "/api/v1/login",
+    tag = "session",
+    request_body = LoginRequest,
+    security(()),
+    responses(
+        (status = 200, description = "a session; also set as the `pecd_session` cookie", body = LoginReply),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 429, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 pub async fn login(
     State(state): State<Arc<HttpState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Json(req): Json<LoginRequest>,
+    body: Result<Json<LoginRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
+    let Json(req) = body?;
     let key = login_key(&req.userid);
     let ip = peer.ip();
     if state.logins.check(ip, &key).is_err() {
@@ -196,12 +214,29 @@ pub async fn login(
 }
 
 /// `POST /api/v1/logout`: ends the session and clears the cookie.
+#[utoipa::path(
+    post,
+    path = "/api/v1/logout",
+    tag = "session",
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "the session ended and its cookie cleared", body = LoggedOut),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument)
+    )
+)]
 pub async fn logout(State(state): State<Arc<HttpState>>, auth: Authenticated) -> Response {
     state.sessions.close(&auth.token);
     let clear = session_cookie("", 0);
     (
         [(header::SET_COOKIE, clear)],
-        Json(serde_json::json!({ "logged_out": true })),
+        Json(LoggedOut { logged_out: true }),
     )
         .into_response()
+}
+
+/// `POST /api/v1/logout`'s answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct LoggedOut {
+    pub logged_out: bool,
 }

@@ -15,7 +15,7 @@ pub const SLAVE_BY_MAILBOX: &str = "slave_mailbox";
 pub const SLAVE_PENDING: &str = "slave_pending";
 
 /// The four states of a slave user id (PROVISIONING.md §4), spelled as the manual does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum SlaveState {
     #[serde(rename = "in attivazione")]
     InAttivazione,

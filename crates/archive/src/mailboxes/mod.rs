@@ -41,7 +41,7 @@ pub const INCOMPLETE: &str = "Servizi NON attivati, per le seguenti caselle, per
                               informazioni del contratto sono incomplete";
 
 /// The outcome of a batch operation for one mailbox.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Outcome {
     pub address: String,
     /// [`POSITIVE`] or [`NEGATIVE`].

@@ -21,7 +21,7 @@ use crate::scope::Actor;
 use crate::{audit, caselle, check_text, Archive};
 
 /// The revocation form of an early revocation, as uploaded (content in base64).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Form {
     pub name: String,
     pub content: String,

@@ -43,7 +43,7 @@ pub struct SearchQuery {
 }
 
 /// One found mailbox (`mailbox search --json`: address, userid, state, type, activated).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SearchRow {
     pub address: String,
     pub userid: Option<String>,
@@ -58,7 +58,7 @@ pub struct SearchRow {
     pub expiry: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SearchResult {
     pub rows: Vec<SearchRow>,
     /// More mailboxes matched than were returned.

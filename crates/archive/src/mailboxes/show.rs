@@ -15,7 +15,7 @@ use crate::Archive;
 pub const CLOSED_NOTE: &str = "Casella chiusa (può ricevere solo messaggi di posta certificata)";
 
 /// One service of a mailbox: whether enabled and its quantity.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ServiceLine {
     pub name: String,
     pub enabled: bool,
@@ -24,13 +24,13 @@ pub struct ServiceLine {
 }
 
 /// Slave user ids of a mailbox: every one, and those `attiva` or `in attivazione`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SlaveCounts {
     pub total: u32,
     pub active: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CasellaDetail {
     pub address: String,
     pub userid: Option<String>,

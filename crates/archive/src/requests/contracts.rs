@@ -21,7 +21,7 @@ pub const EXTENSIONS: [&str; 11] = [
 const MAX_NAME: usize = 100;
 
 /// What a contract command answers: the manual's message and the documents as they are.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ContractOutcome {
     pub code: u64,
     pub message: String,

@@ -15,7 +15,7 @@ pub const MAX_FILE_BYTES: usize = 60 * 1024;
 pub const MAX_LINES: usize = 500;
 
 /// One mailbox line as written in the file; checked by [`super::validate`].
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LineFile {
     #[serde(default)]
@@ -29,7 +29,7 @@ pub struct LineFile {
 
 /// A request file. `customer` and `account` default to the operator's own (an
 /// intermediario's); `expiry` to one year from today.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestFile {
     #[serde(default)]

@@ -10,7 +10,7 @@ use crate::model::MailboxType;
 use crate::records::Record;
 
 /// The three states of a request (PROVISIONING.md §3).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum RequestState {
     /// Accepted, waiting for its contract and the job runner.
     #[serde(rename = "da elaborare")]
@@ -33,7 +33,7 @@ impl RequestState {
 }
 
 /// The richiedente: the natural person who signs the contract.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Person {
     pub surname: String,
@@ -44,7 +44,7 @@ pub struct Person {
 }
 
 /// The titolare: the owner of the contract (person, company, public body, professional).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Titolare {
     /// Name or company name.
@@ -67,7 +67,7 @@ pub struct RequestLine {
 }
 
 /// A contract document kept with its request; the bytes are in [`CONTRACT_DATA`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Contract {
     pub name: String,
     pub size: u64,
@@ -77,7 +77,7 @@ pub struct Contract {
 
 /// The first password of a mailbox the job runner activated, kept until an operator in
 /// scope has seen it once (`request show`); then wiped.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InitialPassword {
     pub address: String,
     pub userid: String,
@@ -132,7 +132,7 @@ pub fn request_key(code: u64) -> Vec<u8> {
 }
 
 /// One mailbox of a request as shown.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MailboxView {
     pub address: String,
     pub userid: Option<String>,
@@ -144,7 +144,7 @@ pub struct MailboxView {
 
 /// A request as `request create|show|search` and the HTTPS console show it. `code` is
 /// `None` for an incomplete mailbox (`codice attivazione: non definito`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RequestView {
     pub code: Option<u64>,
     /// `None` for an incomplete mailbox, which has no request.

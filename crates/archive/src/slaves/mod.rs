@@ -53,7 +53,7 @@ pub struct NewSlave {
 }
 
 /// A slave as `slave add` and `slave list` show it (ARCHITECTURE.md "Interfaces").
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SlaveView {
     pub userid: String,
     pub state: SlaveState,

@@ -45,12 +45,23 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route("/api/v1/jobs/run", post(run_jobs))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Whoami {
     userid: String,
     profile: Profile,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/whoami",
+    tag = "operators",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "the logged-in operator", body = Whoami),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument)
+    )
+)]
 async fn whoami(OperatorActor(a): OperatorActor) -> ApiResult<Whoami> {
     Ok(Json(Whoami {
         userid: a.userid().to_string(),
@@ -58,10 +69,41 @@ async fn whoami(OperatorActor(a): OperatorActor) -> ApiResult<Whoami> {
     }))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/operators",
+    tag = "operators",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "done", body = Vec<Operator>),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn list_operators(State(s): S, OperatorActor(a): OperatorActor) -> ApiResult<Vec<Operator>> {
     Ok(Json(s.archive.list_operators(&a).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/operators",
+    tag = "operators",
+    request_body = NewOperator,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = Operator),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn create_operator(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -70,6 +112,21 @@ async fn create_operator(
     Ok(Json(s.archive.create_operator(&a, n).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/operators/{userid}",
+    tag = "operators",
+    params(("userid" = String, Path, description = "a user id")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "done", body = Operator),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn show_operator(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -78,6 +135,22 @@ async fn show_operator(
     Ok(Json(s.archive.show_operator(&a, &userid).await?))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/operators/{userid}",
+    tag = "operators",
+    params(("userid" = String, Path, description = "a user id")),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "the deleted operator; its sessions end", body = Operator),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn delete_operator(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -90,17 +163,47 @@ async fn delete_operator(
     Ok(Json(removed))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewCustomer {
     code: String,
     name: String,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/customers",
+    tag = "operators",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "done", body = Vec<Customer>),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn list_customers(State(s): S, OperatorActor(a): OperatorActor) -> ApiResult<Vec<Customer>> {
     Ok(Json(s.archive.list_customers(&a).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/customers",
+    tag = "operators",
+    request_body = NewCustomer,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = Customer),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn create_customer(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -109,12 +212,29 @@ async fn create_customer(
     Ok(Json(s.archive.create_customer(&a, &c.code, &c.name).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AccountFilter {
     customer: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/accounts",
+    tag = "operators",
+    params(AccountFilter),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "done", body = Vec<Account>),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn list_accounts(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -125,6 +245,25 @@ async fn list_accounts(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/accounts",
+    tag = "operators",
+    request_body = NewAccount,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = Account),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn create_account(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -133,10 +272,41 @@ async fn create_account(
     Ok(Json(s.archive.create_account(&a, n).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/domains",
+    tag = "operators",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "done", body = Vec<Domain>),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn list_domains(State(s): S, OperatorActor(a): OperatorActor) -> ApiResult<Vec<Domain>> {
     Ok(Json(s.archive.list_domains(&a).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/domains",
+    tag = "operators",
+    request_body = DomainRequest,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = Domain),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn request_domain(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -145,6 +315,22 @@ async fn request_domain(
     Ok(Json(s.archive.request_domain(&a, r).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/domains/{name}/enable",
+    tag = "operators",
+    params(("name" = String, Path, description = "the domain")),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = Domain),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn enable_domain(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -153,7 +339,8 @@ async fn enable_domain(
     Ok(Json(s.archive.enable_domain(&a, &name).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AuditFilter {
     since: Option<NaiveDate>,
@@ -162,6 +349,21 @@ pub struct AuditFilter {
     limit: Option<usize>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/audit",
+    tag = "operators",
+    params(AuditFilter),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "done", body = Vec<AuditEntry>),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn audit(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -176,6 +378,18 @@ async fn audit(
     Ok(Json(s.archive.audit(&a, &q).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/jobs/run",
+    tag = "operators",
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "what the run did", body = JobReport),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn run_jobs(State(s): S, OperatorActor(a): OperatorActor) -> ApiResult<JobReport> {
     a.check_admin("jobs run")?;
     let report = s.lifecycle.run_jobs().await?;

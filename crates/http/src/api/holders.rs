@@ -108,13 +108,30 @@ impl Holder {
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HolderLogin {
     login: String,
     password: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/login",
+    tag = "holders",
+    request_body = HolderLogin,
+    security(()),
+    responses(
+        (status = 200, description = "a holder session; also set as the `pecd_session` cookie", body = HolderSession),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 429, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn holder_login(
     State(s): State<Arc<HttpState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -160,20 +177,36 @@ async fn holder_login(
         .holder_view(&proven.principal, proven.expired)
         .await?;
     let cookie = session_cookie(&token, s.config.http.session_max_seconds);
-    let body = serde_json::json!({
-        "token": token,
-        "csrf_token": csrf,
-        "holder": view,
-        "message": if proven.expired { login::expired_text(&s.config) } else { String::new() },
-    });
+    let body = HolderSession {
+        token,
+        csrf_token: csrf,
+        holder: view,
+        message: if proven.expired {
+            login::expired_text(&s.config)
+        } else {
+            String::new()
+        },
+    };
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/me",
+    tag = "holders",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "done", body = HolderView),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn me(State(s): State<Arc<HttpState>>, h: Holder) -> ApiResult<HolderView> {
     Ok(Json(s.archive.holder_view(&h.principal, h.expired).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewPassword {
     current_password: String,
@@ -182,6 +215,24 @@ pub struct NewPassword {
 
 /// `PUT /api/v1/me/password`: the current password again (proven against the store, so a
 /// stolen session alone cannot change it) and a new one meeting the policy.
+#[utoipa::path(
+    put,
+    path = "/api/v1/me/password",
+    tag = "holders",
+    request_body = NewPassword,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = HolderView),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn change_password(
     State(s): State<Arc<HttpState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -253,6 +304,23 @@ pub async fn change_holder_password(
     Ok(())
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/me/security",
+    tag = "holders",
+    request_body = SecurityInfo,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = HolderView),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn security(
     State(s): State<Arc<HttpState>>,
     h: Holder,
@@ -261,4 +329,14 @@ async fn security(
     h.check_not_expired(&s)?;
     s.archive.set_security_info(&h.principal, info).await?;
     Ok(Json(s.archive.holder_view(&h.principal, false).await?))
+}
+
+/// `POST /api/v1/me/login`'s answer: the session, the holder, and the expiry text when the
+/// password proven is expired (empty otherwise).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct HolderSession {
+    pub token: String,
+    pub csrf_token: String,
+    pub holder: pecd_archive::holders::HolderView,
+    pub message: String,
 }

@@ -43,11 +43,23 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route("/api/v1/me/recovery/confirm", post(recovery_confirm))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/expiry",
+    tag = "lifecycle",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "done", body = Vec<ExpiryConfig>),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn list_expiry(State(s): S, OperatorActor(a): OperatorActor) -> ApiResult<Vec<ExpiryConfig>> {
     Ok(Json(s.archive.expiry_configs(&a).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExpiryBody {
     enabled: bool,
@@ -58,6 +70,27 @@ pub struct ExpiryBody {
     auto_revoke: Option<bool>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/expiry/{customer}/{account}",
+    tag = "lifecycle",
+    params(("customer" = String, Path, description = "the customer code"), ("account" = String, Path, description = "the account code")),
+    request_body = ExpiryBody,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = ExpiryConfig),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn set_expiry(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -74,7 +107,8 @@ async fn set_expiry(
     Ok(Json(s.archive.set_expiry_config(&a, set).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CampaignParams {
     #[serde(default)]
@@ -84,6 +118,22 @@ pub struct CampaignParams {
     format: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/password/campaign",
+    tag = "lifecycle",
+    params(CampaignParams),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "the campaign report, as JSON or (format=csv) the `;`-separated CSV", content((CampaignReport = "application/json"), (String = "text/csv"))),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn campaign(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -112,7 +162,7 @@ async fn campaign(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BlockBody {
     list: String,
@@ -120,6 +170,26 @@ pub struct BlockBody {
     on: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/password/block",
+    tag = "lifecycle",
+    request_body = BlockBody,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = BlockResult),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn block(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -134,6 +204,21 @@ async fn block(
     Ok(Json(done))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/mailboxes/{address}/settings",
+    tag = "lifecycle",
+    params(("address" = String, Path, description = "the mailbox address")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "done", body = MailboxSettings),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn mailbox_settings(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -142,6 +227,27 @@ async fn mailbox_settings(
     Ok(Json(s.archive.mailbox_settings(&a, &address).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/mailboxes/{address}/settings",
+    tag = "lifecycle",
+    params(("address" = String, Path, description = "the mailbox address")),
+    request_body = SettingsSet,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = MailboxSettings),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn set_mailbox_settings(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -153,6 +259,19 @@ async fn set_mailbox_settings(
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/settings",
+    tag = "holders",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "done", body = MailboxSettings),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn my_settings(State(s): S, h: Holder) -> ApiResult<MailboxSettings> {
     h.check_not_expired(&s)?;
     Ok(Json(
@@ -160,6 +279,25 @@ async fn my_settings(State(s): S, h: Holder) -> ApiResult<MailboxSettings> {
     ))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/me/settings",
+    tag = "holders",
+    request_body = SettingsSet,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = MailboxSettings),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn set_my_settings(
     State(s): S,
     h: Holder,
@@ -171,7 +309,7 @@ async fn set_my_settings(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoveryAsk {
     login: String,
@@ -183,6 +321,22 @@ const RECOVERY_SENT: &str = "Se l'utente esiste e ha informazioni di sicurezza, 
 
 /// `POST /api/v1/me/recovery`: a code to the login's recovery contact, if it has one. The
 /// answer is the same for every login, so it tells nobody which logins exist.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/recovery",
+    tag = "holders",
+    request_body = RecoveryAsk,
+    security(()),
+    responses(
+        (status = 202, description = "the same answer for every login", body = Message),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 429, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn recovery(
     State(s): S,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -206,12 +360,14 @@ async fn recovery(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(serde_json::json!({ "message": RECOVERY_SENT })),
+        Json(Message {
+            message: RECOVERY_SENT.to_string(),
+        }),
     )
         .into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RecoveryConfirm {
     login: String,
@@ -221,6 +377,25 @@ pub struct RecoveryConfirm {
 
 /// `POST /api/v1/me/recovery/confirm`: the code and a new password meeting the policy. A
 /// wrong code counts as a failed login for the brute-force protection.
+#[utoipa::path(
+    post,
+    path = "/api/v1/me/recovery/confirm",
+    tag = "holders",
+    request_body = RecoveryConfirm,
+    security(()),
+    responses(
+        (status = 200, description = "the password was changed", body = Message),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 429, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn recovery_confirm(
     State(s): S,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -235,9 +410,9 @@ async fn recovery_confirm(
         .finish_recovery(&b.login, &b.code, b.new_password)
         .await
     {
-        Ok(()) => Ok(Json(serde_json::json!({
-            "message": "Password cambiata: ora può accedere con la nuova password"
-        }))
+        Ok(()) => Ok(Json(Message {
+            message: "Password cambiata: ora può accedere con la nuova password".to_string(),
+        })
         .into_response()),
         Err(e) => {
             if e.message.starts_with("Codice") {
@@ -254,4 +429,10 @@ fn throttled() -> ApiError {
         "throttled",
         "too many failed attempts; try again later",
     )
+}
+
+/// A message for people (`/api/v1/me/recovery` and its confirmation).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct Message {
+    pub message: String,
 }

@@ -36,7 +36,8 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route("/api/v1/mailboxes/{address}/to-standard", post(to_standard))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchParams {
     address: Option<String>,
@@ -58,6 +59,22 @@ impl From<SearchParams> for SearchQuery {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/mailboxes",
+    tag = "mailboxes",
+    operation_id = "search_mailboxes",
+    params(SearchParams),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "done", body = SearchResult),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn search(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -67,6 +84,21 @@ async fn search(
 }
 
 /// The search as the CSV report (`;`-separated, UTF-8, a header row).
+#[utoipa::path(
+    get,
+    path = "/api/v1/mailboxes.csv",
+    tag = "mailboxes",
+    params(SearchParams),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "the search as a `;`-separated CSV with a header row", content_type = "text/csv", body = String),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn report(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -86,6 +118,22 @@ async fn report(
         .into_response())
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/mailboxes/{address}",
+    tag = "mailboxes",
+    operation_id = "show_mailbox",
+    params(("address" = String, Path, description = "the mailbox address")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "done", body = CasellaDetail),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn show(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -101,7 +149,7 @@ async fn show(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeBody {
     addresses: Vec<String>,
@@ -110,6 +158,25 @@ pub struct RevokeBody {
     form: Option<Form>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/mailboxes/revoke",
+    tag = "mailboxes",
+    request_body = RevokeBody,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "the outcome per mailbox", body = Vec<Outcome>),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn revoke(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -120,12 +187,31 @@ async fn revoke(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Addresses {
     addresses: Vec<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/mailboxes/reactivate",
+    tag = "mailboxes",
+    request_body = Addresses,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "the outcome per mailbox", body = Vec<Outcome>),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn reactivate(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -134,7 +220,7 @@ async fn reactivate(
     Ok(Json(s.archive.reactivate(&a, &b.addresses).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServicesBody {
     addresses: Vec<String>,
@@ -145,6 +231,25 @@ pub struct ServicesBody {
     order: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/mailboxes/services",
+    tag = "mailboxes",
+    request_body = ServicesBody,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "the outcome per mailbox", body = Vec<Outcome>),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn services(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -159,7 +264,7 @@ async fn services(
     Ok(Json(s.archive.set_services(&a, &b.addresses, ask).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangeBody {
     new_address: Option<String>,
@@ -167,6 +272,27 @@ pub struct ChangeBody {
     expiry: Option<String>,
 }
 
+#[utoipa::path(
+    patch,
+    path = "/api/v1/mailboxes/{address}",
+    tag = "mailboxes",
+    params(("address" = String, Path, description = "the mailbox address")),
+    request_body = ChangeBody,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = Casella),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn change(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -181,12 +307,33 @@ async fn change(
     Ok(Json(s.archive.change(&a, &address, ch).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MassiveBody {
     on: bool,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/mailboxes/{address}/massive",
+    tag = "mailboxes",
+    params(("address" = String, Path, description = "the mailbox address")),
+    request_body = MassiveBody,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = Casella),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn massive(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -196,6 +343,22 @@ async fn massive(
     Ok(Json(s.archive.set_massive(&a, &address, b.on).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/mailboxes/{address}/to-standard",
+    tag = "mailboxes",
+    params(("address" = String, Path, description = "the mailbox address")),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = Casella),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn to_standard(
     State(s): S,
     OperatorActor(a): OperatorActor,

@@ -6,6 +6,7 @@ pub mod archive;
 pub mod holders;
 pub mod lifecycle;
 pub mod mailboxes;
+pub mod openapi;
 pub mod requests;
 pub mod security_archive;
 
@@ -14,7 +15,7 @@ use std::sync::Arc;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::de::DeserializeOwned;
 
@@ -29,21 +30,44 @@ impl<T: DeserializeOwned> FromRequest<Arc<HttpState>> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &Arc<HttpState>) -> Result<Self, ApiError> {
-        match axum::Json::<T>::from_request(req, state).await {
+        let json = json_content_type(req.headers());
+        // The body is read (within the route's limit) before any refusal: a connection
+        // closed with unread bytes is reset, and the client may lose the answer.
+        let bytes = axum::body::Bytes::from_request(req, state).await?;
+        if !json {
+            return Err(ApiError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Expected request with `Content-Type: application/json`",
+            ));
+        }
+        match axum::Json::<T>::from_bytes(&bytes) {
             Ok(axum::Json(v)) => Ok(Body(v)),
             Err(e) => Err(json_refusal(e)),
         }
     }
 }
 
-fn json_refusal(e: JsonRejection) -> ApiError {
-    let status = e.status();
-    let code = match e {
-        JsonRejection::MissingJsonContentType(_) => "unsupported_media_type",
-        JsonRejection::BytesRejection(_) => "too_large",
-        _ => "bad_request",
+/// `application/json` or `application/*+json`, parameters aside.
+fn json_content_type(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
     };
-    ApiError::new(status, code, e.body_text())
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn json_refusal(e: JsonRejection) -> ApiError {
+    ApiError::from(e)
 }
 
 /// A query string whose refusal is a JSON error.
@@ -73,6 +97,7 @@ pub fn routes(uploads: usize) -> Router<Arc<HttpState>> {
     Router::new()
         .route("/api/v1/login", post(auth::login))
         .route("/api/v1/logout", post(auth::logout))
+        .route("/api/v1/openapi.json", get(openapi::document))
         .merge(archive::routes())
         .merge(requests::routes(uploads))
         .merge(holders::routes())

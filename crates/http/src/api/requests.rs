@@ -54,6 +54,25 @@ fn code(text: &str) -> Result<u64, ApiError> {
     Ok(parse_code(text)?)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/requests",
+    tag = "requests",
+    request_body = RequestFile,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = RequestView),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn create(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -62,7 +81,8 @@ async fn create(
     Ok(Json(s.archive.create_request(&a, file).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct SearchQuery {
     richiedente: Option<String>,
@@ -71,6 +91,22 @@ pub struct SearchQuery {
     code: Option<u64>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/requests",
+    tag = "requests",
+    operation_id = "search_requests",
+    params(SearchQuery),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "done", body = Vec<RequestView>),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn search(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -85,10 +121,38 @@ async fn search(
     Ok(Json(s.archive.search_requests(&a, &q).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/requests/recent",
+    tag = "requests",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "done", body = Vec<RequestView>),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn recent(State(s): S, OperatorActor(a): OperatorActor) -> ApiResult<Vec<RequestView>> {
     Ok(Json(s.archive.recent_requests(&a).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/requests/{code}",
+    tag = "requests",
+    operation_id = "show_request",
+    params(("code" = String, Path, description = "the codice attivazione, or a mailbox address")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "done", body = RequestView),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn show(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -97,6 +161,27 @@ async fn show(
     Ok(Json(s.archive.show_request(&a, &key).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/requests/{code}",
+    tag = "requests",
+    params(("code" = String, Path, description = "the request's codice attivazione")),
+    request_body = RequestFile,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = RequestView),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn modify(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -106,6 +191,22 @@ async fn modify(
     Ok(Json(s.archive.modify_request(&a, code(&c)?, file).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/requests/{code}/duplicate",
+    tag = "requests",
+    params(("code" = String, Path, description = "the request's codice attivazione")),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "the new request", body = RequestView),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn duplicate(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -114,6 +215,22 @@ async fn duplicate(
     Ok(Json(s.archive.duplicate_request(&a, code(&c)?).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/requests/{code}/cancel",
+    tag = "requests",
+    params(("code" = String, Path, description = "the request's codice attivazione")),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = RequestView),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn cancel(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -122,6 +239,27 @@ async fn cancel(
     Ok(Json(s.archive.cancel_request(&a, code(&c)?).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/requests/{code}/complete",
+    tag = "requests",
+    params(("code" = String, Path, description = "the request's codice attivazione")),
+    request_body = RequestFile,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = RequestView),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn complete(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -131,6 +269,22 @@ async fn complete(
     Ok(Json(s.archive.complete_request(&a, code(&c)?, file).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/requests/{code}/confirm",
+    tag = "requests",
+    params(("code" = String, Path, description = "the request's codice attivazione")),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = ContractOutcome),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn confirm(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -139,6 +293,21 @@ async fn confirm(
     Ok(Json(s.archive.confirm_contracts(&a, code(&c)?).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/requests/{code}/contracts",
+    tag = "requests",
+    params(("code" = String, Path, description = "the request's codice attivazione")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "done", body = ContractOutcome),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn contracts(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -147,12 +316,31 @@ async fn contracts(
     Ok(Json(s.archive.list_contracts(&a, code(&c)?).await?))
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/requests/{code}/contracts/{name}",
+    tag = "requests",
+    params(("code" = String, Path, description = "the request's codice attivazione"), ("name" = String, Path, description = "the document's file name (pdf, tif, jpg, txt, rtf, doc, docx, xml, p7m)")),
+    request_body(content = inline(Binary), content_type = "application/octet-stream", description = "the document as is"),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = ContractOutcome),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn add_contract(
     State(s): S,
     OperatorActor(a): OperatorActor,
     Path((c, name)): Path<(String, String)>,
-    bytes: Bytes,
+    bytes: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> ApiResult<ContractOutcome> {
+    let bytes = bytes?;
     let out = s
         .archive
         .add_contract(&a, code(&c)?, &name, bytes.to_vec())
@@ -160,6 +348,21 @@ async fn add_contract(
     Ok(Json(out))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/requests/{code}/contracts/{name}",
+    tag = "requests",
+    params(("code" = String, Path, description = "the request's codice attivazione"), ("name" = String, Path, description = "the document's file name (pdf, tif, jpg, txt, rtf, doc, docx, xml, p7m)")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "the document as uploaded", content_type = "application/octet-stream", body = inline(Binary)),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn contract(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -180,6 +383,22 @@ async fn contract(
         .into_response())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/api/v1/requests/{code}/contracts/{name}",
+    tag = "requests",
+    params(("code" = String, Path, description = "the request's codice attivazione"), ("name" = String, Path, description = "the document's file name (pdf, tif, jpg, txt, rtf, doc, docx, xml, p7m)")),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = ContractOutcome),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn delete_contract(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -188,6 +407,21 @@ async fn delete_contract(
     Ok(Json(s.archive.delete_contract(&a, code(&c)?, &name).await?))
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/mailboxes/{address}/slaves",
+    tag = "slaves",
+    params(("address" = String, Path, description = "the mailbox address")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "done", body = Vec<SlaveView>),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn slaves(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -196,7 +430,7 @@ async fn slaves(
     Ok(Json(s.archive.list_slaves(&a, &address).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SlaveBody {
     first_name: String,
@@ -209,6 +443,27 @@ pub struct SlaveBody {
     recovery_mobile: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/mailboxes/{address}/slaves",
+    tag = "slaves",
+    params(("address" = String, Path, description = "the mailbox address")),
+    request_body = SlaveBody,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = SlaveView),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn add_slave(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -228,6 +483,22 @@ async fn add_slave(
     Ok(Json(s.archive.add_slave(&a, n).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/slaves/{userid}/activate",
+    tag = "slaves",
+    params(("userid" = String, Path, description = "a user id")),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = SlaveView),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn activate_slave(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -236,6 +507,22 @@ async fn activate_slave(
     Ok(Json(s.archive.activate_slave(&a, &userid).await?))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/slaves/{userid}/deactivate",
+    tag = "slaves",
+    params(("userid" = String, Path, description = "a user id")),
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = SlaveView),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn deactivate_slave(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -244,7 +531,7 @@ async fn deactivate_slave(
     Ok(Json(s.archive.deactivate_slave(&a, &userid).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PasswordBody {
     password: String,
@@ -252,6 +539,27 @@ pub struct PasswordBody {
     must_change: bool,
 }
 
+#[utoipa::path(
+    put,
+    path = "/api/v1/slaves/{userid}/password",
+    tag = "slaves",
+    params(("userid" = String, Path, description = "a user id")),
+    request_body = PasswordBody,
+    security(("bearer" = []), ("session_cookie" = [], "csrf_token" = [])),
+    responses(
+        (status = 200, description = "done", body = SlaveView),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 413, response = crate::error::ErrorDocument),
+        (status = 415, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 409, response = crate::error::ErrorDocument),
+        (status = 422, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
 async fn slave_password(
     State(s): S,
     OperatorActor(a): OperatorActor,
@@ -264,3 +572,8 @@ async fn slave_password(
         .await?;
     Ok(Json(v))
 }
+
+/// A document's bytes, as is.
+#[derive(utoipa::ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Binary(pub Vec<u8>);
