@@ -43,8 +43,9 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route("/api/v1/me/archive/{uid}", get(message))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Case-insensitive text searched in the subject and the sender.
     #[serde(default)]
@@ -57,7 +58,7 @@ pub struct ListQuery {
 }
 
 /// One copy in a listing.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Entry {
     pub uid: u32,
     pub size: u64,
@@ -71,7 +72,7 @@ pub struct Entry {
     pub pec_type: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct Listing {
     pub address: String,
     /// Whether the holder has the archive on now.
@@ -113,7 +114,22 @@ async fn folder_of(store: &Store, h: &Holder) -> Result<Option<Folder>, ApiError
     Ok(f.filter(Folder::is_security_archive))
 }
 
-async fn list(
+/// `GET /api/v1/me/archive`: the copies kept, newest first, optionally searched.
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/archive",
+    tag = "holders",
+    params(ListQuery),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "the security archive's copies", body = Listing),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
+pub(crate) async fn list(
     State(s): State<Arc<HttpState>>,
     h: Holder,
     Query(q): Query<ListQuery>,
@@ -241,14 +257,31 @@ fn entry(meta: &MessageMeta, raw: &[u8]) -> Entry {
 }
 
 /// One copy, as kept.
-async fn message(
+#[utoipa::path(
+    get,
+    path = "/api/v1/me/archive/{uid}",
+    tag = "holders",
+    params(("uid" = u32, Path, description = "the copy's UID in the archive folder")),
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "the copy, byte for byte", content((String = "message/rfc822"))),
+        (status = 400, response = crate::error::ErrorDocument),
+        (status = 401, response = crate::error::ErrorDocument),
+        (status = 403, response = crate::error::ErrorDocument),
+        (status = 404, response = crate::error::ErrorDocument),
+        (status = 503, response = crate::error::ErrorDocument)
+    )
+)]
+pub(crate) async fn message(
     State(s): State<Arc<HttpState>>,
     h: Holder,
-    Path(uid): Path<u32>,
+    Path(uid): Path<String>,
 ) -> Result<Response, ApiError> {
     refuse_expired(&s, &h)?;
     let store = s.archive.store();
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such message");
+    // Parsed here, so that a path that is not a UID gets the JSON 404 like any other.
+    let uid: u32 = uid.parse().map_err(|_| not_found())?;
     let folder = folder_of(store, &h).await?.ok_or_else(not_found)?;
     let meta = store
         .message_metas(folder.id, vec![uid])
