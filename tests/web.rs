@@ -16,29 +16,34 @@ use support::*;
 const MARIO: &str = "mario@pec.localhost";
 const NEW: &str = "Nuova!Passw0rd7";
 
-/// chromedriver on a free port, and a WebDriver session of headless Chromium.
-struct Browser {
-    driver: Child,
-    client: Client,
+/// chromedriver, stopped when dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
-impl Drop for Browser {
-    fn drop(&mut self) {
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
-    }
+/// chromedriver on a free port, and a WebDriver session of headless Chromium.
+struct Browser {
+    client: Client,
+    _driver: Driver,
 }
 
 async fn browser() -> Browser {
     // fantoccini's client (plain HTTP to chromedriver) still wants a rustls provider.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let port = free_port();
-    let driver = Command::new("chromedriver")
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver (scripts/test.sh installs chromium-driver)");
+    let driver = Driver(
+        Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver (scripts/test.sh installs chromium-driver)"),
+    );
     let mut caps = serde_json::Map::new();
     caps.insert(
         "goog:chromeOptions".into(),
@@ -55,7 +60,10 @@ async fn browser() -> Browser {
             .connect(&url)
             .await
         {
-            return Browser { driver, client };
+            return Browser {
+                client,
+                _driver: driver,
+            };
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
