@@ -45,6 +45,9 @@ pub enum AuthError {
     /// Too many recent failures for this login or from this address: refused without
     /// checking the password. Services answer it exactly like [`AuthError::Invalid`].
     Throttled,
+    /// Right password, but the mailbox may not be used now (the migration window,
+    /// [`crate::migration_window`]); the text says why and until when.
+    Closed(String),
 }
 
 /// Who logged in, and the mailbox it opens.
@@ -119,10 +122,18 @@ pub async fn authenticate(
         Err(AuthError::Expired) => "expired",
         Err(AuthError::Throttled) => "throttled",
         Err(AuthError::Unavailable) => "unavailable",
+        Err(AuthError::Closed(_)) => "closed",
     };
     let m = pecd_common::metrics::metrics();
     pecd_common::metrics::count(&m.logins, "result", outcome);
     let principal = result?;
+    let address = &principal.mailbox.address;
+    let closed = crate::migration_window::refusal(store, &config.migration, address, attempt.now)
+        .await
+        .map_err(|_| AuthError::Unavailable)?;
+    if let Some(text) = closed {
+        return Err(AuthError::Closed(text));
+    }
     access::log().note(&principal.identity, attempt.now);
     Ok(principal)
 }
