@@ -63,17 +63,20 @@ impl Server {
 /// Why talking to the old server failed, in the terms the holder is told.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum ImapError {
-    #[error("server {0} unreachable: {1}")]
+    #[error("Server {0} non raggiungibile (server unreachable): {1}")]
     Unreachable(String, String),
-    #[error("certificate of {0} not trusted: {1}")]
+    #[error(
+        "Certificato del server {0} non attendibile (certificate not trusted; for a private \
+         CA see [migration] tls_roots): {1}"
+    )]
     Untrusted(String, String),
-    #[error("credentials refused: {0}")]
+    #[error("Credenziali non valide")]
     Refused(String),
-    #[error("connection lost: {0}")]
+    #[error("Connessione con il vecchio server persa (connection lost): {0}")]
     Lost(String),
-    #[error("protocol error: {0}")]
+    #[error("Risposta non valida dal vecchio server (protocol error): {0}")]
     Protocol(String),
-    #[error("{0}")]
+    #[error("Il vecchio server ha rifiutato un comando (command refused): {0}")]
     Command(String),
 }
 
