@@ -22,6 +22,7 @@ pub struct Operations {
     config: Arc<Config>,
     started: Instant,
     listeners: BTreeMap<String, String>,
+    migrations: pecd_migrate::Migrations,
 }
 
 fn store_error(e: StoreError) -> ControlError {
@@ -147,6 +148,7 @@ impl Operations {
         listeners: BTreeMap<String, String>,
     ) -> Operations {
         Operations {
+            migrations: pecd_migrate::Migrations::new(store.clone(), config.clone()),
             store,
             archive,
             engine,
@@ -154,6 +156,11 @@ impl Operations {
             started: Instant::now(),
             listeners,
         }
+    }
+
+    /// Migrations from other providers (`migrate.*`).
+    pub fn migrations(&self) -> &pecd_migrate::Migrations {
+        &self.migrations
     }
 
     /// The provisioning archive the archive commands run on.

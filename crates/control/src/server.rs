@@ -206,6 +206,17 @@ pub async fn session(
                     Flow::Close => return Ok(()),
                 }
             }
+            Ok(Parsed::Migrate(command)) => {
+                let reply = match acting.as_ref().map(|a| a.check_admin("migrazione")) {
+                    Some(Err(e)) => refusal(crate::archive::refusal(e)),
+                    _ => match crate::migrate::dispatch(ops.migrations(), command).await {
+                        Ok(value) => ok(value),
+                        Err(e) => refusal(e),
+                    },
+                };
+                send(&mut w, &reply).await?;
+                continue;
+            }
             Ok(Parsed::Core(Request::SessionAs { userid })) => {
                 let reply = match ops.archive().actor(userid.as_deref()).await {
                     Ok(actor) => {
@@ -379,6 +390,7 @@ async fn read_body(r: &mut (impl AsyncBufRead + Unpin), size: u64, max: u64) -> 
 enum Parsed {
     Core(Request),
     Archive(crate::archive::Call),
+    Migrate(crate::migrate::Command),
 }
 
 /// The server's own commands as an operator acting with `--as` may use them: `status` and
@@ -407,6 +419,9 @@ fn parse(line: &[u8]) -> Result<Parsed, ControlError> {
     if let Some(call) = crate::archive::parse(&command, value.clone()) {
         return call.map(Parsed::Archive);
     }
+    if let Some(command) = crate::migrate::parse(&command, value.clone()) {
+        return command.map(Parsed::Migrate);
+    }
     if !COMMANDS.contains(&command.as_str()) {
         return Err(ControlError::new(
             ErrorCode::UnknownCommand,
@@ -417,6 +432,7 @@ fn parse(line: &[u8]) -> Result<Parsed, ControlError> {
                 .iter()
                 .copied()
                 .chain(crate::archive::commands())
+                .chain(crate::migrate::COMMANDS)
                 .map(str::to_string)
                 .collect(),
         ));

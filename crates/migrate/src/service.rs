@@ -11,7 +11,7 @@
 //! [`Migrations::status`].
 
 use std::collections::HashSet;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use pecd_archive::migration_window;
@@ -101,37 +101,36 @@ impl From<ImapError> for MigrateError {
     }
 }
 
-/// The migrations of this node: cheap to clone.
+/// The migrations of this node: cheap to make and to clone (the control socket and the
+/// HTTPS API each hold one; the running imports are the process's, [`live`]).
 #[derive(Clone)]
 pub struct Migrations {
     store: Store,
     config: Arc<Config>,
-    /// Addresses whose import task runs now.
-    live: Arc<Mutex<HashSet<String>>>,
+}
+
+/// Addresses whose import task runs now in this process.
+fn live() -> std::sync::MutexGuard<'static, HashSet<String>> {
+    static LIVE: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    LIVE.get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
 }
 
 /// Takes an address out of the live set when its task (or a failed start) ends.
 struct LiveGuard {
-    live: Arc<Mutex<HashSet<String>>>,
     address: String,
 }
 
 impl Drop for LiveGuard {
     fn drop(&mut self) {
-        self.live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&self.address);
+        live().remove(&self.address);
     }
 }
 
 impl Migrations {
     pub fn new(store: Store, config: Arc<Config>) -> Migrations {
-        Migrations {
-            store,
-            config,
-            live: Arc::default(),
-        }
+        Migrations { store, config }
     }
 
     /// Unix seconds on the engine's clock (`pec.clock_offset_seconds`).
@@ -233,7 +232,7 @@ impl Migrations {
     }
 
     fn claim(&self, address: &str) -> Result<LiveGuard, MigrateError> {
-        let mut live = self.live.lock().unwrap_or_else(|p| p.into_inner());
+        let mut live = live();
         if live.len() >= self.config.migration.max_running {
             return Err(MigrateError::new(
                 Kind::Conflict,
@@ -247,7 +246,6 @@ impl Migrations {
             ));
         }
         Ok(LiveGuard {
-            live: self.live.clone(),
             address: address.to_string(),
         })
     }
@@ -291,11 +289,7 @@ impl Migrations {
         let mut record = record::load(&self.store, &address).await?.ok_or_else(|| {
             MigrateError::new(Kind::NotFound, format!("nessuna migrazione per {address}"))
         })?;
-        let live = self
-            .live
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&address);
+        let live = live().contains(&address);
         if record.state == RunState::Running && !live {
             record.state = RunState::Failed;
             record.error("importazione interrotta (server riavviato): rieseguire migrate start per riprendere");

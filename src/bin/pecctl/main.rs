@@ -1,12 +1,13 @@
 //! pecctl: the admin CLI. It talks only to the control socket, never to the store.
 //!
 //! This file holds the command line and the dispatch; each command group has its module
-//! (`mailbox`, `log` with `trace`, `index`, `queue`), and `output` the printing and exit codes
+//! (`mailbox`, `log` with `trace`, `index`, `queue`, `migrate`), and `output` the printing and exit codes
 //! they share.
 
 mod index;
 mod log;
 mod mailbox;
+mod migrate;
 mod operators;
 mod output;
 mod queue;
@@ -24,6 +25,7 @@ use pecd_control::protocol::{Request, Status};
 use index::IndexCommand;
 use log::LogCommand;
 use mailbox::MailboxCommand;
+use migrate::MigrateCommand;
 use operators::{AccountCommand, CustomerCommand, DomainCommand, OperatorCommand};
 use output::{print, report, Done, USAGE};
 use queue::QueueCommand;
@@ -108,6 +110,9 @@ enum Command {
     /// Scheduled work of the archive (request processing, state transitions).
     #[command(subcommand)]
     Jobs(JobsCommand),
+    /// Mailboxes moving in from another provider (PROVISIONING.md §9).
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
 }
 
 #[derive(Subcommand)]
@@ -188,6 +193,7 @@ async fn run(cli: &Cli, socket: &std::path::Path) -> ExitCode {
         Command::Whoami => operators::whoami(&mut client, json).await,
         Command::Slave(cmd) => slave::slave(&mut client, json, cmd).await,
         Command::Jobs(JobsCommand::Run) => operators::jobs_run(&mut client, json).await,
+        Command::Migrate(cmd) => migrate::migrate(&mut client, json, cmd).await,
     };
     match outcome {
         Ok(Done::Ok) => ExitCode::SUCCESS,
