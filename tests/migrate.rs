@@ -383,3 +383,53 @@ async fn a_connection_dropped_in_the_middle_of_a_fetch_is_resumed_without_duplic
     let (here, count) = stored(&s.store_path(), SCUOLA).await;
     assert_same(&wanted, &here, count);
 }
+
+/// Rewrites the progress of old folder `folder` in pecd's store (pecd stopped).
+async fn rewrite_progress(s: &Server, folder: &str, change: impl Fn(&mut serde_json::Value)) {
+    let store = pecd_store::Store::open(&s.store_path()).unwrap();
+    let key = [SCUOLA.as_bytes(), b"\0", folder.as_bytes()].concat();
+    let mut value: serde_json::Value = serde_json::from_slice(
+        &store
+            .record("migration_folder", &key)
+            .await
+            .unwrap()
+            .unwrap(),
+    )
+    .unwrap();
+    change(&mut value);
+    let bytes = serde_json::to_vec(&value).unwrap();
+    store
+        .records_transaction(move |tx| tx.put("migration_folder", &key, bytes.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_batch_left_pending_by_a_crash_or_a_changed_uidvalidity_is_matched_not_imported_again() {
+    let old = Dovecot::start(&[(SCUOLA, OLD_PASSWORD)]);
+    let mut wanted = fill(&old, SCUOLA, 200, &[]);
+    wanted.remove("Archivio");
+    let mut s = pecd(migration_config(Some(&old.ca()), BEFORE, 50), &[SCUOLA]);
+    done(&start(&s, &old.url(), &format!("{OLD_PASSWORD}\n"), &[]));
+    s.terminate();
+    // A crash after the last INBOX batch was stored but before its progress was written:
+    // the mark is back 30 messages, which are pending from our UID 768 on.
+    rewrite_progress(&s, "INBOX", |v| {
+        let mark = v["imported_through"].as_u64().unwrap();
+        v["imported_through"] = (mark - 30).into();
+        v["pending"] = serde_json::json!({
+            "uids": ((mark - 29)..=mark).collect::<Vec<u64>>(),
+            "target_uidnext": 768,
+        });
+    })
+    .await;
+    // And the old server renumbered "Clienti/Perché": its UIDs no longer mean anything.
+    rewrite_progress(&s, "Clienti/Perché", |v| v["uidvalidity"] = 7.into()).await;
+    s.spawn();
+    let rerun = done(&start(&s, &old.url(), &format!("{OLD_PASSWORD}\n"), &[]));
+    assert_eq!(rerun["imported"], 0, "{rerun}");
+    s.terminate();
+    let (here, count) = stored(&s.store_path(), SCUOLA).await;
+    assert_same(&wanted, &here, count);
+}
