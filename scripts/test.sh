@@ -9,9 +9,10 @@ cd "$(dirname "$0")/.."
 # tests/smtp_clients.rs; curl and fetchmail (with python3's poplib) the POP3 clients of
 # tests/pop3.rs; isync (mbsync) the IMAP synchroniser of tests/imap_clients.rs; gnutls-bin
 # (certtool --p7-verify) and libxml2-utils (xmllint --dtdvalid) check every PEC message in
-# tests/pec.rs and tests/pec_kinds.rs.
+# tests/pec.rs and tests/pec_kinds.rs; dovecot-imapd is the old provider's IMAP server of
+# tests/migrate.rs.
 needed=()
-for pkg in libssl-dev pkg-config strace swaks openssl python3 curl fetchmail isync gnutls-bin libxml2-utils; do
+for pkg in libssl-dev pkg-config strace swaks openssl python3 curl fetchmail isync gnutls-bin libxml2-utils dovecot-imapd; do
     command -v "$pkg" >/dev/null 2>&1 && continue
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || needed+=("$pkg")
 done
