@@ -433,3 +433,83 @@ async fn a_batch_left_pending_by_a_crash_or_a_changed_uidvalidity_is_matched_not
     let (here, count) = stored(&s.store_path(), SCUOLA).await;
     assert_same(&wanted, &here, count);
 }
+
+#[tokio::test]
+async fn the_https_api_starts_and_follows_a_migration_like_pecctl() {
+    let old = Dovecot::start(&[(SCUOLA, OLD_PASSWORD)]);
+    old.fill(
+        SCUOLA,
+        "INBOX",
+        &[
+            mailbox::message("INBOX", 1, 100),
+            mailbox::message("INBOX", 2, 100),
+        ],
+    );
+    let s = pecd(migration_config(Some(&old.ca()), BEFORE, 200), &[SCUOLA]);
+    support::cli::human(
+        &s,
+        &[
+            "operator",
+            "create",
+            "adm",
+            "--profile",
+            "amministratore",
+            "--surname",
+            "Bianchi",
+            "--first-name",
+            "Anna",
+            "--password-stdin",
+        ],
+        &format!("{PASSWORD}\n"),
+    );
+    let api = support::https::Https::new(&s);
+    let token = api.login("adm", PASSWORD).await;
+    let path = format!("/api/v1/mailboxes/{SCUOLA}/migration");
+    let post = |password: &str| serde_json::json!({ "from": old.url(), "password": password });
+    let (code, doc) = api
+        .call(
+            reqwest::Method::POST,
+            &path,
+            &token,
+            Some(post("Sbagliata-9!")),
+        )
+        .await;
+    assert_eq!(
+        (code, doc["error"]["message"].as_str()),
+        (403, Some("Credenziali non valide")),
+        "{doc}"
+    );
+    let (code, doc) = api
+        .call(
+            reqwest::Method::POST,
+            &path,
+            &token,
+            Some(post(OLD_PASSWORD)),
+        )
+        .await;
+    assert_eq!(code, 202, "{doc}");
+    assert_eq!(doc["state"], "running");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let last = loop {
+        let (code, doc) = api.call(reqwest::Method::GET, &path, &token, None).await;
+        assert_eq!(code, 200, "{doc}");
+        if doc["state"] != "running" {
+            break doc;
+        }
+        assert!(Instant::now() < deadline, "{doc}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(last["state"], "done", "{last}");
+    assert_eq!(
+        (
+            last["messages_done"].as_u64(),
+            last["messages_total"].as_u64()
+        ),
+        (Some(2), Some(2))
+    );
+    assert_eq!(
+        status(&s)["messages_done"],
+        2,
+        "the same migration pecctl sees"
+    );
+}

@@ -5,6 +5,7 @@
 pub mod archive;
 pub mod holders;
 pub mod mailboxes;
+pub mod migration;
 pub mod requests;
 
 use std::sync::Arc;
@@ -75,6 +76,7 @@ pub fn routes(uploads: usize) -> Router<Arc<HttpState>> {
         .merge(requests::routes(uploads))
         .merge(holders::routes())
         .merge(mailboxes::routes())
+        .merge(migration::routes())
         .fallback(not_found)
 }
 
