@@ -53,7 +53,7 @@ fn messages(n: usize) -> Vec<OldMessage> {
                  Message-ID: <load{i}@old.example.it>\r\n\r\n{body}"
             )
             .into_bytes(),
-            flags: if i % 2 == 0 {
+            flags: if i.is_multiple_of(2) {
                 "S".into()
             } else {
                 String::new()

@@ -29,20 +29,20 @@ pub struct Expected {
 /// Message `i` of `folder`, `body` bytes of text; flags and keywords vary with `i`.
 pub fn message(folder: &str, i: usize, body: usize) -> OldMessage {
     let mut flags = String::new();
-    if i % 7 == 0 {
+    if i.is_multiple_of(7) {
         flags.push('F');
     }
-    if i % 5 == 0 {
+    if i.is_multiple_of(5) {
         flags.push('R');
     }
-    if i % 3 != 0 {
+    if !i.is_multiple_of(3) {
         flags.push('S');
     }
     let mut keywords = Vec::new();
-    if i % 11 == 0 {
+    if i.is_multiple_of(11) {
         keywords.push("$Forwarded".to_string());
     }
-    if i % 13 == 0 {
+    if i.is_multiple_of(13) {
         keywords.push("Urgente".to_string());
     }
     let tag: String = folder
