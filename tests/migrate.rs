@@ -225,7 +225,24 @@ async fn after_cutover_a_mailbox_that_never_started_is_refused_for_logins_sendin
     let message = format!("From: {ANNA}\r\nTo: {SCUOLA}\r\nSubject: Prova\r\n\r\nProva.");
     let r = c.send_message(ANNA, &[SCUOLA], &message).await;
     assert!(r.starts_with("250"), "{r}");
-    std::thread::sleep(Duration::from_millis(500));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let notices = loop {
+        let inbox = support::pec::imap(&s, ANNA, "INBOX");
+        if inbox.len() >= 2 {
+            break inbox;
+        }
+        assert!(Instant::now() < deadline, "{} messages", inbox.len());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let texts: Vec<String> = notices
+        .iter()
+        .filter_map(|m| support::pec::assert_valid_pec(m, &s.ca()))
+        .filter_map(|d| d.errore_esteso)
+        .collect();
+    assert!(
+        texts.iter().any(|t| t.contains("casella non migrata")),
+        "the avviso di mancata consegna says why: {texts:?}"
+    );
     // Starting now is too late.
     let out = start(&s, "imaps://localhost:1", &format!("{OLD_PASSWORD}\n"), &[]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));

@@ -69,7 +69,9 @@ impl Engine {
         if reverse_path.is_some() && !from_peer {
             match found {
                 Recipient::Missing => return Err(EngineError::NoSuchMailbox(address)),
-                Recipient::Revoked => return Err(EngineError::MailboxDisabled(address)),
+                Recipient::Revoked | Recipient::NotMigrated => {
+                    return Err(EngineError::MailboxDisabled(address))
+                }
                 Recipient::Full => return Err(EngineError::MailboxFull(address)),
                 _ => {}
             }
@@ -133,7 +135,7 @@ impl Engine {
 
     /// `found` for mailbox `m`, unless the migration window closes it now
     /// (PROVISIONING.md §9, `pecd_archive::migration_window`): then it receives as a
-    /// disabled mailbox does.
+    /// disabled mailbox does, with its own text.
     async fn within_window(
         &self,
         m: &pecd_store::Mailbox,
@@ -144,7 +146,7 @@ impl Engine {
         match pecd_archive::migration_window::refusal(&self.store, config, &m.address, now).await? {
             Some(text) => {
                 tracing::info!(mailbox = %m.address, reason = %text, "recipient refused by the migration window");
-                Ok(Recipient::Revoked)
+                Ok(Recipient::NotMigrated)
             }
             None => Ok(found),
         }
