@@ -316,6 +316,18 @@ async fn a_weak_old_password_needs_a_new_one_which_works_from_cutover() {
     ));
     assert_eq!(first["password_kept"], false);
     assert_eq!(first["imported"], 1);
+    // Not before cutover, not even on the holders' self-service API.
+    let api = support::https::Https::new(&s);
+    let r = api
+        .client
+        .post(api.url("/api/v1/me/login"))
+        .json(&serde_json::json!({ "login": SCUOLA, "password": "Nuova-Pass7?" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let doc: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(doc["error"]["code"], "closed", "{doc}");
     s.terminate();
     s.write_config(&migration_config(Some(&old.ca()), AFTER, 200));
     s.spawn();

@@ -115,7 +115,10 @@ pub async fn authenticate(
     secret: String,
 ) -> Result<Principal, AuthError> {
     let attempt = Attempt::new(store, throttle, config, peer);
-    let result = attempt.authenticate(cache(), login, secret).await;
+    let result = match attempt.authenticate(cache(), login, secret).await {
+        Ok(p) => window(store, config, &p, attempt.now).await.map(|()| p),
+        Err(e) => Err(e),
+    };
     let outcome = match &result {
         Ok(_) => "ok",
         Err(AuthError::Invalid) => "failed",
@@ -127,15 +130,25 @@ pub async fn authenticate(
     let m = pecd_common::metrics::metrics();
     pecd_common::metrics::count(&m.logins, "result", outcome);
     let principal = result?;
-    let address = &principal.mailbox.address;
-    let closed = crate::migration_window::refusal(store, &config.migration, address, attempt.now)
-        .await
-        .map_err(|_| AuthError::Unavailable)?;
-    if let Some(text) = closed {
-        return Err(AuthError::Closed(text));
-    }
     access::log().note(&principal.identity, attempt.now);
     Ok(principal)
+}
+
+/// The migration window's refusal of a proven login (PROVISIONING.md §9).
+async fn window(
+    store: &Store,
+    config: &Config,
+    principal: &Principal,
+    now: i64,
+) -> Result<(), AuthError> {
+    let address = &principal.mailbox.address;
+    let closed = crate::migration_window::refusal(store, &config.migration, address, now)
+        .await
+        .map_err(|_| AuthError::Unavailable)?;
+    match closed {
+        Some(text) => Err(AuthError::Closed(text)),
+        None => Ok(()),
+    }
 }
 
 /// One login attempt's surroundings.
@@ -327,6 +340,7 @@ pub async fn prove(
     let (c, _) = result?;
     let expired = expiry::password_expired(c.password_changed_at, c.info.as_ref(), attempt.now);
     let principal = admit_expired(c)?;
+    window(store, config, &principal, attempt.now).await?;
     access::log().note(&principal.identity, attempt.now);
     Ok(Proven { principal, expired })
 }
