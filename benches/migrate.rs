@@ -1,7 +1,8 @@
 //! Migration import (issue 20): 20,000 messages of 10 KB in a real Dovecot on loopback,
 //! imported by the real pecd (release build) through `pecctl migrate start`: messages per
 //! second and pecd's peak resident memory (VmHWM), against `mbsync` (isync) copying the same
-//! mailbox to a local Maildir in the same run, with its own peak memory (GNU time).
+//! mailbox to a local Maildir in the same run, with its own peak memory (GNU time): with
+//! mbsync's default fsync of each message (pecd's batches are durable too), and without.
 //!
 //! Run: `cargo bench --bench migrate` (`cargo test --benches` runs a short form, 500
 //! messages).
@@ -143,12 +144,14 @@ fn pecd_import(old: &Dovecot, n: usize) -> (f64, u64, u64) {
     (rate, peak, before)
 }
 
-/// mbsync copying the mailbox to a Maildir: (messages/s, peak RSS KiB).
-fn mbsync_copy(old: &Dovecot, n: usize) -> (f64, u64) {
+/// mbsync copying the mailbox to a Maildir, each message fsynced (its default, as pecd's
+/// commits are durable) or not: (messages/s, peak RSS KiB).
+fn mbsync_copy(old: &Dovecot, n: usize, fsync: bool) -> (f64, u64) {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().display();
+    let fsync = if fsync { "yes" } else { "no" };
     let rc = format!(
-        "IMAPAccount old\nHost localhost\nPort {}\nUser {ADDRESS}\nPass {OLD_PASSWORD}\n\
+        "FSync {fsync}\n\nIMAPAccount old\nHost localhost\nPort {}\nUser {ADDRESS}\nPass {OLD_PASSWORD}\n\
          SSLType IMAPS\nCertificateFile {}\n\nIMAPStore old-remote\nAccount old\n\n\
          MaildirStore local\nPath {d}/mail/\nInbox {d}/mail/INBOX\n\n\
          Channel copy\nFar :old-remote:\nNear :local:\nPatterns *\nCreate Near\nSync Pull\n\
@@ -190,13 +193,15 @@ fn main() {
     let old = Dovecot::start(&[(ADDRESS, OLD_PASSWORD)]);
     old.fill(ADDRESS, "INBOX", &messages(n));
     // A first pass warms Dovecot's indexes and the page cache for both clients alike.
-    let (mbsync_rate, mbsync_peak) = mbsync_copy(&old, n);
+    let (mbsync_rate, mbsync_peak) = mbsync_copy(&old, n, true);
     let (rate, peak, before) = pecd_import(&old, n);
-    let (mbsync_rate2, _) = mbsync_copy(&old, n);
+    let (mbsync_rate2, _) = mbsync_copy(&old, n, true);
     let mbsync_rate = mbsync_rate.max(mbsync_rate2);
+    let (unsynced, _) = mbsync_copy(&old, n, false);
     println!(
-        "migrate: {n} messages of 10 KB from Dovecot on loopback: pecd {rate:.0}/s, mbsync {mbsync_rate:.0}/s (pecd at {:.2}x)",
-        rate / mbsync_rate
+        "migrate: {n} messages of 10 KB from Dovecot on loopback: pecd {rate:.0}/s, mbsync {mbsync_rate:.0}/s (pecd at {:.2}x); mbsync without fsync {unsynced:.0}/s (pecd at {:.2}x)",
+        rate / mbsync_rate,
+        rate / unsynced
     );
     println!(
         "migrate: peak RSS pecd {:.1} MB (before the import {:.1} MB), mbsync {:.1} MB",
