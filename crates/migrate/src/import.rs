@@ -182,9 +182,10 @@ async fn store_batch(
     uids: &[u32],
     record: &mut MigrationRecord,
 ) -> Result<(u64, u64), ImportError> {
-    let mut fetched = conn
-        .uid_fetch(&uid_set(uids), "(UID FLAGS INTERNALDATE BODY.PEEK[])")
-        .await?;
+    let mut fetched = match conn.uid_fetch(&uid_set(uids), BODY_ITEMS).await {
+        Err(ImapError::Unreadable(_)) => one_by_one(conn, plan, uids, record).await?,
+        other => other?,
+    };
     fetched.sort_by_key(|f| f.uid);
     let mut messages = Vec::with_capacity(fetched.len());
     let mut bytes = 0;
@@ -219,6 +220,32 @@ async fn store_batch(
             .await?;
     }
     Ok((n, bytes))
+}
+
+/// What is fetched of a message to import.
+const BODY_ITEMS: &str = "(UID FLAGS INTERNALDATE BODY.PEEK[])";
+
+/// A batch with a message the server sends in a form we cannot read (a NUL byte in a
+/// literal, say), fetched again a message at a time: that one is reported and left out,
+/// the others are imported.
+async fn one_by_one(
+    conn: &mut Connection,
+    plan: &FolderPlan,
+    uids: &[u32],
+    record: &mut MigrationRecord,
+) -> Result<Vec<Fetched>, ImapError> {
+    let mut out = Vec::with_capacity(uids.len());
+    for uid in uids {
+        match conn.uid_fetch(&uid.to_string(), BODY_ITEMS).await {
+            Ok(mut f) => out.append(&mut f),
+            Err(ImapError::Unreadable(e)) => record.error(format!(
+                "cartella {:?}, UID {uid}: messaggio illeggibile, non importato ({e})",
+                plan.name
+            )),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
 }
 
 /// The keywords our store keeps (at most [`MAX_KEYWORDS`] of at most [`MAX_KEYWORD_LEN`]

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rustls_pki_types::ServerName;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use tokio_rustls::TlsConnector;
@@ -76,13 +76,16 @@ pub enum ImapError {
     Lost(String),
     #[error("Risposta non valida dal vecchio server (protocol error): {0}")]
     Protocol(String),
+    /// A whole response that could not be read (framing held: the connection goes on).
+    #[error("Risposta illeggibile dal vecchio server (unreadable response): {0}")]
+    Unreadable(String),
     #[error("Il vecchio server ha rifiutato un comando (command refused): {0}")]
     Command(String),
 }
 
-/// One logged-in (or about to be) connection.
-pub struct Connection {
-    stream: TlsStream<TcpStream>,
+/// One logged-in (or about to be) connection, over TLS (or any stream, in tests).
+pub struct Connection<S = TlsStream<TcpStream>> {
+    stream: S,
     buf: Vec<u8>,
     framer: Framer,
     limits: Limits,
@@ -142,7 +145,18 @@ impl Connection {
         .await
         .map_err(|_| unreachable("TLS handshake timed out".into()))?
         .map_err(|e| tls_error(&url, e))?;
-        let mut c = Connection {
+        let mut c = Connection::over(stream, limits, timeout);
+        match c.read().await? {
+            Reply::Bye(text) => Err(unreachable(format!("server says BYE: {text}"))),
+            _ => Ok(c),
+        }
+    }
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> Connection<S> {
+    /// A connection over `stream`, its greeting not yet read.
+    pub fn over(stream: S, limits: Limits, timeout: Duration) -> Connection<S> {
+        Connection {
             stream,
             buf: Vec::with_capacity(64 << 10),
             framer: Framer::default(),
@@ -150,10 +164,6 @@ impl Connection {
             timeout,
             next_tag: 0,
             literal_plus: false,
-        };
-        match c.read().await? {
-            Reply::Bye(text) => Err(unreachable(format!("server says BYE: {text}"))),
-            _ => Ok(c),
         }
     }
 
@@ -243,6 +253,8 @@ impl Connection {
 
     /// Sends one command and hands each untagged response to `each` until its tagged
     /// completion: OK is `Ok`, NO and BAD are [`ImapError::Command`] with the server's text.
+    /// An untagged response that cannot be read is [`ImapError::Unreadable`], returned once
+    /// the completion is read, so the connection stays usable.
     async fn run(
         &mut self,
         parts: &[Part<'_>],
@@ -270,16 +282,26 @@ impl Connection {
         }
         line.extend_from_slice(b"\r\n");
         self.write(&line).await?;
+        let mut unreadable = None;
         loop {
-            match self.read().await? {
+            let reply = match self.read().await {
+                Ok(reply) => reply,
+                Err(ImapError::Unreadable(e)) => {
+                    unreadable.get_or_insert(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            match reply {
                 Reply::Tagged {
                     tag: t,
                     state,
                     text,
                 } if t == tag => {
-                    return match state {
-                        State::Ok => Ok(()),
-                        State::No | State::Bad => Err(ImapError::Command(text)),
+                    return match (state, unreadable) {
+                        (State::Ok, None) => Ok(()),
+                        (State::Ok, Some(e)) => Err(ImapError::Unreadable(e)),
+                        (State::No | State::Bad, _) => Err(ImapError::Command(text)),
                     };
                 }
                 Reply::Bye(text) => {
@@ -328,7 +350,7 @@ impl Connection {
             if let Some(n) = framed {
                 let parsed = reply::parse(&self.buf[..n]);
                 self.buf.drain(..n);
-                return parsed.map_err(|e| ImapError::Protocol(e.to_string()));
+                return parsed.map_err(|e| ImapError::Unreadable(e.to_string()));
             }
             self.buf.reserve(64 << 10);
             let read = tokio::time::timeout(self.timeout, self.stream.read_buf(&mut self.buf));
@@ -403,6 +425,41 @@ mod tests {
         assert!(Server::parse("imap://imap.old.it:143").is_err());
         assert!(Server::parse("imaps://u@imap.old.it").is_err());
         assert!(Server::parse("imaps://h:99999").is_err());
+    }
+
+    /// A FETCH whose body holds a NUL byte (not IMAP4rev1, imap-codec refuses it) is reported
+    /// once the command completes, and the connection goes on in step.
+    #[tokio::test]
+    async fn an_unreadable_fetch_leaves_the_connection_usable() {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let script = async move {
+            let mut got = vec![0u8; 4096];
+            server.write_all(b"* OK ready\r\n").await.unwrap();
+            let n = server.read(&mut got).await.unwrap();
+            assert!(got[..n].starts_with(b"m1 UID FETCH 1:2 "));
+            server
+                .write_all(
+                    b"* 1 FETCH (UID 1 BODY[] {3}\r\na\x00b)\r\n\
+* 2 FETCH (UID 2 BODY[] {3}\r\nabc)\r\nm1 OK done\r\n",
+                )
+                .await
+                .unwrap();
+            let n = server.read(&mut got).await.unwrap();
+            assert!(got[..n].starts_with(b"m2 UID FETCH 2 "));
+            server
+                .write_all(b"* 1 FETCH (UID 2 BODY[] {3}\r\nabc)\r\nm2 OK done\r\n")
+                .await
+                .unwrap();
+        };
+        let client = async move {
+            let mut c = Connection::over(client, Limits::default(), Duration::from_secs(5));
+            assert!(matches!(c.read().await, Ok(Reply::Other)));
+            let first = c.uid_fetch("1:2", "(UID BODY.PEEK[])").await;
+            assert!(matches!(first, Err(ImapError::Unreadable(_))), "{first:?}");
+            let second = c.uid_fetch("2", "(UID BODY.PEEK[])").await.unwrap();
+            assert_eq!(second[0].body.as_deref(), Some(&b"abc"[..]));
+        };
+        tokio::join!(script, client);
     }
 
     #[test]
