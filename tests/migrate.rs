@@ -461,6 +461,36 @@ async fn a_batch_left_pending_by_a_crash_or_a_changed_uidvalidity_is_matched_not
     s.terminate();
     let (here, count) = stored(&s.store_path(), SCUOLA).await;
     assert_same(&wanted, &here, count);
+    assert_old_mailbox_untouched(&old, &wanted["INBOX"]).await;
+}
+
+/// Three runs later the old INBOX still has every message with its own flags: the import
+/// only reads (EXAMINE, BODY.PEEK), so unread mail stays unread at the old provider.
+async fn assert_old_mailbox_untouched(
+    old: &Dovecot,
+    inbox: &std::collections::BTreeMap<String, mailbox::Expected>,
+) {
+    use pecd_migrate::imap::client::{trust_roots, Connection, Server};
+    let roots = std::sync::Arc::new(trust_roots(Some(&old.ca())).unwrap());
+    let server = Server::parse(&old.url()).unwrap();
+    let limits = pecd_migrate::imap::frame::Limits::default();
+    let mut c = Connection::connect(&server, roots, limits, Duration::from_secs(10))
+        .await
+        .unwrap();
+    c.login(SCUOLA, OLD_PASSWORD).await.unwrap();
+    let (_, exists) = c.examine(b"INBOX").await.unwrap();
+    assert_eq!(exists as usize, inbox.len());
+    let flags = c.uid_fetch("1:*", "(UID FLAGS)").await.unwrap();
+    let seen = flags
+        .iter()
+        .filter(|f| f.flags.contains(pecd_store::Flags::SEEN))
+        .count();
+    let wanted = inbox
+        .values()
+        .filter(|m| m.flags.contains(pecd_store::Flags::SEEN))
+        .count();
+    assert_eq!(seen, wanted, "\\Seen at the old provider");
+    c.logout().await;
 }
 
 #[tokio::test]
