@@ -22,12 +22,13 @@ MAX_FN_LINES = 120
 
 # ARCHITECTURE.md "Workspace layout": common -> store, limiter, signer -> archive -> relay ->
 # engine -> lifecycle -> smtp, imap, pop3, control, http -> pecd. imap-message (IMAP views of
-# one message, no pecd dependency) sits with the bottom layer's leaves.
+# one message, no pecd dependency) sits with the bottom layer's leaves; migrate (after
+# archive, needing nothing above it) beside relay.
 LAYERS = {
     "pecd-common": 0,
     "pecd-store": 1, "pecd-limiter": 1, "pecd-signer": 1, "pecd-imap-message": 1,
     "pecd-archive": 2,
-    "pecd-relay": 3,
+    "pecd-relay": 3, "pecd-migrate": 3,
     "pecd-engine": 4,
     "pecd-lifecycle": 5,
     "pecd-smtp": 6, "pecd-imap": 6, "pecd-pop3": 6, "pecd-control": 6, "pecd-http": 6,

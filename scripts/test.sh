@@ -10,9 +10,10 @@ cd "$(dirname "$0")/.."
 # tests/pop3.rs; isync (mbsync) the IMAP synchroniser of tests/imap_clients.rs; gnutls-bin
 # (certtool --p7-verify) and libxml2-utils (xmllint --dtdvalid) check every PEC message in
 # tests/pec.rs and tests/pec_kinds.rs; chromium and chromium-driver (headless, through
-# WebDriver) drive the self-service pages in tests/web.rs, which fetches axe-core with npm.
+# WebDriver) drive the self-service pages in tests/web.rs, which fetches axe-core with npm;
+# dovecot-imapd is the old provider's IMAP server of tests/migrate.rs.
 needed=()
-for pkg in libssl-dev pkg-config strace swaks openssl python3 curl fetchmail isync gnutls-bin libxml2-utils chromium chromium-driver npm; do
+for pkg in libssl-dev pkg-config strace swaks openssl python3 curl fetchmail isync gnutls-bin libxml2-utils chromium chromium-driver npm dovecot-imapd; do
     command -v "$pkg" >/dev/null 2>&1 && continue
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || needed+=("$pkg")
 done

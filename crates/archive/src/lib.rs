@@ -28,6 +28,7 @@ pub mod holders;
 pub mod jobs;
 pub mod login;
 pub mod mailboxes;
+pub mod migration_window;
 pub mod model;
 pub mod operators;
 pub mod records;

@@ -45,6 +45,9 @@ pub enum AuthError {
     /// Too many recent failures for this login or from this address: refused without
     /// checking the password. Services answer it exactly like [`AuthError::Invalid`].
     Throttled,
+    /// Right password, but the mailbox may not be used now (the migration window,
+    /// [`crate::migration_window`]); the text says why and until when.
+    Closed(String),
 }
 
 /// Who logged in, and the mailbox it opens.
@@ -112,19 +115,40 @@ pub async fn authenticate(
     secret: String,
 ) -> Result<Principal, AuthError> {
     let attempt = Attempt::new(store, throttle, config, peer);
-    let result = attempt.authenticate(cache(), login, secret).await;
+    let result = match attempt.authenticate(cache(), login, secret).await {
+        Ok(p) => window(store, config, &p, attempt.now).await.map(|()| p),
+        Err(e) => Err(e),
+    };
     let outcome = match &result {
         Ok(_) => "ok",
         Err(AuthError::Invalid) => "failed",
         Err(AuthError::Expired) => "expired",
         Err(AuthError::Throttled) => "throttled",
         Err(AuthError::Unavailable) => "unavailable",
+        Err(AuthError::Closed(_)) => "closed",
     };
     let m = pecd_common::metrics::metrics();
     pecd_common::metrics::count(&m.logins, "result", outcome);
     let principal = result?;
     access::log().note(&principal.identity, attempt.now);
     Ok(principal)
+}
+
+/// The migration window's refusal of a proven login (PROVISIONING.md §9).
+async fn window(
+    store: &Store,
+    config: &Config,
+    principal: &Principal,
+    now: i64,
+) -> Result<(), AuthError> {
+    let address = &principal.mailbox.address;
+    let closed = crate::migration_window::refusal(store, &config.migration, address, now)
+        .await
+        .map_err(|_| AuthError::Unavailable)?;
+    match closed {
+        Some(text) => Err(AuthError::Closed(text)),
+        None => Ok(()),
+    }
 }
 
 /// One login attempt's surroundings.
@@ -316,6 +340,7 @@ pub async fn prove(
     let (c, _) = result?;
     let expired = expiry::password_expired(c.password_changed_at, c.info.as_ref(), attempt.now);
     let principal = admit_expired(c)?;
+    window(store, config, &principal, attempt.now).await?;
     access::log().note(&principal.identity, attempt.now);
     Ok(Proven { principal, expired })
 }

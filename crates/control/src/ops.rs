@@ -23,6 +23,7 @@ pub struct Operations {
     config: Arc<Config>,
     started: Instant,
     listeners: BTreeMap<String, String>,
+    migrations: pecd_migrate::Migrations,
 }
 
 fn store_error(e: StoreError) -> ControlError {
@@ -148,6 +149,7 @@ impl Operations {
         listeners: BTreeMap<String, String>,
     ) -> Operations {
         Operations {
+            migrations: pecd_migrate::Migrations::new(store.clone(), config.clone()),
             store,
             archive: lifecycle.archive().clone(),
             lifecycle,
@@ -161,6 +163,11 @@ impl Operations {
     /// The job runner (and through it the archive) the archive commands run on.
     pub fn lifecycle(&self) -> &pecd_lifecycle::Lifecycle {
         &self.lifecycle
+    }
+
+    /// Migrations from other providers (`migrate.*`).
+    pub fn migrations(&self) -> &pecd_migrate::Migrations {
+        &self.migrations
     }
 
     /// The provisioning archive the archive commands run on.

@@ -199,9 +199,9 @@ pub async fn session(
             Line::Request(line) => line,
         };
         let request = match parse(&line) {
-            Ok(Parsed::Archive(call)) => {
+            Ok(Parsed::Side(side)) => {
                 let actor = acting.clone().unwrap_or(pecd_archive::Actor::Admin);
-                match archive_command(&mut r, &mut w, ops, imports, actor, call).await? {
+                match side_command(&mut r, &mut w, ops, imports, actor, side).await? {
                     Flow::Next => continue,
                     Flow::Close => return Ok(()),
                 }
@@ -280,6 +280,31 @@ pub async fn session(
         drop(permit);
         send(&mut w, &reply).await?;
     }
+}
+
+/// A command of a family the server only relays to its crate: the archive's, or a
+/// migration (for administrators only).
+async fn side_command(
+    r: &mut (impl AsyncBufRead + Unpin),
+    w: &mut (impl AsyncWrite + Unpin),
+    ops: &Operations,
+    imports: &Semaphore,
+    actor: pecd_archive::Actor,
+    side: Side,
+) -> io::Result<Flow> {
+    let command = match side {
+        Side::Archive(call) => return archive_command(r, w, ops, imports, actor, call).await,
+        Side::Migrate(command) => command,
+    };
+    let reply = match actor.check_admin("migrazione") {
+        Err(e) => refusal(crate::archive::refusal(e)),
+        Ok(()) => match crate::migrate::dispatch(ops.migrations(), command).await {
+            Ok(value) => ok(value),
+            Err(e) => refusal(e),
+        },
+    };
+    send(w, &reply).await?;
+    Ok(Flow::Next)
 }
 
 /// What a connection does after a command.
@@ -375,10 +400,16 @@ async fn read_body(r: &mut (impl AsyncBufRead + Unpin), size: u64, max: u64) -> 
     }
 }
 
-/// A request line: one of the server's own commands or an archive command.
+/// A request line: one of the server's own commands, or an archive or migration command.
 enum Parsed {
     Core(Request),
+    Side(Side),
+}
+
+/// A command of another crate's family.
+enum Side {
     Archive(crate::archive::Call),
+    Migrate(crate::migrate::Command),
 }
 
 /// The server's own commands as an operator acting with `--as` may use them: `status` and
@@ -405,7 +436,10 @@ fn parse(line: &[u8]) -> Result<Parsed, ControlError> {
         })?
         .to_string();
     if let Some(call) = crate::archive::parse(&command, value.clone()) {
-        return call.map(Parsed::Archive);
+        return call.map(|c| Parsed::Side(Side::Archive(c)));
+    }
+    if let Some(command) = crate::migrate::parse(&command, value.clone()) {
+        return command.map(|c| Parsed::Side(Side::Migrate(c)));
     }
     if !COMMANDS.contains(&command.as_str()) {
         return Err(ControlError::new(
@@ -417,6 +451,7 @@ fn parse(line: &[u8]) -> Result<Parsed, ControlError> {
                 .iter()
                 .copied()
                 .chain(crate::archive::commands())
+                .chain(crate::migrate::COMMANDS)
                 .map(str::to_string)
                 .collect(),
         ));

@@ -68,6 +68,11 @@ impl Point<'_> {
                     let (errore, code, text) = match other {
                         Recipient::Missing => (Errore::NoDest, "5.1.1", "casella inesistente"),
                         Recipient::Revoked => (Errore::Altro, "5.2.1", "casella disattivata"),
+                        Recipient::NotMigrated => (
+                            Errore::Altro,
+                            "5.2.1",
+                            "casella non migrata dal precedente gestore",
+                        ),
                         _ => (Errore::Altro, "5.2.2", "casella piena"),
                     };
                     let esteso = esteso(code, &self.provider.name, text);

@@ -394,6 +394,9 @@ pub enum Recipient {
     Missing,
     /// Our mailbox, not active.
     Revoked,
+    /// Our mailbox, closed by the migration window: its migration from another provider
+    /// never started before the cutover (PROVISIONING.md §9).
+    NotMigrated,
     /// Our mailbox, with no room.
     Full,
     /// Of another PEC provider: the envelope is relayed (§6.2).

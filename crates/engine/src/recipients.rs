@@ -69,7 +69,9 @@ impl Engine {
         if reverse_path.is_some() && !from_peer {
             match found {
                 Recipient::Missing => return Err(EngineError::NoSuchMailbox(address)),
-                Recipient::Revoked => return Err(EngineError::MailboxDisabled(address)),
+                Recipient::Revoked | Recipient::NotMigrated => {
+                    return Err(EngineError::MailboxDisabled(address))
+                }
                 Recipient::Full => return Err(EngineError::MailboxFull(address)),
                 _ => {}
             }
@@ -100,7 +102,7 @@ impl Engine {
     ) -> Result<Recipient, EngineError> {
         if let Some(id) = d.mailbox {
             if let Some(m) = self.store.mailbox(id).await? {
-                return Ok(standing(&m, size));
+                return self.within_window(&m, standing(&m, size)).await;
             }
         }
         Ok(self.classify(&d.address, size).await?.0)
@@ -124,8 +126,30 @@ impl Engine {
         }
         Ok(match self.store.find_mailbox(address).await? {
             None => (Recipient::Missing, None),
-            Some(m) => (standing(&m, size), Some(m.id)),
+            Some(m) => (
+                self.within_window(&m, standing(&m, size)).await?,
+                Some(m.id),
+            ),
         })
+    }
+
+    /// `found` for mailbox `m`, unless the migration window closes it now
+    /// (PROVISIONING.md §9, `pecd_archive::migration_window`): then it receives as a
+    /// disabled mailbox does, with its own text.
+    async fn within_window(
+        &self,
+        m: &pecd_store::Mailbox,
+        found: Recipient,
+    ) -> Result<Recipient, EngineError> {
+        let now = self.clock.now();
+        let config = &self.config.migration;
+        match pecd_archive::migration_window::refusal(&self.store, config, &m.address, now).await? {
+            Some(text) => {
+                tracing::info!(mailbox = %m.address, reason = %text, "recipient refused by the migration window");
+                Ok(Recipient::NotMigrated)
+            }
+            None => Ok(found),
+        }
     }
 }
 

@@ -382,6 +382,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
             Err(AuthError::Unavailable) => {
                 return self.err("[SYS/TEMP] Temporary failure; try again later")
             }
+            Err(AuthError::Closed(text)) => return self.err(&format!("[AUTH] {text}")),
             Err(AuthError::Expired) => {
                 tracing::warn!(peer = %self.peer, login = ?login_key(&login), "POP3 authentication failed: password expired");
                 let text = pecd_archive::login::expired_text(&self.ctx.config);

@@ -300,6 +300,7 @@ impl<'a, S: AsyncRead + AsyncWrite + Unpin> Session<'a, S> {
                 self.reply(Reply::auth_ok());
             }
             Err(AuthError::Unavailable) => self.reply(Reply::auth_unavailable()),
+            Err(AuthError::Closed(text)) => self.reply(Reply::new(535, "5.7.8", text)),
             Err(AuthError::Expired) => {
                 tracing::warn!(peer = %self.peer, login = ?login_key(&login), "SMTP authentication failed: password expired");
                 self.reply(Reply::password_expired(&self.ctx.config));

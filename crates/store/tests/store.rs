@@ -395,3 +395,58 @@ async fn a_rename_moves_the_address_and_refuses_one_in_use() {
     let q = store.set_quota(mbx.id, 12345).await.unwrap();
     assert_eq!(q.quota_bytes, 12345);
 }
+
+#[tokio::test]
+async fn a_batch_is_appended_in_order_with_its_flags_or_not_at_all() {
+    let (_d, store, mbx) = fresh().await;
+    let mut batch = Vec::new();
+    for (i, (flags, keyword)) in [
+        (Flags::SEEN, "$Forwarded"),
+        (Flags::FLAGGED, "Urgente"),
+        (Flags::default(), ""),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut m = msg(&format!("b{i}"), 1000);
+        m.flags = flags;
+        m.keywords = if keyword.is_empty() {
+            vec![]
+        } else {
+            vec![keyword.to_string()]
+        };
+        m.internal_date = Some(1_790_000_000 + i as i64);
+        batch.push(m);
+    }
+    let appended = store
+        .append_batch(mbx.id, "Sent", batch.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        appended.iter().map(|a| a.uid).collect::<Vec<_>>(),
+        vec![1, 2, 3]
+    );
+    let folder = store.folder(mbx.id, "Sent").await.unwrap().unwrap();
+    let metas = store.messages(folder.id).await.unwrap();
+    for (meta, m) in metas.iter().zip(&batch) {
+        assert_eq!(
+            (meta.flags, &meta.keywords, Some(meta.internal_date)),
+            (m.flags, &m.keywords, m.internal_date)
+        );
+        assert_eq!(store.read_body(meta.clone()).await.unwrap(), m.bytes);
+    }
+    let used = store.mailbox(mbx.id).await.unwrap().unwrap().used_bytes;
+    assert_eq!(used, 3000);
+
+    // Over the quota as a whole (1 MiB): nothing of it is stored.
+    let big: Vec<NewMessage> = (0..3).map(|i| msg(&format!("big{i}"), 400_000)).collect();
+    assert!(matches!(
+        store.append_batch(mbx.id, "Sent", big).await,
+        Err(StoreError::OverQuota { .. })
+    ));
+    assert_eq!(store.messages(folder.id).await.unwrap().len(), 3);
+    assert_eq!(
+        store.mailbox(mbx.id).await.unwrap().unwrap().used_bytes,
+        used
+    );
+}

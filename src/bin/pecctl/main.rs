@@ -1,13 +1,14 @@
 //! pecctl: the admin CLI. It talks only to the control socket, never to the store.
 //!
 //! This file holds the command line and the dispatch; each command group has its module
-//! (`mailbox`, `log` with `trace`, `index`, `queue`), and `output` the printing and exit codes
+//! (`mailbox`, `log` with `trace`, `index`, `queue`, `migrate`), and `output` the printing and exit codes
 //! they share.
 
 mod index;
 mod lifecycle;
 mod log;
 mod mailbox;
+mod migrate;
 mod operators;
 mod output;
 mod queue;
@@ -25,6 +26,7 @@ use pecd_control::protocol::{Request, Status};
 use index::IndexCommand;
 use log::LogCommand;
 use mailbox::MailboxCommand;
+use migrate::MigrateCommand;
 use operators::{AccountCommand, CustomerCommand, DomainCommand, OperatorCommand};
 use output::{print, report, Done, USAGE};
 use queue::QueueCommand;
@@ -116,6 +118,9 @@ enum Command {
     /// The password campaign: LIST1..LIST4 report and block (PROVISIONING.md §7).
     #[command(subcommand)]
     Password(lifecycle::PasswordCommand),
+    /// Mailboxes moving in from another provider (PROVISIONING.md §9).
+    #[command(subcommand)]
+    Migrate(MigrateCommand),
 }
 
 #[derive(Subcommand)]
@@ -198,6 +203,7 @@ async fn run(cli: &Cli, socket: &std::path::Path) -> ExitCode {
         Command::Jobs(JobsCommand::Run) => operators::jobs_run(&mut client, json).await,
         Command::Expiry(cmd) => lifecycle::expiry(&mut client, json, cmd).await,
         Command::Password(cmd) => lifecycle::password(&mut client, json, cmd).await,
+        Command::Migrate(cmd) => migrate::migrate(&mut client, json, cmd).await,
     };
     match outcome {
         Ok(Done::Ok) => ExitCode::SUCCESS,

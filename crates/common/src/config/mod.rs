@@ -13,6 +13,7 @@ mod archive;
 mod http;
 mod lifecycle;
 mod load;
+mod migration;
 mod pec;
 mod sections;
 mod services;
@@ -27,6 +28,7 @@ use serde::{Deserialize, Serialize};
 pub use archive::{Archive, MailboxDefaults};
 pub use http::Http;
 pub use lifecycle::Lifecycle;
+pub use migration::Migration;
 pub use pec::{OrdinaryMail, Pec, Relay, PEC_SIZE_FLOOR};
 pub use sections::{Control, Limits, Listen, Peers, Provider, Signing, Store, Tls};
 pub use services::{Auth, Imap, Pop3, Smtp};
@@ -60,6 +62,7 @@ pub struct Config {
     pub lifecycle: Lifecycle,
     pub http: Http,
     pub sms: Sms,
+    pub migration: Migration,
 }
 
 /// Where the configuration in use came from, for the start-up log line.

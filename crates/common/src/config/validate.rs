@@ -54,6 +54,9 @@ impl Config {
         control(&self.control)?;
         archive(&self.archive)?;
         http(&self.http)?;
+        self.migration
+            .check()
+            .map_err(|(key, message)| invalid(key, message))?;
         listen(&self.listen)
     }
 }

@@ -163,6 +163,9 @@ async fn holder_login(
                 "too many failed logins; try again later",
             ))
         }
+        Err(AuthError::Closed(text)) => {
+            return Err(ApiError::new(StatusCode::FORBIDDEN, "closed", text))
+        }
         Err(_) => return Err(ApiError::unauthorized("Credenziali non valide")),
     };
     let (token, csrf) = s.sessions.open(SessionOf::Holder {

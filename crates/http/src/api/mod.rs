@@ -6,6 +6,7 @@ pub mod archive;
 pub mod holders;
 pub mod lifecycle;
 pub mod mailboxes;
+pub mod migration;
 pub mod openapi;
 pub mod requests;
 pub mod security_archive;
@@ -104,6 +105,7 @@ pub fn routes(uploads: usize) -> Router<Arc<HttpState>> {
         .merge(lifecycle::routes())
         .merge(mailboxes::routes())
         .merge(security_archive::routes())
+        .merge(migration::routes())
         .fallback(not_found)
 }
 

@@ -13,7 +13,7 @@ use axum::Json;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{archive, holders, lifecycle, mailboxes, requests, security_archive};
+use super::{archive, holders, lifecycle, mailboxes, migration, requests, security_archive};
 use crate::auth;
 
 struct SecuritySchemes;
@@ -115,6 +115,8 @@ impl Modify for SecuritySchemes {
         lifecycle::set_my_settings,
         lifecycle::recovery,
         lifecycle::recovery_confirm,
+        migration::start,
+        migration::status,
         security_archive::list,
         security_archive::message,
         holders::holder_login,

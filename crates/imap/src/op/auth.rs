@@ -55,6 +55,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                     pecd_archive::login::expired_text(&self.ctx.config),
                 ))
             }
+            Err(AuthError::Closed(text)) => return Err(no(Some("CONTACTADMIN"), text)),
             Err(AuthError::Unavailable) => {
                 return Err(no(
                     Some("UNAVAILABLE"),

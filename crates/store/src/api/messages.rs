@@ -20,6 +20,22 @@ impl Store {
         }
     }
 
+    /// Appends several messages to one folder, in their order, all or none, durable when the
+    /// call returns (one commit for all: the bulk import of a migration).
+    pub async fn append_batch(
+        &self,
+        mailbox: MailboxId,
+        folder: &str,
+        messages: Vec<NewMessage>,
+    ) -> Result<Vec<Appended>, StoreError> {
+        let folder = folder.to_string();
+        match &self.backend {
+            Backend::Sled(s) => {
+                blocking(s, move |s| s.append_batch(mailbox, &folder, messages)).await
+            }
+        }
+    }
+
     pub async fn messages(&self, folder: FolderId) -> Result<Vec<MessageMeta>, StoreError> {
         match &self.backend {
             Backend::Sled(s) => blocking(s, move |s| s.messages(folder)).await,

@@ -78,4 +78,80 @@ impl SledStore {
         self.notify(mailbox_id, appended.modseq);
         Ok(appended)
     }
+    /// Appends `msgs` in their order to one folder in one transaction: all or none are
+    /// stored, with consecutive UIDs, behind one durable commit.
+    pub fn append_batch(
+        &self,
+        mailbox_id: MailboxId,
+        folder_name: &str,
+        msgs: Vec<NewMessage>,
+    ) -> Result<Vec<Appended>, StoreError> {
+        for msg in &msgs {
+            validate_keywords(&msg.keywords)?;
+        }
+        let folder = self
+            .folder(mailbox_id, folder_name)?
+            .ok_or_else(|| StoreError::NoFolder(folder_name.to_string()))?;
+        let size: u64 = msgs.iter().map(|m| m.bytes.len() as u64).sum();
+        let pre = self
+            .mailbox(mailbox_id)?
+            .ok_or_else(|| StoreError::NoMailbox(mailbox_id.to_string()))?;
+        if pre.used_bytes + size > pre.quota_bytes {
+            return Err(StoreError::OverQuota {
+                used: pre.used_bytes,
+                quota: pre.quota_bytes,
+                size,
+            });
+        }
+        let mut prepared = Vec::with_capacity(msgs.len());
+        let mut records = Vec::with_capacity(msgs.len());
+        for msg in msgs {
+            let body = self.bodies.prepare(&msg.bytes)?;
+            let internal_date = msg.internal_date.unwrap_or_else(now);
+            let record = (
+                body.id,
+                body.loc,
+                msg.bytes.len() as u64,
+                internal_date,
+                msg.flags,
+            );
+            records.push((record, msg.keywords));
+            prepared.push(body);
+        }
+        let result = self.commit(prepared, move |s| {
+            s.message_transaction(|(mbx, fld, msgs, chg), (idx, segs)| {
+                let mut out = Vec::with_capacity(records.len());
+                for ((blob, loc, size, internal_date, flags), keywords) in &records {
+                    let m = tx_mailbox(mbx, mailbox_id)?;
+                    if m.used_bytes + size > m.quota_bytes {
+                        return abort(StoreError::OverQuota {
+                            used: m.used_bytes,
+                            quota: m.quota_bytes,
+                            size: *size,
+                        });
+                    }
+                    tx_body_new((idx, segs), blob, *loc, 1)?;
+                    let meta = NewRecord {
+                        blob: *blob,
+                        size: *size,
+                        internal_date: *internal_date,
+                        flags: *flags,
+                        keywords: keywords.clone(),
+                    };
+                    out.push(tx_insert_message(
+                        (mbx, fld, msgs, chg),
+                        m,
+                        folder.id,
+                        meta,
+                    )?);
+                }
+                Ok(out)
+            })
+        });
+        let appended = result?;
+        if let Some(last) = appended.last() {
+            self.notify(mailbox_id, last.modseq);
+        }
+        Ok(appended)
+    }
 }
