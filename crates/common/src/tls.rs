@@ -137,7 +137,10 @@ mod tests {
             roots.add(ca).unwrap();
         }
         for version in [&rustls::version::TLS12, &rustls::version::TLS13] {
-            let client = ClientConfig::builder_with_protocol_versions(&[version])
+            // The same provider as the server's, whatever rustls features a build unifies.
+            let client = ClientConfig::builder_with_provider(Arc::new(provider()))
+                .with_protocol_versions(&[version])
+                .unwrap()
                 .with_root_certificates(roots.clone())
                 .with_no_client_auth();
             let (a, b) = tokio::io::duplex(64 * 1024);
