@@ -23,7 +23,14 @@ use pecd_common::config::Config;
 use pecd_lifecycle::Lifecycle;
 use pecd_store::Store;
 
-const MAILBOXES: u64 = 100_000;
+/// 100,000 under `cargo bench`; a smoke-sized 2,000 when `cargo test` runs it.
+fn mailboxes() -> u64 {
+    if std::env::args().any(|a| a == "--bench") {
+        100_000
+    } else {
+        2_000
+    }
+}
 const ACCOUNTS: u64 = 10;
 const BATCH: u64 = 5_000;
 const DAY: i64 = 86_400;
@@ -94,10 +101,10 @@ async fn runner(store: &Store, dir: &std::path::Path, days: i64) -> Lifecycle {
 async fn populate(store: &Store, archive: &Archive) {
     let (today, now) = (archive.today(), archive.now());
     let began = Instant::now();
-    for first in (0..MAILBOXES).step_by(BATCH as usize) {
+    for first in (0..mailboxes()).step_by(BATCH as usize) {
         archive
             .transaction(move |tx| {
-                for i in first..(first + BATCH).min(MAILBOXES) {
+                for i in first..(first + BATCH).min(mailboxes()) {
                     caselle::save(tx, &casella(i, today, now), None)?;
                 }
                 Ok(())
@@ -111,7 +118,7 @@ async fn populate(store: &Store, archive: &Archive) {
     for chunk in 0..64u64 {
         let (store, hash) = (store.clone(), hash.clone());
         tasks.spawn(async move {
-            for i in (chunk..MAILBOXES).step_by(64) {
+            for i in (chunk..mailboxes()).step_by(64) {
                 store
                     .create_mailbox(&address(i), &hash, 1 << 30)
                     .await
@@ -122,7 +129,8 @@ async fn populate(store: &Store, archive: &Archive) {
     while tasks.join_next().await.is_some() {}
     store.create_mailbox(REPORT, &hash, 1 << 30).await.unwrap();
     println!(
-        "setup: {MAILBOXES} caselle and store mailboxes in {:.1} s",
+        "setup: {} caselle and store mailboxes in {:.1} s",
+        mailboxes(),
         began.elapsed().as_secs_f64()
     );
     for a in 0..ACCOUNTS {
@@ -186,7 +194,7 @@ fn main() {
             let all = records::load_all::<Casella>(&store, b"", usize::MAX)
                 .await
                 .unwrap();
-            assert_eq!(all.len() as u64, MAILBOXES);
+            assert_eq!(all.len() as u64, mailboxes());
             began.elapsed().as_secs_f64()
         };
         println!("baseline: every casella read once: {baseline:.2} s");
@@ -206,7 +214,7 @@ fn main() {
         let campaign = began.elapsed().as_secs_f64();
         println!(
             "campaign CSV over {} user ids: {campaign:.2} s, {} rows, {} bytes",
-            MAILBOXES,
+            mailboxes(),
             report.rows.len(),
             csv.len()
         );
