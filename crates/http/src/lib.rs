@@ -12,6 +12,7 @@
 pub mod api;
 pub mod auth;
 pub mod autoconfig;
+pub mod body;
 pub mod error;
 pub mod headers;
 pub mod metrics;
@@ -72,6 +73,10 @@ pub fn router(state: Arc<HttpState>) -> Router {
         .merge(api::routes(uploads))
         .merge(autoconfig::routes())
         .layer(axum::extract::DefaultBodyLimit::max(SMALL_BODY_BYTES))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            body::read_first,
+        ))
         .layer(axum::middleware::from_fn(headers::security_headers))
         .layer(axum::middleware::from_fn(metrics::count_requests))
         .with_state(state)
