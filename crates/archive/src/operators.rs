@@ -49,11 +49,16 @@ pub fn userid_key(userid: &str) -> Result<String> {
 }
 
 /// Hashes a new password after checking the policy; every unmet rule is a detail.
+/// The policy of §7 for a new password: `Password non valida` with every unmet rule.
+pub(crate) fn check_policy(password: &str) -> Result<()> {
+    password::check_policy(password).map_err(|violations| {
+        ArchiveError::invalid("Password non valida")
+            .with_details(violations.iter().map(|v| v.text().to_string()).collect())
+    })
+}
+
 pub async fn checked_hash(password: String) -> Result<String> {
-    if let Err(violations) = password::check_policy(&password) {
-        return Err(ArchiveError::invalid("Password non valida")
-            .with_details(violations.iter().map(|v| v.text().to_string()).collect()));
-    }
+    check_policy(&password)?;
     // At most one argon2 run per core, with the logins' (19 MiB each, off the async threads).
     let _permit = crate::login::verifications()
         .acquire()

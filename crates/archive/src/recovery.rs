@@ -154,10 +154,7 @@ impl Archive {
         code: &str,
         new_password: String,
     ) -> Result<()> {
-        if let Err(violations) = pecd_common::password::check_policy(&new_password) {
-            return Err(ArchiveError::invalid("Password non valida")
-                .with_details(violations.iter().map(|v| v.text().to_string()).collect()));
-        }
+        crate::operators::check_policy(&new_password)?;
         let Ok(Some(principal)) = login::principal_of(self.store(), login).await else {
             return Err(bad_code());
         };

@@ -94,17 +94,6 @@ fn store_error(e: pecd_store::StoreError) -> ApiError {
     ApiError::from(ArchiveError::from(e))
 }
 
-fn refuse_expired(s: &HttpState, h: &Holder) -> Result<(), ApiError> {
-    if h.expired {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "password_expired",
-            pecd_archive::login::expired_text(&s.config),
-        ));
-    }
-    Ok(())
-}
-
 /// The archive folder of the holder's mailbox, when a copy was ever kept.
 async fn folder_of(store: &Store, h: &Holder) -> Result<Option<Folder>, ApiError> {
     let f = store
@@ -134,7 +123,7 @@ pub(crate) async fn list(
     h: Holder,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Listing> {
-    refuse_expired(&s, &h)?;
+    h.check_not_expired(&s)?;
     let page = q.page.unwrap_or(1).max(1);
     let per_page = q.per_page.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE);
     let needle =
@@ -277,7 +266,7 @@ pub(crate) async fn message(
     h: Holder,
     Path(uid): Path<String>,
 ) -> Result<Response, ApiError> {
-    refuse_expired(&s, &h)?;
+    h.check_not_expired(&s)?;
     let store = s.archive.store();
     let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such message");
     // Parsed here, so that a path that is not a UID gets the JSON 404 like any other.

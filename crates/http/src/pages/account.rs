@@ -18,9 +18,9 @@ use pecd_archive::settings::{MailboxSettings, SettingsSet};
 use pecd_common::password::{check_policy, PolicyViolation};
 use serde::Deserialize;
 
-use super::{answer, cookie, errors, page, random_token, same_token, see_other};
+use super::{answer, errors, page, random_token, same_token, see_other};
 use crate::api::holders::{change_holder_password, holder_for, Holder};
-use crate::auth::{cookie_session, session_cookie};
+use crate::auth::{cookie_named, cookie_session, session_cookie};
 use crate::sessions::Principal as SessionOf;
 use crate::HttpState;
 
@@ -151,7 +151,7 @@ async fn login(
     headers: HeaderMap,
     Form(f): Form<LoginForm>,
 ) -> Response {
-    let expected = cookie(&headers, LOGIN_COOKIE).unwrap_or_default();
+    let expected = cookie_named(&headers, LOGIN_COOKIE).unwrap_or_default();
     if expected.is_empty() || !same_token(expected, &f.csrf) {
         let e = errors("Modulo scaduto: ricaricare la pagina e riprovare.", &[]);
         return answer(
