@@ -182,8 +182,27 @@ pub async fn login(
     body: Result<Json<LoginRequest>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(req) = body?;
-    let key = login_key(&req.userid);
-    let ip = peer.ip();
+    let (token, csrf, op) = operator_session(&state, peer.ip(), &req.userid, req.password).await?;
+    let cookie = session_cookie(&token, state.config.http.session_max_seconds);
+    let reply = LoginReply {
+        token,
+        csrf_token: csrf,
+        userid: op.userid,
+        profile: op.profile,
+        idle_seconds: state.config.http.session_idle_seconds,
+    };
+    Ok(([(header::SET_COOKIE, cookie)], Json(reply)).into_response())
+}
+
+/// An operator's login, slowed and blocked on failures as mail logins are: a new session's
+/// token and CSRF token, and the operator. The API's login and the console's use it.
+pub async fn operator_session(
+    state: &HttpState,
+    ip: std::net::IpAddr,
+    userid: &str,
+    password: String,
+) -> Result<(String, String, pecd_archive::model::Operator), ApiError> {
+    let key = login_key(userid);
     if state.logins.check(ip, &key).is_err() {
         return Err(ApiError::new(
             axum::http::StatusCode::TOO_MANY_REQUESTS,
@@ -191,22 +210,10 @@ pub async fn login(
             "too many failed logins; try again later",
         ));
     }
-    match state
-        .archive
-        .operator_login(&req.userid, req.password)
-        .await
-    {
+    match state.archive.operator_login(userid, password).await {
         Ok(op) => {
             let (token, csrf) = state.sessions.open(Principal::Operator(op.userid.clone()));
-            let cookie = session_cookie(&token, state.config.http.session_max_seconds);
-            let reply = LoginReply {
-                token,
-                csrf_token: csrf,
-                userid: op.userid,
-                profile: op.profile,
-                idle_seconds: state.config.http.session_idle_seconds,
-            };
-            Ok(([(header::SET_COOKIE, cookie)], Json(reply)).into_response())
+            Ok((token, csrf, op))
         }
         Err(e) if e.kind == pecd_archive::ErrorKind::Forbidden => {
             if let Some(b) = state.logins.failed(ip, &key) {

@@ -3,7 +3,8 @@
 //! missing token, a 415 from a wrong content type) would otherwise be followed by closing a
 //! connection with unread bytes, and a TLS client sees its answer lost to the reset ("EOF in
 //! violation of protocol"). The limit is the contract upload's (`http.max_body_bytes`) on
-//! `PUT .../contracts/{name}` and [`crate::SMALL_BODY_BYTES`] everywhere else; a body over it
+//! `PUT .../contracts/{name}` (and the console's multipart uploads of a contract or a revocation
+//! form, with room for the form's framing) and [`crate::SMALL_BODY_BYTES`] everywhere else; a body over it
 //! gets the JSON 413 at once.
 
 use std::sync::Arc;
@@ -19,12 +20,18 @@ use crate::HttpState;
 
 /// The largest body `request` may carry.
 fn limit(state: &HttpState, method: &Method, path: &str) -> usize {
+    let uploads = state
+        .config
+        .http
+        .max_body_bytes
+        .max(crate::SMALL_BODY_BYTES);
     if method == Method::PUT && path.contains("/contracts/") {
-        state
-            .config
-            .http
-            .max_body_bytes
-            .max(crate::SMALL_BODY_BYTES)
+        uploads
+    } else if method == Method::POST
+        && path.starts_with("/console/")
+        && (path.ends_with("/contracts") || path.ends_with("/revoke"))
+    {
+        uploads.saturating_add(crate::console::contracts::MULTIPART_OVERHEAD)
     } else {
         crate::SMALL_BODY_BYTES
     }

@@ -13,6 +13,7 @@ pub mod api;
 pub mod auth;
 pub mod autoconfig;
 pub mod body;
+pub mod console;
 pub mod error;
 pub mod headers;
 pub mod metrics;
@@ -70,6 +71,7 @@ pub fn router(state: Arc<HttpState>) -> Router {
     let uploads = state.config.http.max_body_bytes;
     Router::new()
         .merge(pages::account::routes())
+        .merge(console::routes(uploads))
         .merge(api::routes(uploads))
         .merge(autoconfig::routes())
         .layer(axum::extract::DefaultBodyLimit::max(SMALL_BODY_BYTES))

@@ -25,8 +25,41 @@ button:focus,input:focus,textarea:focus,a:focus{outline:3px solid #f2a900;outlin
 .ok{background:#e6f4ea;border-left:4px solid #1e7a34;padding:.5rem 1rem}\
 .hint{color:#444;font-size:.95rem}";
 
-/// A whole page: `title`, an optional navigation, the content.
+/// A whole page of the holders' area: `title`, an optional navigation, the content.
 pub fn page(title: &str, nav: bool, content: Markup) -> Markup {
+    let nav = nav.then(|| {
+        html! {
+            nav aria-label="Area personale" {
+                ul {
+                    li { a href="/account/" { "Riepilogo" } }
+                    li { a href="/account/password" { "Password" } }
+                    li { a href="/account/settings" { "Notifiche" } }
+                    li { a href="/account/logout" { "Esci" } }
+                }
+            }
+        }
+    });
+    let site = Site {
+        home: "/account/",
+        name: "Posta Elettronica Certificata",
+        stylesheet: "/account/style.css",
+        wide: false,
+    };
+    layout(&site, title, nav, content)
+}
+
+/// Where a page belongs: the area's home, its name in the header, its stylesheet, and
+/// whether its content may use the whole width (tables).
+pub struct Site<'a> {
+    pub home: &'a str,
+    pub name: &'a str,
+    pub stylesheet: &'a str,
+    pub wide: bool,
+}
+
+/// A whole page of `site`: header with the area's name and navigation, then `content`
+/// under an `h1` of `title` in the main landmark.
+pub fn layout(site: &Site, title: &str, nav: Option<Markup>, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="it" {
@@ -34,21 +67,12 @@ pub fn page(title: &str, nav: bool, content: Markup) -> Markup {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " - PEC" }
-                link rel="stylesheet" href="/account/style.css";
+                link rel="stylesheet" href=(site.stylesheet);
             }
-            body {
+            body class=[site.wide.then_some("wide")] {
                 header {
-                    a href="/account/" { "Posta Elettronica Certificata" }
-                    @if nav {
-                        nav aria-label="Area personale" {
-                            ul {
-                                li { a href="/account/" { "Riepilogo" } }
-                                li { a href="/account/password" { "Password" } }
-                                li { a href="/account/settings" { "Notifiche" } }
-                                li { a href="/account/logout" { "Esci" } }
-                            }
-                        }
-                    }
+                    a href=(site.home) { (site.name) }
+                    @if let Some(nav) = nav { (nav) }
                 }
                 main id="contenuto" {
                     h1 { (title) }
