@@ -145,7 +145,7 @@ async fn an_intermediario_enters_a_request_fixes_a_bad_line_confirms_and_adds_a_
             .await
             .map_err(|e| e.to_string())?;
         enter_request(c).await?;
-        wait_for(c, "riga").await.ok();
+        wait_for(c, "Righe con errori").await?;
         let line_error = c
             .find(Locator::Id("line_error_2"))
             .await
@@ -289,4 +289,153 @@ async fn an_lmxadm_sees_only_its_patterns_customers_in_the_console() {
         Ok(())
     })
     .await;
+}
+
+/// Waits (five seconds at most) until the page no longer shows `needle`: the answer to a
+/// form that reloads the same page has arrived.
+async fn wait_without(c: &Client, needle: &str) -> Result<String, String> {
+    for _ in 0..50 {
+        if let Ok(text) = page_text(c).await {
+            if !text.contains(needle) {
+                return Ok(text);
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    Err(format!("{needle:?} still shown"))
+}
+
+/// Selects `value` in the `<select>` of `id`.
+async fn choose(c: &Client, id: &str, value: &str) -> Result<(), String> {
+    let css = format!("#{id} option[value='{value}']");
+    c.find(Locator::Css(&css))
+        .await
+        .map_err(|e| format!("{css}: {e}"))?
+        .click()
+        .await
+        .map_err(|e| format!("{css} click: {e}"))
+}
+
+async fn click(c: &Client, css: &str) -> Result<(), String> {
+    c.find(Locator::Css(css))
+        .await
+        .map_err(|e| format!("{css}: {e}"))?
+        .click()
+        .await
+        .map_err(|e| format!("{css} click: {e}"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_administrator_works_on_a_chosen_account_in_batches_and_reads_every_console_page() {
+    const ONE: &str = "anna@pec.localhost";
+    const TWO: &str = "bruno@pec.localhost";
+    let s = server().users(&[ONE, TWO]).start();
+    setup(&s);
+    operator(&s, "adm", "amministratore", &[]);
+    for m in [ONE, TWO] {
+        human(
+            &s,
+            &[
+                "mailbox",
+                "assign",
+                m,
+                "--customer",
+                "C1",
+                "--account",
+                "A1",
+                "--type",
+                "standard",
+            ],
+            "",
+        );
+    }
+    let base = format!("https://localhost:{}", s.listener("https").port());
+    let b = browser().await;
+    let c = &b.client;
+    let axe = axe_source();
+    let axe = axe.as_str();
+    with_screenshot(&s, &b, || async {
+        log_in(c, &base, "adm").await?;
+        choose(c, "choice", "C1/A1").await?;
+        submit_form(c, "main form").await?;
+        wait_for(c, "Sta lavorando su cliente C1").await?;
+
+        // Domains: requested for the chosen account, then enabled.
+        c.goto(&format!("{base}/console/domains"))
+            .await
+            .map_err(|e| e.to_string())?;
+        fill(c, "name", "rossi.pec.localhost").await?;
+        submit_form(c, "form[action='/console/domains']").await?;
+        wait_for(c, "Abilita rossi.pec.localhost").await?;
+        check_page(c, axe, "console-domains").await?;
+        submit_form(c, "form[action$='/enable']").await?;
+        wait_without(c, "Abilita rossi.pec.localhost").await?;
+
+        // Expiry management of C1/A1.
+        c.goto(&format!("{base}/console/expiry"))
+            .await
+            .map_err(|e| e.to_string())?;
+        wait_for(c, "Gestione scadenze attiva").await?;
+        check_page(c, axe, "console-expiry").await?;
+        click(c, "#enabled-C1-A1").await?;
+        click(c, "#auto-C1-A1").await?;
+        fill(c, "report-C1-A1", "scadenze@example.com").await?;
+        submit_form(c, "form:has(#report-C1-A1)").await?;
+        wait_for(c, "Ultima modifica").await?;
+
+        // Both mailboxes revoked in one batch, each with its outcome.
+        c.goto(&format!("{base}/console/mailboxes?address=pec.localhost"))
+            .await
+            .map_err(|e| e.to_string())?;
+        wait_for(c, "Scarica il report CSV").await?;
+        click(c, "#select_all").await?;
+        choose(c, "action", "revoke-non-payment").await?;
+        submit_form(c, "form[method=post]").await?;
+        let outcomes = wait_for(c, "Esito per casella").await?;
+        expect(
+            outcomes.matches("Esito positivo").count() == 2,
+            format!("two positive outcomes: {outcomes}"),
+        )?;
+        check_page(c, axe, "console-batch-outcomes").await?;
+        for (path, name, needle) in [
+            ("/console/requests", "console-requests", "Richieste recenti"),
+            (
+                "/console/requests/new",
+                "console-request-new",
+                "Richiedente",
+            ),
+            ("/console/campaign", "console-campaign", "Liste calcolate"),
+            (
+                "/console/audit?operator=adm",
+                "console-audit",
+                "domain.enable",
+            ),
+            ("/console/logout", "console-logout", "Esci dalla console"),
+        ] {
+            c.goto(&format!("{base}{path}"))
+                .await
+                .map_err(|e| e.to_string())?;
+            wait_for(c, needle).await?;
+            check_page(c, axe, name).await?;
+        }
+        Ok(())
+    })
+    .await;
+    let expiry = s.json(&["expiry", "list"]);
+    let c1 = expiry
+        .as_array()
+        .and_then(|l| l.iter().find(|e| e["account"] == "A1"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(c1["enabled"], true, "{expiry}");
+    assert_eq!(c1["auto_revoke"], true, "{expiry}");
+    assert_eq!(c1["report"], serde_json::json!(["scadenze@example.com"]));
+    human(&s, &["jobs", "run"], "");
+    for m in [ONE, TWO] {
+        let shown = s.json(&["mailbox", "show", m]);
+        assert!(
+            shown.to_string().contains("revocata"),
+            "{m} revoked by the batch: {shown}"
+        );
+    }
 }

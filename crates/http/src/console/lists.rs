@@ -11,7 +11,7 @@ use maud::{html, Markup};
 use pecd_archive::audit::AuditQuery;
 use pecd_archive::domains::DomainRequest;
 use pecd_archive::expiry::ExpirySet;
-use pecd_archive::model::DomainFamily;
+use pecd_archive::model::{DomainFamily, DomainState};
 use pecd_archive::ArchiveError;
 use serde::Deserialize;
 
@@ -75,12 +75,12 @@ async fn domains(State(s): S, headers: HeaderMap) -> Response {
                     @for d in &list {
                         tr {
                             td { (d.name) }
-                            td { (format!("{:?}", d.family).to_lowercase()) }
-                            td { (format!("{:?}", d.state).to_lowercase()) }
+                            td { (family_name(d.family)) }
+                            td { (state_name(d.state)) }
                             td { (d.customer.clone().unwrap_or_else(|| "tutti".into())) " / " (d.account.clone().unwrap_or_default()) }
                             td { (when(d.requested_at)) " da " (d.requested_by) }
                             td {
-                                @if admin && format!("{:?}", d.state) == "Requested" {
+                                @if admin && d.state == DomainState::Requested {
                                     form class="inline" method="post" action=(format!("/console/domains/{}/enable", d.name)) {
                                         (op.csrf_field())
                                         button type="submit" { "Abilita " (d.name) }
@@ -110,6 +110,20 @@ async fn domains(State(s): S, headers: HeaderMap) -> Response {
         }
     });
     shown("Domini", result)
+}
+
+pub(crate) fn state_name(state: DomainState) -> &'static str {
+    match state {
+        DomainState::Requested => "richiesto",
+        DomainState::Enabled => "abilitato",
+    }
+}
+
+fn family_name(family: DomainFamily) -> &'static str {
+    match family {
+        DomainFamily::Ordinary => "ordinario",
+        DomainFamily::Pa => "pubblica amministrazione",
+    }
 }
 
 #[derive(Deserialize)]

@@ -132,7 +132,7 @@ async fn search(State(s): S, headers: HeaderMap, Query(q): Query<SearchForm>) ->
                 StatusCode::OK,
                 html! {
                     p {
-                        (r.rows.len()) " caselle" @if r.truncated { " (le prime: restringere la ricerca)" } ". "
+                        (r.rows.len()) @if r.rows.len() == 1 { " casella" } @else { " caselle" } @if r.truncated { " (le prime: restringere la ricerca)" } ". "
                         a href=(format!("/api/v1/mailboxes.csv?{}", q.query_string())) { "Scarica il report CSV" }
                     }
                     form method="post" action="/console/mailboxes" {

@@ -46,7 +46,8 @@ th,td{border:1px solid #bbb;padding:.4rem .5rem;text-align:left;vertical-align:t
 th{background:#e8edf3}.muted{color:#555;background:#eee}\
 .inline{display:inline}.inline button{margin:0 .3rem 0 0;padding:.3rem .8rem}\
 .line-error{color:#b00020;font-weight:600}\
-fieldset{margin-top:1rem;border:1px solid #999}\
+fieldset{margin-top:1rem;border:1px solid #999;min-width:0}\
+main{overflow-wrap:anywhere}\
 input[type=date],input[type=file],select{padding:.5rem;font-size:1rem;max-width:100%}\
 .table-wrap{overflow-x:auto}\
 main dl{display:grid;grid-template-columns:minmax(8rem,max-content) 1fr;gap:.2rem 1rem}\
@@ -253,7 +254,7 @@ async fn home(State(s): S, headers: HeaderMap) -> Response {
             h2 id="domini" { "Domini disponibili" }
             @if usable.is_empty() { p { "Nessun dominio disponibile." } }
             @else {
-                ul { @for d in &usable { li { (d.name) " (" (format!("{:?}", d.state).to_lowercase()) ")" } } }
+                ul { @for d in &usable { li { (d.name) " (" (lists::state_name(d.state)) ")" } } }
             }
         }
     };
