@@ -26,8 +26,8 @@ use crate::HttpState;
 
 type S = State<Arc<HttpState>>;
 
-/// The double-submit cookie of the login form.
-const LOGIN_COOKIE: &str = "pecd_login";
+/// The double-submit cookie of the forms shown before login (login, password recovery).
+pub(super) const LOGIN_COOKIE: &str = "pecd_login";
 
 pub fn routes() -> Router<Arc<HttpState>> {
     Router::new()
@@ -37,6 +37,7 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route("/account/logout", get(logout_form).post(logout))
         .route("/account/password", get(password_form).post(password))
         .route("/account/settings", get(settings_form).post(settings))
+        .merge(super::recovery::routes())
 }
 
 async fn style() -> Response {
@@ -48,14 +49,14 @@ async fn style() -> Response {
 }
 
 /// The holder of the request's session cookie with the session's CSRF token, if any.
-async fn current(s: &HttpState, headers: &HeaderMap) -> Option<(Holder, String)> {
+pub(super) async fn current(s: &HttpState, headers: &HeaderMap) -> Option<(Holder, String)> {
     let auth = cookie_session(s, headers)?;
     let csrf = auth.session.csrf.clone();
     let h = holder_for(s, auth).await.ok()?;
     Some((h, csrf))
 }
 
-fn csrf_field(token: &str) -> Markup {
+pub(super) fn csrf_field(token: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(token); }
 }
 
@@ -122,18 +123,23 @@ fn login_page(token: &str, login: &str, error: Option<Markup>) -> Markup {
                 input id="password" name="password" type="password" autocomplete="current-password" required;
                 button type="submit" { "Accedi" }
             }
+            p { a href="/account/recovery" { "Password dimenticata?" } }
         },
     )
 }
 
 async fn login_form() -> Response {
     let token = random_token();
-    let mut r = answer(StatusCode::OK, login_page(&token, "", None));
+    with_form_cookie(answer(StatusCode::OK, login_page(&token, "", None)), &token)
+}
+
+/// `r` setting the double-submit cookie of a form shown before login to `token`.
+pub(super) fn with_form_cookie(mut r: Response, token: &str) -> Response {
     let cookie = format!(
         "{LOGIN_COOKIE}={token}; Path=/account/; HttpOnly; Secure; SameSite=Strict; Max-Age=1800"
     );
     if let Ok(v) = cookie.parse() {
-        r.headers_mut().insert(header::SET_COOKIE, v);
+        r.headers_mut().append(header::SET_COOKIE, v);
     }
     r
 }

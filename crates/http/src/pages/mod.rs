@@ -5,6 +5,7 @@
 //! API's (the `pecd_session` cookie: HttpOnly, Secure, SameSite=Strict; 30 minutes idle).
 
 pub mod account;
+pub mod recovery;
 
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
