@@ -11,3 +11,5 @@ mod support;
 mod account;
 #[path = "web/browser.rs"]
 mod browser;
+#[path = "web/holder.rs"]
+mod holder;

@@ -316,7 +316,8 @@ pub struct RecoveryAsk {
 }
 
 /// What a recovery request always answers, whoever the login names.
-pub(crate) const RECOVERY_SENT: &str = "Se l'utente esiste e ha informazioni di sicurezza, un codice è \
+pub(crate) const RECOVERY_SENT: &str =
+    "Se l'utente esiste e ha informazioni di sicurezza, un codice è \
                              stato inviato ai suoi recapiti";
 
 /// `POST /api/v1/me/recovery`: a code to the login's recovery contact, if it has one. The

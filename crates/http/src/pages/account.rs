@@ -38,6 +38,7 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route("/account/password", get(password_form).post(password))
         .route("/account/settings", get(settings_form).post(settings))
         .merge(super::recovery::routes())
+        .merge(super::security::routes())
 }
 
 async fn style() -> Response {
@@ -54,6 +55,19 @@ pub(super) async fn current(s: &HttpState, headers: &HeaderMap) -> Option<(Holde
     let csrf = auth.session.csrf.clone();
     let h = holder_for(s, auth).await.ok()?;
     Some((h, csrf))
+}
+
+/// The holder of a page that needs a session whose password is not expired, or where to
+/// send the browser instead (the login, or the forced change of an expired password).
+pub(super) async fn signed_in(
+    s: &HttpState,
+    headers: &HeaderMap,
+) -> Result<(Holder, String), Response> {
+    match current(s, headers).await {
+        None => Err(see_other("/account/login")),
+        Some((h, _)) if h.expired => Err(see_other("/account/password")),
+        Some(found) => Ok(found),
+    }
 }
 
 pub(super) fn csrf_field(token: &str) -> Markup {

@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod recovery;
+pub mod security;
 
 use axum::http::{header, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
@@ -46,6 +47,7 @@ pub fn page(title: &str, nav: bool, content: Markup) -> Markup {
                                 li { a href="/account/" { "Riepilogo" } }
                                 li { a href="/account/password" { "Password" } }
                                 li { a href="/account/settings" { "Notifiche" } }
+                                li { a href="/account/security" { "Sicurezza" } }
                                 li { a href="/account/logout" { "Esci" } }
                             }
                         }
