@@ -142,3 +142,152 @@ async fn a_holder_saves_security_information_then_resets_a_forgotten_password_wi
     );
     assert!(!imap_login(&s, PASSWORD).await.contains("OK"));
 }
+
+const BRUNO: &str = "bruno@pec.localhost";
+
+async fn click(c: &Client, css: &str) -> Result<(), String> {
+    c.find(Locator::Css(css))
+        .await
+        .map_err(|e| format!("{css}: {e}"))?
+        .click()
+        .await
+        .map_err(|e| format!("click {css}: {e}"))
+}
+
+/// A certified message from `from` to `to` through pecd's submission service.
+async fn certified(s: &Server, from: &str, to: &str, subject: &str) {
+    let (mut c, _) = crate::support::smtp::Conn::tls(s.listener("submissions"), &s.ca()).await;
+    c.login(from, PASSWORD).await;
+    let message = format!(
+        "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{}@test>\r\n\r\nTesto con <script>alert(1)</script>.\r\n",
+        rand::random::<u32>()
+    );
+    let r = c.send_message(from, &[to], &message).await;
+    assert!(r.starts_with("250"), "{r}");
+}
+
+/// The page's text once reloading `url` shows `needle`, within 20 seconds.
+async fn reload_until(c: &Client, url: &str, needle: &str) -> Result<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        go(c, url).await?;
+        let text = page_text(c).await?;
+        if text.contains(needle) {
+            return Ok(text);
+        }
+        if Instant::now() > deadline {
+            return Err(format!("{needle:?} never appeared at {url}: {text}"));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// The operator gives MARIO's mailbox a customer and a 1 GB security archive.
+fn archive_service(s: &Server) {
+    use crate::support::cli::human;
+    human(s, &["customer", "create", "C1", "--name", "Rossi"], "");
+    human(
+        s,
+        &[
+            "account",
+            "create",
+            "A1",
+            "--customer",
+            "C1",
+            "--description",
+            "Nord",
+            "--userid-prefix",
+            "aa",
+        ],
+        "",
+    );
+    human(
+        s,
+        &[
+            "mailbox",
+            "assign",
+            MARIO,
+            "--customer",
+            "C1",
+            "--account",
+            "A1",
+            "--type",
+            "standard",
+        ],
+        "",
+    );
+    human(s, &["mailbox", "services", MARIO, "--archive-gb", "1"], "");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_security_archive_is_switched_on_by_the_holder_once_offered_then_searched_and_read_as_text(
+) {
+    let s = server().users(&[MARIO, BRUNO]).start();
+    let base = base(&s);
+    let b = browser().await;
+    let c = &b.client;
+    let axe = axe_source();
+    let axe = axe.as_str();
+    let page_url = format!("{base}/account/archive");
+    with_screenshot(&s, &b, || async {
+        log_in(c, &base, MARIO, PASSWORD).await?;
+        go(c, &page_url).await?;
+        let text = wait_for(c, "non è attivo per questa casella").await?;
+        expect(
+            !text.contains("Tipi di messaggi"),
+            "no switch while the operator has not offered the service".into(),
+        )?;
+        check_page(c, axe, "account-archive-off").await?;
+        Ok(())
+    })
+    .await;
+    archive_service(&s);
+    with_screenshot(&s, &b, || async {
+        go(c, &page_url).await?;
+        wait_for(c, "Tipi di messaggi da conservare").await?;
+        click(c, "#security_archive").await?;
+        click(c, "#kind-certified-in").await?;
+        submit(c).await?;
+        wait_for(c, "Impostazioni dell'archivio salvate").await?;
+        Ok(())
+    })
+    .await;
+    let settings = s.json(&["mailbox", "settings", MARIO]);
+    assert_eq!(settings["security_archive"], true, "{settings}");
+    assert_eq!(
+        settings["archive_kinds"],
+        serde_json::json!(["certified-in"])
+    );
+
+    certified(&s, BRUNO, MARIO, "Fattura <b>42</b>").await;
+    certified(&s, BRUNO, MARIO, "Verbale assemblea").await;
+    with_screenshot(&s, &b, || async {
+        reload_until(c, &page_url, "Messaggi archiviati (2)").await?;
+        check_page(c, axe, "account-archive").await?;
+        fill(c, "q", "fattura").await?;
+        click(c, "#cerca").await?;
+        let text = wait_for(c, "Risultati della ricerca (1)").await?;
+        expect(
+            text.contains("Fattura <b>42</b>") && !text.contains("Verbale"),
+            format!("the search finds the one message, its subject as text: {text}"),
+        )?;
+        click(c, "ul.messages li a").await?;
+        let text = wait_for(c, "Message-ID").await?;
+        check_page(c, axe, "account-archive-message").await?;
+        expect(
+            text.contains(BRUNO) && text.contains("Fattura <b>42</b>"),
+            format!("the headers shown: {text}"),
+        )?;
+        expect(
+            text.contains("Testo con <script>alert(1)</script>."),
+            format!("the certified message's own text shown as text: {text}"),
+        )?;
+        let source = c.source().await.map_err(|e| e.to_string())?;
+        expect(
+            !source.contains("<b>42") && !source.contains("<script>alert"),
+            "the message's markup is escaped, never rendered".into(),
+        )?;
+        Ok(())
+    })
+    .await;
+}

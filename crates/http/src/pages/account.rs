@@ -39,6 +39,7 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route("/account/settings", get(settings_form).post(settings))
         .merge(super::recovery::routes())
         .merge(super::security::routes())
+        .merge(super::archive::routes())
 }
 
 async fn style() -> Response {

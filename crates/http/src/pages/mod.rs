@@ -5,6 +5,7 @@
 //! API's (the `pecd_session` cookie: HttpOnly, Secure, SameSite=Strict; 30 minutes idle).
 
 pub mod account;
+pub mod archive;
 pub mod recovery;
 pub mod security;
 
@@ -25,7 +26,9 @@ button{margin-top:1.2rem;padding:.7rem 1.4rem;font-size:1rem;background:#0b4f8a;
 button:focus,input:focus,textarea:focus,a:focus{outline:3px solid #f2a900;outline-offset:2px}\
 .error{background:#fde8e8;border-left:4px solid #b00020;padding:.5rem 1rem}\
 .ok{background:#e6f4ea;border-left:4px solid #1e7a34;padding:.5rem 1rem}\
-.hint{color:#444;font-size:.95rem}";
+.hint{color:#444;font-size:.95rem}\
+pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#fff;border:1px solid #ccc;padding:.5rem}\
+dd{overflow-wrap:anywhere}ul.messages li{margin-bottom:.8rem}";
 
 /// A whole page: `title`, an optional navigation, the content.
 pub fn page(title: &str, nav: bool, content: Markup) -> Markup {
@@ -48,6 +51,7 @@ pub fn page(title: &str, nav: bool, content: Markup) -> Markup {
                                 li { a href="/account/password" { "Password" } }
                                 li { a href="/account/settings" { "Notifiche" } }
                                 li { a href="/account/security" { "Sicurezza" } }
+                                li { a href="/account/archive" { "Archivio" } }
                                 li { a href="/account/logout" { "Esci" } }
                             }
                         }
