@@ -40,6 +40,7 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .merge(super::recovery::routes())
         .merge(super::security::routes())
         .merge(super::archive::routes())
+        .merge(super::migration::routes())
 }
 
 async fn style() -> Response {
@@ -194,6 +195,14 @@ async fn login(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Servizio momentaneamente non disponibile.",
                 ),
+                // The migration window (PROVISIONING.md §9): why, and where to migrate.
+                AuthError::Closed(why) => {
+                    let e = html! {
+                        (errors(&why, &[]))
+                        p { a href="/account/migration" { "Migrazione dal precedente gestore" } }
+                    };
+                    return answer(StatusCode::FORBIDDEN, login_page(expected, &f.login, Some(e)));
+                }
                 _ => (StatusCode::UNAUTHORIZED, "Credenziali non valide"),
             };
             return answer(

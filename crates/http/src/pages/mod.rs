@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod archive;
+pub mod migration;
 pub mod recovery;
 pub mod security;
 
@@ -52,6 +53,7 @@ pub fn page(title: &str, nav: bool, content: Markup) -> Markup {
                                 li { a href="/account/settings" { "Notifiche" } }
                                 li { a href="/account/security" { "Sicurezza" } }
                                 li { a href="/account/archive" { "Archivio" } }
+                                li { a href="/account/migration" { "Migrazione" } }
                                 li { a href="/account/logout" { "Esci" } }
                             }
                         }

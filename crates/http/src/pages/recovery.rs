@@ -40,11 +40,11 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route("/account/recovery/done", get(done))
 }
 
-fn hex(text: &str) -> String {
+pub(super) fn hex(text: &str) -> String {
     text.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
-fn unhex(text: &str) -> Option<String> {
+pub(super) fn unhex(text: &str) -> Option<String> {
     if text.len() % 2 != 0 || text.len() > 1024 {
         return None;
     }
