@@ -291,3 +291,143 @@ async fn the_security_archive_is_switched_on_by_the_holder_once_offered_then_sea
     })
     .await;
 }
+
+// The migration tests' Dovecot, as it is (its `url` is not needed here).
+#[allow(dead_code)]
+#[path = "../migrate/dovecot.rs"]
+mod dovecot;
+
+/// Waits until the page's alert says exactly `text` (a refused form's next page).
+async fn wait_alert(c: &Client, text: &str) -> Result<(), String> {
+    let mut last = String::new();
+    for _ in 0..50 {
+        if let Ok(e) = c.find(Locator::Css("main .error p")).await {
+            last = e.text().await.unwrap_or_default();
+            if last == text {
+                return Ok(());
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("alert {text:?} never shown; last: {last:?}"))
+}
+
+const SCUOLA: &str = "scuola@pec.example.it";
+const OLD_PASSWORD: &str = "Vecchia-Pass1!";
+
+fn old_message(i: usize) -> dovecot::OldMessage {
+    dovecot::OldMessage {
+        bytes: format!(
+            "From: preside@vecchio.example\r\nTo: {SCUOLA}\r\nSubject: Circolare {i}\r\n\
+             Message-ID: <circolare{i}@vecchio.example>\r\nDate: Mon, 2 Nov 2026 10:00:00 +0100\r\n\r\n\
+             Testo della circolare {i}.\r\n"
+        )
+        .into_bytes(),
+        flags: "S".into(),
+        keywords: Vec::new(),
+        date: 1_793_000_000 + i as i64,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_migration_wizard_imports_only_a_mailbox_proven_here_and_in_its_window_and_shows_progress(
+) {
+    let old = dovecot::Dovecot::start(&[(SCUOLA, OLD_PASSWORD)]);
+    old.fill(
+        SCUOLA,
+        "INBOX",
+        &(0..3).map(old_message).collect::<Vec<_>>(),
+    );
+    let mut s = server().users(&[]).prepare();
+    s.write_config(&ServerConfig::new().extra(&format!(
+        "\n[migration]\ndomains = [\"pec.example.it\"]\ncutover = \"2099-01-11T00:00:00+01:00\"\n\
+         tls_roots = \"{}\"\ntimeout_seconds = 10\n",
+        old.ca().display()
+    )));
+    s.spawn();
+    s.create_mailbox(SCUOLA);
+    s.create_mailbox(MARIO);
+    let base = base(&s);
+    let b = browser().await;
+    let c = &b.client;
+    let axe = axe_source();
+    let axe = axe.as_str();
+    let wizard = format!("{base}/account/migration");
+    with_screenshot(&s, &b, || async {
+        // A holder outside every window is told so, and given no form.
+        log_in(c, &base, MARIO, PASSWORD).await?;
+        go(c, &wizard).await?;
+        let text = wait_for(c, "non è in una finestra di migrazione").await?;
+        expect(
+            !text.contains("Avvia la migrazione"),
+            "no form outside the window".into(),
+        )?;
+        check_page(c, axe, "account-migration-refused").await?;
+        go(c, &format!("{base}/account/logout")).await?;
+        submit(c).await?;
+        wait_for(c, "Password dimenticata?").await?;
+
+        // The window closes the login before the cutover; the refusal leads to the wizard.
+        fill(c, "login", SCUOLA).await?;
+        fill(c, "password", PASSWORD).await?;
+        submit(c).await?;
+        wait_for(c, "Casella in migrazione").await?;
+        c.find(Locator::LinkText("Migrazione dal precedente gestore"))
+            .await
+            .map_err(|e| format!("link: {e}"))?
+            .click()
+            .await
+            .map_err(|e| format!("click: {e}"))?;
+        wait_for(c, "Avvia la migrazione").await?;
+        check_page(c, axe, "account-migration").await?;
+
+        let host = format!("localhost:{}", old.port);
+        let attempt =
+            |pec_password: &'static str, old_password: &'static str, new: &'static str| {
+                let host = host.clone();
+                async move {
+                    fill(c, "pec_login", SCUOLA).await?;
+                    fill(c, "pec_password", pec_password).await?;
+                    fill(c, "host", &host).await?;
+                    fill(c, "old_password", old_password).await?;
+                    fill(c, "new_password", new).await?;
+                    fill(c, "confirm_password", new).await?;
+                    submit(c).await
+                }
+            };
+        // Not proven here: the old server's word alone is not enough.
+        attempt("Sbagliata-9!", OLD_PASSWORD, "").await?;
+        wait_for(c, "Credenziali non valide per la casella su questo gestore").await?;
+        // Proven here, refused by the old provider.
+        attempt(PASSWORD, "Sbagliata-9!", "").await?;
+        wait_alert(c, "Credenziali non valide").await?;
+        // A weak new password: each unmet rule named.
+        attempt(PASSWORD, OLD_PASSWORD, "corta").await?;
+        let alert = wait_for(c, "Password non valida").await?;
+        expect(
+            alert.contains("almeno una cifra"),
+            format!("rules named: {alert}"),
+        )?;
+
+        attempt(PASSWORD, OLD_PASSWORD, "").await?;
+        wait_for(c, "L'importazione dei suoi messaggi PEC è iniziata").await?;
+        let url = c.current_url().await.map_err(|e| e.to_string())?;
+        expect(
+            !url.as_str().contains("scuola") && !url.as_str().contains("Pass"),
+            format!("nothing secret in the URL: {url}"),
+        )?;
+        let text = reload_until(c, &wizard, "completata").await?;
+        expect(
+            text.contains("Messaggi importati\n3 di 3") || text.contains("3 di 3"),
+            format!("progress shown: {text}"),
+        )?;
+        expect(text.contains("INBOX"), format!("folders shown: {text}"))?;
+        check_page(c, axe, "account-migration-status").await?;
+        Ok(())
+    })
+    .await;
+    let status = s.json(&["migrate", "status", SCUOLA]);
+    assert_eq!(status["state"], "done", "{status}");
+    assert_eq!(status["messages_done"], 3, "{status}");
+    assert_eq!(status["password_kept"], true, "{status}");
+}

@@ -201,7 +201,10 @@ async fn login(
                         (errors(&why, &[]))
                         p { a href="/account/migration" { "Migrazione dal precedente gestore" } }
                     };
-                    return answer(StatusCode::FORBIDDEN, login_page(expected, &f.login, Some(e)));
+                    return answer(
+                        StatusCode::FORBIDDEN,
+                        login_page(expected, &f.login, Some(e)),
+                    );
                 }
                 _ => (StatusCode::UNAUTHORIZED, "Credenziali non valide"),
             };

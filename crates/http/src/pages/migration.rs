@@ -94,9 +94,14 @@ fn proven_by_cookie(headers: &HeaderMap) -> Option<String> {
 /// Whose migration the page is about.
 enum Who {
     /// A signed-in holder: the session's mailbox and CSRF token.
-    Session { address: String, csrf: String },
+    Session {
+        address: String,
+        csrf: String,
+    },
     /// Proven earlier in the form (the cookie).
-    Proven { address: String },
+    Proven {
+        address: String,
+    },
     Nobody,
 }
 
@@ -354,24 +359,31 @@ async fn prove_owner(
     password: String,
 ) -> Result<String, (StatusCode, Markup)> {
     let store = s.archive.store();
-    let principal = match login::prove(store, &s.logins, &s.config, peer.ip(), login, password).await {
-        Ok(p) => Some(p.principal),
-        // Proven, refused only by the window: found again by its login.
-        Err(AuthError::Closed(_)) => login::principal_of(store, login).await.ok().flatten(),
-        Err(AuthError::Throttled) => {
-            let e = errors("Troppi tentativi falliti: riprovare più tardi.", &[]);
-            return Err((StatusCode::TOO_MANY_REQUESTS, e));
-        }
-        Err(AuthError::Unavailable) => None,
-        Err(_) => {
-            let e = errors("Credenziali non valide per la casella su questo gestore.", &[]);
-            return Err((StatusCode::FORBIDDEN, e));
-        }
-    };
+    let principal =
+        match login::prove(store, &s.logins, &s.config, peer.ip(), login, password).await {
+            Ok(p) => Some(p.principal),
+            // Proven, refused only by the window: found again by its login.
+            Err(AuthError::Closed(_)) => login::principal_of(store, login).await.ok().flatten(),
+            Err(AuthError::Throttled) => {
+                let e = errors("Troppi tentativi falliti: riprovare più tardi.", &[]);
+                return Err((StatusCode::TOO_MANY_REQUESTS, e));
+            }
+            Err(AuthError::Unavailable) => None,
+            Err(_) => {
+                let e = errors(
+                    "Credenziali non valide per la casella su questo gestore.",
+                    &[],
+                );
+                return Err((StatusCode::FORBIDDEN, e));
+            }
+        };
     match principal {
         Some(p) if p.slave => Err((
             StatusCode::FORBIDDEN,
-            errors("Solo il titolare della casella (utente master) può avviarne la migrazione.", &[]),
+            errors(
+                "Solo il titolare della casella (utente master) può avviarne la migrazione.",
+                &[],
+            ),
         )),
         Some(p) => Ok(p.mailbox.address),
         None => Err((
@@ -467,7 +479,8 @@ async fn start(
             r
         }
         Err(e) => {
-            let weak_old = e.kind == Kind::Invalid && !e.details.is_empty() && new_password.is_none();
+            let weak_old =
+                e.kind == Kind::Invalid && !e.details.is_empty() && new_password.is_none();
             let shown = if weak_old {
                 let rules: Vec<String> = check_policy(&f.old_password)
                     .err()
