@@ -18,16 +18,16 @@ use pecd_archive::settings::{MailboxSettings, SettingsSet};
 use pecd_common::password::{check_policy, PolicyViolation};
 use serde::Deserialize;
 
-use super::{answer, errors, page, random_token, same_token, see_other};
-use crate::api::holders::{change_holder_password, holder_for, Holder};
-use crate::auth::{cookie_named, cookie_session, session_cookie};
+use super::{
+    answer, csrf_field, current, errors, page, random_token, same_token, see_other,
+    with_form_cookie, LOGIN_COOKIE,
+};
+use crate::api::holders::{change_holder_password, Holder};
+use crate::auth::{cookie_named, session_cookie};
 use crate::sessions::Principal as SessionOf;
 use crate::HttpState;
 
 type S = State<Arc<HttpState>>;
-
-/// The double-submit cookie of the forms shown before login (login, password recovery).
-pub(super) const LOGIN_COOKIE: &str = "pecd_login";
 
 pub fn routes() -> Router<Arc<HttpState>> {
     Router::new()
@@ -49,31 +49,6 @@ async fn style() -> Response {
         super::STYLE,
     )
         .into_response()
-}
-
-/// The holder of the request's session cookie with the session's CSRF token, if any.
-pub(super) async fn current(s: &HttpState, headers: &HeaderMap) -> Option<(Holder, String)> {
-    let auth = cookie_session(s, headers)?;
-    let csrf = auth.session.csrf.clone();
-    let h = holder_for(s, auth).await.ok()?;
-    Some((h, csrf))
-}
-
-/// The holder of a page that needs a session whose password is not expired, or where to
-/// send the browser instead (the login, or the forced change of an expired password).
-pub(super) async fn signed_in(
-    s: &HttpState,
-    headers: &HeaderMap,
-) -> Result<(Holder, String), Response> {
-    match current(s, headers).await {
-        None => Err(see_other("/account/login")),
-        Some((h, _)) if h.expired => Err(see_other("/account/password")),
-        Some(found) => Ok(found),
-    }
-}
-
-pub(super) fn csrf_field(token: &str) -> Markup {
-    html! { input type="hidden" name="csrf" value=(token); }
 }
 
 #[derive(Deserialize)]
@@ -147,17 +122,6 @@ fn login_page(token: &str, login: &str, error: Option<Markup>) -> Markup {
 async fn login_form() -> Response {
     let token = random_token();
     with_form_cookie(answer(StatusCode::OK, login_page(&token, "", None)), &token)
-}
-
-/// `r` setting the double-submit cookie of a form shown before login to `token`.
-pub(super) fn with_form_cookie(mut r: Response, token: &str) -> Response {
-    let cookie = format!(
-        "{LOGIN_COOKIE}={token}; Path=/account/; HttpOnly; Secure; SameSite=Strict; Max-Age=1800"
-    );
-    if let Ok(v) = cookie.parse() {
-        r.headers_mut().append(header::SET_COOKIE, v);
-    }
-    r
 }
 
 #[derive(Deserialize)]

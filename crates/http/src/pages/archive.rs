@@ -17,8 +17,7 @@ use maud::{html, Markup};
 use pecd_archive::settings::{SettingsSet, ARCHIVE_KINDS};
 use serde::Deserialize;
 
-use super::account::{csrf_field, signed_in};
-use super::{answer, errors, page, same_token, see_other};
+use super::{answer, csrf_field, errors, page, same_token, see_other, signed_in};
 use crate::api::holders::Holder;
 use crate::api::security_archive::{copy, listing, Listing};
 use crate::HttpState;

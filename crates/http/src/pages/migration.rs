@@ -32,9 +32,11 @@ use pecd_migrate::record::Pass;
 use pecd_migrate::{Kind, MigrationRecord, RunState, StartRequest};
 use serde::Deserialize;
 
-use super::account::{csrf_field, current, with_form_cookie, LOGIN_COOKIE};
 use super::recovery::{hex, unhex};
-use super::{answer, errors, page, random_token, same_token, see_other};
+use super::{
+    answer, csrf_field, current, errors, page, random_token, same_token, see_other,
+    with_form_cookie, LOGIN_COOKIE,
+};
 use crate::api::migration::{migrations, refusal};
 use crate::auth::cookie_named;
 use crate::HttpState;

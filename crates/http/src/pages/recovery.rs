@@ -22,8 +22,10 @@ use pecd_archive::recovery::CODE_SECONDS;
 use pecd_common::password::{check_policy, PolicyViolation};
 use serde::Deserialize;
 
-use super::account::{csrf_field, with_form_cookie, LOGIN_COOKIE};
-use super::{answer, errors, page, random_token, same_token, see_other};
+use super::{
+    answer, csrf_field, errors, page, random_token, same_token, see_other, with_form_cookie,
+    LOGIN_COOKIE,
+};
 use crate::api::lifecycle::{ask_recovery, confirm_recovery, RECOVERY_SENT};
 use crate::auth::cookie_named;
 use crate::HttpState;
@@ -45,7 +47,7 @@ pub(super) fn hex(text: &str) -> String {
 }
 
 pub(super) fn unhex(text: &str) -> Option<String> {
-    if text.len() % 2 != 0 || text.len() > 1024 {
+    if !text.len().is_multiple_of(2) || text.len() > 1024 {
         return None;
     }
     let bytes: Option<Vec<u8>> = (0..text.len())

@@ -15,8 +15,7 @@ use maud::{html, Markup};
 use pecd_archive::holders::SecurityInfo;
 use serde::Deserialize;
 
-use super::account::{csrf_field, signed_in};
-use super::{answer, errors, page, same_token, see_other};
+use super::{answer, csrf_field, errors, page, same_token, see_other, signed_in};
 use crate::HttpState;
 
 type S = State<Arc<HttpState>>;
