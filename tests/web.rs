@@ -13,3 +13,5 @@ mod account;
 mod browser;
 #[path = "web/console.rs"]
 mod console;
+#[path = "web/holder.rs"]
+mod holder;

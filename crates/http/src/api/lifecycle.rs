@@ -316,7 +316,8 @@ pub struct RecoveryAsk {
 }
 
 /// What a recovery request always answers, whoever the login names.
-const RECOVERY_SENT: &str = "Se l'utente esiste e ha informazioni di sicurezza, un codice è \
+pub(crate) const RECOVERY_SENT: &str =
+    "Se l'utente esiste e ha informazioni di sicurezza, un codice è \
                              stato inviato ai suoi recapiti";
 
 /// `POST /api/v1/me/recovery`: a code to the login's recovery contact, if it has one. The
@@ -342,14 +343,32 @@ async fn recovery(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Body(b): Body<RecoveryAsk>,
 ) -> Result<Response, ApiError> {
-    let key = login_key(&b.login);
+    ask_recovery(&s, peer, &b.login).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Message {
+            message: RECOVERY_SENT.to_string(),
+        }),
+    )
+        .into_response())
+}
+
+/// Sends a one-time code to the recovery contact of `login`, if it has one (the API's
+/// and the self-service page's): throttled per client address, the same outcome whoever
+/// the login names.
+pub(crate) async fn ask_recovery(
+    s: &HttpState,
+    peer: SocketAddr,
+    login: &str,
+) -> Result<(), ApiError> {
+    let key = login_key(login);
     if s.logins.check(peer.ip(), &key).is_err() {
         return Err(throttled());
     }
     // Each request counts against the client's address (not the login: nobody can lock a
     // holder out by asking for codes); the login's own codes are capped per day.
     s.logins.failed_from(peer.ip());
-    if let Some(code) = s.archive.start_recovery(&b.login).await? {
+    if let Some(code) = s.archive.start_recovery(login).await? {
         // Sent in the background: the answer takes the same time whoever the login names.
         let lifecycle = s.lifecycle.clone();
         tokio::spawn(async move {
@@ -358,13 +377,7 @@ async fn recovery(
             }
         });
     }
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Message {
-            message: RECOVERY_SENT.to_string(),
-        }),
-    )
-        .into_response())
+    Ok(())
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -401,19 +414,28 @@ async fn recovery_confirm(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Body(b): Body<RecoveryConfirm>,
 ) -> Result<Response, ApiError> {
-    let key = login_key(&b.login);
+    confirm_recovery(&s, peer, &b.login, &b.code, b.new_password).await?;
+    Ok(Json(Message {
+        message: "Password cambiata: ora può accedere con la nuova password".to_string(),
+    })
+    .into_response())
+}
+
+/// Sets the new password of `login` if `code` is its live one-time code (the API's and
+/// the self-service page's); a wrong code counts as a failed login.
+pub(crate) async fn confirm_recovery(
+    s: &HttpState,
+    peer: SocketAddr,
+    login: &str,
+    code: &str,
+    new_password: String,
+) -> Result<(), ApiError> {
+    let key = login_key(login);
     if s.logins.check(peer.ip(), &key).is_err() {
         return Err(throttled());
     }
-    match s
-        .archive
-        .finish_recovery(&b.login, &b.code, b.new_password)
-        .await
-    {
-        Ok(()) => Ok(Json(Message {
-            message: "Password cambiata: ora può accedere con la nuova password".to_string(),
-        })
-        .into_response()),
+    match s.archive.finish_recovery(login, code, new_password).await {
+        Ok(()) => Ok(()),
         Err(e) => {
             if e.message.starts_with("Codice") {
                 s.logins.failed(peer.ip(), &key);

@@ -39,7 +39,7 @@ pub struct Start {
     new_password: Option<String>,
 }
 
-fn migrations(s: &HttpState) -> Migrations {
+pub(crate) fn migrations(s: &HttpState) -> Migrations {
     Migrations::new(s.archive.store().clone(), s.config.clone())
 }
 
@@ -115,7 +115,7 @@ pub(crate) async fn status(
     ))
 }
 
-fn refusal(e: MigrateError) -> ApiError {
+pub(crate) fn refusal(e: MigrateError) -> ApiError {
     let (status, code) = match e.kind {
         Kind::Invalid if !e.details.is_empty() => {
             (StatusCode::UNPROCESSABLE_ENTITY, "weak_password")

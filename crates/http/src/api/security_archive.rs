@@ -123,12 +123,22 @@ pub(crate) async fn list(
     h: Holder,
     Query(q): Query<ListQuery>,
 ) -> ApiResult<Listing> {
-    h.check_not_expired(&s)?;
-    let page = q.page.unwrap_or(1).max(1);
-    let per_page = q.per_page.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE);
-    let needle =
-        q.q.map(|t| t.trim().to_lowercase())
-            .filter(|t| !t.is_empty());
+    Ok(Json(listing(&s, &h, q.q, q.page, q.per_page).await?))
+}
+
+/// The copies of the holder's archive, newest first, optionally searched (the API's and
+/// the self-service page's).
+pub(crate) async fn listing(
+    s: &HttpState,
+    h: &Holder,
+    q: Option<String>,
+    page: Option<usize>,
+    per_page: Option<usize>,
+) -> Result<Listing, ApiError> {
+    h.check_not_expired(s)?;
+    let page = page.unwrap_or(1).max(1);
+    let per_page = per_page.unwrap_or(PER_PAGE).clamp(1, MAX_PER_PAGE);
+    let needle = q.map(|t| t.trim().to_lowercase()).filter(|t| !t.is_empty());
     if needle.as_ref().is_some_and(|t| t.len() > MAX_QUERY) {
         return Err(ApiError::bad_request(format!(
             "q: at most {MAX_QUERY} bytes"
@@ -152,8 +162,8 @@ pub(crate) async fn list(
         per_page,
         messages: Vec::new(),
     };
-    let Some(folder) = folder_of(store, &h).await? else {
-        return Ok(Json(listing));
+    let Some(folder) = folder_of(store, h).await? else {
+        return Ok(listing);
     };
     listing.used_bytes = folder.size_bytes;
     let mut metas = store.messages(folder.id).await.map_err(store_error)?;
@@ -182,7 +192,7 @@ pub(crate) async fn list(
         }
     };
     listing.messages = entries;
-    Ok(Json(listing))
+    Ok(listing)
 }
 
 /// The entries of `metas`, in order, from their header blocks, reading the bodies in
@@ -266,19 +276,7 @@ pub(crate) async fn message(
     h: Holder,
     Path(uid): Path<String>,
 ) -> Result<Response, ApiError> {
-    h.check_not_expired(&s)?;
-    let store = s.archive.store();
-    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such message");
-    // Parsed here, so that a path that is not a UID gets the JSON 404 like any other.
-    let uid: u32 = uid.parse().map_err(|_| not_found())?;
-    let folder = folder_of(store, &h).await?.ok_or_else(not_found)?;
-    let meta = store
-        .message_metas(folder.id, vec![uid])
-        .await
-        .map_err(store_error)?
-        .pop()
-        .ok_or_else(not_found)?;
-    let bytes = store.read_body(meta).await.map_err(store_error)?;
+    let bytes = copy(&s, &h, &uid).await?;
     Ok((
         [
             (header::CONTENT_TYPE, "message/rfc822".to_string()),
@@ -290,4 +288,22 @@ pub(crate) async fn message(
         bytes,
     )
         .into_response())
+}
+
+/// One copy of the holder's archive, byte for byte (the API's and the self-service page's);
+/// a `uid` that is not a number is not found.
+pub(crate) async fn copy(s: &HttpState, h: &Holder, uid: &str) -> Result<Vec<u8>, ApiError> {
+    h.check_not_expired(s)?;
+    let store = s.archive.store();
+    let not_found = || ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such message");
+    // Parsed here, so that a path that is not a UID gets the JSON 404 like any other.
+    let uid: u32 = uid.parse().map_err(|_| not_found())?;
+    let folder = folder_of(store, h).await?.ok_or_else(not_found)?;
+    let meta = store
+        .message_metas(folder.id, vec![uid])
+        .await
+        .map_err(store_error)?
+        .pop()
+        .ok_or_else(not_found)?;
+    store.read_body(meta).await.map_err(store_error)
 }

@@ -18,16 +18,16 @@ use pecd_archive::settings::{MailboxSettings, SettingsSet};
 use pecd_common::password::{check_policy, PolicyViolation};
 use serde::Deserialize;
 
-use super::{answer, errors, page, random_token, same_token, see_other};
-use crate::api::holders::{change_holder_password, holder_for, Holder};
-use crate::auth::{cookie_named, cookie_session, session_cookie};
+use super::{
+    answer, csrf_field, current, errors, page, random_token, same_token, see_other,
+    with_form_cookie, LOGIN_COOKIE,
+};
+use crate::api::holders::{change_holder_password, Holder};
+use crate::auth::{cookie_named, session_cookie};
 use crate::sessions::Principal as SessionOf;
 use crate::HttpState;
 
 type S = State<Arc<HttpState>>;
-
-/// The double-submit cookie of the login form.
-const LOGIN_COOKIE: &str = "pecd_login";
 
 pub fn routes() -> Router<Arc<HttpState>> {
     Router::new()
@@ -37,6 +37,10 @@ pub fn routes() -> Router<Arc<HttpState>> {
         .route("/account/logout", get(logout_form).post(logout))
         .route("/account/password", get(password_form).post(password))
         .route("/account/settings", get(settings_form).post(settings))
+        .merge(super::recovery::routes())
+        .merge(super::security::routes())
+        .merge(super::archive::routes())
+        .merge(super::migration::routes())
 }
 
 async fn style() -> Response {
@@ -45,18 +49,6 @@ async fn style() -> Response {
         super::STYLE,
     )
         .into_response()
-}
-
-/// The holder of the request's session cookie with the session's CSRF token, if any.
-async fn current(s: &HttpState, headers: &HeaderMap) -> Option<(Holder, String)> {
-    let auth = cookie_session(s, headers)?;
-    let csrf = auth.session.csrf.clone();
-    let h = holder_for(s, auth).await.ok()?;
-    Some((h, csrf))
-}
-
-fn csrf_field(token: &str) -> Markup {
-    html! { input type="hidden" name="csrf" value=(token); }
 }
 
 #[derive(Deserialize)]
@@ -122,20 +114,14 @@ fn login_page(token: &str, login: &str, error: Option<Markup>) -> Markup {
                 input id="password" name="password" type="password" autocomplete="current-password" required;
                 button type="submit" { "Accedi" }
             }
+            p { a href="/account/recovery" { "Password dimenticata?" } }
         },
     )
 }
 
 async fn login_form() -> Response {
     let token = random_token();
-    let mut r = answer(StatusCode::OK, login_page(&token, "", None));
-    let cookie = format!(
-        "{LOGIN_COOKIE}={token}; Path=/account/; HttpOnly; Secure; SameSite=Strict; Max-Age=1800"
-    );
-    if let Ok(v) = cookie.parse() {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    r
+    with_form_cookie(answer(StatusCode::OK, login_page(&token, "", None)), &token)
 }
 
 #[derive(Deserialize)]
@@ -173,6 +159,17 @@ async fn login(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Servizio momentaneamente non disponibile.",
                 ),
+                // The migration window (PROVISIONING.md §9): why, and where to migrate.
+                AuthError::Closed(why) => {
+                    let e = html! {
+                        (errors(&why, &[]))
+                        p { a href="/account/migration" { "Migrazione dal precedente gestore" } }
+                    };
+                    return answer(
+                        StatusCode::FORBIDDEN,
+                        login_page(expected, &f.login, Some(e)),
+                    );
+                }
                 _ => (StatusCode::UNAUTHORIZED, "Credenziali non valide"),
             };
             return answer(

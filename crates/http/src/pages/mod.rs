@@ -1,14 +1,25 @@
 //! The web pages (server-rendered HTML, no JavaScript): the holders' self-service under
-//! `/account/` ([`account`]). Pages are built with maud, in Italian, with landmarks, labels
-//! for every field and a layout usable on a phone; every form carries a CSRF token (the
-//! session's, or before login a double-submit token in its own cookie); the session is the
-//! API's (the `pecd_session` cookie: HttpOnly, Secure, SameSite=Strict; 30 minutes idle).
+//! `/account/`: login, expired password and notifications ([`account`]), forgotten password
+//! ([`recovery`]), security information ([`security`]), security archive ([`archive`]),
+//! migration wizard ([`migration`]). Pages are built with maud, in Italian, with landmarks,
+//! labels for every field and a layout usable on a phone; every form carries a CSRF token
+//! (the session's, or before login a double-submit token in its own cookie); the session is
+//! the API's (the `pecd_session` cookie: HttpOnly, Secure, SameSite=Strict; 30 minutes idle).
+//! The helpers every page family shares are here.
 
 pub mod account;
+pub mod archive;
+pub mod migration;
+pub mod recovery;
+pub mod security;
 
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use maud::{html, Markup, DOCTYPE};
+
+use crate::api::holders::{holder_for, Holder};
+use crate::auth::cookie_session;
+use crate::HttpState;
 
 /// The stylesheet of every page (served, since the CSP allows no inline style).
 pub const STYLE: &str = "\
@@ -23,7 +34,9 @@ button{margin-top:1.2rem;padding:.7rem 1.4rem;font-size:1rem;background:#0b4f8a;
 button:focus,input:focus,textarea:focus,a:focus{outline:3px solid #f2a900;outline-offset:2px}\
 .error{background:#fde8e8;border-left:4px solid #b00020;padding:.5rem 1rem}\
 .ok{background:#e6f4ea;border-left:4px solid #1e7a34;padding:.5rem 1rem}\
-.hint{color:#444;font-size:.95rem}";
+.hint{color:#444;font-size:.95rem}\
+pre{white-space:pre-wrap;overflow-wrap:anywhere;background:#fff;border:1px solid #ccc;padding:.5rem}\
+dd{overflow-wrap:anywhere}ul.messages li{margin-bottom:.8rem}";
 
 /// A whole page of the holders' area: `title`, an optional navigation, the content.
 pub fn page(title: &str, nav: bool, content: Markup) -> Markup {
@@ -34,6 +47,9 @@ pub fn page(title: &str, nav: bool, content: Markup) -> Markup {
                     li { a href="/account/" { "Riepilogo" } }
                     li { a href="/account/password" { "Password" } }
                     li { a href="/account/settings" { "Notifiche" } }
+                    li { a href="/account/security" { "Sicurezza" } }
+                    li { a href="/account/archive" { "Archivio" } }
+                    li { a href="/account/migration" { "Migrazione" } }
                     li { a href="/account/logout" { "Esci" } }
                 }
             }
@@ -120,4 +136,43 @@ pub fn random_token() -> String {
 /// Compares two tokens in constant time.
 pub fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len() && openssl::memcmp::eq(a.as_bytes(), b.as_bytes())
+}
+
+/// The double-submit cookie of the forms shown before login (login, password recovery).
+pub(crate) const LOGIN_COOKIE: &str = "pecd_login";
+
+/// The holder of the request's session cookie with the session's CSRF token, if any.
+pub(crate) async fn current(s: &HttpState, headers: &HeaderMap) -> Option<(Holder, String)> {
+    let auth = cookie_session(s, headers)?;
+    let csrf = auth.session.csrf.clone();
+    let h = holder_for(s, auth).await.ok()?;
+    Some((h, csrf))
+}
+
+/// The holder of a page that needs a session whose password is not expired, or where to
+/// send the browser instead (the login, or the forced change of an expired password).
+pub(crate) async fn signed_in(
+    s: &HttpState,
+    headers: &HeaderMap,
+) -> Result<(Holder, String), Response> {
+    match current(s, headers).await {
+        None => Err(see_other("/account/login")),
+        Some((h, _)) if h.expired => Err(see_other("/account/password")),
+        Some(found) => Ok(found),
+    }
+}
+
+pub(crate) fn csrf_field(token: &str) -> Markup {
+    html! { input type="hidden" name="csrf" value=(token); }
+}
+
+/// `r` setting the double-submit cookie of a form shown before login to `token`.
+pub(crate) fn with_form_cookie(mut r: Response, token: &str) -> Response {
+    let cookie = format!(
+        "{LOGIN_COOKIE}={token}; Path=/account/; HttpOnly; Secure; SameSite=Strict; Max-Age=1800"
+    );
+    if let Ok(v) = cookie.parse() {
+        r.headers_mut().append(header::SET_COOKIE, v);
+    }
+    r
 }
