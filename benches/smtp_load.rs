@@ -12,7 +12,8 @@
 //! 40 % of (RSA-2048 signatures/s × cores ÷ 4 signatures per message).
 //!
 //! Run: `cargo bench --bench smtp_load` (add `-- --quick` for a short run; `cargo test
-//! --benches` runs it in that short form).
+//! --benches` runs it in that short form). `SMTP_LOAD_ONLY=16` runs only the 16-connection
+//! load, five times longer, for a profiler.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -110,7 +111,15 @@ fn main() {
     // `cargo bench` passes --bench; `cargo test --benches` does not: run short then.
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick") || !args.iter().any(|a| a == "--bench");
-    let per_connection_total = if quick { 48 } else { 1600 };
+    let mut per_connection_total = if quick { 48 } else { 1600 };
+    // `SMTP_LOAD_ONLY=N`: only the N-connection run, five times longer, and nothing else
+    // (for a profiler attached to the whole run).
+    let only: Option<usize> = std::env::var("SMTP_LOAD_ONLY")
+        .ok()
+        .and_then(|v| v.parse().ok());
+    if only.is_some() {
+        per_connection_total *= 5;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -120,7 +129,11 @@ fn main() {
     let mut baseline = None;
     let mut four = 0.0;
     println!("smtp_load: 10 KB messages over implicit TLS with AUTH, pipelined MAIL/RCPT/DATA");
-    for connections in [1usize, 4, 16] {
+    let runs = match only {
+        Some(n) => vec![n],
+        None => vec![1usize, 4, 16],
+    };
+    for connections in runs {
         let count = (per_connection_total / connections).max(3);
         let start = Instant::now();
         let mut latencies: Vec<Duration> = rt.block_on(async {
@@ -155,6 +168,9 @@ fn main() {
             percentile(&latencies, 0.5).as_secs_f64() * 1000.0,
             percentile(&latencies, 0.99).as_secs_f64() * 1000.0,
         );
+    }
+    if only.is_some() {
+        return;
     }
     certification_cost(&ca, quick, four);
     idle_memory(&rt, &pecd, addr, config, if quick { 50 } else { 1000 });

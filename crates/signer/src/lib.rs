@@ -8,6 +8,7 @@
 
 pub mod breve;
 pub mod build;
+pub mod cms;
 pub mod daticert;
 pub mod index;
 pub mod inspect;

@@ -27,6 +27,8 @@ pub struct Signer {
     cert: X509,
     key: PKey<Private>,
     chain: Stack<X509>,
+    /// The DER writer's template of this identity (RSA and EC keys), else OpenSSL's CMS.
+    template: Option<crate::cms::Template>,
 }
 
 impl Signer {
@@ -51,10 +53,12 @@ impl Signer {
                 stack.push(c)?;
             }
         }
+        let template = crate::cms::Template::new(&cert, &key, &stack)?;
         Ok(Signer {
             cert,
             key,
             chain: stack,
+            template,
         })
     }
 
@@ -63,9 +67,21 @@ impl Signer {
     }
 
     /// A detached CMS SignedData (DER) over `content`, SHA-256, with the certificate and the
-    /// chain included and the signed attributes OpenSSL adds (contentType, signingTime,
-    /// messageDigest, smimeCapabilities) (PEC.md §9.1, §12 item 1).
+    /// chain included and the signed attributes contentType, signingTime and messageDigest
+    /// (PEC.md §9.1, §12 item 1), written by [`crate::cms`] for RSA and EC keys.
     pub fn sign_detached(&self, content: &[u8]) -> Result<Vec<u8>, SignError> {
+        if let Some(t) = &self.template {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            return Ok(t.sign(&self.key, content, now)?);
+        }
+        self.sign_with_openssl(content)
+    }
+
+    /// The same SignedData by OpenSSL's `CMS_sign` (which also adds smimeCapabilities): for
+    /// keys the DER writer does not handle, and as the reference in tests.
+    pub fn sign_with_openssl(&self, content: &[u8]) -> Result<Vec<u8>, SignError> {
         let cms = CmsContentInfo::sign(
             Some(&self.cert),
             Some(&self.key),
@@ -873,5 +889,87 @@ mod crl_tests {
         assert!(parse_crls(b"").is_err());
         assert!(parse_crls(b"not a list").is_err());
         assert!(parse_crls(&bundle[..bundle.len() - 40]).is_err());
+    }
+    /// The attributes `openssl cms -cmsout -print` finds in a DER signature.
+    fn printed(dir: &Path, der: &[u8]) -> String {
+        let file = dir.join("sig.der");
+        std::fs::write(&file, der).unwrap();
+        let out = std::process::Command::new("openssl")
+            .args(["cms", "-cmsout", "-print", "-inform", "DER", "-in"])
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// PEC.md §9.1: the DER writer's SignedData verifies as OpenSSL's does (signature, chain
+    /// from the included certificates, signingTime now), carries contentType, signingTime and
+    /// messageDigest and SHA-256, and differs from `CMS_sign`'s only by smimeCapabilities;
+    /// a serial with its high bit set is encoded positive.
+    #[test]
+    fn the_der_writer_signs_what_openssl_verifies_with_the_same_attributes() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = TestCa::new(dir.path(), "alpha", "Alpha");
+        let (signer, _) = ca.issue(0x80_00_00);
+        assert!(signer.template.is_some(), "an RSA key uses the DER writer");
+        let message = signed(&signer);
+        let v = verify(&message, &[ca.cert()], ChainTime::Now).unwrap();
+        assert_eq!(v.chain, Ok(()));
+        assert_eq!(v.digest, "sha256");
+        assert!((v.signing_time.unwrap() - now()).abs() < 10);
+        let content = b"Content-Type: text/plain\r\n\r\nhello\r\n";
+        let ours = printed(dir.path(), &signer.sign_detached(content).unwrap());
+        let theirs = printed(dir.path(), &signer.sign_with_openssl(content).unwrap());
+        for field in [
+            "contentType",
+            "signingTime",
+            "messageDigest",
+            "sha256",
+            "rsaEncryption",
+        ] {
+            assert!(ours.contains(field), "{field} missing: {ours}");
+        }
+        assert!(!ours.contains("S/MIME Capabilities"));
+        assert!(theirs.contains("S/MIME Capabilities"));
+        assert!(ours.contains("serialNumber: 8388608"), "{ours}");
+        assert_eq!(
+            ours.matches("cert_info").count(),
+            theirs.matches("cert_info").count(),
+            "the same certificates included"
+        );
+        // The signature is over the content: another content does not verify.
+        let sig = signer.sign_detached(content).unwrap();
+        let mut cms = CmsContentInfo::from_der(&sig).unwrap();
+        let flags = CMSOptions::NO_SIGNER_CERT_VERIFY | CMSOptions::BINARY;
+        assert!(cms.verify(None, None, Some(content), None, flags).is_ok());
+        let mut cms = CmsContentInfo::from_der(&sig).unwrap();
+        assert!(cms.verify(None, None, Some(b"other"), None, flags).is_err());
+    }
+
+    /// An EC signing key gets ecdsa-with-SHA256 from the DER writer, and verifies.
+    #[test]
+    fn an_ec_key_is_signed_by_the_der_writer_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let (key, cert) = (dir.path().join("ec.key"), dir.path().join("ec.pem"));
+        openssl(&format!(
+            "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+             -subj /CN=ec -keyout {} -out {}",
+            key.display(),
+            cert.display()
+        ));
+        let cert_pem = std::fs::read(&cert).unwrap();
+        let signer = Signer::from_pem(&cert_pem, &std::fs::read(&key).unwrap(), b"").unwrap();
+        assert!(signer.template.is_some());
+        let message = signed(&signer);
+        let anchor = X509::from_pem(&cert_pem).unwrap();
+        let v = verify(&message, &[anchor], ChainTime::Now).unwrap();
+        assert_eq!(v.chain, Ok(()));
+        let (_, sig, _) = split_signed(&message).unwrap();
+        assert!(printed(dir.path(), &sig).contains("ecdsa-with-SHA256"));
     }
 }
