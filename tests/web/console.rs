@@ -172,6 +172,19 @@ async fn an_intermediario_enters_a_request_fixes_a_bad_line_confirms_and_adds_a_
             detail.contains("ORD-77"),
             "the summary shows the order".into(),
         )?;
+        // The modification form of the pending request, then back to its detail.
+        let here = c.current_url().await.map_err(|e| e.to_string())?;
+        c.goto(&format!("{base}{}/edit", here.path()))
+            .await
+            .map_err(|e| e.to_string())?;
+        let edit = wait_for(c, "La modifica sostituisce").await?;
+        expect(
+            value_of(c, "address_2").await? == "segreteria@pec.localhost",
+            format!("the form holds the request's lines: {edit}"),
+        )?;
+        check_page(c, axe, "console-request-edit").await?;
+        c.goto(here.as_str()).await.map_err(|e| e.to_string())?;
+        wait_for(c, "Documenti del contratto").await?;
         let upload = c
             .find(Locator::Id("document"))
             .await
