@@ -201,7 +201,7 @@ async fn an_intermediario_enters_a_request_fixes_a_bad_line_confirms_and_adds_a_
         )?;
         check_page(c, axe, "console-request").await?;
         submit_form(c, "form[action$='/confirm']").await?;
-        wait_for(c, "Contratto confermato").await?;
+        wait_for(c, "Contratto confermato: la richiesta sarà elaborata").await?;
         Ok(())
     })
     .await;
@@ -287,6 +287,14 @@ async fn an_lmxadm_sees_only_its_patterns_customers_in_the_console() {
             .await
             .map_err(|e| e.to_string())?;
         let refused = page_text(c).await?;
+        let alert = c
+            .find(Locator::Css("main .error[role=alert]"))
+            .await
+            .map_err(|e| format!("no refusal on C1's request: {e}: {refused}"))?
+            .text()
+            .await
+            .map_err(|e| e.to_string())?;
+        expect(!alert.is_empty(), "the refusal says why".into())?;
         expect(
             !refused.contains("Rossi") && !refused.contains("rossi@pec.localhost"),
             format!("C1's request is not shown: {refused}"),
@@ -294,7 +302,7 @@ async fn an_lmxadm_sees_only_its_patterns_customers_in_the_console() {
         c.goto(&format!("{base}/console/requests"))
             .await
             .map_err(|e| e.to_string())?;
-        let recent = page_text(c).await?;
+        let recent = wait_for(c, "Richieste recenti").await?;
         expect(
             !recent.contains(&code.to_string()),
             format!("C1's request is not among the recent: {recent}"),

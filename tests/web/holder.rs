@@ -341,8 +341,9 @@ async fn the_migration_wizard_imports_only_a_mailbox_proven_here_and_in_its_wind
     let mut s = server().users(&[]).prepare();
     s.write_config(&ServerConfig::new().extra(&format!(
         "\n[migration]\ndomains = [\"pec.example.it\"]\ncutover = \"2099-01-11T00:00:00+01:00\"\n\
-         tls_roots = \"{}\"\ntimeout_seconds = 10\n",
-        old.ca().display()
+         tls_roots = \"{}\"\ntimeout_seconds = 10\nholder_ports = [993, {}]\n",
+        old.ca().display(),
+        old.port
     )));
     s.spawn();
     s.create_mailbox(SCUOLA);

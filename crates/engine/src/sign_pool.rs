@@ -29,6 +29,8 @@ struct Queue {
 struct Pool {
     queue: Mutex<Queue>,
     wake: Condvar,
+    /// Workers that started; with none, `submit` refuses (the jobs would never run).
+    workers: std::sync::atomic::AtomicUsize,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -41,15 +43,20 @@ fn pool() -> &'static Arc<Pool> {
         let pool = Arc::new(Pool {
             queue: Mutex::new(Queue::default()),
             wake: Condvar::new(),
+            workers: std::sync::atomic::AtomicUsize::new(0),
         });
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         for i in 0..workers {
-            let pool = pool.clone();
+            let shared = pool.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("pecd-sign-{i}"))
-                .spawn(move || work(&pool));
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "starting a signing thread failed");
+                .spawn(move || work(&shared));
+            match spawned {
+                Ok(_) => {
+                    pool.workers
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                Err(e) => tracing::error!(error = %e, "starting a signing thread failed"),
             }
         }
         pool
@@ -57,8 +64,12 @@ fn pool() -> &'static Arc<Pool> {
 }
 
 impl Pool {
-    /// Queues `jobs`, waking as many sleeping workers as there are new jobs (at most).
-    fn submit(&self, jobs: Vec<Job>) {
+    /// Queues `jobs`, waking as many sleeping workers as there are new jobs (at most);
+    /// `false` (and nothing queued) when no worker could be started.
+    fn submit(&self, jobs: Vec<Job>) -> bool {
+        if self.workers.load(std::sync::atomic::Ordering::Relaxed) == 0 {
+            return false;
+        }
         let mut q = lock(&self.queue);
         let wake = q.idle.min(jobs.len());
         q.jobs.extend(jobs);
@@ -66,6 +77,7 @@ impl Pool {
         for _ in 0..wake {
             self.wake.notify_one();
         }
+        true
     }
 }
 
@@ -89,11 +101,43 @@ fn work(pool: &Pool) {
     }
 }
 
+type Slots = Vec<Option<Result<Built, SignError>>>;
+
 /// The results of one `seal_all`: filled by the jobs in any order; the caller is woken once,
 /// by the last.
 struct Batch {
-    state: Mutex<(usize, Vec<Option<Result<Built, SignError>>>)>,
+    /// Documents still unsigned, and each document's result once known.
+    state: Mutex<(usize, Slots)>,
     done: Condvar,
+}
+
+impl Batch {
+    /// Records document `i`'s result (the first one given counts) and wakes the caller when
+    /// it was the last.
+    fn finish(&self, i: usize, result: Result<Built, SignError>) {
+        let mut st = lock(&self.state);
+        if st.1[i].is_some() {
+            return;
+        }
+        st.1[i] = Some(result);
+        st.0 -= 1;
+        if st.0 == 0 {
+            self.done.notify_one();
+        }
+    }
+}
+
+/// A job's promise to report: dropped without `done` (the job panicked anywhere, or was
+/// dropped unrun), it reports the document lost, so the caller never waits forever.
+struct Report {
+    batch: Arc<Batch>,
+    index: usize,
+}
+
+impl Drop for Report {
+    fn drop(&mut self) {
+        self.batch.finish(self.index, Err(gone()));
+    }
 }
 
 /// Signs `docs` on the pool, in parallel, and returns them signed in the same order. Blocks
@@ -107,28 +151,28 @@ pub(crate) fn seal_all(signer: &Arc<Signer>, docs: Vec<Unsigned>) -> Result<Vec<
     let jobs: Vec<Job> = docs
         .into_iter()
         .enumerate()
-        .map(|(i, doc)| {
-            let (signer, batch) = (signer.clone(), batch.clone());
+        .map(|(index, doc)| {
+            let signer = signer.clone();
+            let report = Report {
+                batch: batch.clone(),
+                index,
+            };
             Box::new(move || {
                 let started = std::time::Instant::now();
                 let kind = doc.kind.name();
-                let sealed = std::panic::catch_unwind(AssertUnwindSafe(|| doc.seal(&signer)))
-                    .unwrap_or_else(|_| Err(gone()));
+                let sealed = doc.seal(&signer);
                 let m = pecd_common::metrics::metrics();
                 m.sign_seconds.observe(started.elapsed().as_secs_f64());
                 if sealed.is_ok() {
                     pecd_common::metrics::count(&m.pec_emitted, "kind", kind);
                 }
-                let mut st = lock(&batch.state);
-                st.1[i] = Some(sealed);
-                st.0 -= 1;
-                if st.0 == 0 {
-                    batch.done.notify_one();
-                }
+                report.batch.finish(report.index, sealed);
             }) as Job
         })
         .collect();
-    pool().submit(jobs);
+    if !pool().submit(jobs) {
+        return Err(gone());
+    }
     let mut st = lock(&batch.state);
     while st.0 > 0 {
         st = batch
@@ -158,7 +202,36 @@ mod tests {
     use std::sync::mpsc::channel;
 
     fn send_all(jobs: impl Iterator<Item = Job>) {
-        pool().submit(jobs.collect());
+        assert!(pool().submit(jobs.collect()));
+    }
+
+    /// A job that panics outside the signing itself still reports, so its caller is not
+    /// left waiting.
+    #[test]
+    fn a_job_dropped_or_panicking_reports_its_document_lost() {
+        let batch = Arc::new(Batch {
+            state: Mutex::new((2, vec![None, None])),
+            done: Condvar::new(),
+        });
+        let first = Report {
+            batch: batch.clone(),
+            index: 0,
+        };
+        let second = Report {
+            batch: batch.clone(),
+            index: 1,
+        };
+        let job: Job = Box::new(move || {
+            let _keep = first;
+            panic!("after the signature");
+        });
+        send_all(std::iter::once(job));
+        drop(second);
+        let mut st = lock(&batch.state);
+        while st.0 > 0 {
+            st = batch.done.wait(st).unwrap();
+        }
+        assert!(st.1.iter().all(|r| matches!(r, Some(Err(_)))));
     }
 
     #[test]

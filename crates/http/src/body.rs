@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::HttpState;
 
 /// The largest body `request` may carry.
-fn limit(state: &HttpState, method: &Method, path: &str) -> usize {
+fn limit(state: &HttpState, method: &Method, path: &str, headers: &HeaderMap) -> usize {
     let uploads = state
         .config
         .http
@@ -30,6 +30,8 @@ fn limit(state: &HttpState, method: &Method, path: &str) -> usize {
     } else if method == Method::POST
         && path.starts_with("/console/")
         && (path.ends_with("/contracts") || path.ends_with("/revoke"))
+        // Only a logged-in browser may make the server hold an upload's worth of bytes.
+        && crate::auth::cookie_session(state, headers).is_some()
     {
         uploads.saturating_add(crate::console::contracts::MULTIPART_OVERHEAD)
     } else {
@@ -42,7 +44,12 @@ pub async fn read_first(
     request: Request,
     next: Next,
 ) -> Response {
-    let max = limit(&state, request.method(), request.uri().path());
+    let max = limit(
+        &state,
+        request.method(),
+        request.uri().path(),
+        request.headers(),
+    );
     let (parts, body) = request.into_parts();
     match axum::body::to_bytes(body, max).await {
         Ok(bytes) => {

@@ -9,7 +9,8 @@ use axum::response::Response;
 
 pub async fn security_headers(request: Request, next: Next) -> Response {
     let path = request.uri().path();
-    let api = path.starts_with("/api/") || path.starts_with("/account/");
+    let api =
+        path.starts_with("/api/") || path.starts_with("/account/") || path.starts_with("/console/");
     let mut response = next.run(request).await;
     let h = response.headers_mut();
     h.insert(

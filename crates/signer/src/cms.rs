@@ -136,8 +136,13 @@ impl Template {
             certs.push(c.to_der()?);
         }
         let digest = algorithm(OID_SHA256, false);
+        let serial = cert.serial_number().to_bn()?;
+        if serial.is_negative() {
+            // Not allowed by RFC 5280, but OpenSSL's CMS copes: leave it to that.
+            return Ok(None);
+        }
         let mut sid = cert.issuer_name().to_der()?;
-        sid.extend_from_slice(&integer(&cert.serial_number().to_bn()?.to_vec()));
+        sid.extend_from_slice(&integer(&serial.to_vec()));
         let mut signer_head = integer(&[1]);
         tlv(&mut signer_head, SEQUENCE, &sid);
         signer_head.extend_from_slice(&digest);

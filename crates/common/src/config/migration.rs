@@ -35,6 +35,10 @@ pub struct Migration {
     pub timeout_seconds: u64,
     /// Migrations running at once on this node.
     pub max_running: usize,
+    /// Ports the holders' migration wizard may connect to (the old provider's IMAP over
+    /// TLS): a holder types the old server's name, so the wizard must not become a way to
+    /// probe other services. Operators (`pecctl migrate start`, the API) are not limited.
+    pub holder_ports: Vec<u16>,
 }
 
 impl Default for Migration {
@@ -48,6 +52,7 @@ impl Default for Migration {
             batch_bytes: 8 << 20,
             timeout_seconds: 60,
             max_running: 4,
+            holder_ports: vec![993],
         }
     }
 }

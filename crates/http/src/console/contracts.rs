@@ -16,7 +16,7 @@ use pecd_archive::ArchiveError;
 use serde::Deserialize;
 
 use super::{ok, operator, page, refusal, refused, stale_form, when, Operator, S};
-use crate::pages::{answer, see_other};
+use crate::pages::{answer, see_other, url_escaped};
 
 pub fn routes(uploads: usize) -> Router<std::sync::Arc<crate::HttpState>> {
     let upload = post(upload).layer(axum::extract::DefaultBodyLimit::max(
@@ -128,9 +128,9 @@ fn documents(op: &Operator, v: &RequestView, code: u64) -> Markup {
             ul {
                 @for c in &v.contracts {
                     li {
-                        a href=(format!("/console/requests/{code}/contracts/{}", c.name)) { (c.name) }
+                        a href=(format!("/console/requests/{code}/contracts/{}", url_escaped(&c.name))) { (c.name) }
                         " (" (c.size) " byte, " (when(c.uploaded_at)) ", " (c.uploaded_by) ") "
-                        @if open { (button(op, &format!("/console/requests/{code}/contracts/{}/delete", c.name), &format!("Cancella {}", c.name))) }
+                        @if open { (button(op, &format!("/console/requests/{code}/contracts/{}/delete", url_escaped(&c.name)), &format!("Cancella {}", c.name))) }
                     }
                 }
             }
@@ -368,6 +368,18 @@ async fn upload(
     .await
 }
 
+/// A file name for `filename=`: printable ASCII, quotes and backslashes replaced (the exact
+/// name travels in `filename*`).
+fn ascii_name(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            '"' | '\\' => '_',
+            c if c.is_ascii_graphic() || c == ' ' => c,
+            _ => '_',
+        })
+        .collect()
+}
+
 async fn download(
     State(s): S,
     headers: HeaderMap,
@@ -389,8 +401,9 @@ async fn download(
                 (
                     header::CONTENT_DISPOSITION,
                     format!(
-                        "attachment; filename=\"{}\"",
-                        name.replace(['"', '\\', '\r', '\n'], "_")
+                        "attachment; filename=\"{}\"; filename*=UTF-8''{}",
+                        ascii_name(&name),
+                        url_escaped(&name)
                     ),
                 ),
                 (header::CACHE_CONTROL, "no-store".to_string()),

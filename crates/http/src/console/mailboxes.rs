@@ -24,11 +24,14 @@ use serde::Deserialize;
 use super::{given, ok, operator, page, refusal, refused, stale_form, Operator, S};
 use crate::pages::{answer, errors, see_other};
 
-pub fn routes() -> Router<std::sync::Arc<crate::HttpState>> {
+pub fn routes(uploads: usize) -> Router<std::sync::Arc<crate::HttpState>> {
+    let revoke = post(revoke).layer(axum::extract::DefaultBodyLimit::max(
+        uploads.saturating_add(super::contracts::MULTIPART_OVERHEAD),
+    ));
     Router::new()
         .route("/console/mailboxes", get(search).post(batch))
         .route("/console/mailboxes/{address}", get(detail).post(change))
-        .route("/console/mailboxes/{address}/revoke", post(revoke))
+        .route("/console/mailboxes/{address}/revoke", revoke)
         .route("/console/mailboxes/{address}/state", post(one_change))
 }
 

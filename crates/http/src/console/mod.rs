@@ -73,7 +73,7 @@ pub fn routes(uploads: usize) -> Router<Arc<HttpState>> {
         .route("/console/logout", get(logout_form).post(logout))
         .merge(requests::routes())
         .merge(contracts::routes(uploads))
-        .merge(mailboxes::routes())
+        .merge(mailboxes::routes(uploads))
         .merge(slaves::routes())
         .merge(lists::routes())
 }

@@ -385,7 +385,12 @@ async fn create(
     }
 }
 
-async fn edit_form(State(s): S, headers: HeaderMap, Path(code): Path<String>) -> Response {
+async fn edit_form(
+    State(s): S,
+    headers: HeaderMap,
+    Path(code): Path<String>,
+    Query(q): Query<Rows>,
+) -> Response {
     let op = match operator(&s, &headers).await {
         Ok(op) => op,
         Err(r) => return r,
@@ -395,12 +400,24 @@ async fn edit_form(State(s): S, headers: HeaderMap, Path(code): Path<String>) ->
         Ok(v) => v,
         Err(e) => return refused(&title, e),
     };
+    // The modification replaces every line: a request longer than the form cannot be
+    // shown whole, so it is not modified here.
+    if view.mailboxes.len() > MAX_FORM_LINES {
+        let e = ArchiveError::invalid(format!(
+            "la richiesta ha {} caselle, più delle {MAX_FORM_LINES} righe del modulo: \
+             la modifichi con pecctl request modify o con l'API",
+            view.mailboxes.len()
+        ));
+        return refused(&title, e);
+    }
     let f = fields_of(&view);
     let scope = f.get("scope").cloned().unwrap_or_default();
+    // Two empty lines beyond the request's, for mailboxes to add.
+    let rows = row_count(q.righe, &f).max(view.mailboxes.len() + 2);
     let v = FormView {
         action: format!("/console/requests/{code}/edit"),
         submit: "Modifica la richiesta",
-        rows: row_count(None, &f),
+        rows: rows.min(MAX_FORM_LINES),
         scopes: scope
             .split_once('/')
             .map(|(c, a)| vec![(c.into(), a.into())])

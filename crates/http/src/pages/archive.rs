@@ -47,16 +47,6 @@ fn kind_label(kind: &str) -> &'static str {
     }
 }
 
-/// `text` percent-encoded for a URL's query.
-fn query_escaped(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 fn megabytes(bytes: u64) -> String {
     format!("{:.1} MB", bytes as f64 / (1024.0 * 1024.0))
 }
@@ -100,7 +90,7 @@ fn search_results(l: &Listing, q: &str) -> Markup {
         let mut url = format!("/account/archive?page={page}");
         if !q.is_empty() {
             url.push_str("&q=");
-            url.push_str(&query_escaped(q));
+            url.push_str(&super::url_escaped(q));
         }
         url
     };

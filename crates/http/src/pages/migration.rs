@@ -120,6 +120,12 @@ impl Who {
 async fn who(s: &HttpState, headers: &HeaderMap) -> Result<Who, Response> {
     match current(s, headers).await {
         Some((h, _)) if h.expired => Err(see_other("/account/password")),
+        // A slave user id works in the mailbox; only its holder may move it (and set its
+        // password).
+        Some((h, _)) if h.principal.slave => Err(answer(
+            StatusCode::FORBIDDEN,
+            page("Migrazione", true, errors(ONLY_MASTER, &[])),
+        )),
         Some((h, csrf)) => Ok(Who::Session {
             address: h.principal.mailbox.address.clone(),
             csrf,
@@ -363,6 +369,15 @@ async fn prove_owner(
     let store = s.archive.store();
     let principal =
         match login::prove(store, &s.logins, &s.config, peer.ip(), login, password).await {
+            // An expired password may only be changed (PROVISIONING.md §7).
+            Ok(p) if p.expired => {
+                let e = errors(
+                    "La password di questa casella è scaduta: la cambi nell'area personale \
+                     prima di avviare la migrazione.",
+                    &[],
+                );
+                return Err((StatusCode::FORBIDDEN, e));
+            }
             Ok(p) => Some(p.principal),
             // Proven, refused only by the window: found again by its login.
             Err(AuthError::Closed(_)) => login::principal_of(store, login).await.ok().flatten(),
@@ -380,18 +395,31 @@ async fn prove_owner(
             }
         };
     match principal {
-        Some(p) if p.slave => Err((
-            StatusCode::FORBIDDEN,
-            errors(
-                "Solo il titolare della casella (utente master) può avviarne la migrazione.",
-                &[],
-            ),
-        )),
+        Some(p) if p.slave => Err((StatusCode::FORBIDDEN, errors(ONLY_MASTER, &[]))),
         Some(p) => Ok(p.mailbox.address),
         None => Err((
             StatusCode::SERVICE_UNAVAILABLE,
             errors("Servizio momentaneamente non disponibile.", &[]),
         )),
+    }
+}
+
+const ONLY_MASTER: &str =
+    "Solo il titolare della casella (utente master) può avviarne la migrazione.";
+
+/// The port of an `imaps://HOST[:PORT]` address (993 when not given; 0 when unreadable, so
+/// that it is refused).
+fn port_of(from: &str) -> u16 {
+    let rest = from.strip_prefix("imaps://").unwrap_or(from);
+    let authority = rest.split('/').next().unwrap_or_default();
+    let port = match authority.strip_prefix('[') {
+        Some(v6) => v6.split_once("]:").map_or("", |(_, p)| p),
+        None => authority.rsplit_once(':').map_or("", |(_, p)| p),
+    };
+    if port.is_empty() {
+        993
+    } else {
+        port.parse().unwrap_or(0)
     }
 }
 
@@ -451,6 +479,25 @@ async fn start(
     } else {
         format!("imaps://{}", kept.host)
     };
+    let port = port_of(&from);
+    if !s.config.migration.holder_ports.contains(&port) {
+        let allowed: Vec<String> = s
+            .config
+            .migration
+            .holder_ports
+            .iter()
+            .map(u16::to_string)
+            .collect();
+        let e = errors(
+            &format!(
+                "Porta {port} non ammessa: il server IMAP del precedente gestore si indica \
+                 con la porta di IMAP su TLS ({}).",
+                allowed.join(", ")
+            ),
+            &[],
+        );
+        return refuse(StatusCode::UNPROCESSABLE_ENTITY, e, who).await;
+    }
     let new_password = Some(f.new_password.clone()).filter(|p| !p.is_empty());
     let request = StartRequest {
         address: address.clone(),
@@ -501,5 +548,20 @@ async fn start(
             let status = refusal(e).status;
             refuse(status, shown, proven).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::port_of;
+
+    #[test]
+    fn the_wizard_reads_the_port_the_holder_typed() {
+        assert_eq!(port_of("imaps://imap.gestore.it"), 993);
+        assert_eq!(port_of("imaps://imap.gestore.it:143"), 143);
+        assert_eq!(port_of("imaps://[2001:db8::1]"), 993);
+        assert_eq!(port_of("imaps://[2001:db8::1]:10993"), 10993);
+        assert_eq!(port_of("imaps://host:99999"), 0);
+        assert_eq!(port_of("imaps://host:x"), 0);
     }
 }
