@@ -153,7 +153,7 @@ async fn why_not(s: &HttpState, address: &str) -> Option<String> {
         Ok(Some(_)) => Some(format!(
             "La migrazione della casella {address} non è stata avviata prima del passaggio al \
              nuovo gestore ({}): la casella non è utilizzabile; contatti l'assistenza.",
-            m.cutover.as_deref().unwrap_or_default()
+            cutover_text(m)
         )),
         Ok(None) => None,
         Err(_) => Some("Servizio momentaneamente non disponibile.".into()),
@@ -300,7 +300,7 @@ async fn render(
             p { "Su questo servizio non è prevista la migrazione di caselle da altri gestori." }
         } @else {
             p { "Porta qui i messaggi della sua casella PEC dal precedente gestore, mantenendo l'indirizzo. \
-                 Il passaggio al nuovo gestore è fissato al " (m.cutover.as_deref().unwrap_or_default())
+                 Il passaggio al nuovo gestore è fissato al " (cutover_text(m))
                 "; rubrica, filtri e inoltri non vengono migrati." }
             @if let Some(r) = &record { (status_view(r)) }
             @if let Some(why) = &why {
@@ -402,6 +402,13 @@ async fn prove_owner(
             errors("Servizio momentaneamente non disponibile.", &[]),
         )),
     }
+}
+
+/// The cutover as Italian pages write a time (`dd/mm/yyyy HH:MM:SS`, Italy).
+fn cutover_text(m: &pecd_common::config::Migration) -> String {
+    m.cutover_unix()
+        .map(pecd_archive::mailboxes::search::rome_day_time)
+        .unwrap_or_default()
 }
 
 const ONLY_MASTER: &str =
