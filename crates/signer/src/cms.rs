@@ -1,4 +1,5 @@
-//! A detached CMS SignedData (RFC 5652) written directly in DER, the provider's signature of
+//! A detached CMS SignedData (RFC 5652) written directly in DER (and the signingTime of one
+//! read back, [`signing_time_of`]), the provider's signature of
 //! every message pecd emits (PEC.md §9.1): SHA-256, the signed attributes contentType,
 //! signingTime and messageDigest, the signing certificate and its chain included, the key's
 //! signature over the attributes. Everything that does not change between signatures (the
@@ -188,6 +189,34 @@ impl Template {
         tlv(&mut content_info, CONTEXT_0, &value(SEQUENCE, &signed_data));
         Ok(value(SEQUENCE, &content_info))
     }
+}
+
+/// The signingTime signed attribute (OID 1.2.840.113549.1.9.5), as Unix seconds.
+pub fn signing_time_of(der: &[u8]) -> Option<i64> {
+    const OID: &[u8] = &[
+        0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x05,
+    ];
+    let at = crate::mime::find(der, OID)? + OID.len();
+    // SET { UTCTime | GeneralizedTime }
+    let rest = der.get(at..)?;
+    if rest.first() != Some(&0x31) {
+        return None;
+    }
+    let t = rest.get(2..)?;
+    let (tag, len) = (*t.first()?, *t.get(1)? as usize);
+    let text = std::str::from_utf8(t.get(2..2 + len)?).ok()?;
+    let full = match tag {
+        0x17 => {
+            let yy: i32 = text.get(0..2)?.parse().ok()?;
+            let century = if yy >= 50 { "19" } else { "20" };
+            format!("{century}{text}")
+        }
+        0x18 => text.to_string(),
+        _ => return None,
+    };
+    chrono::NaiveDateTime::parse_from_str(full.trim_end_matches('Z'), "%Y%m%d%H%M%S")
+        .ok()
+        .map(|t| t.and_utc().timestamp())
 }
 
 #[cfg(test)]

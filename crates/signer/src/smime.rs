@@ -222,7 +222,7 @@ pub fn verify_with_crls(
         .ok()
         .and_then(|s| s.iter().next().map(|c| c.to_owned()))
         .ok_or_else(|| VerifyError::Malformed("no signer certificate in the signature".into()))?;
-    let signing_time = signing_time(&signature);
+    let signing_time = crate::cms::signing_time_of(&signature);
     let at = match time {
         ChainTime::Now => None,
         ChainTime::SigningTime => signing_time,
@@ -451,34 +451,6 @@ fn digest_of(der: &[u8]) -> &'static str {
         (None, Some(_)) => "sha1",
         (None, None) => "other",
     }
-}
-
-/// The signingTime signed attribute (OID 1.2.840.113549.1.9.5), as Unix seconds.
-fn signing_time(der: &[u8]) -> Option<i64> {
-    const OID: &[u8] = &[
-        0x06, 0x09, 0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x09, 0x05,
-    ];
-    let at = mime::find(der, OID)? + OID.len();
-    // SET { UTCTime | GeneralizedTime }
-    let rest = der.get(at..)?;
-    if rest.first() != Some(&0x31) {
-        return None;
-    }
-    let t = rest.get(2..)?;
-    let (tag, len) = (*t.first()?, *t.get(1)? as usize);
-    let text = std::str::from_utf8(t.get(2..2 + len)?).ok()?;
-    let full = match tag {
-        0x17 => {
-            let yy: i32 = text.get(0..2)?.parse().ok()?;
-            let century = if yy >= 50 { "19" } else { "20" };
-            format!("{century}{text}")
-        }
-        0x18 => text.to_string(),
-        _ => return None,
-    };
-    chrono::NaiveDateTime::parse_from_str(full.trim_end_matches('Z'), "%Y%m%d%H%M%S")
-        .ok()
-        .map(|t| t.and_utc().timestamp())
 }
 
 /// The revocation lists of one file: one or more PEM `X509 CRL` blocks, or one DER list.
