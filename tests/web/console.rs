@@ -412,6 +412,14 @@ async fn an_administrator_works_on_a_chosen_account_in_batches_and_reads_every_c
         click(c, "#select_all").await?;
         choose(c, "action", "revoke-non-payment").await?;
         submit_form(c, "form[method=post]").await?;
+        // Nothing is revoked before the confirmation, which lists both mailboxes.
+        let asked = wait_for(c, "Revocare 2 caselle per mancato pagamento").await?;
+        expect(
+            asked.contains(ONE) && asked.contains(TWO),
+            format!("the confirmation lists the mailboxes: {asked}"),
+        )?;
+        check_page(c, axe, "console-batch-confirm").await?;
+        submit_form(c, "main form").await?;
         let outcomes = wait_for(c, "Esito per casella").await?;
         expect(
             outcomes.matches("Esito positivo").count() == 2,

@@ -112,14 +112,14 @@ struct Batch {
 }
 
 impl Batch {
-    /// Records document `i`'s result (the first one given counts) and wakes the caller when
-    /// it was the last.
+    /// Records document `i`'s result (the first one given counts; none once the caller has
+    /// taken the results) and wakes the caller when it was the last.
     fn finish(&self, i: usize, result: Result<Built, SignError>) {
         let mut st = lock(&self.state);
-        if st.1[i].is_some() {
-            return;
+        match st.1.get_mut(i) {
+            Some(slot @ None) => *slot = Some(result),
+            _ => return,
         }
-        st.1[i] = Some(result);
         st.0 -= 1;
         if st.0 == 0 {
             self.done.notify_one();
@@ -127,16 +127,36 @@ impl Batch {
     }
 }
 
-/// A job's promise to report: dropped without `done` (the job panicked anywhere, or was
-/// dropped unrun), it reports the document lost, so the caller never waits forever.
+/// A job's promise to report: dropped without [`Report::send`] (the job panicked anywhere,
+/// or was dropped unrun), it reports the document lost, so the caller never waits forever.
 struct Report {
     batch: Arc<Batch>,
     index: usize,
+    sent: bool,
+}
+
+impl Report {
+    fn new(batch: Arc<Batch>, index: usize) -> Report {
+        Report {
+            batch,
+            index,
+            sent: false,
+        }
+    }
+
+    /// Reports the document's result. After it the caller may have taken the results
+    /// already, so the drop that follows must not touch them.
+    fn send(mut self, result: Result<Built, SignError>) {
+        self.sent = true;
+        self.batch.finish(self.index, result);
+    }
 }
 
 impl Drop for Report {
     fn drop(&mut self) {
-        self.batch.finish(self.index, Err(gone()));
+        if !self.sent {
+            self.batch.finish(self.index, Err(gone()));
+        }
     }
 }
 
@@ -153,10 +173,7 @@ pub(crate) fn seal_all(signer: &Arc<Signer>, docs: Vec<Unsigned>) -> Result<Vec<
         .enumerate()
         .map(|(index, doc)| {
             let signer = signer.clone();
-            let report = Report {
-                batch: batch.clone(),
-                index,
-            };
+            let report = Report::new(batch.clone(), index);
             Box::new(move || {
                 let started = std::time::Instant::now();
                 let kind = doc.kind.name();
@@ -166,7 +183,7 @@ pub(crate) fn seal_all(signer: &Arc<Signer>, docs: Vec<Unsigned>) -> Result<Vec<
                 if sealed.is_ok() {
                     pecd_common::metrics::count(&m.pec_emitted, "kind", kind);
                 }
-                report.batch.finish(report.index, sealed);
+                report.send(sealed);
             }) as Job
         })
         .collect();
@@ -205,6 +222,30 @@ mod tests {
         assert!(pool().submit(jobs.collect()));
     }
 
+    /// Found by the smtp_session fuzz target: a job that had reported was then dropped, and
+    /// the drop reported again into the results the caller had already taken (an index out of
+    /// bounds in the worker, after every answer).
+    /// Found by the `smtp_session` fuzz target (every certified submission): a job reported
+    /// its document, the caller took the results, then the job's report was dropped and
+    /// reported again, indexing the emptied results (a panic in the worker, which libFuzzer
+    /// counts as a crash).
+    #[test]
+    fn a_report_after_the_caller_took_the_results_changes_nothing() {
+        let batch = Arc::new(Batch {
+            state: Mutex::new((1, vec![None])),
+            done: Condvar::new(),
+        });
+        let (sent, dropped) = (Report::new(batch.clone(), 0), Report::new(batch.clone(), 0));
+        sent.send(Err(gone()));
+        let taken = std::mem::take(&mut lock(&batch.state).1);
+        assert!(matches!(taken.as_slice(), [Some(Err(_))]));
+        // The unsent report of the same document, dropped late: no panic, no change.
+        drop(dropped);
+        batch.finish(0, Err(gone()));
+        let st = lock(&batch.state);
+        assert_eq!((st.0, st.1.len()), (0, 0));
+    }
+
     /// A job that panics outside the signing itself still reports, so its caller is not
     /// left waiting.
     #[test]
@@ -213,14 +254,8 @@ mod tests {
             state: Mutex::new((2, vec![None, None])),
             done: Condvar::new(),
         });
-        let first = Report {
-            batch: batch.clone(),
-            index: 0,
-        };
-        let second = Report {
-            batch: batch.clone(),
-            index: 1,
-        };
+        let first = Report::new(batch.clone(), 0);
+        let second = Report::new(batch.clone(), 1);
         let job: Job = Box::new(move || {
             let _keep = first;
             panic!("after the signature");

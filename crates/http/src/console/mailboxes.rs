@@ -98,7 +98,8 @@ fn batch_controls() -> Markup {
         fieldset {
             legend { "Operazione sulle caselle selezionate" }
             label for="action" { "Operazione" }
-            select id="action" name="action" {
+            select id="action" name="action" required {
+                option value="" { "Scegliere l'operazione" }
                 option value="reactivate" { "Riattiva" }
                 option value="revoke-non-payment" { "Revoca per mancato pagamento" }
                 option value="revoke-expiry" { "Revoca per scadenza" }
@@ -239,6 +240,30 @@ async fn run_batch(
     }
 }
 
+/// The confirmation of a batch revocation: the addresses and the reason, and the same
+/// form again with `confirmed`.
+fn confirm_page(op: &Operator, action: &str, addresses: &[String]) -> Response {
+    let reason = match action {
+        "revoke-expiry" => "scadenza del contratto",
+        _ => "mancato pagamento",
+    };
+    let content = html! {
+        div class="error" role="alert" {
+            p { "Revocare " (addresses.len()) " caselle per " (reason) "? Le caselle revocate non ricevono né inviano messaggi." }
+        }
+        ul { @for a in addresses { li { (a) } } }
+        form method="post" action="/console/mailboxes" {
+            (op.csrf_field())
+            input type="hidden" name="action" value=(action);
+            input type="hidden" name="confirmed" value="1";
+            @for a in addresses { input type="hidden" name="address" value=(a); }
+            button type="submit" { "Conferma la revoca" }
+        }
+        p { a href="/console/mailboxes" { "Annulla e torna alla ricerca" } }
+    };
+    ok("Conferma della revoca", content)
+}
+
 async fn batch(
     State(s): S,
     headers: HeaderMap,
@@ -263,7 +288,12 @@ async fn batch(
         return answer(StatusCode::UNPROCESSABLE_ENTITY, page(title, e));
     }
     let gb = get("archive_gb").and_then(|v| v.parse().ok());
-    match run_batch(&s, &op, get("action").unwrap_or(""), gb, &addresses).await {
+    let action = get("action").unwrap_or("");
+    // A revocation is confirmed on a page listing what it will revoke, and why.
+    if action.starts_with("revoke-") && get("confirmed") != Some("1") {
+        return confirm_page(&op, action, &addresses);
+    }
+    match run_batch(&s, &op, action, gb, &addresses).await {
         Ok(list) => ok(
             title,
             html! { (outcomes(&list)) p { a href="/console/mailboxes" { "Nuova ricerca" } } },
