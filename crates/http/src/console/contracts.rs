@@ -4,7 +4,7 @@
 //! request is shown.
 
 use axum::extract::{Multipart, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -15,7 +15,9 @@ use pecd_archive::requests::parse_code;
 use pecd_archive::ArchiveError;
 use serde::Deserialize;
 
-use super::{ok, operator, page, refusal, refused, stale_form, when, Operator, S};
+use crate::pages::CsrfOnly;
+
+use super::{ok, page, refused, refused_back, stale_form, when, Operator, S};
 use crate::pages::{answer, see_other, url_escaped};
 
 pub fn routes(uploads: usize) -> Router<std::sync::Arc<crate::HttpState>> {
@@ -151,14 +153,10 @@ fn documents(op: &Operator, v: &RequestView, code: u64) -> Markup {
 
 async fn detail(
     State(s): S,
-    headers: HeaderMap,
+    op: Operator,
     Path(code): Path<String>,
     Query(q): Query<Done>,
 ) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
     let title = format!("Richiesta {code}");
     let v = match s.archive.show_request(&op.actor, &code).await {
         Ok(v) => v,
@@ -194,27 +192,14 @@ async fn detail(
 
 /// Runs one request operation of a form posted to `/console/requests/{code}/...`, then
 /// shows the detail with `done`, or the refusal.
-async fn act<F, Fut, T>(
-    s: &crate::HttpState,
-    headers: &HeaderMap,
-    code: &str,
-    form: Option<&str>,
-    done: &str,
-    run: F,
-) -> Response
+async fn act<F, Fut, T>(op: Operator, code: &str, csrf: &str, done: &str, run: F) -> Response
 where
     F: FnOnce(Operator, u64) -> Fut,
     Fut: std::future::Future<Output = Result<T, ArchiveError>>,
 {
-    let op = match operator(s, headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
     let title = format!("Richiesta {code}");
-    if let Some(sent) = form {
-        if !op.csrf_ok(sent) {
-            return stale_form(&title);
-        }
+    if !op.csrf_ok(csrf) {
+        return stale_form(&title);
     }
     let number = match parse_code(code) {
         Ok(n) => n,
@@ -222,83 +207,60 @@ where
     };
     match run(op, number).await {
         Ok(_) => see_other(&format!("/console/requests/{number}?done={done}")),
-        Err(e) => {
-            let (status, markup) = refusal(e);
-            let back = html! { (markup) p { a href=(format!("/console/requests/{number}")) { "Torna alla richiesta" } } };
-            answer(status, page(&title, back))
-        }
+        Err(e) => refused_back(
+            &title,
+            &format!("/console/requests/{number}"),
+            "Torna alla richiesta",
+            e,
+        ),
     }
-}
-
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: String,
 }
 
 async fn confirm(
     State(s): S,
-    headers: HeaderMap,
+    op: Operator,
     Path(code): Path<String>,
     axum::Form(f): axum::Form<CsrfOnly>,
 ) -> Response {
     let st = s.clone();
-    act(
-        &s,
-        &headers,
-        &code,
-        Some(&f.csrf),
-        "confirmed",
-        move |op, n| async move { st.archive.confirm_contracts(&op.actor, n).await },
-    )
+    act(op, &code, &f.csrf, "confirmed", move |op, n| async move {
+        st.archive.confirm_contracts(&op.actor, n).await
+    })
     .await
 }
 
 async fn cancel(
     State(s): S,
-    headers: HeaderMap,
+    op: Operator,
     Path(code): Path<String>,
     axum::Form(f): axum::Form<CsrfOnly>,
 ) -> Response {
     let st = s.clone();
-    act(
-        &s,
-        &headers,
-        &code,
-        Some(&f.csrf),
-        "cancelled",
-        move |op, n| async move { st.archive.cancel_request(&op.actor, n).await },
-    )
+    act(op, &code, &f.csrf, "cancelled", move |op, n| async move {
+        st.archive.cancel_request(&op.actor, n).await
+    })
     .await
 }
 
 async fn delete(
     State(s): S,
-    headers: HeaderMap,
+    op: Operator,
     Path((code, name)): Path<(String, String)>,
     axum::Form(f): axum::Form<CsrfOnly>,
 ) -> Response {
     let st = s.clone();
-    act(
-        &s,
-        &headers,
-        &code,
-        Some(&f.csrf),
-        "deleted",
-        move |op, n| async move { st.archive.delete_contract(&op.actor, n, &name).await },
-    )
+    act(op, &code, &f.csrf, "deleted", move |op, n| async move {
+        st.archive.delete_contract(&op.actor, n, &name).await
+    })
     .await
 }
 
 async fn duplicate(
     State(s): S,
-    headers: HeaderMap,
+    op: Operator,
     Path(code): Path<String>,
     axum::Form(f): axum::Form<CsrfOnly>,
 ) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
     let title = format!("Richiesta {code}");
     if !op.csrf_ok(&f.csrf) {
         return stale_form(&title);
@@ -334,12 +296,7 @@ async fn read_upload(mut m: Multipart) -> Result<(String, String, Vec<u8>), Stri
     Ok((csrf, name, bytes))
 }
 
-async fn upload(
-    State(s): S,
-    headers: HeaderMap,
-    Path(code): Path<String>,
-    m: Multipart,
-) -> Response {
+async fn upload(State(s): S, op: Operator, Path(code): Path<String>, m: Multipart) -> Response {
     let (csrf, name, bytes) = match read_upload(m).await {
         Ok(x) => x,
         Err(e) => {
@@ -357,14 +314,9 @@ async fn upload(
         .unwrap_or_default()
         .to_string();
     let st = s.clone();
-    act(
-        &s,
-        &headers,
-        &code,
-        Some(&csrf),
-        "uploaded",
-        move |op, n| async move { st.archive.add_contract(&op.actor, n, &name, bytes).await },
-    )
+    act(op, &code, &csrf, "uploaded", move |op, n| async move {
+        st.archive.add_contract(&op.actor, n, &name, bytes).await
+    })
     .await
 }
 
@@ -382,13 +334,9 @@ fn ascii_name(name: &str) -> String {
 
 async fn download(
     State(s): S,
-    headers: HeaderMap,
+    op: Operator,
     Path((code, name)): Path<(String, String)>,
 ) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
     let title = format!("Richiesta {code}");
     let bytes = match parse_code(&code) {
         Ok(n) => s.archive.contract_bytes(&op.actor, n, &name).await,

@@ -3,7 +3,7 @@
 //! the CSV download (§7), and the audit log (§2).
 
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -15,7 +15,9 @@ use pecd_archive::model::{DomainFamily, DomainState};
 use pecd_archive::ArchiveError;
 use serde::Deserialize;
 
-use super::{given, ok, operator, page, refusal, stale_form, when, S};
+use crate::pages::CsrfOnly;
+
+use super::{given, ok, page, refusal, refused, refused_back, stale_form, when, Operator, S};
 use crate::pages::{answer, see_other};
 use crate::HttpState;
 
@@ -32,10 +34,7 @@ pub fn routes() -> Router<std::sync::Arc<HttpState>> {
 fn shown(title: &str, result: Result<Markup, ArchiveError>) -> Response {
     match result {
         Ok(m) => ok(title, m),
-        Err(e) => {
-            let (status, markup) = refusal(e);
-            answer(status, page(title, markup))
-        }
+        Err(e) => refused(title, e),
     }
 }
 
@@ -43,29 +42,11 @@ fn shown(title: &str, result: Result<Markup, ArchiveError>) -> Response {
 fn after(title: &str, to: &str, r: Result<(), ArchiveError>) -> Response {
     match r {
         Ok(()) => see_other(to),
-        Err(e) => {
-            let (status, markup) = refusal(e);
-            answer(
-                status,
-                page(
-                    title,
-                    html! { (markup) p { a href=(to) { "Torna indietro" } } },
-                ),
-            )
-        }
+        Err(e) => refused_back(title, to, "Torna indietro", e),
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: String,
-}
-
-async fn domains(State(s): S, headers: HeaderMap) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
+async fn domains(State(s): S, op: Operator) -> Response {
     let admin = op.actor.is_admin();
     let result = s.archive.list_domains(&op.actor).await.map(|list| {
         html! {
@@ -135,11 +116,7 @@ struct DomainForm {
     order: Option<String>,
 }
 
-async fn request_domain(State(s): S, headers: HeaderMap, Form(f): Form<DomainForm>) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
+async fn request_domain(State(s): S, op: Operator, Form(f): Form<DomainForm>) -> Response {
     if !op.csrf_ok(&f.csrf) {
         return stale_form("Domini");
     }
@@ -166,14 +143,10 @@ async fn request_domain(State(s): S, headers: HeaderMap, Form(f): Form<DomainFor
 
 async fn enable_domain(
     State(s): S,
-    headers: HeaderMap,
+    op: Operator,
     Path(name): Path<String>,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
     if !op.csrf_ok(&f.csrf) {
         return stale_form("Domini");
     }
@@ -181,11 +154,7 @@ async fn enable_domain(
     after("Domini", "/console/domains", done)
 }
 
-async fn expiry(State(s): S, headers: HeaderMap) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
+async fn expiry(State(s): S, op: Operator) -> Response {
     let configs = match s.archive.expiry_configs(&op.actor).await {
         Ok(c) => c,
         Err(e) => return shown("Gestione scadenze", Err(e)),
@@ -235,11 +204,7 @@ struct ExpiryForm {
     report: Option<String>,
 }
 
-async fn set_expiry(State(s): S, headers: HeaderMap, Form(f): Form<ExpiryForm>) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
+async fn set_expiry(State(s): S, op: Operator, Form(f): Form<ExpiryForm>) -> Response {
     if !op.csrf_ok(&f.csrf) {
         return stale_form("Gestione scadenze");
     }
@@ -259,11 +224,7 @@ async fn set_expiry(State(s): S, headers: HeaderMap, Form(f): Form<ExpiryForm>) 
     after("Gestione scadenze", "/console/expiry", done)
 }
 
-async fn campaign(State(s): S, headers: HeaderMap) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
+async fn campaign(State(s): S, op: Operator) -> Response {
     let result = s.archive.password_campaign(&op.actor, None).await.map(|r| {
         html! {
             p { "Liste calcolate il " (r.at) ". " a href="/api/v1/password/campaign?format=csv" { "Scarica il CSV" } }
@@ -295,11 +256,7 @@ struct AuditForm {
     target: Option<String>,
 }
 
-async fn audit(State(s): S, headers: HeaderMap, Query(q): Query<AuditForm>) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
+async fn audit(State(s): S, op: Operator, Query(q): Query<AuditForm>) -> Response {
     let since = match given(&q.since).map(|d| chrono::NaiveDate::parse_from_str(&d, "%Y-%m-%d")) {
         Some(Err(_)) => {
             let e = ArchiveError::invalid("data non valida (AAAA-MM-GG)");

@@ -6,7 +6,7 @@
 //! detail is [`super::slaves`].
 
 use axum::extract::{Form, Multipart, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
@@ -21,7 +21,7 @@ use pecd_archive::model::RevokeReason;
 use pecd_archive::ArchiveError;
 use serde::Deserialize;
 
-use super::{given, ok, operator, page, refusal, refused, stale_form, Operator, S};
+use super::{given, ok, page, refusal, refused, refused_back, stale_form, Operator, S};
 use crate::pages::{answer, errors, see_other};
 
 pub fn routes(uploads: usize) -> Router<std::sync::Arc<crate::HttpState>> {
@@ -117,11 +117,7 @@ fn batch_controls() -> Markup {
     }
 }
 
-async fn search(State(s): S, headers: HeaderMap, Query(q): Query<SearchForm>) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
+async fn search(State(s): S, op: Operator, Query(q): Query<SearchForm>) -> Response {
     let searched = [&q.address, &q.userid, &q.from, &q.to]
         .iter()
         .any(|v| given(v).is_some());
@@ -264,15 +260,7 @@ fn confirm_page(op: &Operator, action: &str, addresses: &[String]) -> Response {
     ok("Conferma della revoca", content)
 }
 
-async fn batch(
-    State(s): S,
-    headers: HeaderMap,
-    Form(pairs): Form<Vec<(String, String)>>,
-) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
+async fn batch(State(s): S, op: Operator, Form(pairs): Form<Vec<(String, String)>>) -> Response {
     let title = "Operazione sulle caselle";
     let get = |k: &str| pairs.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
     if !op.csrf_ok(get("csrf").unwrap_or("")) {
@@ -298,10 +286,7 @@ async fn batch(
             title,
             html! { (outcomes(&list)) p { a href="/console/mailboxes" { "Nuova ricerca" } } },
         ),
-        Err(e) => {
-            let (status, markup) = refusal(e);
-            answer(status, page(title, markup))
-        }
+        Err(e) => refused(title, e),
     }
 }
 
@@ -383,14 +368,10 @@ struct Done {
 
 async fn detail(
     State(s): S,
-    headers: HeaderMap,
+    op: Operator,
     Path(address): Path<String>,
     Query(q): Query<Done>,
 ) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
     let title = format!("Casella {address}");
     let d = match s.archive.casella_detail(&op.actor, &address).await {
         Ok(Some(d)) => d,
@@ -422,11 +403,12 @@ async fn detail(
 fn after(address: &str, r: Result<(), ArchiveError>) -> Response {
     match r {
         Ok(()) => see_other(&format!("/console/mailboxes/{address}?done=1")),
-        Err(e) => {
-            let (status, markup) = refusal(e);
-            let back = html! { (markup) p { a href=(format!("/console/mailboxes/{address}")) { "Torna alla casella" } } };
-            answer(status, page(&format!("Casella {address}"), back))
-        }
+        Err(e) => refused_back(
+            &format!("Casella {address}"),
+            &format!("/console/mailboxes/{address}"),
+            "Torna alla casella",
+            e,
+        ),
     }
 }
 
@@ -449,14 +431,10 @@ struct ChangeForm {
 
 async fn change(
     State(s): S,
-    headers: HeaderMap,
+    op: Operator,
     Path(address): Path<String>,
     Form(f): Form<ChangeForm>,
 ) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
     if !op.csrf_ok(&f.csrf) {
         return stale_form(&format!("Casella {address}"));
     }
@@ -477,14 +455,10 @@ struct StateForm {
 
 async fn one_change(
     State(s): S,
-    headers: HeaderMap,
+    op: Operator,
     Path(address): Path<String>,
     Form(f): Form<StateForm>,
 ) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
     if !op.csrf_ok(&f.csrf) {
         return stale_form(&format!("Casella {address}"));
     }
@@ -531,16 +505,7 @@ async fn read_revoke(mut m: Multipart) -> Result<(String, String, Option<RevokeF
     Ok((csrf, reason, form))
 }
 
-async fn revoke(
-    State(s): S,
-    headers: HeaderMap,
-    Path(address): Path<String>,
-    m: Multipart,
-) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
+async fn revoke(State(s): S, op: Operator, Path(address): Path<String>, m: Multipart) -> Response {
     let title = format!("Casella {address}");
     let (csrf, reason, form) = match read_revoke(m).await {
         Ok(x) => x,

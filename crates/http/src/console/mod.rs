@@ -24,9 +24,13 @@ use maud::{html, Markup};
 use pecd_archive::{Actor, ArchiveError};
 use serde::Deserialize;
 
+use crate::pages::CsrfOnly;
+
 use crate::auth::{cookie_named, cookie_session, operator_session, session_cookie};
 use crate::error::ApiError;
-use crate::pages::{answer, errors, layout, random_token, same_token, see_other, Site};
+use crate::pages::{
+    answer, errors, layout, random_token, same_token, see_other, set_form_cookie, Site,
+};
 use crate::sessions::Principal;
 use crate::HttpState;
 
@@ -104,7 +108,7 @@ pub(crate) struct Operator {
 
 impl Operator {
     pub fn csrf_field(&self) -> Markup {
-        html! { input type="hidden" name="csrf" value=(self.csrf); }
+        crate::pages::csrf_field(&self.csrf)
     }
 
     /// Whether a form's CSRF token is the session's.
@@ -136,6 +140,19 @@ pub(crate) async fn operator(s: &HttpState, headers: &HeaderMap) -> Result<Opera
         csrf: auth.session.csrf.clone(),
         choice,
     })
+}
+
+/// The console's handlers take the logged-in operator as an argument; a request without
+/// one is sent to the login page.
+impl axum::extract::FromRequestParts<Arc<HttpState>> for Operator {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &Arc<HttpState>,
+    ) -> Result<Self, Response> {
+        operator(state, &parts.headers).await
+    }
 }
 
 /// A console page: the operator's navigation, then `content`.
@@ -181,6 +198,15 @@ pub(crate) fn refused(title: &str, e: ArchiveError) -> Response {
     answer(status, page(title, markup))
 }
 
+/// A page that shows an archive refusal and a link (`label`) back to `back`.
+pub(crate) fn refused_back(title: &str, back: &str, label: &str, e: ArchiveError) -> Response {
+    let (status, markup) = refusal(e);
+    answer(
+        status,
+        page(title, html! { (markup) p { a href=(back) { (label) } } }),
+    )
+}
+
 /// The refusal of a form whose CSRF token is not the session's.
 pub(crate) fn stale_form(title: &str) -> Response {
     answer(
@@ -205,11 +231,7 @@ pub(crate) fn when(at: i64) -> String {
     pecd_archive::mailboxes::search::rome_day_time(at)
 }
 
-async fn home(State(s): S, headers: HeaderMap) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
+async fn home(State(s): S, op: Operator) -> Response {
     let a = &op.actor;
     let accounts = match s.archive.list_accounts(a, None).await {
         Ok(list) => list,
@@ -267,11 +289,7 @@ struct ChoiceForm {
     choice: String,
 }
 
-async fn choose(State(s): S, headers: HeaderMap, Form(f): Form<ChoiceForm>) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
+async fn choose(State(s): S, op: Operator, Form(f): Form<ChoiceForm>) -> Response {
     if !op.csrf_ok(&f.csrf) {
         return stale_form("Benvenuto");
     }
@@ -323,14 +341,8 @@ fn login_page(token: &str, userid: &str, error: Option<Markup>) -> Markup {
 
 async fn login_form() -> Response {
     let token = random_token();
-    let mut r = answer(StatusCode::OK, login_page(&token, "", None));
-    let cookie = format!(
-        "{LOGIN_COOKIE}={token}; Path=/console/; HttpOnly; Secure; SameSite=Strict; Max-Age=1800"
-    );
-    if let Ok(v) = cookie.parse() {
-        r.headers_mut().insert(header::SET_COOKIE, v);
-    }
-    r
+    let r = answer(StatusCode::OK, login_page(&token, "", None));
+    set_form_cookie(r, LOGIN_COOKIE, "/console/", &token)
 }
 
 #[derive(Deserialize)]
@@ -376,11 +388,7 @@ async fn login(
     }
 }
 
-async fn logout_form(State(s): S, headers: HeaderMap) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
+async fn logout_form(op: Operator) -> Response {
     let content = html! {
         form method="post" action="/console/logout" {
             (op.csrf_field())
@@ -388,11 +396,6 @@ async fn logout_form(State(s): S, headers: HeaderMap) -> Response {
         }
     };
     ok("Uscita", content)
-}
-
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: String,
 }
 
 async fn logout(State(s): S, headers: HeaderMap, Form(f): Form<CsrfOnly>) -> Response {

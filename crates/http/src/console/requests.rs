@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 
 use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -20,7 +20,7 @@ use pecd_archive::requests::parse_code;
 use pecd_archive::ArchiveError;
 use serde::Deserialize;
 
-use super::{given, ok, operator, page, refusal, refused, stale_form, Operator, S};
+use super::{given, ok, page, refusal, refused, stale_form, Operator, S};
 use crate::pages::{answer, errors, see_other};
 
 pub fn routes() -> axum::Router<std::sync::Arc<crate::HttpState>> {
@@ -296,11 +296,7 @@ fn row_count(asked: Option<usize>, f: &Fields) -> usize {
         .clamp(1, MAX_FORM_LINES)
 }
 
-async fn new_form(State(s): S, headers: HeaderMap, Query(q): Query<Rows>) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
+async fn new_form(State(s): S, op: Operator, Query(q): Query<Rows>) -> Response {
     let scopes = match scopes(&s, &op).await {
         Ok(list) => list,
         Err(e) => return refused("Nuova richiesta", e),
@@ -350,15 +346,7 @@ async fn form_again(
     answer(status, page(title, request_form(op, f, &v)))
 }
 
-async fn create(
-    State(s): S,
-    headers: HeaderMap,
-    Form(pairs): Form<Vec<(String, String)>>,
-) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
+async fn create(State(s): S, op: Operator, Form(pairs): Form<Vec<(String, String)>>) -> Response {
     let f: Fields = pairs.into_iter().collect();
     if !op.csrf_ok(field(&f, "csrf")) {
         return stale_form("Nuova richiesta");
@@ -387,14 +375,10 @@ async fn create(
 
 async fn edit_form(
     State(s): S,
-    headers: HeaderMap,
+    op: Operator,
     Path(code): Path<String>,
     Query(q): Query<Rows>,
 ) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
     let title = format!("Modifica della richiesta {code}");
     let view = match s.archive.show_request(&op.actor, &code).await {
         Ok(v) => v,
@@ -435,14 +419,10 @@ async fn edit_form(
 
 async fn modify(
     State(s): S,
-    headers: HeaderMap,
+    op: Operator,
     Path(code): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
     let title = format!("Modifica della richiesta {code}");
     let f: Fields = pairs.into_iter().collect();
     if !op.csrf_ok(field(&f, "csrf")) {
@@ -513,11 +493,7 @@ pub(crate) fn request_table(list: &[RequestView]) -> Markup {
     }
 }
 
-async fn list(State(s): S, headers: HeaderMap, Query(q): Query<SearchForm>) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
+async fn list(State(s): S, op: Operator, Query(q): Query<SearchForm>) -> Response {
     let searched = [&q.richiedente, &q.titolare, &q.order, &q.code]
         .iter()
         .any(|v| given(v).is_some());

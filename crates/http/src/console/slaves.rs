@@ -3,7 +3,6 @@
 //! activate / deactivate. Transitions are completed by the job runner, as on the CLI.
 
 use axum::extract::{Form, Path, State};
-use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::post;
 use axum::Router;
@@ -13,8 +12,10 @@ use pecd_archive::slaves::NewSlave;
 use pecd_archive::ArchiveError;
 use serde::Deserialize;
 
-use super::{given, operator, page, refusal, stale_form, Operator, S};
-use crate::pages::{answer, see_other};
+use crate::pages::CsrfOnly;
+
+use super::{given, refusal, refused_back, stale_form, Operator, S};
+use crate::pages::see_other;
 use crate::HttpState;
 
 pub fn routes() -> Router<std::sync::Arc<HttpState>> {
@@ -82,18 +83,6 @@ pub(crate) async fn panel(s: &HttpState, op: &Operator, address: &str) -> Markup
     }
 }
 
-/// The refusal of a slave operation, with a way back to the mailbox.
-fn refused_on(title: &str, back: &str, e: ArchiveError) -> Response {
-    let (status, markup) = refusal(e);
-    answer(
-        status,
-        page(
-            title,
-            html! { (markup) p { a href=(back) { "Torna alla casella" } } },
-        ),
-    )
-}
-
 #[derive(Deserialize)]
 struct AddForm {
     csrf: String,
@@ -106,14 +95,10 @@ struct AddForm {
 
 async fn add(
     State(s): S,
-    headers: HeaderMap,
+    op: Operator,
     Path(address): Path<String>,
     Form(f): Form<AddForm>,
 ) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
     let title = format!("Casella {address}");
     if !op.csrf_ok(&f.csrf) {
         return stale_form(&title);
@@ -130,25 +115,21 @@ async fn add(
     };
     match s.archive.add_slave(&op.actor, n).await {
         Ok(_) => see_other(&format!("/console/mailboxes/{address}?done=slave")),
-        Err(e) => refused_on(&title, &format!("/console/mailboxes/{address}"), e),
+        Err(e) => refused_back(
+            &title,
+            &format!("/console/mailboxes/{address}"),
+            "Torna alla casella",
+            e,
+        ),
     }
-}
-
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: String,
 }
 
 async fn transition(
     State(s): S,
-    headers: HeaderMap,
+    op: Operator,
     Path((userid, what)): Path<(String, String)>,
     Form(f): Form<CsrfOnly>,
 ) -> Response {
-    let op = match operator(&s, &headers).await {
-        Ok(op) => op,
-        Err(r) => return r,
-    };
     let title = format!("Utenza {userid}");
     if !op.csrf_ok(&f.csrf) {
         return stale_form(&title);
@@ -162,6 +143,6 @@ async fn transition(
     };
     match done {
         Ok(v) => see_other(&format!("/console/mailboxes/{}?done=1", v.mailbox)),
-        Err(e) => refused_on(&title, "/console/mailboxes", e),
+        Err(e) => refused_back(&title, "/console/mailboxes", "Torna alla casella", e),
     }
 }

@@ -18,6 +18,8 @@ use pecd_archive::settings::{MailboxSettings, SettingsSet};
 use pecd_common::password::{check_policy, PolicyViolation};
 use serde::Deserialize;
 
+use crate::pages::CsrfOnly;
+
 use super::{
     answer, csrf_field, current, errors, page, random_token, same_token, see_other,
     with_form_cookie, LOGIN_COOKIE,
@@ -207,11 +209,6 @@ async fn logout_form(State(s): S, headers: HeaderMap) -> Response {
         }
     };
     answer(StatusCode::OK, page("Uscita", true, content))
-}
-
-#[derive(Deserialize)]
-struct CsrfOnly {
-    csrf: String,
 }
 
 async fn logout(State(s): S, headers: HeaderMap, Form(f): Form<CsrfOnly>) -> Response {

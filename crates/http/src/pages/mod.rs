@@ -173,15 +173,26 @@ pub(crate) async fn signed_in(
     }
 }
 
+/// A form whose only field is the CSRF token (a button that posts).
+#[derive(serde::Deserialize)]
+pub(crate) struct CsrfOnly {
+    pub csrf: String,
+}
+
 pub(crate) fn csrf_field(token: &str) -> Markup {
     html! { input type="hidden" name="csrf" value=(token); }
 }
 
 /// `r` setting the double-submit cookie of a form shown before login to `token`.
-pub(crate) fn with_form_cookie(mut r: Response, token: &str) -> Response {
-    let cookie = format!(
-        "{LOGIN_COOKIE}={token}; Path=/account/; HttpOnly; Secure; SameSite=Strict; Max-Age=1800"
-    );
+pub(crate) fn with_form_cookie(r: Response, token: &str) -> Response {
+    set_form_cookie(r, LOGIN_COOKIE, "/account/", token)
+}
+
+/// Adds the double-submit cookie `name` of a form shown before login, for the pages under
+/// `path`, lasting 30 minutes.
+pub(crate) fn set_form_cookie(mut r: Response, name: &str, path: &str, token: &str) -> Response {
+    let cookie =
+        format!("{name}={token}; Path={path}; HttpOnly; Secure; SameSite=Strict; Max-Age=1800");
     if let Ok(v) = cookie.parse() {
         r.headers_mut().append(header::SET_COOKIE, v);
     }
