@@ -15,7 +15,7 @@ use axum::Router;
 use maud::{html, Markup};
 use pecd_archive::login::{self, AuthError};
 use pecd_archive::settings::{MailboxSettings, SettingsSet};
-use pecd_common::password::{check_policy, PolicyViolation};
+use pecd_common::password::PolicyViolation;
 use serde::Deserialize;
 
 use crate::pages::CsrfOnly;
@@ -288,13 +288,7 @@ async fn password(
             errors("Modulo scaduto: riprovare.", &[]),
         );
     }
-    if f.new_password != f.confirm_password {
-        let e = errors("Le due nuove password non coincidono.", &[]);
-        return refuse(StatusCode::UNPROCESSABLE_ENTITY, e);
-    }
-    if let Err(unmet) = check_policy(&f.new_password) {
-        let rules: Vec<String> = unmet.iter().map(|v| v.regola().to_string()).collect();
-        let e = errors("Password non valida: mancano", &rules);
+    if let Some(e) = super::new_password_refusal(&f.new_password, &f.confirm_password) {
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, e);
     }
     match change_holder_password(&s, peer, &h, f.current_password, f.new_password).await {

@@ -435,12 +435,7 @@ fn new_password_refusal(f: &StartForm) -> Option<Markup> {
     if f.new_password.is_empty() && f.confirm_password.is_empty() {
         return None;
     }
-    if f.new_password != f.confirm_password {
-        return Some(errors("Le due nuove password non coincidono.", &[]));
-    }
-    let unmet = check_policy(&f.new_password).err()?;
-    let rules: Vec<String> = unmet.iter().map(|v| v.regola().to_string()).collect();
-    Some(errors("Password non valida: mancano", &rules))
+    super::new_password_refusal(&f.new_password, &f.confirm_password)
 }
 
 async fn start(

@@ -173,6 +173,17 @@ pub(crate) async fn signed_in(
     }
 }
 
+/// Why a new password typed twice is refused: the two differ, or the policy's unmet rules,
+/// each named (PROVISIONING.md §7); `None` when it is acceptable.
+pub(crate) fn new_password_refusal(new: &str, confirm: &str) -> Option<Markup> {
+    if new != confirm {
+        return Some(errors("Le due nuove password non coincidono.", &[]));
+    }
+    let unmet = pecd_common::password::check_policy(new).err()?;
+    let rules: Vec<String> = unmet.iter().map(|v| v.regola().to_string()).collect();
+    Some(errors("Password non valida: mancano", &rules))
+}
+
 /// A form whose only field is the CSRF token (a button that posts).
 #[derive(serde::Deserialize)]
 pub(crate) struct CsrfOnly {

@@ -19,7 +19,7 @@ use axum::routing::get;
 use axum::Router;
 use maud::{html, Markup};
 use pecd_archive::recovery::CODE_SECONDS;
-use pecd_common::password::{check_policy, PolicyViolation};
+use pecd_common::password::PolicyViolation;
 use serde::Deserialize;
 
 use super::{
@@ -211,13 +211,7 @@ async fn confirm(
         let e = errors("Modulo scaduto: ricaricare la pagina e riprovare.", &[]);
         return refuse(StatusCode::FORBIDDEN, e);
     }
-    if f.new_password != f.confirm_password {
-        let e = errors("Le due nuove password non coincidono.", &[]);
-        return refuse(StatusCode::UNPROCESSABLE_ENTITY, e);
-    }
-    if let Err(unmet) = check_policy(&f.new_password) {
-        let rules: Vec<String> = unmet.iter().map(|v| v.regola().to_string()).collect();
-        let e = errors("Password non valida: mancano", &rules);
+    if let Some(e) = super::new_password_refusal(&f.new_password, &f.confirm_password) {
         return refuse(StatusCode::UNPROCESSABLE_ENTITY, e);
     }
     match confirm_recovery(&s, peer, &login, &f.code, f.new_password).await {
