@@ -149,7 +149,7 @@ async fn certify_run(store: &Store, ids: &[u64], steps: u64) -> Duration {
                     if n >= steps {
                         break;
                     }
-                    let bytes = message(n).bytes;
+                    let bytes = pecd_store::Bytes::from(message(n).bytes);
                     let step = Certification {
                         dedup_key: None,
                         dedup_keep_seconds: None,

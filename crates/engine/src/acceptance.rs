@@ -9,7 +9,7 @@ use pecd_signer::smime::SignError;
 use pecd_signer::Moment;
 use pecd_store::{Certification, Delivery, LogEvent, LogRecord, MailboxId};
 
-use crate::facts::{esteso, Certifier, Parsed};
+use crate::facts::{esteso, Certifier, Read};
 use crate::{legal_log, Scanner, QUARANTINE};
 
 /// What the Access Point was handed: the SMTP envelope and the message.
@@ -30,7 +30,8 @@ pub(crate) enum Refusal {
 }
 
 /// The formal checks of PEC.md §6.1 step 2 and §10.1–§10.3; the first failure's text.
-fn formal_error(h: &Handed<'_>, p: &Parsed, max_total: u64) -> Option<String> {
+fn formal_error(h: &Handed<'_>, read: &Read<'_>, max_total: u64) -> Option<String> {
+    let p = &read.facts;
     if p.from.len() != 1 {
         return Some("il campo From deve contenere un solo indirizzo".into());
     }
@@ -43,7 +44,7 @@ fn formal_error(h: &Handed<'_>, p: &Parsed, max_total: u64) -> Option<String> {
     if p.to.is_empty() {
         return Some("il campo To non contiene alcun destinatario valido".into());
     }
-    if mime::nested_deeper_than(h.message, mime::MAX_MIME_DEPTH) {
+    if read.too_deep {
         return Some(format!(
             "parti MIME annidate oltre {} livelli",
             mime::MAX_MIME_DEPTH
@@ -71,17 +72,21 @@ fn formal_error(h: &Handed<'_>, p: &Parsed, max_total: u64) -> Option<String> {
     None
 }
 
-/// §6.1 steps 2 and 3: the formal checks, then the antivirus.
+/// §6.1 steps 2 and 3: the formal checks, then the antivirus (on the parse the checks read).
 pub(crate) fn check(
     h: &Handed<'_>,
-    p: &Parsed,
+    read: &Read<'_>,
     max_total: u64,
     scanner: &dyn Scanner,
 ) -> Option<Refusal> {
-    match formal_error(h, p, max_total) {
-        Some(reason) => Some(Refusal::Formal(reason)),
-        None => scanner.scan(h.message).map(Refusal::Virus),
+    if let Some(reason) = formal_error(h, read, max_total) {
+        return Some(Refusal::Formal(reason));
     }
+    let finding = match &read.whole {
+        Some(parsed) => scanner.scan_parsed(h.message, parsed),
+        None => scanner.scan(h.message),
+    };
+    finding.map(Refusal::Virus)
 }
 
 /// Where the messages of a refusal go.
@@ -124,7 +129,7 @@ pub(crate) fn refuse(
     let mut deliveries = vec![Delivery {
         mailbox: to.sender,
         folder: "INBOX".into(),
-        bytes: notice.bytes,
+        bytes: notice.bytes.into(),
     }];
     if let Refusal::Virus(_) = refusal {
         let mut kept = to.received.into_bytes();
@@ -132,7 +137,7 @@ pub(crate) fn refuse(
         deliveries.push(Delivery {
             mailbox: to.service,
             folder: QUARANTINE.into(),
-            bytes: kept,
+            bytes: kept.into(),
         });
     }
     Ok(Certification {

@@ -5,7 +5,7 @@
 
 use pecd_common::config::OrdinaryMail;
 use pecd_signer::build;
-use pecd_store::{Certification, Delivery, LogEvent, LogRecord, MailboxId};
+use pecd_store::{Bytes, Certification, Delivery, LogEvent, LogRecord, MailboxId};
 
 use crate::recipients::RecipientDecision;
 
@@ -76,6 +76,7 @@ impl Engine {
         } else {
             format!("busta di anomalia: {reason}")
         };
+        let bytes = Bytes::from(built.bytes);
         let step = Certification {
             pec_id: id.clone(),
             deliveries: existing
@@ -83,7 +84,7 @@ impl Engine {
                 .map(|(_, m)| Delivery {
                     mailbox: *m,
                     folder: "INBOX".into(),
-                    bytes: built.bytes.clone(),
+                    bytes: bytes.clone(),
                 })
                 .collect(),
             log: vec![LogRecord {

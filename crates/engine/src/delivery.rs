@@ -5,7 +5,7 @@
 
 use pecd_signer::build::{self, Document, Facts, Provider, Unsigned};
 use pecd_signer::{breve, Errore, Kind, Moment, ReceiptType};
-use pecd_store::{Delivery, LogEvent, LogRecord, MailboxId, RecipientState, RecipientTrace};
+use pecd_store::{Bytes, Delivery, LogEvent, LogRecord, MailboxId, RecipientState, RecipientTrace};
 
 use crate::facts::esteso;
 use crate::{legal_log, Recipient};
@@ -117,22 +117,15 @@ impl Point<'_> {
     }
 }
 
-/// The envelope into each of `mailboxes`, byte for byte: the store takes each delivery's
-/// bytes by value, so all but the last get a copy and the last the envelope itself.
-pub(crate) fn envelopes(mailboxes: &[MailboxId], envelope: Vec<u8>) -> Vec<Delivery> {
-    let mut out = Vec::with_capacity(mailboxes.len());
-    let mut envelope = Some(envelope);
-    for (i, mailbox) in mailboxes.iter().enumerate() {
-        let bytes = if i + 1 == mailboxes.len() {
-            envelope.take().unwrap_or_default()
-        } else {
-            envelope.clone().unwrap_or_default()
-        };
-        out.push(Delivery {
+/// The envelope into each of `mailboxes`, byte for byte: every delivery shares the one
+/// buffer, and the store writes it once.
+pub(crate) fn envelopes(mailboxes: &[MailboxId], envelope: &Bytes) -> Vec<Delivery> {
+    mailboxes
+        .iter()
+        .map(|mailbox| Delivery {
             mailbox: *mailbox,
             folder: "INBOX".into(),
-            bytes,
-        });
-    }
-    out
+            bytes: envelope.clone(),
+        })
+        .collect()
 }

@@ -5,10 +5,10 @@
 
 use std::sync::Arc;
 
-use mail_parser::{HeaderValue, MessageParser};
+use mail_parser::{HeaderValue, Message, MessageParser};
 use pecd_signer::build::{self, Built, Document, Facts, Provider, Unsigned};
 use pecd_signer::smime::SignError;
-use pecd_signer::{Moment, ReceiptType, Signer};
+use pecd_signer::{mime, Moment, ReceiptType, Signer};
 use pecd_store::TraceRecord;
 
 use crate::sign_pool;
@@ -36,9 +36,44 @@ fn addresses(value: &HeaderValue<'_>) -> Vec<String> {
     }
 }
 
+/// A submission read once for the rules and the antivirus: its header facts and, unless its
+/// MIME containers nest deeper than [`mime::MAX_MIME_DEPTH`] (which the formal checks
+/// refuse), its whole parse, which the scanner walks instead of parsing again.
+pub(crate) struct Read<'a> {
+    pub facts: Parsed,
+    pub whole: Option<mime::Parsed<'a>>,
+    pub too_deep: bool,
+}
+
+/// Reads `message` once (see [`Read`]).
+pub(crate) fn read(message: &[u8]) -> Read<'_> {
+    let too_deep = mime::nested_deeper_than(message, mime::MAX_MIME_DEPTH);
+    let whole = if too_deep {
+        None
+    } else {
+        mime::parse_full(message)
+    };
+    let facts = match &whole {
+        Some(m) => facts_of_headers(m, message),
+        None => parse(message),
+    };
+    Read {
+        facts,
+        whole,
+        too_deep,
+    }
+}
+
 /// Reads the headers of `message`; what is missing stays empty.
 pub(crate) fn parse(message: &[u8]) -> Parsed {
-    let mut p = Parsed {
+    match MessageParser::new().parse_headers(message) {
+        Some(m) => facts_of_headers(&m, message),
+        None => empty(),
+    }
+}
+
+fn empty() -> Parsed {
+    Parsed {
         from: vec![],
         to: vec![],
         cc: vec![],
@@ -47,10 +82,12 @@ pub(crate) fn parse(message: &[u8]) -> Parsed {
         subject: String::new(),
         reply_to: None,
         receipt: ReceiptType::Completa,
-    };
-    let Some(m) = MessageParser::new().parse_headers(message) else {
-        return p;
-    };
+    }
+}
+
+/// The facts in the top-level header of `m`, a parse of `message`.
+fn facts_of_headers(m: &Message<'_>, message: &[u8]) -> Parsed {
+    let mut p = empty();
     for h in m.headers() {
         let name = h.name();
         let v = h.value();

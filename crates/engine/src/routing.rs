@@ -42,7 +42,7 @@ impl Engine {
                 Some(m) => Route::Local(Delivery {
                     mailbox: m.id,
                     folder: "INBOX".into(),
-                    bytes,
+                    bytes: bytes.into(),
                 }),
                 None => Route::Nowhere,
             });
@@ -55,7 +55,7 @@ impl Engine {
             certified: self.is_certified(to),
             label: label.to_string(),
             created: self.clock.now(),
-            bytes,
+            bytes: bytes.into(),
         }))
     }
 

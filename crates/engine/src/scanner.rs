@@ -1,11 +1,20 @@
 //! The antivirus interface (PEC.md §10.4) and the built-in EICAR detector.
 
-use mail_parser::PartType;
+use mail_parser::{Message, PartType};
+use pecd_signer::mime;
 
 /// Looks for malware in a message; `Some(name)` names what was found. A real scanner (clamd,
 /// ICAP) plugs in behind this trait.
 pub trait Scanner: Send + Sync {
     fn scan(&self, message: &[u8]) -> Option<String>;
+
+    /// [`Scanner::scan`] of a message the engine has already parsed whole (`parsed` is a
+    /// parse of `message`): a scanner that works on decoded parts walks it instead of parsing
+    /// again. One that reads only the bytes keeps this default.
+    fn scan_parsed(&self, message: &[u8], parsed: &Message<'_>) -> Option<String> {
+        let _ = parsed;
+        self.scan(message)
+    }
 }
 
 /// The EICAR test signature (68 bytes), the industry's harmless test file.
@@ -17,30 +26,49 @@ pub struct Eicar;
 
 impl Scanner for Eicar {
     fn scan(&self, message: &[u8]) -> Option<String> {
-        if contains(message, EICAR) || parts_contain(message, 0) {
-            Some("Eicar-Test-Signature".into())
+        if contains(message, EICAR) {
+            return found();
+        }
+        // mail-parser keeps attached messages as a tree: only a message of bounded nesting
+        // is parsed (the Incoming and Access Points refuse deeper ones).
+        if mime::nested_deeper_than(message, mime::MAX_MIME_DEPTH) {
+            return None;
+        }
+        let parsed = mime::parse_full(message)?;
+        self.scan_parsed(message, &parsed)
+    }
+
+    fn scan_parsed(&self, message: &[u8], parsed: &Message<'_>) -> Option<String> {
+        if contains(message, EICAR) || parts_contain(parsed) {
+            found()
         } else {
             None
         }
     }
 }
 
-fn parts_contain(message: &[u8], depth: usize) -> bool {
-    // mail-parser keeps attached messages as a tree it drops recursively: only a message
-    // of bounded nesting is parsed (the Incoming and Access Points refuse deeper ones).
-    if depth > 8
-        || pecd_signer::mime::nested_deeper_than(message, pecd_signer::mime::MAX_MIME_DEPTH)
-    {
-        return false;
+fn found() -> Option<String> {
+    Some("Eicar-Test-Signature".into())
+}
+
+/// Whether a decoded leaf part of `message`, or of a message attached at any depth, holds
+/// the signature. An explicit stack walks the attached messages mail-parser parsed already.
+fn parts_contain(message: &Message<'_>) -> bool {
+    let mut pending = vec![message];
+    while let Some(m) = pending.pop() {
+        for part in &m.parts {
+            match &part.body {
+                PartType::Message(inner) => pending.push(inner),
+                PartType::Multipart(_) => {}
+                _ => {
+                    if contains(part.contents(), EICAR) {
+                        return true;
+                    }
+                }
+            }
+        }
     }
-    let Some(parsed) = pecd_signer::mime::parse_full(message) else {
-        return false;
-    };
-    parsed.parts.iter().any(|p| match &p.body {
-        PartType::Message(inner) => parts_contain(inner.raw_message(), depth + 1),
-        PartType::Multipart(_) => false,
-        _ => contains(p.contents(), EICAR),
-    })
+    false
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -72,5 +100,32 @@ mod tests {
             .scan(b"Subject: clean\r\n\r\nnothing here\r\n")
             .is_none());
         assert!(Eicar.scan(b"").is_none());
+    }
+
+    /// Attached messages are walked in the parse the engine made, at any depth the formal
+    /// checks let through (the scanner used to parse each attached message again, and gave up
+    /// past eight levels).
+    #[test]
+    fn eicar_attached_twenty_messages_deep_is_found_in_the_shared_parse() {
+        let b64 = "WDVPIVAlQEFQWzRcUFpYNTQoUF4pN0NDKTd9JEVJQ0FSLVNUQU5EQVJELUFOVElWSVJVUy1URVNU\r\nLUZJTEUhJEgrSCo=";
+        let mut message = format!(
+            "Subject: inner\r\nContent-Type: application/octet-stream\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{b64}\r\n"
+        );
+        for n in 0..20 {
+            message = format!(
+                "Subject: level {n}\r\nMIME-Version: 1.0\r\n\
+                 Content-Type: multipart/mixed; boundary=b{n}\r\n\r\n\
+                 --b{n}\r\nContent-Type: message/rfc822\r\n\r\n{message}\r\n--b{n}--\r\n"
+            );
+        }
+        let raw = message.as_bytes();
+        assert!(!contains(raw, EICAR));
+        let parsed = mime::parse_full(raw).unwrap();
+        assert!(Eicar.scan_parsed(raw, &parsed).is_some());
+        assert!(Eicar.scan(raw).is_some());
+        let clean = message.replace(b64, "aGVsbG8=");
+        let parsed = mime::parse_full(clean.as_bytes()).unwrap();
+        assert!(Eicar.scan_parsed(clean.as_bytes(), &parsed).is_none());
     }
 }

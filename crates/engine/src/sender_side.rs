@@ -77,7 +77,7 @@ impl Engine {
             deliveries: vec![Delivery {
                 mailbox,
                 folder: "INBOX".into(),
-                bytes: message,
+                bytes: message.into(),
             }],
             ..Default::default()
         };

@@ -10,11 +10,11 @@ use std::sync::Arc;
 use pecd_signer::build::{Facts, Provider};
 use pecd_signer::smime::SignError;
 use pecd_signer::{mime, Moment, ProviderIndex, Signer};
-use pecd_store::{Certification, Certified, Delivery, MailboxId, TraceRecord};
+use pecd_store::{Bytes, Certification, Certified, Delivery, MailboxId, TraceRecord};
 
 use crate::acceptance::{self, Handed, Refusal, RefusalTo};
 use crate::delivery::{self, Point};
-use crate::facts::{parse, Certifier, Ids, Parsed};
+use crate::facts::{read, Certifier, Ids, Parsed, Read};
 use crate::taking_charge::{lost, presa_in_carico};
 use crate::transport_envelope;
 use crate::{off_thread, Clock, Engine, EngineError, Recipient, RecipientDecision, Scanner};
@@ -127,8 +127,9 @@ impl Prepared {
         }
         // §10.6: one temporal reference for the acceptance step.
         let accepted_at = Moment::from_unix(self.clock.now());
-        let p = parse(&s.message);
-        let facts = self.facts(&s, &p);
+        // Read once: the header facts, and the parse the antivirus walks.
+        let read = read(&s.message);
+        let facts = self.facts(&s, &read.facts);
         let c = Certifier {
             signer: &self.signer,
             provider: &self.provider,
@@ -141,7 +142,7 @@ impl Prepared {
             message: &s.message,
         };
         // §6.1 steps 2 and 3: formal checks, then antivirus; failures end here.
-        if let Some(refusal) = acceptance::check(&handed, &p, self.max_total, &*self.scanner) {
+        if let Some(refusal) = acceptance::check(&handed, &read, self.max_total, &*self.scanner) {
             let to = RefusalTo {
                 sender: self.sender_mailbox,
                 service: self.service,
@@ -154,6 +155,11 @@ impl Prepared {
             };
             return Ok((step, outcome));
         }
+        // The whole parse is done with: freed before the documents are built.
+        let Read {
+            facts: p, whole, ..
+        } = read;
+        drop(whole);
         let step = self.accept(&c, &s, &p, &recipients, accepted_at, &mut ids)?;
         Ok((
             step,
@@ -197,7 +203,7 @@ impl Prepared {
         let to_sender = |bytes: Vec<u8>| Delivery {
             mailbox: self.sender_mailbox,
             folder: "INBOX".into(),
-            bytes,
+            bytes: bytes.into(),
         };
         // The original once, shared by the envelope and the completa receipts.
         let original = transport_envelope::original(c, &s.received, &s.message);
@@ -253,11 +259,13 @@ impl Prepared {
             deliveries.push(Delivery {
                 mailbox: self.service,
                 folder: "INBOX".into(),
-                bytes: taking.bytes,
+                bytes: taking.bytes.into(),
             });
         }
-        let queue = transport_envelope::queue(c, &envelope.bytes, recipients, accepted_at);
-        deliveries.extend(delivery::envelopes(&done.stored, envelope.bytes));
+        // One envelope buffer for the queue and every local recipient's delivery.
+        let envelope = Bytes::from(envelope.bytes);
+        let queue = transport_envelope::queue(c, &envelope, recipients, accepted_at);
+        deliveries.extend(delivery::envelopes(&done.stored, &envelope));
         deliveries.extend(signed.map(|b| to_sender(b.bytes)));
         logs.extend(done.logs);
         let mut trace = done.trace;

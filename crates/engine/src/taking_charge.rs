@@ -262,7 +262,7 @@ impl Engine {
                 step.deliveries.push(Delivery {
                     mailbox: self.service,
                     folder: QUARANTINE.into(),
-                    bytes: original,
+                    bytes: original.into(),
                 });
                 Incoming::VirusDetected {
                     pec_id: facts.pec_id.clone(),
@@ -286,7 +286,7 @@ impl Engine {
                 .add_to(step);
                 step.log.push(*line);
                 step.deliveries
-                    .extend(delivery::envelopes(&done.stored, envelope));
+                    .extend(delivery::envelopes(&done.stored, &envelope.into()));
                 for receipt in receipts {
                     self.route(
                         &facts.sender,

@@ -5,7 +5,7 @@
 
 use pecd_signer::build::{rewrite_original_owned, Document, Unsigned};
 use pecd_signer::{Destinatario, Moment, ProviderIndex};
-use pecd_store::{Outbound, RecipientState, RecipientTrace};
+use pecd_store::{Bytes, Outbound, RecipientState, RecipientTrace};
 
 use crate::facts::{Certifier, Parsed};
 use crate::{domain_of, Recipient};
@@ -48,7 +48,7 @@ pub(crate) fn prepare(c: &Certifier<'_>, original: &[u8], when: Moment) -> Unsig
 /// sender, RCPT TO that domain's recipients); ours are not queued (same-domain rule).
 pub(crate) fn queue(
     c: &Certifier<'_>,
-    envelope: &[u8],
+    envelope: &Bytes,
     recipients: &[(String, Recipient)],
     when: Moment,
 ) -> Vec<Outbound> {
@@ -70,7 +70,7 @@ pub(crate) fn queue(
                 certified,
                 label: "busta di trasporto".into(),
                 created: when.unix(),
-                bytes: envelope.to_vec(),
+                bytes: envelope.clone(),
             }),
         }
     }

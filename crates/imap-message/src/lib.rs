@@ -34,6 +34,15 @@ pub use search::{
 
 use mime::Part;
 
+/// The length of the header block at the start of `raw` (its blank line included), when `raw`
+/// (a message, or the first bytes of one) shows where that block ends; `None` when the block
+/// may go on past `raw`. Those bytes alone answer ENVELOPE, RFC822.HEADER and BODY[HEADER],
+/// BODY[HEADER.FIELDS ...] and BODY[HEADER.FIELDS.NOT ...] of the top-level message exactly
+/// as the whole message does, so a server can read only a message's first bytes for them.
+pub fn header_block_len(raw: &[u8]) -> Option<usize> {
+    mime::header_block_end(raw)
+}
+
 /// A message's MIME tree over its raw bytes (byte ranges, no copies).
 ///
 /// Decoded text for SEARCH is computed on first use and kept, because one SEARCH command

@@ -275,6 +275,25 @@ fn line_bounds(raw: &[u8], pos: usize, end: usize) -> (usize, usize) {
     }
 }
 
+/// Where the header block of a message ends (its blank line included) when the bytes `raw`,
+/// the start of that message, show it: parsed over whole lines only, the block must end at a
+/// blank line or at a line that cannot be a field. A block that runs to the last whole line
+/// of `raw` may go on in the bytes after it: `None`.
+pub(crate) fn header_block_end(raw: &[u8]) -> Option<usize> {
+    let whole_lines = raw.iter().rposition(|&b| b == b'\n')? + 1;
+    let (_, end) = parse_header(raw, 0, whole_lines);
+    if end < whole_lines {
+        return Some(end);
+    }
+    // Ended with the last whole line: complete only when that line is the blank one.
+    let before = &raw[..end];
+    let blank = before == b"\n"
+        || before == b"\r\n"
+        || before.ends_with(b"\n\n")
+        || before.ends_with(b"\n\r\n");
+    blank.then_some(end)
+}
+
 /// Splits a header block off `start..end`; returns its fields and where the body starts.
 fn parse_header(raw: &[u8], start: usize, end: usize) -> (Vec<Field>, usize) {
     let mut fields: Vec<Field> = Vec::new();

@@ -965,3 +965,53 @@ fn content_keys_without_content_do_not_match() {
         ))))
     )));
 }
+
+/// Every header item a server may answer from the first bytes of a message (ENVELOPE,
+/// BODY[HEADER], HEADER.FIELDS and .NOT) is the same from the header block found in any prefix
+/// as from the whole message; and a prefix that cuts the header block finds none.
+#[test]
+fn header_block_of_any_prefix_answers_as_the_whole_message() {
+    let lf = b"From: a@example.org\nSubject: lf\n folded\n\nbody\n".to_vec();
+    let no_body = crlf("From: a@example.org\nSubject: only headers");
+    let bad_line = crlf("From: a@example.org\nnot a field\nSubject: later\n\nbody\n");
+    let fixtures: Vec<Vec<u8>> = [PLAIN, ALTERNATIVE, MIXED, FORWARD]
+        .iter()
+        .map(|m| crlf(m))
+        .chain([lf, no_body, bad_line, b"\r\n\r\nbody".to_vec(), Vec::new()])
+        .collect();
+    let fields = || names(&["subject", "from", "to", "message-id"]);
+    for raw in &fixtures {
+        let whole = MessageView::parse(raw);
+        let header_end = whole.section(Some(&Section::Header(None))).unwrap().len();
+        for cut in 0..=raw.len() {
+            let Some(n) = crate::header_block_len(&raw[..cut]) else {
+                // Not yet known: the block is cut, or the line that ends it (one that cannot be
+                // a field) is, or the message ends without a blank line.
+                let deciding_line_cut = !raw[header_end.min(cut)..cut].contains(&b'\n');
+                assert!(
+                    cut < header_end || deciding_line_cut || header_end == raw.len(),
+                    "cut {cut} of {:?}",
+                    String::from_utf8_lossy(raw)
+                );
+                continue;
+            };
+            assert_eq!(
+                n,
+                header_end,
+                "cut {cut} of {:?}",
+                String::from_utf8_lossy(raw)
+            );
+            let head = MessageView::parse(&raw[..n]);
+            for utf8 in [false, true] {
+                assert_eq!(head.envelope(utf8), whole.envelope(utf8));
+            }
+            for s in [
+                Section::Header(None),
+                Section::HeaderFields(None, fields()),
+                Section::HeaderFieldsNot(None, fields()),
+            ] {
+                assert_eq!(head.section(Some(&s)), whole.section(Some(&s)), "{s:?}");
+            }
+        }
+    }
+}

@@ -1,6 +1,11 @@
 //! FETCH and SEARCH read message bodies a batch at a time, bounded in messages and in bytes,
-//! so that a command over a large folder never holds the folder in memory.
+//! so that a command over a large folder never holds the folder in memory. Where a command
+//! needs only the top-level header block (ENVELOPE, RFC822.HEADER, BODY[HEADER.FIELDS ...],
+//! header SEARCH keys) only the first bytes of each message are read
+//! ([`pecd_imap_message::header_block_len`]), and the whole body only when its header block
+//! is longer than those.
 
+use pecd_imap_message::header_block_len;
 use pecd_store::{MessageMeta, StoreError};
 use tokio::io::{AsyncRead, AsyncWrite};
 
@@ -11,6 +16,9 @@ use crate::session::Session;
 pub(crate) const BATCH_MESSAGES: usize = 256;
 /// Body bytes read at a time (a larger message is read alone).
 pub(crate) const BATCH_BYTES: u64 = 4 << 20;
+/// The first bytes of a message read for its header block: PEC envelopes and receipts carry
+/// 1–3 KiB of header, ordinary mail with long Received chains rarely over 8 KiB.
+pub(crate) const HEAD_BYTES: u64 = 16 << 10;
 
 /// How many of `metas` (at least one) make the next batch; `sizes` counts when bodies are read.
 pub(crate) fn batch_len<'m>(metas: impl Iterator<Item = &'m MessageMeta>, sizes: bool) -> usize {
@@ -42,5 +50,39 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             .read_bodies(metas())
             .await
             .map_err(store_refusal)
+    }
+
+    /// The header blocks of `metas` for a FETCH or SEARCH batch that needs no more of them:
+    /// each is the message's header block (blank line included), or the whole message when it
+    /// is that short, or its whole body when the header block goes on past [`HEAD_BYTES`].
+    /// Batches are still bounded by the bodies' sizes, as a fallback may read them all.
+    pub(crate) async fn batch_heads(
+        &self,
+        metas: Vec<MessageMeta>,
+    ) -> Result<Vec<Result<Vec<u8>, StoreError>>, Refusal> {
+        let store = &self.ctx.store;
+        let mut read = store
+            .read_body_prefixes(metas.clone(), HEAD_BYTES)
+            .await
+            .map_err(store_refusal)?;
+        let mut longer = Vec::new();
+        for (k, (r, meta)) in read.iter_mut().zip(&metas).enumerate() {
+            let Ok(bytes) = r else { continue };
+            if bytes.len() as u64 >= meta.size {
+                continue;
+            }
+            match header_block_len(bytes) {
+                Some(n) => bytes.truncate(n),
+                None => longer.push(k),
+            }
+        }
+        if !longer.is_empty() {
+            let whole = longer.iter().map(|&k| metas[k].clone()).collect();
+            let bodies = store.read_bodies(whole).await.map_err(store_refusal)?;
+            for (k, body) in longer.into_iter().zip(bodies) {
+                read[k] = body;
+            }
+        }
+        Ok(read)
     }
 }

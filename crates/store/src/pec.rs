@@ -2,6 +2,7 @@
 //! messages of a step, its legal log lines, the transaction's trace and its idempotency
 //! key), the legal transaction log (PEC.md §10.5) and the per-recipient trace.
 
+pub use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::types::{Appended, MailboxId};
@@ -11,7 +12,9 @@ use crate::types::{Appended, MailboxId};
 pub struct Delivery {
     pub mailbox: MailboxId,
     pub folder: String,
-    pub bytes: Vec<u8>,
+    /// Shared, not copied, between the deliveries, queued messages and archive copies of a
+    /// step that carry the same message (a reference count per clone).
+    pub bytes: Bytes,
 }
 
 /// A copy of a message for its holder's security archive (PROVISIONING.md §8), written in
@@ -22,7 +25,7 @@ pub struct Delivery {
 #[derive(Clone, Debug)]
 pub struct ArchiveCopy {
     pub mailbox: MailboxId,
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
     /// The archive's size: bytes it may hold in all.
     pub limit_bytes: u64,
 }
@@ -433,7 +436,7 @@ pub struct Outbound {
     pub label: String,
     /// Unix seconds; the first attempt is due at once.
     pub created: i64,
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
 }
 
 /// A queued message (`pecctl queue list|show`).

@@ -21,7 +21,7 @@ fn step(pec_id: &str, mailboxes: &[MailboxId], bytes: &[u8], relay: bool) -> Cer
             .map(|&mailbox| Delivery {
                 mailbox,
                 folder: "INBOX".into(),
-                bytes: bytes.to_vec(),
+                bytes: bytes.to_vec().into(),
             })
             .collect(),
         log: vec![],
@@ -35,7 +35,7 @@ fn step(pec_id: &str, mailboxes: &[MailboxId], bytes: &[u8], relay: bool) -> Cer
                 certified: true,
                 label: "busta di trasporto".into(),
                 created: 1000,
-                bytes: bytes.to_vec(),
+                bytes: bytes.to_vec().into(),
             }]
         } else {
             vec![]

@@ -38,13 +38,13 @@ async fn a_step_is_all_or_nothing_durable_and_not_repeated() {
             Delivery {
                 mailbox: mario.id,
                 folder: "INBOX".into(),
-                bytes: b"Subject: ricevuta\r\n\r\nx\r\n".to_vec(),
+                bytes: b"Subject: ricevuta\r\n\r\nx\r\n".to_vec().into(),
             },
             // Over anna's 100-byte quota: certification steps are not refused for space.
             Delivery {
                 mailbox: anna.id,
                 folder: "INBOX".into(),
-                bytes: vec![b'x'; 500],
+                bytes: vec![b'x'; 500].into(),
             },
         ],
         log: vec![record(
@@ -83,7 +83,7 @@ async fn a_step_is_all_or_nothing_durable_and_not_repeated() {
     bad.deliveries.push(Delivery {
         mailbox: 999,
         folder: "INBOX".into(),
-        bytes: b"x".to_vec(),
+        bytes: b"x".to_vec().into(),
     });
     assert!(store.certify(bad).await.is_err());
     drop(store);
@@ -119,7 +119,7 @@ async fn log_search_by_id_address_and_period_and_retention() {
             deliveries: vec![Delivery {
                 mailbox: mario.id,
                 folder: "INBOX".into(),
-                bytes: b"x".to_vec(),
+                bytes: b"x".to_vec().into(),
             }],
             ..Default::default()
         };
@@ -203,7 +203,7 @@ async fn queue_and_pending_survive_a_restart_and_leave_with_their_log() {
             certified: true,
             label: "busta di trasporto".into(),
             created: 10,
-            bytes: b"Subject: busta\r\n\r\nbody\r\n".to_vec(),
+            bytes: b"Subject: busta\r\n\r\nbody\r\n".to_vec().into(),
         }],
         ..Default::default()
     };
@@ -273,7 +273,9 @@ async fn a_relay_refusal_settles_the_queue_in_the_notices_own_commit() {
         certified: true,
         label: "busta di trasporto".into(),
         created: 10,
-        bytes: format!("Subject: busta {n}\r\n\r\nbody\r\n").into_bytes(),
+        bytes: format!("Subject: busta {n}\r\n\r\nbody\r\n")
+            .into_bytes()
+            .into(),
     };
     store
         .certify(Certification {
@@ -289,7 +291,9 @@ async fn a_relay_refusal_settles_the_queue_in_the_notices_own_commit() {
     let notice = |n: u32| Delivery {
         mailbox: mario.id,
         folder: "INBOX".into(),
-        bytes: format!("Subject: mancata consegna {n}\r\n\r\nx\r\n").into_bytes(),
+        bytes: format!("Subject: mancata consegna {n}\r\n\r\nx\r\n")
+            .into_bytes()
+            .into(),
     };
     // The first entry is done: gone with its body, in the commit that stores the notice.
     store
@@ -346,7 +350,7 @@ async fn replay_keys_are_kept_as_long_as_the_legal_log() {
         deliveries: vec![Delivery {
             mailbox: mario.id,
             folder: "INBOX".into(),
-            bytes: b"Subject: r\r\n\r\nx\r\n".to_vec(),
+            bytes: b"Subject: r\r\n\r\nx\r\n".to_vec().into(),
         }],
         ..Default::default()
     };

@@ -23,13 +23,13 @@ fn step(
         deliveries: vec![Delivery {
             mailbox: to,
             folder: "INBOX".into(),
-            bytes: bytes.to_vec(),
+            bytes: bytes.to_vec().into(),
         }],
         archive: copies
             .iter()
             .map(|(m, b)| ArchiveCopy {
                 mailbox: *m,
-                bytes: b.to_vec(),
+                bytes: b.to_vec().into(),
                 limit_bytes: limit,
             })
             .collect(),

@@ -93,6 +93,25 @@ fn needs_body(name: &MessageDataItemName<'_>) -> bool {
     )
 }
 
+/// Whether `name` needs no more of the message than its top-level header block (see
+/// [`crate::batch`]).
+fn header_block_only(name: &MessageDataItemName<'_>) -> bool {
+    use MessageDataItemName as N;
+    matches!(
+        name,
+        N::Envelope
+            | N::Rfc822Header
+            | N::BodyExt {
+                section: Some(
+                    Section::Header(None)
+                        | Section::HeaderFields(None, _)
+                        | Section::HeaderFieldsNot(None, _)
+                ),
+                ..
+            }
+    )
+}
+
 /// Whether fetching `name` sets \Seen (RFC 3501 §6.4.5: BODY[...] without PEEK, RFC822,
 /// RFC822.TEXT).
 fn marks_seen(name: &MessageDataItemName<'_>) -> bool {
@@ -273,16 +292,22 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         }
         let utf8 = self.utf8;
         let needs = names.iter().any(needs_body);
+        let heads = needs
+            && names
+                .iter()
+                .filter(|n| needs_body(n))
+                .all(header_block_only);
         let mut rest = indexes;
         while !rest.is_empty() {
             let take = batch_len(rest.iter().map(|&i| &sel.messages[i]), needs);
             let (batch, more) = rest.split_at(take);
             rest = more;
-            let bodies = self
-                .batch_bodies(needs, || {
-                    batch.iter().map(|&i| sel.messages[i].clone()).collect()
-                })
-                .await?;
+            let metas = || batch.iter().map(|&i| sel.messages[i].clone()).collect();
+            let bodies = if heads {
+                self.batch_heads(metas()).await?
+            } else {
+                self.batch_bodies(needs, metas).await?
+            };
             self.cache_headers(sel, batch, &bodies);
             for (k, &i) in batch.iter().enumerate() {
                 let body = match bodies.get(k) {

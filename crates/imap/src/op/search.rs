@@ -129,8 +129,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     /// so that matching does not hold a worker thread.
     async fn matching(&mut self, key: &SearchKey<'_>) -> Result<Vec<usize>, Refusal> {
         let needs = pecd_imap_message::needs_content(key);
-        let from_cache =
-            needs && !pecd_imap_message::needs_body_text(key) && self.ctx.headers.enabled();
+        // Keys on the header alone read only header blocks, and look in the cache first.
+        let heads = needs && !pecd_imap_message::needs_body_text(key);
+        let from_cache = heads && self.ctx.headers.enabled();
         let (keys, _) = key_size(key);
         let sel = self.selected_ref();
         let ctx = SearchContext {
@@ -157,7 +158,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 tokio::task::yield_now().await;
                 continue;
             }
-            let contents = self.contents(start..end, from_cache).await?;
+            let contents = self.contents(start..end, heads, from_cache).await?;
             let sel = self.selected_ref();
             for (k, content) in contents.into_iter().enumerate() {
                 let i = start + k;
@@ -180,11 +181,13 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     }
 
     /// What the selected messages at `range` are evaluated against by keys that need their
-    /// content: cached header fields (`from_cache`), or bodies read now. Header fields of the
-    /// bodies read are added to the cache.
+    /// content: cached header fields (`from_cache`), or messages read now, only their header
+    /// blocks when that is all the keys look at (`heads`). Header fields of what was read are
+    /// added to the cache.
     async fn contents(
         &self,
         range: Range<usize>,
+        heads: bool,
         from_cache: bool,
     ) -> Result<Vec<Content>, Refusal> {
         let sel = self.selected_ref();
@@ -207,11 +210,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         let read: Vec<usize> = (0..batch.len())
             .filter(|&k| contents[k].is_none() || gone(k))
             .collect();
-        let bodies = self
-            .batch_bodies(!read.is_empty(), || {
-                read.iter().map(|&k| batch[k].clone()).collect()
-            })
-            .await?;
+        let metas = || read.iter().map(|&k| batch[k].clone()).collect();
+        let bodies = if heads && !read.is_empty() {
+            self.batch_heads(metas()).await?
+        } else {
+            self.batch_bodies(!read.is_empty(), metas).await?
+        };
         let mut missing = if from_cache {
             vec![true; read.len()]
         } else {

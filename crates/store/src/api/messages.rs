@@ -75,6 +75,24 @@ impl Store {
         }
     }
 
+    /// The first `max` bytes of each message's body (all of it when shorter), in one
+    /// blocking task: IMAP reads only the header block where a FETCH or SEARCH needs no more.
+    /// Each entry fails on its own, as in [`Store::read_bodies`].
+    pub async fn read_body_prefixes(
+        &self,
+        metas: Vec<MessageMeta>,
+        max: u64,
+    ) -> Result<Vec<Result<Vec<u8>, StoreError>>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => {
+                blocking(s, move |s| {
+                    Ok(metas.iter().map(|m| s.read_body_prefix(m, max)).collect())
+                })
+                .await
+            }
+        }
+    }
+
     pub async fn set_flags(
         &self,
         mailbox: MailboxId,

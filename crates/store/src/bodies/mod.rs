@@ -228,8 +228,13 @@ impl Bodies {
     /// The bytes at `loc`. `NotFound` when the segment is gone (compacted away since the
     /// location was looked up: look it up again).
     pub fn read(&self, loc: &BodyLoc) -> io::Result<Vec<u8>> {
+        self.read_prefix(loc, u64::MAX)
+    }
+
+    /// The first `max` bytes at `loc` (all of them when there are fewer), as [`Bodies::read`].
+    pub fn read_prefix(&self, loc: &BodyLoc, max: u64) -> io::Result<Vec<u8>> {
         let segment = self.segment(loc.segment)?;
-        let mut buf = vec![0u8; loc.len as usize];
+        let mut buf = vec![0u8; loc.len.min(max) as usize];
         segment.file.read_exact_at(&mut buf, loc.offset)?;
         Ok(buf)
     }

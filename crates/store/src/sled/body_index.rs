@@ -96,6 +96,12 @@ impl SledStore {
     /// compaction of its segment looks the body up again at its new place, as long as the
     /// place keeps changing (a bounded number of times).
     pub(super) fn read_blob(&self, id: &BlobId) -> Result<Vec<u8>, StoreError> {
+        self.read_blob_prefix(id, u64::MAX)
+    }
+
+    /// The first `max` bytes of a body (all of it when shorter), found again if compaction
+    /// moves it while it is read.
+    pub(super) fn read_blob_prefix(&self, id: &BlobId, max: u64) -> Result<Vec<u8>, StoreError> {
         let mut last = None;
         for _ in 0..8 {
             let Some(entry) = self.body_entry(id)? else {
@@ -104,7 +110,7 @@ impl SledStore {
                     crate::bodies::legacy::hex(id)
                 )));
             };
-            match self.bodies.read(&entry.loc) {
+            match self.bodies.read_prefix(&entry.loc, max) {
                 Ok(bytes) => return Ok(bytes),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound && last != Some(entry.loc) => {
                     last = Some(entry.loc);

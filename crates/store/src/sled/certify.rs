@@ -226,7 +226,9 @@ impl<'a> Written<'a> {
     /// The body holding `bytes`: one more reference to one this step already wrote with the
     /// same bytes, or a new one.
     fn body(&mut self, store: &SledStore, bytes: &'a [u8]) -> Result<BlobId, StoreError> {
-        if let Some(i) = self.bytes.iter().position(|b| *b == bytes) {
+        // Clones of one `Bytes` share their memory: the pointer answers before the bytes.
+        let same = |b: &&[u8]| std::ptr::eq(*b, bytes) || *b == bytes;
+        if let Some(i) = self.bytes.iter().position(same) {
             self.refs[i] += 1;
             return Ok(self.bodies[i].id);
         }

@@ -81,7 +81,12 @@ impl SledStore {
     }
 
     pub fn read_body(&self, meta: &MessageMeta) -> Result<Vec<u8>, StoreError> {
-        self.read_blob(&meta.blob).map_err(|e| {
+        self.read_body_prefix(meta, u64::MAX)
+    }
+
+    /// The first `max` bytes of a message (all of it when shorter).
+    pub fn read_body_prefix(&self, meta: &MessageMeta, max: u64) -> Result<Vec<u8>, StoreError> {
+        self.read_blob_prefix(&meta.blob, max).map_err(|e| {
             StoreError::Corrupt(format!(
                 "body of uid {} in folder {}: {e}",
                 meta.uid, meta.folder_id
