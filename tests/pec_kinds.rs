@@ -392,6 +392,26 @@ fn chain_time_can_be_the_signing_time() {
     assert!(at_signing.chain.is_ok(), "{:?}", at_signing.chain);
 }
 
+/// The signature's signingTime is the document's temporal reference (the instant its
+/// daticert and text give), not the moment the signing pool got to it.
+#[test]
+fn signing_time_is_the_documents_temporal_reference() {
+    let f = fixture();
+    let facts = facts();
+    let when = Moment::from_unix(Moment::now().unix() - 3 * 86400 + 17);
+    let built = build::build(
+        &f.signer,
+        &f.provider,
+        &facts,
+        &Document::Acceptance,
+        when,
+        "x@pec.localhost",
+    )
+    .unwrap();
+    let v = verify(&built.bytes, &f.anchors, ChainTime::Now).unwrap();
+    assert_eq!(v.signing_time, Some(when.unix()));
+}
+
 trait ReplaceCrlf {
     fn replace_crlf(&self) -> Vec<u8>;
 }

@@ -53,7 +53,7 @@ impl Engine {
         let headers = notice_headers(&self.provider.service_address, &notice, &id, when);
         let entity = text_entity(&notice.text);
         let signer = self.signer.clone();
-        let bytes = off_thread(move || signer.seal(&headers, &entity))
+        let bytes = off_thread(move || signer.seal_at(&headers, &entity, when.unix()))
             .await?
             .map_err(|e| EngineError::Setup(format!("signing a notice: {e}")))?;
         let mut step = Certification {

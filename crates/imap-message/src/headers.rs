@@ -14,7 +14,7 @@ use std::sync::OnceLock;
 
 use chrono::NaiveDate;
 
-use crate::mime::{slice, top_fields};
+use crate::mime::top_header;
 use crate::strings::{decode_text, sent_day};
 
 /// Header blocks larger than this are not kept (the caller reads the message instead).
@@ -25,10 +25,12 @@ const FIELD_OVERHEAD: usize = 24;
 /// Rough cost of one [`HeaderFields`] beyond its fields.
 const ENTRY_OVERHEAD: usize = 128;
 
-/// The top-level header fields of one message: names and raw values back to back in one
-/// buffer, and their decoded forms once a search asked for them.
+/// The top-level header fields of one message: its header block as stored, the fields as
+/// ranges of it, and their decoded forms once a search asked for them.
 #[derive(Debug)]
 pub struct HeaderFields {
+    /// The header block, blank line included: a message of its own whose header items
+    /// (ENVELOPE, HEADER, HEADER.FIELDS) are the original's ([`crate::header_block_len`]).
     text: Box<[u8]>,
     /// Per field, its name and its value as ranges of `text`.
     fields: Box<[(Range<u32>, Range<u32>)]>,
@@ -46,30 +48,26 @@ struct Decoded {
 
 impl HeaderFields {
     /// The top-level header fields of `raw` (a whole message, or at least its header
-    /// block); `None` when they take more than [`MAX_HEADER_BYTES`].
+    /// block); `None` when the header block is longer than [`MAX_HEADER_BYTES`].
     pub fn parse(raw: &[u8]) -> Option<HeaderFields> {
-        let found = top_fields(raw);
-        let total: usize = found.iter().map(|f| f.name.len() + f.value.len()).sum();
-        if total > MAX_HEADER_BYTES {
+        let (found, end) = top_header(raw);
+        if end > MAX_HEADER_BYTES {
             return None;
         }
-        let mut text = Vec::with_capacity(total);
-        let mut fields = Vec::with_capacity(found.len());
-        let mut push = |bytes: &[u8]| {
-            let start = text.len() as u32;
-            text.extend_from_slice(bytes);
-            start..text.len() as u32
-        };
-        for field in &found {
-            let name = push(slice(raw, &field.name));
-            let value = push(slice(raw, &field.value));
-            fields.push((name, value));
-        }
+        // Fields lie inside the block, so their ranges in `raw` are ranges of the block.
+        let at = |r: &Range<usize>| r.start as u32..r.end as u32;
         Some(HeaderFields {
-            text: text.into_boxed_slice(),
-            fields: fields.into_boxed_slice(),
+            text: raw[..end].into(),
+            fields: found.iter().map(|f| (at(&f.name), at(&f.value))).collect(),
             decoded: OnceLock::new(),
         })
+    }
+
+    /// The header block as stored, blank line included: [`crate::MessageView::parse`] of it
+    /// answers ENVELOPE, RFC822.HEADER, BODY[HEADER] and BODY[HEADER.FIELDS ...] of the
+    /// top-level message as the whole message does.
+    pub fn block(&self) -> &[u8] {
+        &self.text
     }
 
     /// Memory this takes once decoded, roughly (the decoded copy is counted as the size of

@@ -165,9 +165,10 @@ pub(crate) fn slice<'r>(raw: &'r [u8], range: &Range<usize>) -> &'r [u8] {
     raw.get(range.clone()).unwrap_or_default()
 }
 
-/// The top-level header fields of `raw`, exactly as [`parse_message`] finds them.
-pub(crate) fn top_fields(raw: &[u8]) -> Vec<Field> {
-    parse_header(raw, 0, raw.len()).0
+/// The top-level header fields of `raw`, exactly as [`parse_message`] finds them, and where
+/// the header block ends (blank line included).
+pub(crate) fn top_header(raw: &[u8]) -> (Vec<Field>, usize) {
+    parse_header(raw, 0, raw.len())
 }
 
 pub(crate) fn parse_message(raw: &[u8]) -> Part {

@@ -983,6 +983,9 @@ fn header_block_of_any_prefix_answers_as_the_whole_message() {
     for raw in &fixtures {
         let whole = MessageView::parse(raw);
         let header_end = whole.section(Some(&Section::Header(None))).unwrap().len();
+        // The header cache keeps that block.
+        let kept = crate::HeaderFields::parse(raw).unwrap();
+        assert_eq!(kept.block(), &raw[..header_end]);
         for cut in 0..=raw.len() {
             let Some(n) = crate::header_block_len(&raw[..cut]) else {
                 // Not yet known: the block is cut, or the line that ends it (one that cannot be

@@ -11,6 +11,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 use crate::error::{store_refusal, Refusal};
 use crate::session::Session;
+use crate::view::Selected;
 
 /// Messages whose bodies FETCH and SEARCH read, and FETCH answers, at a time.
 pub(crate) const BATCH_MESSAGES: usize = 256;
@@ -84,5 +85,35 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             }
         }
         Ok(read)
+    }
+
+    /// [`Session::batch_heads`] for messages of the selected folder, taking the header blocks
+    /// the header cache holds ([`crate::header_cache`]) and reading only the others. A message
+    /// expunged by another session and not yet reported is read, as without the cache.
+    pub(crate) async fn batch_heads_cached(
+        &self,
+        sel: &Selected,
+        metas: Vec<MessageMeta>,
+    ) -> Result<Vec<Result<Vec<u8>, StoreError>>, Refusal> {
+        let cached = self
+            .ctx
+            .headers
+            .get_many(sel.folder.id, metas.iter().map(|m| m.uid));
+        let mut heads: Vec<Option<Result<Vec<u8>, StoreError>>> = cached
+            .iter()
+            .zip(&metas)
+            .map(|(h, m)| {
+                let h = h.as_ref().filter(|_| !sel.deferred.contains(&m.uid))?;
+                Some(Ok(h.block().to_vec()))
+            })
+            .collect();
+        let missing: Vec<usize> = (0..metas.len()).filter(|&k| heads[k].is_none()).collect();
+        if !missing.is_empty() {
+            let read = missing.iter().map(|&k| metas[k].clone()).collect();
+            for (k, head) in missing.into_iter().zip(self.batch_heads(read).await?) {
+                heads[k] = Some(head);
+            }
+        }
+        Ok(heads.into_iter().flatten().collect())
     }
 }

@@ -1,17 +1,21 @@
-//! The header cache: top-level header fields of messages, kept in memory for all IMAP
+//! The header cache: top-level header blocks of messages, kept in memory for all IMAP
 //! sessions, so that SEARCH keys that look only at headers (RFC 3501 §6.4.4: BCC, CC, FROM,
-//! HEADER, SUBJECT, TO, SENT*) are answered without reading bodies.
+//! HEADER, SUBJECT, TO, SENT*) and FETCH of header items (ENVELOPE, RFC822.HEADER,
+//! BODY[HEADER], BODY[HEADER.FIELDS ...], as a client's header list asks) are answered
+//! without reading bodies.
 //!
 //! Design. An entry is keyed by the message's immutable identity, folder id and UID: the
 //! store never reuses either (folder ids come from a counter, UIDs from UIDNEXT) and a body
 //! never changes, so an entry can never describe another message, and no invalidation is
 //! needed for correctness, only to give memory back. It holds
-//! [`pecd_imap_message::HeaderFields`]: every top-level field as stored (so HEADER with any
-//! field name is answered too, by the same parser SEARCH uses on bodies), decoded once on
-//! the first search that needs it. Entries are filled where a body is in hand anyway: SEARCH
-//! (the batch read of the messages it missed), FETCH of any body item, APPEND; COPY and MOVE
-//! share the originals' entries with the copies (same bytes). FETCH output never comes from
-//! here: it is built from the message itself, so it stays byte for byte what it was.
+//! [`pecd_imap_message::HeaderFields`]: the header block as stored and every top-level field
+//! in it (so HEADER with any field name is answered too, by the same parser SEARCH uses on
+//! bodies), decoded once on the first search that needs it. Entries are filled where a body
+//! or header block is in hand anyway: SEARCH (the batch read of the messages it missed),
+//! FETCH of any body or header item, APPEND; COPY and MOVE share the originals' entries with
+//! the copies (same bytes). FETCH of header items builds its answer from the cached block
+//! with the same code as from the message, so it is byte for byte the same
+//! ([`pecd_imap_message::header_block_len`] says why, and its tests and fuzz target check it).
 //!
 //! Bounds. `imap.header_cache_bytes` bounds the estimated memory ([`HeaderFields::cost`]);
 //! 0 disables the cache. Entries are grouped per folder, and folders are evicted whole, least

@@ -2,7 +2,8 @@
 //! bytes of each message (`batch::HEAD_BYTES`, 16 KiB) and the whole body only when the
 //! header block goes on past them. The answers must be the same, byte for byte, as from the
 //! whole message: checked on headers that end well before, exactly at, across and well after
-//! the 16 KiB mark, LF-only mail and mail without a body.
+//! the 16 KiB mark, LF-only mail and mail without a body; and the same again from the header
+//! blocks the header cache keeps.
 
 use std::sync::Arc;
 
@@ -118,7 +119,10 @@ async fn header_items_from_the_first_bytes_equal_those_of_the_whole_message() {
         commands.push(format!("FETCH {i} (BODY.PEEK[HEADER])"));
     }
     commands.push(format!("FETCH 1:{n} ({HEAD_ITEMS})"));
+    // With the header cache on, the later FETCHes of a message answer from its cached block.
     let out = session_output(0, &commands).await;
+    let cached = session_output(64 << 20, &commands).await;
+    assert_eq!(cached, out, "the same from the header cache");
     let fixtures = fixtures();
     let mut all = Vec::new();
     for (k, raw) in fixtures.iter().enumerate() {

@@ -135,12 +135,15 @@ pub struct Unsigned {
     pub message_id: String,
     headers: String,
     entity: Vec<u8>,
+    /// The document's temporal reference, its signature's signingTime.
+    when: Moment,
 }
 
 impl Unsigned {
-    /// Signs it (PEC.md §9.1): the complete message.
+    /// Signs it (PEC.md §9.1): the complete message, its signingTime the document's
+    /// temporal reference.
     pub fn seal(self, signer: &Signer) -> Result<Built, SignError> {
-        let bytes = signer.seal(&self.headers, &self.entity)?;
+        let bytes = signer.seal_at(&self.headers, &self.entity, self.when.unix())?;
         Ok(Built {
             kind: self.kind,
             message_id: self.message_id,
@@ -183,6 +186,7 @@ pub fn prepare(
         message_id,
         headers,
         entity,
+        when,
     }
 }
 
@@ -240,6 +244,7 @@ pub fn prepare_anomaly(
         message_id: message_id.unwrap_or_default(),
         headers: h,
         entity: entity(&text, None, Some(&received)),
+        when,
     }
 }
 

@@ -70,11 +70,15 @@ impl Signer {
     /// chain included and the signed attributes contentType, signingTime and messageDigest
     /// (PEC.md §9.1, §12 item 1), written by [`crate::cms`] for RSA and EC keys.
     pub fn sign_detached(&self, content: &[u8]) -> Result<Vec<u8>, SignError> {
+        self.sign_detached_at(content, system_now())
+    }
+
+    /// [`Signer::sign_detached`] with signingTime `unix`: the temporal reference of the
+    /// document signed, so that the signature and the daticert tell the same instant. The
+    /// OpenSSL fallback (keys neither RSA nor EC) signs at the system's time.
+    pub fn sign_detached_at(&self, content: &[u8], unix: i64) -> Result<Vec<u8>, SignError> {
         if let Some(t) = &self.template {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_secs() as i64);
-            return Ok(t.sign(&self.key, content, now)?);
+            return Ok(t.sign(&self.key, content, unix)?);
         }
         self.sign_with_openssl(content)
     }
@@ -97,8 +101,13 @@ impl Signer {
     /// (a MIME entity in canonical CRLF form, signed as it is) and whose second part is the
     /// detached signature (PEC.md §4.1, §9.1).
     pub fn seal(&self, headers: &str, entity: &[u8]) -> Result<Vec<u8>, SignError> {
+        self.seal_at(headers, entity, system_now())
+    }
+
+    /// [`Signer::seal`] with signingTime `unix` ([`Signer::sign_detached_at`]).
+    pub fn seal_at(&self, headers: &str, entity: &[u8], unix: i64) -> Result<Vec<u8>, SignError> {
         let entity = mime::crlf(entity);
-        let signature = self.sign_detached(&entity)?;
+        let signature = self.sign_detached_at(&entity, unix)?;
         let b = mime::boundary("sig", &entity);
         let mut out = Vec::with_capacity(entity.len() + signature.len() * 2 + 1024);
         out.extend_from_slice(headers.as_bytes());
@@ -124,6 +133,13 @@ impl Signer {
         );
         Ok(out)
     }
+}
+
+/// The system's time in Unix seconds.
+fn system_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 pub fn cert_sha1(cert: &X509) -> String {

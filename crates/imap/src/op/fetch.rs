@@ -304,7 +304,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             rest = more;
             let metas = || batch.iter().map(|&i| sel.messages[i].clone()).collect();
             let bodies = if heads {
-                self.batch_heads(metas()).await?
+                self.batch_heads_cached(sel, metas()).await?
             } else {
                 self.batch_bodies(needs, metas).await?
             };
