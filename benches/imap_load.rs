@@ -3,7 +3,9 @@
 //! (a) FETCH of a 50-message header list (what Thunderbird and Outlook send to fill the message
 //! list), (b) SELECT of the 5,000-message INBOX, (c) SEARCH over 10,000 messages on flags and on
 //! headers (SUBJECT, FROM, HEADER Message-ID), with pecd's RSS after them (the header cache),
-//! (d) resident memory per connection with 1,000 connections in IDLE.
+//! (d) resident memory per connection with 1,000 connections in IDLE, (e) the header list
+//! (ENVELOPE) of 300 PEC-sized messages of 1 MB, first from disk and then from the header
+//! cache, against a FETCH of one byte of each message's text, which reads each whole message.
 //! Targets (issue 4): FETCH >= 2,000/s, SELECT >= 600/s, < 100 KB per idle connection.
 //!
 //! Run: `cargo bench --bench imap_load` (`cargo test --benches` runs a short form).
@@ -23,6 +25,7 @@ mod client;
 
 const BIG: &str = "sink@pec.localhost";
 const MEDIUM: &str = "medium@pec.localhost";
+const LARGE: &str = "large@pec.localhost";
 
 /// One IMAP connection with its read buffer and tag counter.
 struct Conn {
@@ -130,13 +133,36 @@ async fn fill(socket: &std::path::Path, user: &str, count: usize) {
     }
 }
 
+/// `count` messages of about 1 MB into `user`'s INBOX: a PEC envelope's header and a 1 MB
+/// base64 attachment.
+async fn fill_large(socket: &std::path::Path, user: &str, count: usize) {
+    let attachment =
+        "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWZnaGlqa2xtbm9wcXJzdHV2d3h5ejAxMjM0\r\n"
+            .repeat(1 << 20 >> 6);
+    let mut c = Client::connect(socket).await.unwrap();
+    for i in 0..count {
+        let mut received = String::new();
+        for hop in 0..12 {
+            received.push_str(&format!(
+                "Received: from relay{hop}.pec.example.it (relay{hop}.pec.example.it [192.0.2.{hop}])\r\n\tby mx.pec.example.it with ESMTPS id {i}x{hop}; Mon, 02 Nov 2026 10:00:00 +0100\r\n"
+            ));
+        }
+        let body = format!(
+            "{received}Date: Mon, 02 Nov 2026 10:00:00 +0100\r\nFrom: \"Per conto di: m{i}@pec.example.it\" <posta-certificata@pec.example.it>\r\nReply-To: m{i}@pec.example.it\r\nTo: <{user}>\r\nSubject: POSTA CERTIFICATA: Atto numero {i}\r\nMessage-ID: <opec{i}.large@pec.example.it>\r\nX-Trasporto: posta-certificata\r\nX-Riferimento-Message-ID: <{i}@bench>\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n\
+             --b{i}\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nMessaggio di posta certificata\r\n\
+             --b{i}\r\nContent-Type: application/pdf; name=atto.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\n{attachment}--b{i}--\r\n"
+        );
+        c.import(user, None, body.as_bytes()).await.unwrap();
+    }
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick") || !args.iter().any(|a| a == "--bench");
-    let (big, medium, rounds, idlers) = if quick {
-        (300, 200, 20, 50)
+    let (big, medium, rounds, idlers, large) = if quick {
+        (300, 200, 20, 50, 20)
     } else {
-        (10_000, 5_000, 500, 1_000)
+        (10_000, 5_000, 500, 1_000, 300)
     };
     let rounds = std::env::var("IMAP_LOAD_ROUNDS")
         .ok()
@@ -153,16 +179,19 @@ fn main() {
         .unwrap();
     let (pecd, addr, ca) = start(0, "imaps");
     let socket = pecd.socket();
-    pecctl(
-        &socket,
-        &["mailbox", "create", MEDIUM, "--password-stdin"],
-        &format!("{PASSWORD}\n"),
-    );
+    for user in [MEDIUM, LARGE] {
+        pecctl(
+            &socket,
+            &["mailbox", "create", user, "--password-stdin"],
+            &format!("{PASSWORD}\n"),
+        );
+    }
     let config = client::tls_config(&ca);
     let started = Instant::now();
     rt.block_on(async {
         fill(&socket, BIG, big).await;
         fill(&socket, MEDIUM, medium).await;
+        fill_large(&socket, LARGE, large).await;
     });
     println!(
         "imap_load: {big} + {medium} messages of 10 KB imported in {:.1} s",
@@ -236,6 +265,35 @@ fn main() {
         println!(
             "SELECT of a {medium}-message INBOX: {select:.0}/s (target 600/s); NOOP round trips {noop:.0}/s ({:.2}x)",
             select / noop
+        );
+
+        // (e) The header list of large messages: the first time from disk (the import does not
+        // fill the header cache), then from the cache; against one byte of each text.
+        let mut l = Conn::login(addr, &config, LARGE).await;
+        l.cmd("EXAMINE INBOX").await;
+        let list = format!("FETCH 1:{large} (UID ENVELOPE)");
+        let t = Instant::now();
+        assert!(l.cmd(&list).await >= large);
+        let cold = t.elapsed().as_secs_f64();
+        let passes = (rounds / 50).max(3);
+        let t = Instant::now();
+        for _ in 0..passes {
+            l.cmd(&list).await;
+        }
+        let cached = t.elapsed().as_secs_f64() / passes as f64;
+        let t = Instant::now();
+        for _ in 0..passes {
+            l.cmd(&format!("FETCH 1:{large} (UID BODY.PEEK[TEXT]<0.1>)"))
+                .await;
+        }
+        let whole = t.elapsed().as_secs_f64() / passes as f64;
+        println!(
+            "ENVELOPE of {large} messages of 1 MB: from disk {:.1} ms ({:.1}x faster than reading the messages), from the header cache {:.2} ms ({:.0}x); reading each message {:.1} ms",
+            cold * 1e3,
+            whole / cold,
+            cached * 1e3,
+            whole / cached,
+            whole * 1e3
         );
     });
 
