@@ -12,7 +12,8 @@ use imap_codec::imap_types::fetch::{MacroOrMessageDataItemNames, MessageDataItem
 use imap_codec::CommandCodec;
 use libfuzzer_sys::fuzz_target;
 use pecd_imap_message::{
-    header_block_len, matches, needs_content, MessageView, SearchContext, SearchSubject,
+    header_block_len, matches, needs_content, HeaderFields, MessageView, SearchContext,
+    SearchSubject,
 };
 
 /// The header items of `view` (of a whole message) equal those of the header block read
@@ -44,6 +45,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = view.section(None);
     let _ = view.header_values("subject");
     let _ = view.sent_date();
+    // The header cache's copy of the block is the same block.
+    if let Some(kept) = HeaderFields::parse(raw) {
+        let header = view.section(Some(&Section::Header(None)));
+        assert_eq!(Some(kept.block()), header.as_deref());
+    }
     let cut = line.len() * 61 % (raw.len() + 1);
     let header = Section::Header(None);
     head_agrees(&view, raw, cut, &[&header]);

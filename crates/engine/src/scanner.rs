@@ -1,6 +1,6 @@
 //! The antivirus interface (PEC.md §10.4) and the built-in EICAR detector.
 
-use mail_parser::{Message, PartType};
+use mail_parser::{Message, MimeHeaders, PartType};
 use pecd_signer::mime;
 
 /// Looks for malware in a message; `Some(name)` names what was found. A real scanner (clamd,
@@ -26,34 +26,40 @@ pub struct Eicar;
 
 impl Scanner for Eicar {
     fn scan(&self, message: &[u8]) -> Option<String> {
-        if contains(message, EICAR) {
-            return found();
-        }
-        // mail-parser keeps attached messages as a tree: only a message of bounded nesting
-        // is parsed (the Incoming and Access Points refuse deeper ones).
-        if mime::nested_deeper_than(message, mime::MAX_MIME_DEPTH) {
-            return None;
-        }
-        let parsed = mime::parse_full(message)?;
-        self.scan_parsed(message, &parsed)
+        found(bytes_contain(message, 0))
     }
 
     fn scan_parsed(&self, message: &[u8], parsed: &Message<'_>) -> Option<String> {
-        if contains(message, EICAR) || parts_contain(parsed) {
-            found()
-        } else {
-            None
-        }
+        found(contains(message, EICAR) || parts_contain(parsed, 0))
     }
 }
 
-fn found() -> Option<String> {
-    Some("Eicar-Test-Signature".into())
+fn found(yes: bool) -> Option<String> {
+    yes.then(|| "Eicar-Test-Signature".into())
+}
+
+/// How many times an attached message mail-parser left undecoded is parsed again: it follows
+/// attached messages that are themselves transfer-encoded only three levels deep, and gives
+/// the fourth as an opaque part.
+const MAX_REPARSE: usize = 8;
+
+/// Whether `message` holds the signature, raw or in a decoded part.
+fn bytes_contain(message: &[u8], reparsed: usize) -> bool {
+    if contains(message, EICAR) {
+        return true;
+    }
+    // mail-parser keeps attached messages as a tree: only a message of bounded nesting is
+    // parsed (the Incoming and Access Points refuse deeper ones).
+    if mime::nested_deeper_than(message, mime::MAX_MIME_DEPTH) {
+        return false;
+    }
+    mime::parse_full(message).is_some_and(|parsed| parts_contain(&parsed, reparsed))
 }
 
 /// Whether a decoded leaf part of `message`, or of a message attached at any depth, holds
-/// the signature. An explicit stack walks the attached messages mail-parser parsed already.
-fn parts_contain(message: &Message<'_>) -> bool {
+/// the signature. An explicit stack walks the attached messages mail-parser parsed already;
+/// one it left opaque (see [`MAX_REPARSE`]) is parsed again, a bounded number of times.
+fn parts_contain(message: &Message<'_>, reparsed: usize) -> bool {
     let mut pending = vec![message];
     while let Some(m) = pending.pop() {
         for part in &m.parts {
@@ -61,7 +67,14 @@ fn parts_contain(message: &Message<'_>) -> bool {
                 PartType::Message(inner) => pending.push(inner),
                 PartType::Multipart(_) => {}
                 _ => {
-                    if contains(part.contents(), EICAR) {
+                    let contents = part.contents();
+                    if contains(contents, EICAR) {
+                        return true;
+                    }
+                    let attached = part
+                        .content_type()
+                        .is_some_and(|t| t.ctype().eq_ignore_ascii_case("message"));
+                    if attached && reparsed < MAX_REPARSE && bytes_contain(contents, reparsed + 1) {
                         return true;
                     }
                 }
@@ -127,5 +140,31 @@ mod tests {
         let clean = message.replace(b64, "aGVsbG8=");
         let parsed = mime::parse_full(clean.as_bytes()).unwrap();
         assert!(Eicar.scan_parsed(clean.as_bytes(), &parsed).is_none());
+    }
+
+    /// An attached message that is itself base64-encoded, five times over: mail-parser decodes
+    /// three such levels and leaves the fourth opaque, which the scanner parses again.
+    #[test]
+    fn eicar_in_five_base64_encoded_attached_messages_is_found() {
+        use base64::Engine as _;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let mut message = format!(
+            "Subject: inner\r\nContent-Type: application/octet-stream\r\n\
+             Content-Transfer-Encoding: base64\r\n\r\n{}\r\n",
+            b64(EICAR)
+        );
+        for n in 0..5 {
+            message = format!(
+                "Subject: level {n}\r\nMIME-Version: 1.0\r\n\
+                 Content-Type: multipart/mixed; boundary=b{n}\r\n\r\n\
+                 --b{n}\r\nContent-Type: message/rfc822\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+                 {}\r\n--b{n}--\r\n",
+                b64(message.as_bytes())
+            );
+        }
+        let raw = message.as_bytes();
+        let parsed = mime::parse_full(raw).unwrap();
+        assert!(Eicar.scan_parsed(raw, &parsed).is_some());
+        assert!(Eicar.scan(raw).is_some());
     }
 }

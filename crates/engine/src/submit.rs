@@ -142,7 +142,13 @@ impl Prepared {
             message: &s.message,
         };
         // §6.1 steps 2 and 3: formal checks, then antivirus; failures end here.
-        if let Some(refusal) = acceptance::check(&handed, &read, self.max_total, &*self.scanner) {
+        let refused = acceptance::check(&handed, &read, self.max_total, &*self.scanner);
+        // The whole parse is done with: freed before the documents are built and signed.
+        let Read {
+            facts: p, whole, ..
+        } = read;
+        drop(whole);
+        if let Some(refusal) = refused {
             let to = RefusalTo {
                 sender: self.sender_mailbox,
                 service: self.service,
@@ -155,11 +161,6 @@ impl Prepared {
             };
             return Ok((step, outcome));
         }
-        // The whole parse is done with: freed before the documents are built.
-        let Read {
-            facts: p, whole, ..
-        } = read;
-        drop(whole);
         let step = self.accept(&c, &s, &p, &recipients, accepted_at, &mut ids)?;
         Ok((
             step,

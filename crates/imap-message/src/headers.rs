@@ -1,6 +1,7 @@
-//! A message's top-level header fields kept apart from the message (RFC 5322 §2.2), for the
+//! A message's top-level header block kept apart from the message (RFC 5322 §2.2), for the
 //! SEARCH keys that look only at headers (RFC 3501 §6.4.4: BCC, CC, FROM, HEADER, SUBJECT,
-//! TO, SENTBEFORE, SENTON, SENTSINCE).
+//! TO, SENTBEFORE, SENTON, SENTSINCE) and, through [`HeaderFields::block`], the FETCH items
+//! of the top-level header.
 //!
 //! The fields are exactly those [`crate::MessageView`] sees at the top level (same parser),
 //! copied as stored; their RFC 2047 decoded, lowercased values are computed once, on the
@@ -70,8 +71,8 @@ impl HeaderFields {
         &self.text
     }
 
-    /// Memory this takes once decoded, roughly (the decoded copy is counted as the size of
-    /// the values, which it is for ASCII headers).
+    /// Memory this takes once decoded, roughly (the block, and the decoded copy counted as
+    /// the block's size, which bounds it for ASCII headers).
     pub fn cost(&self) -> usize {
         ENTRY_OVERHEAD + 2 * self.text.len() + 2 * FIELD_OVERHEAD * self.fields.len()
     }

@@ -11,7 +11,8 @@
 //! [`MessageView::body_structure`], [`MessageView::section`]; [`matches`] with
 //! [`needs_content`] for SEARCH, and [`set_contains`] for sequence sets. [`HeaderFields`] is
 //! a message's header kept apart from its body, so that a server can keep it in memory and
-//! evaluate header-only SEARCH keys with [`matches_headers`] without reading the message.
+//! evaluate header-only SEARCH keys with [`matches_headers`] without reading the message;
+//! [`header_block_len`] finds that header in the first bytes of a message.
 
 mod bodystructure;
 mod envelope;

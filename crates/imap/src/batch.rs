@@ -67,20 +67,23 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
             .await
             .map_err(store_refusal)?;
         let mut longer = Vec::new();
-        for (k, (r, meta)) in read.iter_mut().zip(&metas).enumerate() {
+        for (k, r) in read.iter_mut().enumerate() {
             let Ok(bytes) = r else { continue };
-            if bytes.len() as u64 >= meta.size {
-                continue;
-            }
             match header_block_len(bytes) {
                 Some(n) => bytes.truncate(n),
+                // Fewer bytes than asked for: the whole message, whose header runs to its end.
+                None if (bytes.len() as u64) < HEAD_BYTES => {}
                 None => longer.push(k),
             }
         }
         if !longer.is_empty() {
             let whole = longer.iter().map(|&k| metas[k].clone()).collect();
             let bodies = store.read_bodies(whole).await.map_err(store_refusal)?;
-            for (k, body) in longer.into_iter().zip(bodies) {
+            for (k, mut body) in longer.into_iter().zip(bodies) {
+                // A whole message shows where its header block ends, if it has an end.
+                if let Some(n) = body.as_ref().ok().and_then(|b| header_block_len(b)) {
+                    body.as_mut().map(|b| b.truncate(n)).ok();
+                }
                 read[k] = body;
             }
         }
@@ -114,6 +117,12 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
                 heads[k] = Some(head);
             }
         }
-        Ok(heads.into_iter().flatten().collect())
+        // Every entry was filled; one that was not fails on its own rather than shifting the
+        // others onto the wrong messages.
+        let unread = || Err(StoreError::Io("header block not read".into()));
+        Ok(heads
+            .into_iter()
+            .map(|h| h.unwrap_or_else(unread))
+            .collect())
     }
 }

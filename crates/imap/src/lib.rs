@@ -10,8 +10,9 @@
 //! command and citing the RFC section it implements; `dispatch` routes to them, and they
 //! work on the [`session::Session`] and its selected view (`view`). Messages are served out
 //! of the store; a selected session follows other sessions' changes through the store's
-//! per-mailbox change log (`sync`). Header fields of messages are kept in a cache shared by
-//! the sessions ([`header_cache`]) so that header SEARCH reads no bodies.
+//! per-mailbox change log (`sync`). FETCH of header items and header SEARCH keys read only
+//! each message's header block (`batch`), and header blocks are kept in a cache shared by
+//! the sessions ([`header_cache`]) so that, once cached, they read nothing.
 //!
 //! Entry points: [`Context::new`], [`server::serve`]; [`session::Session`] runs over any
 //! stream, so protocol tests need no socket.
@@ -63,7 +64,8 @@ pub struct Context {
     /// Message lists of large folders as of a folder modseq, shared by the sessions that
     /// SELECT them (reading 5,000 records from the store is most of a SELECT's cost).
     listings: Mutex<HashMap<FolderId, Listing>>,
-    /// Header fields of messages for SEARCH, shared by all sessions (`imap.header_cache_bytes`).
+    /// Header blocks of messages for SEARCH and FETCH of header items, shared by all sessions
+    /// (`imap.header_cache_bytes`).
     pub headers: header_cache::HeaderCache,
 }
 

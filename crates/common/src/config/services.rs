@@ -129,8 +129,9 @@ pub struct Imap {
     pub prelogin_timeout_seconds: u64,
     /// A client that accepts no response bytes for this long is disconnected.
     pub write_timeout_seconds: u64,
-    /// Memory (estimated bytes) for the header fields of messages kept for SEARCH, shared by
-    /// all sessions; 0 disables the cache (every header SEARCH then reads bodies).
+    /// Memory (estimated bytes) for the header blocks of messages kept for header SEARCH keys
+    /// and FETCH of header items, shared by all sessions; 0 disables the cache (those then
+    /// read each message's header block, its first 16 KiB, every time).
     pub header_cache_bytes: u64,
     /// Kept so that configurations written before `[auth]` still load: when set, it caps
     /// `auth.failures_per_login` (the lowest of the three services' values wins).

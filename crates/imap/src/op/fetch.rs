@@ -335,8 +335,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         Ok(())
     }
 
-    /// Adds to the header cache the header fields of the bodies of `batch` it lacks
-    /// (crate::header_cache): SEARCH then needs no body of the messages a client listed.
+    /// Adds to the header cache the header blocks of the messages of `batch` it lacks
+    /// (crate::header_cache): SEARCH and the next header list then read nothing of the
+    /// messages a client listed.
     fn cache_headers(
         &self,
         sel: &Selected,
@@ -349,10 +350,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         let folder = sel.folder.id;
         let uids = || batch.iter().map(|&i| sel.messages[i].uid);
         let missing = self.ctx.headers.missing(folder, uids());
+        // Not for messages expunged elsewhere and not yet reported (as SEARCH).
         let fill: Vec<_> = uids()
             .zip(bodies)
             .zip(missing)
-            .filter(|(_, missing)| *missing)
+            .filter(|((uid, _), missing)| *missing && !sel.deferred.contains(uid))
             .filter_map(|((uid, body), _)| {
                 let headers = HeaderFields::parse(body.as_ref().ok()?)?;
                 Some((uid, Arc::new(headers)))

@@ -123,8 +123,8 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
     }
 
     /// Indexes of the selected messages that match `key`. Keys on headers alone are answered
-    /// from the header cache ([`crate::header_cache`]), reading only the bodies of messages it
-    /// lacks; BODY and TEXT read bodies. Bodies are read a batch at a time (a SEARCH TEXT of a
+    /// from the header cache ([`crate::header_cache`]), reading only the header blocks of the
+    /// messages it lacks ([`crate::batch`]); BODY and TEXT read bodies. Bodies are read a batch at a time (a SEARCH TEXT of a
     /// large folder must not hold the folder in memory), and the task yields between batches
     /// so that matching does not hold a worker thread.
     async fn matching(&mut self, key: &SearchKey<'_>) -> Result<Vec<usize>, Refusal> {
