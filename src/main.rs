@@ -99,18 +99,6 @@ fn bound_allocator_retention() {
 #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
 fn bound_allocator_retention() {}
 
-/// Threads of tokio's blocking pool: six per core, at least 12. The store's operations run
-/// there, and they are CPU work or short waits for a shared commit round (a writer that finds
-/// every thread busy joins the next round), so more threads only add runnable threads that
-/// preempt the signing pool. Measured with 16 SMTP connections on 2 cores: about 40 threads
-/// uncapped, and about 1.07x the certified messages/s with 12 (benches/smtp_load.rs). Password
-/// checks (argon2) take at most one thread per core at a time (`login::verifications`), so a
-/// burst of logins cannot hold the pool.
-fn blocking_threads() -> usize {
-    let cores = std::thread::available_parallelism().map_or(2, |c| c.get());
-    (6 * cores).max(12)
-}
-
 /// How often pecd looks whether freed heap memory should go back to the system.
 const TRIM_INTERVAL: Duration = Duration::from_secs(2);
 
@@ -277,7 +265,6 @@ fn serve(config_path: Option<PathBuf>) -> ExitCode {
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
-        .max_blocking_threads(blocking_threads())
         .build()
     {
         Ok(r) => r,
