@@ -18,7 +18,9 @@ pub mod principal;
 mod tests;
 
 use std::net::IpAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use pecd_common::config::{Auth, Config};
 use pecd_common::password;
@@ -75,14 +77,30 @@ pub fn expired_text(config: &Config) -> String {
     )
 }
 
-/// At most one argon2 verification per core at a time, for every login of the process
-/// (mail, holders, operators).
-pub(crate) fn verifications() -> &'static tokio::sync::Semaphore {
-    static PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+/// At most one argon2 run per core at a time, for every login of the process (mail, holders,
+/// operators) and the operators' password hashing.
+pub(crate) fn verifications() -> &'static Arc<Semaphore> {
+    static PERMITS: OnceLock<Arc<Semaphore>> = OnceLock::new();
     PERMITS.get_or_init(|| {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        tokio::sync::Semaphore::new(cores)
+        Arc::new(Semaphore::new(cores))
     })
+}
+
+/// Runs `work` (argon2) on the blocking pool holding `permit` until it ends. The permit goes
+/// with the work, not with the caller: a caller that stops waiting (a client that resets its
+/// request) must not free the permit while argon2 still runs, or resetting requests would
+/// start argon2 runs without bound. `None` when the work panicked.
+pub(crate) async fn on_permit<T: Send + 'static>(
+    permit: OwnedSemaphorePermit,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Option<T> {
+    tokio::task::spawn_blocking(move || {
+        let _held = permit;
+        work()
+    })
+    .await
+    .ok()
 }
 
 static CACHE: OnceLock<LoginCache> = OnceLock::new();
@@ -276,17 +294,18 @@ impl<'a> Attempt<'a> {
         // argon2id takes ~19 MiB and tens of milliseconds per verification: at most one per core
         // runs at a time, so a burst of logins queues instead of spreading 19 MiB working sets
         // over hundreds of blocking threads (and the memory those threads' allocators keep).
-        let _permit = verifications()
-            .acquire()
+        let permit = verifications()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| AuthError::Unavailable)?;
         if throttle.check(peer, key).is_err() {
             return Err(AuthError::Throttled);
         }
         let checked = hash.clone();
-        let matches = tokio::task::spawn_blocking(move || password::verify(&secret, &checked))
+        let matches = on_permit(permit, move || password::verify(&secret, &checked))
             .await
-            .map_err(|_| AuthError::Unavailable)?;
+            .ok_or(AuthError::Unavailable)?;
         match candidate {
             Some(c) if matches => Ok((c, hash)),
             _ => Err(AuthError::Invalid),

@@ -60,13 +60,15 @@ pub(crate) fn check_policy(password: &str) -> Result<()> {
 pub async fn checked_hash(password: String) -> Result<String> {
     check_policy(&password)?;
     // At most one argon2 run per core, with the logins' (19 MiB each, off the async threads).
-    let _permit = crate::login::verifications()
-        .acquire()
+    let failed = || ArchiveError::new(crate::ErrorKind::Internal, "password hashing failed");
+    let permit = crate::login::verifications()
+        .clone()
+        .acquire_owned()
         .await
-        .map_err(|_| ArchiveError::new(crate::ErrorKind::Internal, "password hashing failed"))?;
-    tokio::task::spawn_blocking(move || password::hash(&password))
+        .map_err(|_| failed())?;
+    crate::login::on_permit(permit, move || password::hash(&password))
         .await
-        .map_err(|_| ArchiveError::new(crate::ErrorKind::Internal, "password hashing failed"))
+        .ok_or_else(failed)
 }
 
 fn check_pattern(what: &str, p: &Option<String>) -> Result<()> {
@@ -266,19 +268,27 @@ impl Archive {
                 cache.forget(pair);
             }
         }
-        let hash = op.as_ref().map_or(dummy_operator_hash().to_string(), |o| {
-            o.password_hash.clone()
-        });
+        let stored = op.as_ref().map(|o| o.password_hash.clone());
         // One argon2 per core at a time, shared with mail logins, so a burst of HTTPS logins
-        // queues instead of taking ~19 MiB per blocking thread.
-        let _permit = crate::login::verifications()
-            .acquire()
+        // queues instead of taking ~19 MiB per blocking thread; the permit stays with the
+        // work even if the request is abandoned (login::on_permit).
+        let permit = crate::login::verifications()
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| ArchiveError::new(crate::ErrorKind::Unavailable, "try again later"))?;
-        let checked = hash.clone();
-        let ok = tokio::task::spawn_blocking(move || password::verify(&password, &checked))
-            .await
-            .unwrap_or(false);
+        let checked = stored.clone();
+        // The dummy hash is made (once) there too, never on an async thread.
+        let ok = crate::login::on_permit(permit, move || match &checked {
+            Some(h) => password::verify(&password, h),
+            None => {
+                let _ = password::verify(&password, dummy_operator_hash());
+                false
+            }
+        })
+        .await
+        .unwrap_or(false);
+        let hash = stored.unwrap_or_default();
         match op {
             Some(o) if ok => {
                 if let Some(pair) = pair {

@@ -423,3 +423,35 @@ mod principals {
         chrono::Utc::now().timestamp()
     }
 }
+
+/// A password check whose caller stops waiting (a client that resets its request) keeps its
+/// permit until argon2 ends: abandoned requests cannot start argon2 runs without bound.
+#[tokio::test]
+async fn an_abandoned_password_check_keeps_its_permit_until_the_work_ends() {
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+    let (started_tx, started_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let permit = permits.clone().acquire_owned().await.unwrap();
+    let check = tokio::spawn(super::on_permit(permit, move || {
+        started_tx.send(()).unwrap();
+        release_rx.recv().unwrap();
+        true
+    }));
+    tokio::task::spawn_blocking(move || started_rx.recv().unwrap())
+        .await
+        .unwrap();
+    check.abort();
+    assert!(check.await.is_err(), "the caller was abandoned");
+    assert_eq!(
+        permits.available_permits(),
+        0,
+        "held by the work still running"
+    );
+    release_tx.send(()).unwrap();
+    let again = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        permits.clone().acquire_owned(),
+    )
+    .await;
+    assert!(again.is_ok(), "given back when the work ended");
+}
