@@ -6,13 +6,11 @@
 use std::sync::Arc;
 
 use pecd_common::config::Config;
-use pecd_imap::session::Session;
 use pecd_imap::Context;
 use pecd_store::{FlagOp, Flags, NewMessage, Retention, Store};
-use tokio_util::sync::CancellationToken;
 
 mod common;
-use common::{Client, MARIO, PASSWORD};
+use common::{serve, Client, MARIO, PASSWORD};
 
 /// Runs `script` as a client of a fresh session, logged in as mario.
 async fn with_session<F, Fut>(ctx: &Arc<Context>, script: F)
@@ -20,23 +18,15 @@ where
     F: FnOnce(Client) -> Fut,
     Fut: std::future::Future<Output = Client>,
 {
-    let (ours, theirs) = tokio::io::duplex(1 << 20);
-    let mut session = Session::new(
-        ctx,
-        theirs,
-        "127.0.0.1:50000".parse().unwrap(),
-        CancellationToken::new(),
-    );
-    let client = async {
-        let mut c = Client::new(ours);
+    serve(ctx, |io| async {
+        let mut c = Client::new(io);
         let greeting = c.line().await;
         assert!(greeting.starts_with("* OK"), "{greeting}");
         c.ok(&format!("LOGIN {MARIO} {PASSWORD}")).await;
         let mut c = script(c).await;
         c.ok("LOGOUT").await;
-    };
-    let (ended, ()) = tokio::join!(session.run(), client);
-    ended.unwrap();
+    })
+    .await
 }
 
 fn message(i: u32) -> NewMessage {

@@ -8,14 +8,12 @@
 use std::sync::Arc;
 
 use pecd_common::config::Config;
-use pecd_imap::session::Session;
 use pecd_imap::Context;
 use pecd_imap_message::header_block_len;
 use pecd_store::{Flags, NewMessage, Store};
-use tokio_util::sync::CancellationToken;
 
 mod common;
-use common::{Client, MARIO, PASSWORD};
+use common::{serve, Client, MARIO, PASSWORD};
 
 const HEAD_BYTES: usize = 16 << 10;
 
@@ -79,15 +77,8 @@ async fn session_output(cache_bytes: u64, commands: &[String]) -> Vec<Vec<String
     let mut config = Config::default();
     config.imap.header_cache_bytes = cache_bytes;
     let ctx = Context::new(Arc::new(config), store.clone());
-    let (ours, theirs) = tokio::io::duplex(1 << 22);
-    let mut session = Session::new(
-        &ctx,
-        theirs,
-        "127.0.0.1:50000".parse().unwrap(),
-        CancellationToken::new(),
-    );
-    let client = async {
-        let mut c = Client::new(ours);
+    serve(&ctx, |io| async {
+        let mut c = Client::new(io);
         assert!(c.line().await.starts_with("* OK"));
         c.ok(&format!("LOGIN {MARIO} {PASSWORD}")).await;
         c.ok("SELECT INBOX").await;
@@ -99,10 +90,8 @@ async fn session_output(cache_bytes: u64, commands: &[String]) -> Vec<Vec<String
         }
         c.ok("LOGOUT").await;
         out
-    };
-    let (ended, out) = tokio::join!(session.run(), client);
-    ended.unwrap();
-    out
+    })
+    .await
 }
 
 const HEAD_ITEMS: &str =

@@ -6,14 +6,12 @@
 use std::sync::Arc;
 
 use pecd_common::config::Config;
-use pecd_imap::session::Session;
 use pecd_imap::Context;
 use pecd_store::{FlagOp, Flags, MailboxId, NewMessage, Store};
 use tokio::io::DuplexStream;
-use tokio_util::sync::CancellationToken;
 
 mod common;
-use common::{Client, MARIO, PASSWORD};
+use common::{serve, Client, MARIO, PASSWORD};
 
 fn message(i: u32) -> NewMessage {
     let subject = [
@@ -65,16 +63,7 @@ async fn transcript(cache_bytes: u64) -> (Vec<String>, Arc<Context>) {
     let mut config = Config::default();
     config.imap.header_cache_bytes = cache_bytes;
     let ctx = Context::new(Arc::new(config), store.clone());
-    let (ours, theirs) = tokio::io::duplex(1 << 20);
-    let mut session = Session::new(
-        &ctx,
-        theirs,
-        "127.0.0.1:50000".parse().unwrap(),
-        CancellationToken::new(),
-    );
-    let client = script(&ctx, &store, mbx.id, ours);
-    let (ended, out) = tokio::join!(session.run(), client);
-    ended.unwrap();
+    let out = serve(&ctx, |io| script(&ctx, &store, mbx.id, io)).await;
     (out, ctx)
 }
 

@@ -1,10 +1,34 @@
 //! What the in-memory IMAP tests share: the test holder and a line-based client on the other
 //! end of a session's stream.
 
+use std::sync::Arc;
+
+use pecd_imap::session::Session;
+use pecd_imap::Context;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, DuplexStream};
+use tokio_util::sync::CancellationToken;
 
 pub const MARIO: &str = "mario@pec.localhost";
 pub const PASSWORD: &str = "Pec-Strong9!";
+
+/// Runs a session of `ctx` against `client`, handed the other end of its stream, until both
+/// end; the session must end without error. Returns what the client returned.
+pub async fn serve<F, Fut, T>(ctx: &Arc<Context>, client: F) -> T
+where
+    F: FnOnce(DuplexStream) -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let (ours, theirs) = tokio::io::duplex(1 << 22);
+    let mut session = Session::new(
+        ctx,
+        theirs,
+        "127.0.0.1:50000".parse().unwrap(),
+        CancellationToken::new(),
+    );
+    let (ended, out) = tokio::join!(session.run(), client(ours));
+    ended.unwrap();
+    out
+}
 
 /// A line-based client on the other end of a session's stream.
 pub struct Client {
