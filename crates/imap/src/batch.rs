@@ -69,20 +69,17 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         let mut longer = Vec::new();
         for (k, r) in read.iter_mut().enumerate() {
             let Ok(bytes) = r else { continue };
-            match header_block_len(bytes) {
-                Some(n) => bytes.truncate(n),
-                // Fewer bytes than asked for: the whole message, whose header runs to its end.
-                None if (bytes.len() as u64) < HEAD_BYTES => {}
-                None => longer.push(k),
+            // Fewer bytes than asked for are the whole message, whose header may run to its end.
+            if !cut_to_header_block(bytes) && bytes.len() as u64 >= HEAD_BYTES {
+                longer.push(k);
             }
         }
         if !longer.is_empty() {
             let whole = longer.iter().map(|&k| metas[k].clone()).collect();
             let bodies = store.read_bodies(whole).await.map_err(store_refusal)?;
             for (k, mut body) in longer.into_iter().zip(bodies) {
-                // A whole message shows where its header block ends, if it has an end.
-                if let Some(n) = body.as_ref().ok().and_then(|b| header_block_len(b)) {
-                    body.as_mut().map(|b| b.truncate(n)).ok();
+                if let Ok(b) = &mut body {
+                    cut_to_header_block(b);
                 }
                 read[k] = body;
             }
@@ -98,31 +95,46 @@ impl<S: AsyncRead + AsyncWrite + Unpin> Session<'_, S> {
         sel: &Selected,
         metas: Vec<MessageMeta>,
     ) -> Result<Vec<Result<Vec<u8>, StoreError>>, Refusal> {
-        let cached = self
+        let cached: Vec<_> = self
             .ctx
             .headers
-            .get_many(sel.folder.id, metas.iter().map(|m| m.uid));
-        let mut heads: Vec<Option<Result<Vec<u8>, StoreError>>> = cached
-            .iter()
-            .zip(&metas)
-            .map(|(h, m)| {
-                let h = h.as_ref().filter(|_| !sel.deferred.contains(&m.uid))?;
-                Some(Ok(h.block().to_vec()))
-            })
-            .collect();
-        let missing: Vec<usize> = (0..metas.len()).filter(|&k| heads[k].is_none()).collect();
-        if !missing.is_empty() {
-            let read = missing.iter().map(|&k| metas[k].clone()).collect();
-            for (k, head) in missing.into_iter().zip(self.batch_heads(read).await?) {
-                heads[k] = Some(head);
-            }
-        }
-        // Every entry was filled; one that was not fails on its own rather than shifting the
-        // others onto the wrong messages.
-        let unread = || Err(StoreError::Io("header block not read".into()));
-        Ok(heads
+            .get_many(sel.folder.id, metas.iter().map(|m| m.uid))
             .into_iter()
-            .map(|h| h.unwrap_or_else(unread))
+            .zip(&metas)
+            .map(|(h, m)| h.filter(|_| !sel.deferred.contains(&m.uid)))
+            .collect();
+        let missing: Vec<MessageMeta> = metas
+            .iter()
+            .zip(&cached)
+            .filter(|(_, h)| h.is_none())
+            .map(|(m, _)| m.clone())
+            .collect();
+        let mut read = if missing.is_empty() {
+            Vec::new().into_iter()
+        } else {
+            self.batch_heads(missing).await?.into_iter()
+        };
+        // The reads come back in the order of the missing entries. One that did not come back
+        // fails on its own rather than shifting the others onto the wrong messages.
+        let unread = || Err(StoreError::Io("header block not read".into()));
+        Ok(cached
+            .into_iter()
+            .map(|h| match h {
+                Some(h) => Ok(h.block().to_vec()),
+                None => read.next().unwrap_or_else(unread),
+            })
             .collect())
+    }
+}
+
+/// Cuts `bytes`, the start of a message, to its header block when they show where it ends
+/// ([`header_block_len`]); whether they did.
+fn cut_to_header_block(bytes: &mut Vec<u8>) -> bool {
+    match header_block_len(bytes) {
+        Some(n) => {
+            bytes.truncate(n);
+            true
+        }
+        None => false,
     }
 }

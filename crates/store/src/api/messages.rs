@@ -65,14 +65,7 @@ impl Store {
         &self,
         metas: Vec<MessageMeta>,
     ) -> Result<Vec<Result<Vec<u8>, StoreError>>, StoreError> {
-        match &self.backend {
-            Backend::Sled(s) => {
-                blocking(s, move |s| {
-                    Ok(metas.iter().map(|m| s.read_body(m)).collect())
-                })
-                .await
-            }
-        }
+        self.read_body_prefixes(metas, u64::MAX).await
     }
 
     /// The first `max` bytes of each message's body (all of it when shorter), in one
